@@ -1,0 +1,64 @@
+"""Webhook receiver and event processor for voice-cloning providers.
+
+`create_app()` builds the Flask application; handlers subclass `Handler` and raise
+`RetryableError` or `PermanentError`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from flask import Flask
+from flask.json.provider import DefaultJSONProvider
+
+from webhook_app.clock import Clock, isoformat
+from webhook_app.config import Settings, load_settings
+from webhook_app.errors import ConfigError, PermanentError, RetryableError
+from webhook_app.events import Event, EventType
+from webhook_app.handler import Handler
+from webhook_app.logs import configure_logging
+from webhook_app.registry import build_handlers
+from webhook_app.services import EXTENSION_KEY, Services
+
+__all__ = [
+    "ConfigError",
+    "Event",
+    "EventType",
+    "Handler",
+    "PermanentError",
+    "RetryableError",
+    "create_app",
+]
+
+
+class _JSONProvider(DefaultJSONProvider):
+    """ISO 8601 times (Flask's default is an HTTP date) and keys in the order written."""
+
+    sort_keys = False
+
+    @staticmethod
+    def default(o: Any) -> Any:
+        if isinstance(o, datetime):
+            return isoformat(o)
+        return DefaultJSONProvider.default(o)
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Flask:
+    """Build the web application. Settings come from the environment unless given."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    for handler in build_handlers(settings.routes, settings.config_path or "default routes").values():
+        handler.close()  # built only to validate the routes at start-up
+
+    from webhook_app.api import errors, events, health, hooks
+
+    app = Flask(__name__)
+    app.json = _JSONProvider(app)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.extensions[EXTENSION_KEY] = Services.from_settings(settings, clock)
+    errors.register_error_handlers(app)
+    app.register_blueprint(hooks.bp)
+    app.register_blueprint(events.bp)
+    app.register_blueprint(health.bp)
+    return app

@@ -1,0 +1,3 @@
+from webhook_app.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""HTTP surface, one blueprint per area: hooks (providers), events (admin API), health."""

@@ -1,0 +1,107 @@
+"""Admin API over the event log: events, their deliveries, voices, receipts."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+
+from webhook_app.api.auth import require_admin
+from webhook_app.api.errors import api_error
+from webhook_app.routes import PROVIDERS
+from webhook_app.services import services
+from webhook_app.store import EventFilters, decode_cursor
+
+bp = Blueprint("events", __name__, url_prefix="/api")
+
+MAX_PAGE = 500
+
+
+class EventQuerySchema(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    type = fields.String()
+    provider = fields.String(validate=validate.OneOf(PROVIDERS))
+    voice_id = fields.String()
+    status = fields.String()
+    since = fields.AwareDateTime(default_timezone=UTC)
+    until = fields.AwareDateTime(default_timezone=UTC)
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE))
+    cursor = fields.String()
+
+
+def _query_args() -> dict[str, Any]:
+    args = EventQuerySchema().load(request.args)
+    if "cursor" in args:
+        try:
+            decode_cursor(args["cursor"])
+        except ValueError as exc:
+            raise ValidationError({"cursor": [str(exc)]}) from None
+    return args
+
+
+@bp.get("/events")
+@require_admin
+def list_events() -> Response:
+    try:
+        args = _query_args()
+    except ValidationError as exc:
+        return api_error(400, "invalid_query", "Some query parameters are not valid.", exc.messages)
+    filters = EventFilters(
+        type=args.get("type"),
+        provider=args.get("provider"),
+        voice_id=args.get("voice_id"),
+        status=args.get("status"),
+        since=args.get("since"),
+        until=args.get("until"),
+    )
+    items, next_cursor = services().store.list_events(filters, limit=args["limit"], cursor=args.get("cursor"))
+    return jsonify({"items": items, "next_cursor": next_cursor})
+
+
+@bp.get("/events/<event_id>")
+@require_admin
+def get_event(event_id: str) -> Response:
+    store = services().store
+    document = store.get_event(event_id)
+    if document is None:
+        return api_error(404, "not_found", f"No event with id {event_id}.")
+    return jsonify({**document, "deliveries": store.deliveries_of(event_id)})
+
+
+@bp.get("/voices/<provider>/<voice_id>")
+@require_admin
+def get_voice(provider: str, voice_id: str) -> Response:
+    if provider not in PROVIDERS:
+        return api_error(
+            404, "not_found", f"Unknown provider {provider!r}; use one of {', '.join(PROVIDERS)}."
+        )
+    timeline = services().store.voice_timeline(provider, voice_id)
+    if not timeline:
+        return api_error(404, "not_found", f"No events for {provider} voice {voice_id}.")
+    return jsonify(
+        {
+            "provider": provider,
+            "voice_id": voice_id,
+            "status": timeline[-1]["data"]["status"],
+            "events": timeline,
+        }
+    )
+
+
+@bp.get("/receipts/<receipt_id>")
+@require_admin
+def get_receipt(receipt_id: str) -> Response:
+    receipt = services().store.get_receipt(receipt_id)
+    if receipt is None:
+        return api_error(404, "not_found", f"No receipt with id {receipt_id}.")
+    raw: bytes = receipt.pop("body")
+    try:
+        receipt["body"], receipt["body_encoding"] = raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        receipt["body"], receipt["body_encoding"] = base64.b64encode(raw).decode(), "base64"
+    return jsonify(receipt)

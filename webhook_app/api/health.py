@@ -1,0 +1,42 @@
+"""Liveness (`/healthz`: the process answers) and readiness (`/readyz`: the database is usable)."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, jsonify
+from sqlalchemy.exc import SQLAlchemyError
+
+from webhook_app.api.errors import api_error
+from webhook_app.services import services
+from webhook_app.store import migrate
+
+bp = Blueprint("health", __name__)
+logger = logging.getLogger(__name__)
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/readyz")
+def readyz() -> Response:
+    store = services().store
+    try:
+        store.ping()
+        current = migrate.current_revision(store.engine)
+    except SQLAlchemyError as exc:
+        logger.warning("not ready: %s", exc)
+        response = api_error(503, "database_unavailable", "The database cannot be reached.")
+        response.headers["Retry-After"] = "5"
+        return response
+    head = migrate.head_revision()
+    if current != head:
+        return api_error(
+            503,
+            "migrations_pending",
+            "The database schema is not current; run 'webhook-app db upgrade'.",
+            {"current": current, "head": head},
+        )
+    return jsonify({"status": "ready", "schema": current})

@@ -1,0 +1,88 @@
+"""Provider callbacks: `POST /hooks/resemble/<token>`.
+
+Order matters: authenticate (404, nothing stored), bound the body (413), then every
+authenticated request is kept: accepted with its events, or rejected with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+from flask import Blueprint, Response, jsonify, request
+from marshmallow import ValidationError
+
+from webhook_app.api.auth import token_matches
+from webhook_app.api.errors import api_error
+from webhook_app.ingest import record_events
+from webhook_app.providers import resemble
+from webhook_app.services import services
+from webhook_app.store import NewReceipt
+
+bp = Blueprint("hooks", __name__)
+
+_SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|key|signature|password", re.I)
+
+
+def kept_headers() -> dict[str, str]:
+    """Request headers worth keeping in a receipt; anything that could carry a secret is dropped."""
+    return {name: value for name, value in request.headers.items() if not _SECRET_HEADER.search(name)}
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return True  # some senders omit it; the body decides
+    mimetype = content_type.split(";", 1)[0].strip().lower()
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+@bp.post("/hooks/resemble/<token>")
+def resemble_callback(token: str) -> Response:
+    ctx = services()
+    if not token_matches(token, ctx.settings.resemble_tokens):
+        return api_error(404, "not_found", "No callback URL matches this path.")
+    body = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH raises 413
+    receipt = NewReceipt(
+        provider=resemble.PROVIDER,
+        received_at=ctx.clock.now(),
+        body=body,
+        headers=kept_headers(),
+        content_type=request.content_type,
+    )
+
+    def reject(status: int, code: str, message: str, details: object = None) -> Response:
+        ctx.store.record_rejected(receipt, {"code": code, "message": message, "details": details})
+        response = api_error(status, code, message, details)
+        response.headers["X-Receipt-Id"] = receipt.id
+        return response
+
+    if not _is_json(request.content_type):
+        return reject(415, "unsupported_media_type", "Send the callback as application/json.")
+    try:
+        parsed = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return reject(400, "invalid_json", f"The body is not valid JSON: {exc}")
+    try:
+        callback = resemble.validate_callback(parsed)
+    except ValidationError as exc:
+        return reject(
+            422, "invalid_callback", "The callback does not match Resemble's documented shape.", exc.messages
+        )
+
+    events = resemble.to_events(callback, receipt_id=receipt.id, received_at=receipt.received_at)
+    result = record_events(
+        ctx.store,
+        ctx.settings.routes,
+        receipt,
+        events,
+        dedupe_key=resemble.dedupe_key(parsed),
+        dedupe_window=timedelta(seconds=ctx.settings.dedupe_window),
+    )
+    response = jsonify(
+        {"receipt_id": result.receipt_id, "event_ids": result.event_ids, "duplicate": result.duplicate}
+    )
+    response.status_code = 200 if result.duplicate else 202
+    return response

@@ -1,0 +1,229 @@
+"""The `webhook-app` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+import click
+import httpx
+
+from webhook_app.clock import isoformat
+from webhook_app.config import Settings, ensure_tokens, load_settings, redact_url
+from webhook_app.errors import ConfigError
+from webhook_app.logs import configure_logging
+from webhook_app.samples import SIMULATED_STATUSES, resemble_callback
+from webhook_app.store import EventFilters, Store, migrate
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
+def _store(settings: Settings) -> Store:
+    return Store.from_url(settings.database_url)
+
+
+def _validate_routes(settings: Settings) -> None:
+    from webhook_app.registry import build_handlers
+
+    try:
+        for handler in build_handlers(settings.routes, settings.config_path or "default routes").values():
+            handler.close()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="webhook-app")
+def cli() -> None:
+    """Receive voice-provider callbacks, keep them as events, and deliver them to handlers.
+
+    Configuration comes from WEBHOOK_APP_* environment variables and the TOML file named by
+    WEBHOOK_APP_CONFIG; see README.md.
+    """
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Web worker processes."
+)
+def serve(host: str, port: int, workers: int) -> None:
+    """Run everything: web server, dispatcher and poller, on the configured database.
+
+    Brings the database schema up to date first, and on a first start makes a callback
+    token and an admin token (kept in WEBHOOK_APP_DATA_DIR).
+    """
+    from webhook_app.server import Supervisor, child_command
+
+    settings = _settings()
+    configured = bool(settings.admin_tokens and settings.resemble_tokens)
+    settings, made = ensure_tokens(settings)
+    _validate_routes(settings)
+    store = _store(settings)
+    migrate.upgrade(store.engine)
+    store.dispose()
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 (only shown)
+    base = f"http://{shown_host}:{port}"
+    click.echo(f"webhook-app on {base}  (database {redact_url(settings.database_url)})")
+    if not configured:
+        click.echo(
+            ("Made new tokens" if made else "Tokens")
+            + f" (kept in {settings.data_dir}/webhook_app.tokens.json):"
+        )
+        click.echo(f"  Resemble callback_uri: {base}/hooks/resemble/{settings.resemble_tokens[0]}")
+        click.echo(f"  Admin token:           {settings.admin_tokens[0]}")
+    click.echo("Try: webhook-app simulate resemble dataset_issue   (Ctrl-C stops)")
+    sys.stdout.flush()
+    code = Supervisor(
+        {
+            "web": child_command("web", "--host", host, "--port", str(port), "--workers", str(workers)),
+            "worker": child_command("worker"),
+        }
+    ).run()
+    sys.exit(code)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+def web(host: str, port: int, workers: int) -> None:
+    """Run only the web server (gunicorn), as the Procfile's `web` line does."""
+    from webhook_app import create_app
+    from webhook_app.server import run_web
+
+    settings = _settings()
+    _validate_routes(settings)
+    run_web(lambda: create_app(settings), host, port, workers)
+
+
+@cli.command()
+def worker() -> None:
+    """Run only the dispatcher (and poller); start as many as you need on PostgreSQL."""
+    from webhook_app.server import run_worker
+
+    settings = _settings()
+    _validate_routes(settings)
+    store = _store(settings)
+    if not migrate.is_current(store.engine):
+        raise click.ClickException("The database schema is not current; run 'webhook-app db upgrade' first.")
+    store.dispose()
+    run_worker(settings)
+
+
+@cli.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending migrations (the Procfile's `release` step)."""
+    settings = _settings()
+    store = _store(settings)
+    migrate.upgrade(store.engine)
+    click.echo(f"schema at {migrate.current_revision(store.engine)} ({redact_url(settings.database_url)})")
+
+
+@cli.group()
+def events() -> None:
+    """Read the event log."""
+
+
+@events.command("list")
+@click.option("--type", "type_", help="Event type, e.g. voice.dataset.issue.")
+@click.option("--provider", type=click.Choice(["resemble", "azure"]))
+@click.option("--voice-id")
+@click.option("--status", help="The provider's status word.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
+@click.option("--json", "as_json", is_flag=True, help="Print the events as JSON lines.")
+def events_list(
+    type_: str | None,
+    provider: str | None,
+    voice_id: str | None,
+    status: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """The newest events first."""
+    store = _store(_settings())
+    items, _ = store.list_events(
+        EventFilters(type=type_, provider=provider, voice_id=voice_id, status=status), limit=limit
+    )
+    for item in items:
+        if as_json:
+            click.echo(json.dumps(item))
+        else:
+            columns = (item["time"], f"{item['type']:<26}", f"{item['data']['provider']:<8}", item["subject"])
+            click.echo("  ".join((*columns, item["id"])))
+    if not items and not as_json:
+        click.echo("no events")
+
+
+@events.command("show")
+@click.argument("event_id")
+def events_show(event_id: str) -> None:
+    """One event with its deliveries and their attempts."""
+    store = _store(_settings())
+    document = store.get_event(event_id)
+    if document is None:
+        raise click.ClickException(f"No event with id {event_id}.")
+    click.echo(
+        json.dumps({**document, "deliveries": store.deliveries_of(event_id)}, indent=2, default=_json_default)
+    )
+
+
+@cli.group()
+def simulate() -> None:
+    """Send realistic provider callbacks to a running instance."""
+
+
+@simulate.command("resemble")
+@click.argument("status", type=click.Choice(SIMULATED_STATUSES))
+@click.option(
+    "--url", default="http://127.0.0.1:8000", show_default=True, help="Base URL of the running service."
+)
+@click.option("--token", help="Callback token (default: the first configured or stored one).")
+@click.option("--voice-id", help="Voice id to use (default: a new UUID).")
+def simulate_resemble(status: str, url: str, token: str | None, voice_id: str | None) -> None:
+    """POST a Resemble callback with STATUS, shaped like Resemble's documented payloads."""
+    settings = _settings()
+    token = token or next(iter(settings.resemble_tokens), None)
+    if not token:
+        raise click.ClickException("No callback token: pass --token or set WEBHOOK_APP_RESEMBLE_TOKENS.")
+    payload = resemble_callback(status, voice_id)
+    try:
+        response = httpx.post(f"{url.rstrip('/')}/hooks/resemble/{token}", json=payload, timeout=10)
+    except httpx.HTTPError as exc:
+        raise click.ClickException(f"Could not reach {url}: {exc}. Is 'webhook-app serve' running?") from None
+    answer: Any = (
+        response.json()
+        if response.headers.get("content-type", "").startswith("application/json")
+        else response.text
+    )
+    click.echo(f"{response.status_code} {json.dumps(answer)}")
+    click.echo(f"voice id: {payload['id']}")
+    events_url = f"{url.rstrip('/')}/api/events?voice_id={payload['id']}"
+    click.echo(f"see it: curl -H 'Authorization: Bearer <admin token>' '{events_url}'")
+    if response.status_code >= 300:
+        sys.exit(1)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return isoformat(value)
+    raise TypeError(f"cannot serialize {type(value).__name__}")
+
+
+def main() -> None:
+    cli(prog_name="webhook-app")

@@ -1,0 +1,226 @@
+"""Settings, read once: environment (`WEBHOOK_APP_*`) first, the TOML file second, defaults last."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from webhook_app.errors import ConfigError
+from webhook_app.routes import DEFAULT_ROUTES, Route, parse_routes
+
+ENV_PREFIX = "WEBHOOK_APP_"
+TOKENS_FILE = "webhook_app.tokens.json"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite:///webhook_app.db"
+    config_path: str | None = None
+    data_dir: str = "."
+    admin_tokens: tuple[str, ...] = ()
+    resemble_tokens: tuple[str, ...] = ()
+    azure_speech_key: str | None = field(default=None, repr=False)
+    azure_allowed_hosts: tuple[str, ...] = ()
+    azure_poll_interval: float = 10.0
+    azure_poll_max_interval: float = 300.0
+    azure_max_age: float = 48 * 3600.0
+    max_body_bytes: int = 1024 * 1024
+    dedupe_window: float = 24 * 3600.0
+    log_format: str = "text"
+    log_level: str = "INFO"
+    lease_seconds: float = 60.0
+    dispatch_concurrency: int = 8
+    dispatch_poll_interval: float = 0.5
+    routes: tuple[Route, ...] = DEFAULT_ROUTES
+
+    def __repr__(self) -> str:
+        # Tokens and keys must never reach a log line through a repr.
+        return f"Settings(database_url={redact_url(self.database_url)!r}, routes={len(self.routes)})"
+
+
+_KINDS: dict[str, str] = {
+    "database_url": "str",
+    "data_dir": "str",
+    "admin_tokens": "list",
+    "resemble_tokens": "list",
+    "azure_speech_key": "str",
+    "azure_allowed_hosts": "list",
+    "azure_poll_interval": "duration",
+    "azure_poll_max_interval": "duration",
+    "azure_max_age": "duration",
+    "max_body_bytes": "int",
+    "dedupe_window": "duration",
+    "log_format": "choice:json,text",
+    "log_level": "choice:DEBUG,INFO,WARNING,ERROR",
+    "lease_seconds": "duration",
+    "dispatch_concurrency": "int",
+    "dispatch_poll_interval": "duration",
+}
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build settings from the environment and the config file it names (`WEBHOOK_APP_CONFIG`)."""
+    environ = os.environ if environ is None else environ
+    config_path = environ.get(ENV_PREFIX + "CONFIG") or None
+    file_values: dict[str, Any] = {}
+    routes = DEFAULT_ROUTES
+    if config_path:
+        document = _read_toml(config_path)
+        try:
+            document = interpolate(document, environ)
+        except MissingVariable as missing:
+            raise ConfigError(missing.describe(config_path, document)) from None
+        if "routes" in document:
+            routes = parse_routes(document.pop("routes"), config_path)
+        unknown = sorted(set(document) - set(_KINDS))
+        if unknown:
+            raise ConfigError(f"{config_path}: unknown setting(s) {', '.join(unknown)}")
+        file_values = document
+    values: dict[str, Any] = {}
+    for name, kind in _KINDS.items():
+        env_name = ENV_PREFIX + name.upper()
+        if environ.get(env_name, "") != "":
+            values[name] = _convert(environ[env_name], kind, env_name)
+        elif name in file_values:
+            values[name] = _convert(file_values[name], kind, f"{config_path}: field '{name}'")
+    settings = Settings(config_path=config_path, routes=routes, **values)
+    return _with_stored_tokens(settings)
+
+
+def tokens_path(settings: Settings) -> Path:
+    return Path(settings.data_dir) / TOKENS_FILE
+
+
+def ensure_tokens(settings: Settings) -> tuple[Settings, bool]:
+    """Make and keep a Resemble token and an admin token when none are configured.
+
+    Returns the settings with tokens and whether new ones were made. The file is private (0600)
+    and is read back by every later command started in the same data directory.
+    """
+    if settings.admin_tokens and settings.resemble_tokens:
+        return settings, False
+    path = tokens_path(settings)
+    stored = _read_tokens_file(path)
+    stored.setdefault("admin_tokens", [secrets.token_urlsafe(32)])
+    stored.setdefault("resemble_tokens", [secrets.token_urlsafe(32)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(stored, handle, indent=2)
+    return _with_stored_tokens(settings), True
+
+
+def _with_stored_tokens(settings: Settings) -> Settings:
+    stored = _read_tokens_file(tokens_path(settings))
+    return replace(
+        settings,
+        admin_tokens=settings.admin_tokens or tuple(stored.get("admin_tokens", ())),
+        resemble_tokens=settings.resemble_tokens or tuple(stored.get("resemble_tokens", ())),
+    )
+
+
+def _read_tokens_file(path: Path) -> dict[str, list[str]]:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"{path}: cannot read the stored tokens ({exc}); delete the file to make new ones"
+        ) from None
+    return {k: [str(t) for t in v] for k, v in data.items() if isinstance(v, list)}
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found (WEBHOOK_APP_CONFIG)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def interpolate(value: Any, environ: Mapping[str, str], path: tuple[str | int, ...] = ()) -> Any:
+    """Replace `${NAME}` in every string with that environment variable.
+
+    A missing variable raises `MissingVariable` carrying where it was used.
+    """
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            if match.group(1) not in environ:
+                raise MissingVariable(match.group(1), path)
+            return environ[match.group(1)]
+
+        return _ENV_REFERENCE.sub(substitute, value)
+    if isinstance(value, dict):
+        return {k: interpolate(v, environ, (*path, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, environ, (*path, i)) for i, v in enumerate(value)]
+    return value
+
+
+class MissingVariable(Exception):
+    def __init__(self, name: str, path: tuple[str | int, ...]) -> None:
+        super().__init__(name)
+        self.name = name
+        self.path = path
+
+    def describe(self, source: str, document: dict[str, Any]) -> str:
+        """`file: route 'x' field 'options.url' refers to ${NAME}, which is not set`."""
+        where = f"field '{'.'.join(map(str, self.path))}'"
+        if len(self.path) >= 2 and self.path[0] == "routes" and isinstance(self.path[1], int):
+            table = document["routes"][self.path[1]]
+            label = table.get("name", f"#{self.path[1] + 1}") if isinstance(table, dict) else "?"
+            where = f"route '{label}' field '{'.'.join(map(str, self.path[2:]))}'"
+        return f"{source}: {where} refers to ${{{self.name}}}, which is not set in the environment"
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds from `90d`, `24h`, `30m`, `10s`, `500ms` or a plain number of seconds."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return float(text)
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a duration such as 30s, 10m, 24h or 90d")
+    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+
+
+def _convert(raw: Any, kind: str, where: str) -> Any:
+    try:
+        if kind == "str":
+            return str(raw)
+        if kind == "list":
+            items = raw if isinstance(raw, list) else str(raw).split(",")
+            return tuple(str(item).strip() for item in items if str(item).strip())
+        if kind == "int":
+            if isinstance(raw, bool):
+                raise ValueError(f"{raw!r} is not a whole number")
+            return int(raw)
+        if kind == "duration":
+            return parse_duration(raw)
+        choices = kind.removeprefix("choice:").split(",")
+        value = str(raw)
+        if kind.endswith("ERROR"):
+            value = value.upper()
+        if value not in choices:
+            raise ValueError(f"{raw!r} is not one of {', '.join(choices)}")
+        return value
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def redact_url(url: str) -> str:
+    """A database URL without its password, for logs and messages."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)

@@ -1,0 +1,190 @@
+"""The dispatcher: claim due deliveries, run their route's handler, record the outcome.
+
+Delivery is at-least-once per route: a delivery is leased, not removed, so a worker that
+dies mid-delivery leaves it to be claimed again once the lease expires. Routes are
+isolated: each delivery is its own row with its own schedule, and slow handlers only
+occupy one of `concurrency` threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from webhook_app import signals
+from webhook_app.clock import Clock, SystemClock
+from webhook_app.errors import PermanentError, RetryableError
+from webhook_app.events import Event
+from webhook_app.handler import Handler
+from webhook_app.routes import Route
+from webhook_app.store import ClaimedDelivery, Store
+
+logger = logging.getLogger(__name__)
+
+MAX_OUTAGE_BACKOFF_SECONDS = 30.0
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Store,
+        routes: tuple[Route, ...],
+        handlers: dict[str, Handler],
+        *,
+        clock: Clock | None = None,
+        worker_id: str | None = None,
+        lease_seconds: float = 60.0,
+        concurrency: int = 8,
+        poll_interval: float = 0.5,
+    ) -> None:
+        self.store = store
+        self.routes = {route.name: route for route in routes}
+        self.handlers = handlers
+        self.clock = clock or SystemClock()
+        self.worker_id = worker_id or new_worker_id()
+        self.lease = timedelta(seconds=lease_seconds)
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+
+    def run_once(self) -> int:
+        """Claim one batch, deliver it, wait for it; returns how many were delivered."""
+        claims = self._claim(self.concurrency)
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            list(pool.map(self.deliver, claims))
+        return len(claims)
+
+    def run(self, stop: threading.Event) -> None:
+        """Deliver until `stop` is set, then finish what is in flight."""
+        logger.info("dispatcher %s started: %d route(s)", self.worker_id, len(self.routes))
+        outage_backoff = self.poll_interval
+        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="deliver") as pool:
+            running: set[Future[None]] = set()
+            while not stop.is_set():
+                try:
+                    claims = self._claim(self.concurrency - len(running))
+                except SQLAlchemyError as exc:
+                    logger.warning("cannot claim deliveries (database unavailable?): %s", exc)
+                    stop.wait(outage_backoff)
+                    outage_backoff = min(outage_backoff * 2, MAX_OUTAGE_BACKOFF_SECONDS)
+                    continue
+                outage_backoff = self.poll_interval
+                running.update(pool.submit(self.deliver, claim) for claim in claims)
+                if running:
+                    _, not_done = wait(running, timeout=self.poll_interval, return_when=FIRST_COMPLETED)
+                    running = set(not_done)
+                else:
+                    stop.wait(self.poll_interval)
+        logger.info("dispatcher %s stopped", self.worker_id)
+
+    def close(self) -> None:
+        for handler in self.handlers.values():
+            handler.close()
+
+    def _claim(self, limit: int) -> list[ClaimedDelivery]:
+        return self.store.claim_due_deliveries(
+            worker=self.worker_id, now=self.clock.now(), limit=limit, lease=self.lease
+        )
+
+    def deliver(self, claim: ClaimedDelivery) -> None:
+        """Run one delivery and record its outcome; never raises."""
+        context = {"delivery_id": claim.id, "event_id": claim.event_id, "route": claim.route}
+        try:
+            self._deliver(claim, context)
+        except Exception:
+            # The lease will expire and the delivery will be tried again: nothing is lost.
+            logger.exception("could not record the outcome of delivery %s", claim.id, extra=context)
+
+    def _deliver(self, claim: ClaimedDelivery, context: dict[str, str]) -> None:
+        started = self.clock.now()
+        route = self.routes.get(claim.route)
+        handler = self.handlers.get(claim.route)
+        event = Event.from_cloudevent(claim.document)
+        if route is None or handler is None:
+            self._dead(claim, event, started, f"route '{claim.route}' is no longer configured", context)
+            return
+        try:
+            handler.handle(event)
+        except PermanentError as exc:
+            self._dead(claim, event, started, f"permanent error: {exc}", context)
+        except RetryableError as exc:
+            self._failed(claim, event, route, started, str(exc), exc.retry_after, context)
+        except Exception as exc:
+            logger.warning("handler of route %s raised %r", claim.route, exc, extra=context, exc_info=True)
+            self._failed(claim, event, route, started, f"{type(exc).__name__}: {exc}", None, context)
+        else:
+            finished = self.clock.now()
+            self.store.mark_delivery_succeeded(
+                claim, worker=self.worker_id, started_at=started, finished_at=finished
+            )
+            logger.info("delivered %s to %s", claim.event_id, claim.route, extra=context)
+            signals.delivery_succeeded.send(
+                self,
+                event=event,
+                route=claim.route,
+                delivery_id=claim.id,
+                attempt=claim.attempts + 1,
+                error=None,
+            )
+
+    def _failed(
+        self,
+        claim: ClaimedDelivery,
+        event: Event,
+        route: Route,
+        started: datetime,
+        error: str,
+        retry_after: float | None,
+        context: dict[str, str],
+    ) -> None:
+        failed_attempts = claim.attempts + 1
+        if route.retry.gives_up_after(failed_attempts):
+            self._dead(claim, event, started, f"gave up after {failed_attempts} attempts: {error}", context)
+            return
+        finished = self.clock.now()
+        delay = route.retry.next_delay(failed_attempts, retry_after=retry_after)
+        self.store.schedule_delivery_retry(
+            claim,
+            worker=self.worker_id,
+            started_at=started,
+            finished_at=finished,
+            error=error,
+            next_attempt_at=finished + timedelta(seconds=delay),
+        )
+        logger.warning(
+            "delivery to %s failed (attempt %d), retrying in %.1fs: %s",
+            claim.route,
+            failed_attempts,
+            delay,
+            error,
+            extra=context,
+        )
+        signals.delivery_failed.send(
+            self, event=event, route=claim.route, delivery_id=claim.id, attempt=failed_attempts, error=error
+        )
+
+    def _dead(
+        self, claim: ClaimedDelivery, event: Event, started: datetime, error: str, context: dict[str, str]
+    ) -> None:
+        self.store.mark_delivery_dead(
+            claim, worker=self.worker_id, started_at=started, finished_at=self.clock.now(), error=error
+        )
+        logger.error("delivery to %s is dead: %s", claim.route, error, extra=context)
+        signals.delivery_dead.send(
+            self,
+            event=event,
+            route=claim.route,
+            delivery_id=claim.id,
+            attempt=claim.attempts + 1,
+            error=error,
+        )

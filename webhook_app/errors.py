@@ -1,0 +1,27 @@
+"""The project's small exception hierarchy."""
+
+from __future__ import annotations
+
+
+class WebhookAppError(Exception):
+    """Base of every error this package raises on purpose."""
+
+
+class ConfigError(WebhookAppError):
+    """The configuration cannot be used; the message says where and what to change."""
+
+
+class HandlerError(WebhookAppError):
+    """Raised by a handler to say how its failure should be treated."""
+
+
+class RetryableError(HandlerError):
+    """The delivery may succeed later: retry with backoff, or after `retry_after` seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(HandlerError):
+    """Retrying cannot help (e.g. the target URL is gone): the delivery is dead at once."""

@@ -1,0 +1,125 @@
+"""The normalized event: one shape for every provider, serialized as a CloudEvents 1.0 object.
+
+Handlers receive `Event` objects; the store keeps `Event.to_cloudevent()`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from webhook_app.clock import isoformat
+
+SPECVERSION = "1.0"
+
+
+class EventType(StrEnum):
+    TRAINING_SUCCEEDED = "voice.training.succeeded"
+    TRAINING_FAILED = "voice.training.failed"
+    DATASET_ISSUE = "voice.dataset.issue"
+    CONSENT_FAILED = "voice.consent.failed"
+    STATUS_CHANGED = "voice.status.changed"
+    OPERATION_STALLED = "voice.operation.stalled"
+
+
+FAILURE_TYPES = frozenset(
+    {
+        EventType.TRAINING_FAILED,
+        EventType.DATASET_ISSUE,
+        EventType.CONSENT_FAILED,
+        EventType.OPERATION_STALLED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One recording a provider commented on (Resemble's dataset-issue list)."""
+
+    id: str | None
+    name: str | None = None
+    transcript: str | None = None
+    stoi_score: float | None = None
+    pesq_score: float | None = None
+    si_sdr_score: float | None = None
+    resemble_sample_score: float | None = None
+    is_active: bool | None = None
+    is_outlier: bool | None = None
+    is_silent: bool | None = None
+
+
+@dataclass(frozen=True)
+class ProviderError:
+    code: str
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class EventData:
+    provider: str
+    voice_id: str
+    status: str
+    ok: bool
+    issue: str | None = None
+    recordings: tuple[Recording, ...] = ()
+    speaker_profile_id: str | None = None
+    operation_id: str | None = None
+    error: ProviderError | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    type: EventType
+    source: str
+    time: datetime
+    data: EventData
+    receipt_id: str | None = None
+    id: str = field(default_factory=lambda: new_id("evt"))
+
+    @property
+    def subject(self) -> str:
+        return self.data.voice_id
+
+    def to_cloudevent(self) -> dict[str, Any]:
+        """The structured-mode CloudEvent, plus `receipt_id`."""
+        data = asdict(self.data)
+        data["recordings"] = [asdict(r) for r in self.data.recordings]
+        return {
+            "specversion": SPECVERSION,
+            "id": self.id,
+            "source": self.source,
+            "type": str(self.type),
+            "subject": self.subject,
+            "time": isoformat(self.time),
+            "datacontenttype": "application/json",
+            "data": data,
+            "receipt_id": self.receipt_id,
+        }
+
+    @classmethod
+    def from_cloudevent(cls, document: dict[str, Any]) -> Event:
+        """Rebuild an event the store kept; unknown types stay readable as their string."""
+        raw = dict(document["data"])
+        recordings = tuple(Recording(**r) for r in raw.pop("recordings", []) or [])
+        error = raw.pop("error", None)
+        data = EventData(
+            **raw,
+            recordings=recordings,
+            error=ProviderError(**error) if error else None,
+        )
+        return cls(
+            id=document["id"],
+            type=EventType(document["type"]),
+            source=document["source"],
+            time=datetime.fromisoformat(document["time"].replace("Z", "+00:00")),
+            data=data,
+            receipt_id=document.get("receipt_id"),
+        )
+
+
+def new_id(prefix: str) -> str:
+    """Opaque, unguessable ids with a readable prefix (`evt_…`, `rcpt_…`, `dlv_…`)."""
+    return f"{prefix}_{uuid.uuid4().hex}"

@@ -1,0 +1,41 @@
+"""What a handler is: a class with a `name` and `handle(event)`.
+
+`handle` returns normally on success. It raises `RetryableError` when a later attempt may
+succeed (optionally with `retry_after` seconds) and `PermanentError` when none can. Any
+other exception counts as retryable, so a bug in a handler never loses an event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from marshmallow import Schema, ValidationError
+
+from webhook_app.events import Event
+
+
+class Handler:
+    """Base class for handlers; subclasses set `name`, maybe `Options`, and implement `handle`."""
+
+    name: ClassVar[str] = ""
+    Options: ClassVar[type[Schema] | None] = None
+    """A marshmallow schema for the route's `[routes.options]`; None accepts none."""
+
+    def __init__(self, options: Mapping[str, Any]) -> None:
+        self.options = dict(options)
+
+    def handle(self, event: Event) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections or clients; called when the worker stops."""
+
+    @classmethod
+    def from_route_options(cls, options: Mapping[str, Any]) -> Handler:
+        """Validate the options with `Options` and build the handler; errors name the field."""
+        if cls.Options is None:
+            if options:
+                raise ValidationError({key: ["unknown option."] for key in options})
+            return cls({})
+        return cls(cls.Options().load(dict(options)))

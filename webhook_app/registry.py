@@ -1,0 +1,56 @@
+"""Finding handler classes: by entry-point name (`webhook_app.handlers`) or dotted path."""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import entry_points
+
+from marshmallow import ValidationError
+
+from webhook_app.errors import ConfigError
+from webhook_app.handler import Handler
+from webhook_app.routes import Route, describe_validation_error
+
+ENTRY_POINT_GROUP = "webhook_app.handlers"
+
+
+def available_handlers() -> dict[str, str]:
+    """Entry-point name → `module:Class`, for help texts and `routes check`."""
+    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def load_handler_class(reference: str) -> type[Handler]:
+    """`slack` (an installed entry point) or `package.module:Class` (a dotted path)."""
+    if ":" in reference:
+        module_name, _, attribute = reference.partition(":")
+        try:
+            target = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"cannot import handler '{reference}': {exc}") from None
+    else:
+        matches = entry_points(group=ENTRY_POINT_GROUP, name=reference)
+        if not matches:
+            known = ", ".join(sorted(available_handlers())) or "none"
+            raise ConfigError(
+                f"no handler named '{reference}' (installed: {known}); "
+                "use an installed name or a dotted path such as 'mypackage.handlers:MyHandler'"
+            )
+        target = next(iter(matches)).load()
+    if not (isinstance(target, type) and issubclass(target, Handler)):
+        raise ConfigError(f"'{reference}' is not a subclass of webhook_app.Handler")
+    return target
+
+
+def build_handlers(routes: tuple[Route, ...], source: str) -> dict[str, Handler]:
+    """One handler instance per route; a bad handler name or option stops start-up."""
+    handlers: dict[str, Handler] = {}
+    for route in routes:
+        try:
+            cls = load_handler_class(route.handler)
+            handlers[route.name] = cls.from_route_options(route.options)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: route '{route.name}': field 'handler': {exc}") from None
+        except ValidationError as exc:
+            detail = describe_validation_error({"options": exc.messages})
+            raise ConfigError(f"{source}: route '{route.name}': {detail}") from None
+    return handlers

@@ -1,0 +1,134 @@
+"""Processes: gunicorn for the web app, the worker loop, and `serve`, which runs both.
+
+`serve` is a small supervisor: it starts `webhook-app web` and `webhook-app worker` as
+child processes, restarts one that dies unexpectedly, and stops both on SIGINT/SIGTERM.
+Nothing is lost if any of them is killed: acknowledged events are already committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from webhook_app.config import Settings
+from webhook_app.dispatch import Dispatcher
+from webhook_app.registry import build_handlers
+from webhook_app.store import Store
+
+logger = logging.getLogger(__name__)
+
+MIN_HEALTHY_SECONDS = 5.0
+STOP_TIMEOUT_SECONDS = 30.0
+
+
+class WebServer(BaseApplication):
+    """Gunicorn run from Python, with the same app factory as the Procfile's `web` line."""
+
+    def __init__(self, factory: Callable[[], Any], options: dict[str, Any]) -> None:
+        self.factory = factory
+        self.options = options
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            self.cfg.set(key, value)
+        if "control_socket_disable" in self.cfg.settings:
+            # gunicorn >= 25 opens a per-user control socket; several instances would share it.
+            self.cfg.set("control_socket_disable", True)
+
+    def load(self) -> Any:
+        return self.factory()
+
+
+def run_web(factory: Callable[[], Any], host: str, port: int, workers: int) -> None:
+    WebServer(
+        factory,
+        {
+            "bind": f"{host}:{port}",
+            "workers": workers,
+            "worker_class": "sync",
+            "timeout": 30,
+            "graceful_timeout": 10,
+            "keepalive": 5,
+        },
+    ).run()
+
+
+def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
+    """Dispatch until SIGINT/SIGTERM (or `stop`), then finish in-flight deliveries."""
+    stop = stop or threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    store = Store.from_url(settings.database_url)
+    dispatcher = Dispatcher(
+        store,
+        settings.routes,
+        build_handlers(settings.routes, settings.config_path or "default routes"),
+        lease_seconds=settings.lease_seconds,
+        concurrency=settings.dispatch_concurrency,
+        poll_interval=settings.dispatch_poll_interval,
+    )
+    try:
+        dispatcher.run(stop)
+    finally:
+        dispatcher.close()
+        store.dispose()
+
+
+class Supervisor:
+    """Keeps `web` and `worker` children running until told to stop."""
+
+    def __init__(self, commands: dict[str, list[str]]) -> None:
+        self.commands = commands
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.started: dict[str, float] = {}
+        self.stopping = threading.Event()
+
+    def _start(self, name: str) -> None:
+        self.children[name] = subprocess.Popen(self.commands[name])
+        self.started[name] = time.monotonic()
+
+    def run(self) -> int:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: self.stopping.set())
+        for name in self.commands:
+            self._start(name)
+        exit_code = 0
+        while not self.stopping.wait(0.5):
+            for name, child in list(self.children.items()):
+                code = child.poll()
+                if code is None:
+                    continue
+                if time.monotonic() - self.started[name] < MIN_HEALTHY_SECONDS:
+                    logger.error("%s exited with %s right after starting; stopping", name, code)
+                    exit_code = code or 1
+                    self.stopping.set()
+                    break
+                logger.warning("%s exited with %s; restarting it", name, code)
+                self._start(name)
+        self._stop_children()
+        return exit_code
+
+    def _stop_children(self) -> None:
+        for child in self.children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        for child in self.children.values():
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def child_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "webhook_app", *args]

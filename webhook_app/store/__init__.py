@@ -1,0 +1,21 @@
+"""Durable storage: tables, migrations and the named queries that change state."""
+
+from webhook_app.store.store import (
+    ClaimedDelivery,
+    EventFilters,
+    IngestResult,
+    NewReceipt,
+    PlannedDelivery,
+    Store,
+    decode_cursor,
+)
+
+__all__ = [
+    "ClaimedDelivery",
+    "EventFilters",
+    "IngestResult",
+    "NewReceipt",
+    "PlannedDelivery",
+    "Store",
+    "decode_cursor",
+]

@@ -1,0 +1,458 @@
+"""Every read and every state change of receipts, events and deliveries, one named function each.
+
+Each write is one short transaction. Callers pass `now` (from the injectable clock), so
+the store never reads the wall clock itself.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from webhook_app.events import Event, new_id
+from webhook_app.store.engine import IMMEDIATE, create_engine
+from webhook_app.store.tables import DUE_STATUSES, attempts, deliveries, events, receipts
+
+
+@dataclass(frozen=True)
+class NewReceipt:
+    """What arrived, as kept: the raw body and the headers worth keeping (never secrets)."""
+
+    provider: str
+    received_at: datetime
+    body: bytes
+    headers: dict[str, str]
+    content_type: str | None = None
+    id: str = field(default_factory=lambda: new_id("rcpt"))
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    receipt_id: str
+    event_ids: list[str]
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class PlannedDelivery:
+    event_id: str
+    route: str
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    id: str
+    event_id: str
+    route: str
+    attempts: int
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EventFilters:
+    type: str | None = None
+    provider: str | None = None
+    voice_id: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+class Store:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._insert_ignoring_conflict = _insert_ignoring_conflict_for(engine.dialect.name)
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        return cls(create_engine(url))
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _writing(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn:
+            conn.execution_options(**{IMMEDIATE: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def _reading(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def ping(self) -> None:
+        with self._reading() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    # -- ingest ----------------------------------------------------------------
+
+    def record_callback(
+        self,
+        receipt: NewReceipt,
+        new_events: Sequence[Event],
+        planned: Sequence[PlannedDelivery],
+        *,
+        dedupe_key: str | None,
+        dedupe_window: timedelta,
+    ) -> IngestResult:
+        """Keep the receipt, its events and their deliveries in one transaction.
+
+        An identical callback (same `dedupe_key`) seen within `dedupe_window` records
+        nothing and returns the original ids. The unique index on `dedupe_key` decides
+        between concurrent identical requests, so exactly one of them records events.
+        """
+        row = _receipt_row(receipt, status="accepted", reason=None)
+        with self._writing() as conn:
+            if dedupe_key is None:
+                conn.execute(receipts.insert().values(row))
+            else:
+                original = self._take_dedupe_key(conn, row, dedupe_key, receipt.received_at - dedupe_window)
+                if original is not None:
+                    return IngestResult(original, self._event_ids_of(conn, original), duplicate=True)
+            if new_events:
+                conn.execute(events.insert(), [_event_row(e) for e in new_events])
+            if planned:
+                conn.execute(
+                    deliveries.insert(),
+                    [_delivery_row(p, receipt.received_at) for p in planned],
+                )
+        return IngestResult(receipt.id, [e.id for e in new_events], duplicate=False)
+
+    def _take_dedupe_key(
+        self, conn: sa.Connection, row: dict[str, Any], key: str, fresh_after: datetime
+    ) -> str | None:
+        """Insert the receipt holding `key`; return the original receipt id if it is a duplicate."""
+        for _ in range(3):
+            inserted = conn.execute(
+                self._insert_ignoring_conflict(receipts, {**row, "dedupe_key": key}).returning(receipts.c.id)
+            ).first()
+            if inserted is not None:
+                return None
+            holder = conn.execute(
+                sa.select(receipts.c.id, receipts.c.received_at).where(receipts.c.dedupe_key == key)
+            ).first()
+            if holder is None:
+                continue
+            if holder.received_at > fresh_after:
+                return str(holder.id)
+            # The earlier copy is older than the window: it no longer counts as the same callback.
+            conn.execute(receipts.update().where(receipts.c.id == holder.id).values(dedupe_key=None))
+        raise RuntimeError(f"could not settle dedupe key {key} after 3 tries")
+
+    def record_rejected(self, receipt: NewReceipt, reason: dict[str, Any]) -> str:
+        """Keep an authenticated request that failed validation, with why, for later reprocessing."""
+        with self._writing() as conn:
+            conn.execute(receipts.insert().values(_receipt_row(receipt, status="rejected", reason=reason)))
+        return receipt.id
+
+    @staticmethod
+    def _event_ids_of(conn: sa.Connection, receipt_id: str) -> list[str]:
+        query = sa.select(events.c.id).where(events.c.receipt_id == receipt_id).order_by(events.c.seq)
+        return list(conn.execute(query).scalars())
+
+    # -- dispatch ----------------------------------------------------------------
+
+    def claim_due_deliveries(
+        self, *, worker: str, now: datetime, limit: int, lease: timedelta
+    ) -> list[ClaimedDelivery]:
+        """Lease up to `limit` due deliveries to `worker` until `now + lease`.
+
+        PostgreSQL skips rows other workers hold (`FOR UPDATE SKIP LOCKED`); SQLite's single
+        writer makes the same statement safe there. An expired lease is due again.
+        """
+        if limit <= 0:
+            return []
+        due = (
+            sa.select(deliveries.c.id)
+            .where(
+                deliveries.c.status.in_(DUE_STATUSES),
+                deliveries.c.next_attempt_at <= now,
+                sa.or_(deliveries.c.locked_until.is_(None), deliveries.c.locked_until <= now),
+            )
+            .order_by(deliveries.c.next_attempt_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        with self._writing() as conn:
+            claimed = conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id.in_(due.scalar_subquery()))
+                .values(locked_by=worker, locked_until=now + lease, updated_at=now)
+                .returning(deliveries.c.id, deliveries.c.event_id, deliveries.c.route, deliveries.c.attempts)
+            ).all()
+            if not claimed:
+                return []
+            documents = dict(
+                conn.execute(
+                    sa.select(events.c.id, events.c.document).where(
+                        events.c.id.in_({c.event_id for c in claimed})
+                    )
+                ).all()
+            )
+        return [
+            ClaimedDelivery(c.id, c.event_id, c.route, c.attempts, documents[c.event_id]) for c in claimed
+        ]
+
+    def mark_delivery_succeeded(
+        self, claim: ClaimedDelivery, *, worker: str, started_at: datetime, finished_at: datetime
+    ) -> bool:
+        return self._finish_attempt(
+            claim,
+            worker,
+            started_at,
+            finished_at,
+            "succeeded",
+            status="succeeded",
+            error=None,
+            next_attempt_at=None,
+        )
+
+    def schedule_delivery_retry(
+        self,
+        claim: ClaimedDelivery,
+        *,
+        worker: str,
+        started_at: datetime,
+        finished_at: datetime,
+        error: str,
+        next_attempt_at: datetime,
+    ) -> bool:
+        return self._finish_attempt(
+            claim,
+            worker,
+            started_at,
+            finished_at,
+            "failed",
+            status="failed",
+            error=error,
+            next_attempt_at=next_attempt_at,
+        )
+
+    def mark_delivery_dead(
+        self, claim: ClaimedDelivery, *, worker: str, started_at: datetime, finished_at: datetime, error: str
+    ) -> bool:
+        return self._finish_attempt(
+            claim, worker, started_at, finished_at, "dead", status="dead", error=error, next_attempt_at=None
+        )
+
+    def _finish_attempt(
+        self,
+        claim: ClaimedDelivery,
+        worker: str,
+        started_at: datetime,
+        finished_at: datetime,
+        outcome: str,
+        *,
+        status: str,
+        error: str | None,
+        next_attempt_at: datetime | None,
+    ) -> bool:
+        """Record the attempt and move the delivery on, if this worker still holds its lease.
+
+        Returns False when the lease was lost (another worker took the delivery over); the
+        attempt is kept in the history either way, because it did happen.
+        """
+        with self._writing() as conn:
+            conn.execute(
+                attempts.insert().values(
+                    delivery_id=claim.id,
+                    number=claim.attempts + 1,
+                    started_at=started_at,
+                    finished_at=finished_at,
+                    outcome=outcome,
+                    error=error,
+                    worker=worker,
+                )
+            )
+            values: dict[str, Any] = {
+                "status": status,
+                "attempts": deliveries.c.attempts + 1,
+                "locked_by": None,
+                "locked_until": None,
+                "last_error": error,
+                "updated_at": finished_at,
+            }
+            if next_attempt_at is not None:
+                values["next_attempt_at"] = next_attempt_at
+            result = conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id == claim.id, deliveries.c.locked_by == worker)
+                .values(values)
+            )
+        return bool(result.rowcount)
+
+    # -- queries -----------------------------------------------------------------
+
+    def list_events(
+        self, filters: EventFilters, *, limit: int, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first; `cursor` is the opaque position returned by the previous page."""
+        query = sa.select(events.c.seq, events.c.document).order_by(events.c.seq.desc()).limit(limit + 1)
+        for column, value in (
+            (events.c.type, filters.type),
+            (events.c.provider, filters.provider),
+            (events.c.voice_id, filters.voice_id),
+            (events.c.status, filters.status),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if filters.since is not None:
+            query = query.where(events.c.occurred_at >= filters.since)
+        if filters.until is not None:
+            query = query.where(events.c.occurred_at < filters.until)
+        if cursor is not None:
+            query = query.where(events.c.seq < decode_cursor(cursor))
+        with self._reading() as conn:
+            rows = conn.execute(query).all()
+        page = rows[:limit]
+        next_cursor = encode_cursor(page[-1].seq) if len(rows) > limit else None
+        return [row.document for row in page], next_cursor
+
+    def get_event(self, event_id: str) -> dict[str, Any] | None:
+        with self._reading() as conn:
+            return conn.execute(sa.select(events.c.document).where(events.c.id == event_id)).scalar()
+
+    def deliveries_of(self, event_id: str) -> list[dict[str, Any]]:
+        """The event's deliveries, oldest first, each with its attempts in order."""
+        with self._reading() as conn:
+            rows = conn.execute(
+                sa.select(deliveries)
+                .where(deliveries.c.event_id == event_id)
+                .order_by(deliveries.c.created_at, deliveries.c.id)
+            ).all()
+            history = conn.execute(
+                sa.select(attempts)
+                .where(attempts.c.delivery_id.in_([r.id for r in rows]))
+                .order_by(attempts.c.id)
+            ).all()
+        by_delivery: dict[str, list[dict[str, Any]]] = {r.id: [] for r in rows}
+        for a in history:
+            by_delivery[a.delivery_id].append(
+                {
+                    "number": a.number,
+                    "started_at": a.started_at,
+                    "finished_at": a.finished_at,
+                    "outcome": a.outcome,
+                    "error": a.error,
+                }
+            )
+        return [
+            {
+                "id": r.id,
+                "route": r.route,
+                "status": r.status,
+                "next_attempt_at": r.next_attempt_at if r.status in DUE_STATUSES else None,
+                "last_error": r.last_error,
+                "attempts": by_delivery[r.id],
+            }
+            for r in rows
+        ]
+
+    def voice_timeline(self, provider: str, voice_id: str) -> list[dict[str, Any]]:
+        """Every event of one voice, oldest first."""
+        query = (
+            sa.select(events.c.document)
+            .where(events.c.voice_id == voice_id, events.c.provider == provider)
+            .order_by(events.c.seq)
+        )
+        with self._reading() as conn:
+            return list(conn.execute(query).scalars())
+
+    def get_receipt(self, receipt_id: str) -> dict[str, Any] | None:
+        with self._reading() as conn:
+            row = conn.execute(sa.select(receipts).where(receipts.c.id == receipt_id)).first()
+            if row is None:
+                return None
+            event_ids = self._event_ids_of(conn, receipt_id)
+        return {
+            "id": row.id,
+            "provider": row.provider,
+            "received_at": row.received_at,
+            "status": row.status,
+            "reason": row.reason,
+            "content_type": row.content_type,
+            "headers": row.headers,
+            "body": row.body,
+            "event_ids": event_ids,
+        }
+
+    def delivery_status_counts(self) -> dict[str, int]:
+        with self._reading() as conn:
+            rows = conn.execute(
+                sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status)
+            ).all()
+        return {status: count for status, count in rows}
+
+
+def encode_cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"v1:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The position in a cursor; ValueError for anything this service did not hand out."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        version, _, seq = text.partition(":")
+        if version != "v1":
+            raise ValueError
+        return int(seq)
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("cursor is not one this service returned") from None
+
+
+def _insert_ignoring_conflict_for(dialect: str) -> Any:
+    module: Any = postgresql if dialect == "postgresql" else sqlite
+
+    def build(table: sa.Table, values: dict[str, Any]) -> Any:
+        return module.insert(table).values(values).on_conflict_do_nothing()
+
+    return build
+
+
+def _receipt_row(receipt: NewReceipt, *, status: str, reason: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "id": receipt.id,
+        "provider": receipt.provider,
+        "received_at": receipt.received_at,
+        "status": status,
+        "reason": reason,
+        "content_type": receipt.content_type,
+        "headers": receipt.headers,
+        "body": receipt.body,
+        "dedupe_key": None,
+    }
+
+
+def _event_row(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "receipt_id": event.receipt_id,
+        "provider": event.data.provider,
+        "type": str(event.type),
+        "voice_id": event.data.voice_id,
+        "status": event.data.status,
+        "occurred_at": event.time,
+        "document": event.to_cloudevent(),
+    }
+
+
+def _delivery_row(planned: PlannedDelivery, now: datetime) -> dict[str, Any]:
+    return {
+        "id": new_id("dlv"),
+        "event_id": planned.event_id,
+        "route": planned.route,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }

@@ -1,0 +1,113 @@
+"""The schema, in SQLAlchemy Core, for SQLite and PostgreSQL alike. Migrations mirror it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.engine import Dialect
+
+metadata = sa.MetaData()
+
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+"""A 64-bit key that is still SQLite's rowid alias (so it autoincrements there)."""
+
+Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """Always an aware UTC datetime in Python; naive UTC text in SQLite, timestamptz in PostgreSQL."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; pass an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+receipts = sa.Table(
+    "receipts",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("provider", sa.String(20), nullable=False),
+    sa.Column("received_at", UTCDateTime(), nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),  # accepted | rejected
+    sa.Column("reason", Json, nullable=True),
+    sa.Column("content_type", sa.String(200), nullable=True),
+    sa.Column("headers", Json, nullable=False),
+    sa.Column("body", sa.LargeBinary(), nullable=False),
+    sa.Column("dedupe_key", sa.String(64), nullable=True, unique=True),
+    sa.Index("ix_receipts_received_at", "received_at"),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("seq", BigId, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(40), nullable=False, unique=True),
+    sa.Column("receipt_id", sa.String(40), sa.ForeignKey("receipts.id"), nullable=True),
+    sa.Column("provider", sa.String(20), nullable=False),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("voice_id", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(100), nullable=False),
+    sa.Column("occurred_at", UTCDateTime(), nullable=False),
+    sa.Column("document", Json, nullable=False),
+    sa.Index("ix_events_receipt", "receipt_id"),
+    sa.Index("ix_events_voice", "voice_id", "seq"),
+    sa.Index("ix_events_type", "type", "seq"),
+    sa.Index("ix_events_provider", "provider", "seq"),
+    sa.Index("ix_events_status", "status", "seq"),
+    sa.Index("ix_events_occurred_at", "occurred_at"),
+)
+
+DUE_STATUSES = ("pending", "failed")
+
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("event_id", sa.String(40), sa.ForeignKey("events.id"), nullable=False),
+    sa.Column("route", sa.String(100), nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),  # pending | succeeded | failed | dead
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime(), nullable=False),
+    sa.Column("locked_until", UTCDateTime(), nullable=True),
+    sa.Column("locked_by", sa.String(100), nullable=True),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_deliveries_event", "event_id"),
+    sa.Index(
+        "ix_deliveries_due",
+        "next_attempt_at",
+        sqlite_where=sa.text("status IN ('pending', 'failed')"),
+        postgresql_where=sa.text("status IN ('pending', 'failed')"),
+    ),
+    sa.Index("ix_deliveries_status_route", "status", "route"),
+)
+
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", sa.String(40), sa.ForeignKey("deliveries.id"), nullable=False),
+    sa.Column("number", sa.Integer(), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("finished_at", UTCDateTime(), nullable=False),
+    sa.Column("outcome", sa.String(12), nullable=False),  # succeeded | failed | dead
+    sa.Column("error", sa.Text(), nullable=True),
+    sa.Column("worker", sa.String(100), nullable=True),
+    sa.Index("ix_attempts_delivery", "delivery_id", "id"),
+)
