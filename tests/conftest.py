@@ -1,0 +1,133 @@
+"""Fixtures: a real database per test (SQLite file, and PostgreSQL when TEST_DATABASE_URL is set),
+the app on a real loopback HTTP server, and real sinks."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from werkzeug.serving import make_server
+
+from tests.sink import Sink
+from webhook_app import create_app
+from webhook_app.config import Settings
+from webhook_app.routes import Route
+from webhook_app.store import Store, migrate
+
+FIXTURES = Path(__file__).parent / "fixtures"
+REPO = Path(__file__).resolve().parent.parent
+ADMIN_TOKEN = "admin-test-token"
+RESEMBLE_TOKENS = ("resemble-token-current", "resemble-token-previous")
+
+_BACKENDS = ["sqlite"]
+if os.environ.get("TEST_DATABASE_URL"):
+    _BACKENDS.append("postgresql")
+elif os.environ.get("CI"):
+    raise RuntimeError("TEST_DATABASE_URL must be set in CI: the suite runs on PostgreSQL too")
+
+
+def load_fixture(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text())
+
+
+@pytest.fixture(params=_BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: an SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'events.db'}"
+        return
+    base = os.environ["TEST_DATABASE_URL"]
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in base else "?"
+    yield f"{base}{separator}options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    admin.dispose()
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        data_dir=str(tmp_path),
+        admin_tokens=(ADMIN_TOKEN,),
+        resemble_tokens=RESEMBLE_TOKENS,
+        routes=(Route(name="log", handler="log"),),
+    )
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    store = Store.from_url(settings.database_url)
+    migrate.upgrade(store.engine)
+    yield store
+    store.dispose()
+
+
+class LiveServer:
+    """The Flask app served by a real (threaded) HTTP server on loopback."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.app = create_app(settings)
+        self.store: Store = self.app.extensions["webhook_app"].store
+        migrate.upgrade(self.store.engine)
+        self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+        self.http = httpx.Client(base_url=self.url, timeout=10)
+        self.admin = httpx.Client(
+            base_url=self.url, timeout=10, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+        )
+
+    def post_callback(self, body: Any, token: str = RESEMBLE_TOKENS[0], **kwargs: Any) -> httpx.Response:
+        if isinstance(body, (bytes, str)):
+            return self.http.post(f"/hooks/resemble/{token}", content=body, **kwargs)
+        return self.http.post(f"/hooks/resemble/{token}", json=body, **kwargs)
+
+    def close(self) -> None:
+        self.http.close()
+        self.admin.close()
+        self._server.shutdown()
+        self.store.dispose()
+
+
+@pytest.fixture
+def make_server_for() -> Iterator[Any]:
+    servers: list[LiveServer] = []
+
+    def start(settings: Settings) -> LiveServer:
+        servers.append(LiveServer(settings))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def server(settings: Settings, make_server_for: Any) -> LiveServer:
+    return make_server_for(settings)
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    sink = Sink()
+    yield sink
+    sink.close()
+
+
+def with_routes(settings: Settings, *routes: Route) -> Settings:
+    return replace(settings, routes=routes)

@@ -1,0 +1,30 @@
+"""Handlers the tests load by dotted path (`tests.plugins:SinkHandler`), as users load their own."""
+
+from __future__ import annotations
+
+import httpx
+from marshmallow import Schema, fields
+
+from webhook_app import Event, Handler, PermanentError, RetryableError
+
+
+class SinkHandler(Handler):
+    """POSTs the CloudEvent to `url`; 2xx is success, anything else is retryable."""
+
+    name = "test-sink"
+
+    class Options(Schema):
+        url = fields.Url(required=True, require_tld=False)
+        timeout_seconds = fields.Float(load_default=30.0)
+
+    def handle(self, event: Event) -> None:
+        try:
+            response = httpx.post(
+                self.options["url"], json=event.to_cloudevent(), timeout=self.options["timeout_seconds"]
+            )
+        except httpx.HTTPError as exc:
+            raise RetryableError(f"sink unreachable: {exc}") from exc
+        if response.status_code == 410:
+            raise PermanentError("sink says gone")
+        if response.status_code >= 300:
+            raise RetryableError(f"sink answered {response.status_code}")
