@@ -131,3 +131,17 @@ def sink() -> Iterator[Sink]:
 
 def with_routes(settings: Settings, *routes: Route) -> Settings:
     return replace(settings, routes=routes)
+
+
+def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll `predicate` until it returns something truthy; fail with a clear message on timeout."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)

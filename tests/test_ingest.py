@@ -137,7 +137,9 @@ def test_one_delivery_per_matching_route(settings: Any, make_server_for: Any) ->
     assert statuses == {"pending"}
 
 
-def test_no_callback_tokens_configured_means_every_callback_url_is_404(settings: Any, make_server_for: Any) -> None:
+def test_no_callback_tokens_configured_means_every_callback_url_is_404(
+    settings: Any, make_server_for: Any
+) -> None:
     server = make_server_for(replace(settings, resemble_tokens=()))
     assert_error_body(server.post_callback({"id": "v", "status": "finished"}, token=""), 404)
     assert_error_body(server.post_callback({"id": "v", "status": "finished"}, token="x"), 404)

@@ -1,0 +1,83 @@
+"""Start the real command-line processes (`webhook-app serve|web|worker`) for end-to-end tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import REPO, wait_until
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Process:
+    """A `webhook-app` command in its own process group, so the test can kill all of it."""
+
+    def __init__(self, args: list[str], env: dict[str, str], cwd: Path) -> None:
+        self.log_path = cwd / f"{args[0]}-{len(list(cwd.glob(args[0] + '-*.log')))}.log"
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [str(BIN / "webhook-app"), *args],
+            env=env,
+            cwd=cwd,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL the whole group: no handler, no cleanup, as in a crash."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def terminate(self, timeout: float = 20) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.kill()
+        self._log.close()
+
+
+def environment(database_url: str, data_dir: Path, **settings: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOK_APP_")}
+    env.update(
+        PYTHONPATH=str(REPO),
+        WEBHOOK_APP_DATABASE_URL=database_url,
+        WEBHOOK_APP_DATA_DIR=str(data_dir),
+        WEBHOOK_APP_DISPATCH_POLL_INTERVAL="0.1",
+    )
+    env.update({f"WEBHOOK_APP_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+def wait_for_http(url: str, process: Process, timeout: float = 20) -> None:
+    def up() -> bool:
+        if process.proc.poll() is not None:
+            raise AssertionError(f"process exited early:\n{process.output}")
+        try:
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_until(up, timeout=timeout, interval=0.1)

@@ -1,0 +1,140 @@
+"""The admin API over real HTTP: auth, filters, cursor paging, event detail, voices, receipts, health."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.conftest import load_fixture
+from tests.ingest_contract import assert_error_body
+
+
+def post(server: Any, voice: str, status: str, **extra: Any) -> str:
+    response = server.post_callback({"id": voice, "status": status, **extra})
+    assert response.status_code == 202, response.text
+    return str(response.json()["event_ids"][0])
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/api/events", "/api/events/evt_x", "/api/voices/resemble/v", "/api/receipts/rcpt_x"],
+)
+@pytest.mark.parametrize("authorization", [None, "Bearer wrong", "Basic YWRtaW46YWRtaW4=", "Bearer"])
+def test_admin_api_needs_the_admin_token(server: Any, path: str, authorization: str | None) -> None:
+    headers = {"Authorization": authorization} if authorization else {}
+    response = server.http.get(path, headers=headers)
+    assert_error_body(response, 401, "unauthorized")
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_callback_token_does_not_open_the_admin_api(server: Any) -> None:
+    response = server.http.get("/api/events", headers={"Authorization": "Bearer resemble-token-current"})
+    assert response.status_code == 401
+
+
+def test_events_are_listed_newest_first_with_filters(server: Any) -> None:
+    first = post(server, "voice-a", "finished")
+    second = post(server, "voice-b", "dataset_issue", recordings=[{"uuid": "r", "stoi_score": "0.1"}])
+    third = post(server, "voice-a", "consent_validation_failed")
+    ids = lambda **params: [e["id"] for e in server.admin.get("/api/events", params=params).json()["items"]]  # noqa: E731
+    assert ids() == [third, second, first]
+    assert ids(voice_id="voice-a") == [third, first]
+    assert ids(type="voice.dataset.issue") == [second]
+    assert ids(status="finished") == [first]
+    assert ids(provider="resemble") == [third, second, first]
+    assert ids(provider="azure") == []
+    assert ids(voice_id="voice-a", type="voice.consent.failed") == [third]
+    now = datetime.now(UTC)
+    assert ids(since=(now - timedelta(minutes=1)).isoformat()) == [third, second, first]
+    assert ids(until=(now - timedelta(minutes=1)).isoformat()) == []
+    assert ids(since=(now + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%S")) == []
+
+
+def test_cursor_pages_through_every_event_once(server: Any) -> None:
+    posted = [post(server, f"voice-{n}", "finished") for n in range(7)]
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        params: dict[str, Any] = {"limit": 3}
+        if cursor:
+            params["cursor"] = cursor
+        answer = server.admin.get("/api/events", params=params).json()
+        seen += [e["id"] for e in answer["items"]]
+        pages += 1
+        cursor = answer["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == list(reversed(posted))
+    assert pages == 3
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "501"}, "limit"),
+        ({"limit": "many"}, "limit"),
+        ({"since": "yesterday"}, "since"),
+        ({"cursor": "not-a-cursor"}, "cursor"),
+        ({"provider": "elevenlabs"}, "provider"),
+    ],
+)
+def test_bad_query_parameters_are_400_naming_the_field(
+    server: Any, params: dict[str, str], field: str
+) -> None:
+    error = assert_error_body(server.admin.get("/api/events", params=params), 400, "invalid_query")
+    assert field in error["details"]
+
+
+def test_event_detail_has_deliveries_and_attempts(server: Any) -> None:
+    event_id = post(server, "voice-a", "dataset_issue")
+    detail = server.admin.get(f"/api/events/{event_id}").json()
+    assert detail["type"] == "voice.dataset.issue"
+    (delivery,) = detail["deliveries"]
+    assert delivery["route"] == "log" and delivery["status"] == "pending" and delivery["attempts"] == []
+    assert delivery["id"].startswith("dlv_")
+    assert_error_body(server.admin.get("/api/events/evt_missing"), 404, "not_found")
+
+
+def test_voice_shows_latest_status_and_timeline_oldest_first(server: Any) -> None:
+    first = post(server, "voice-a", "dataset_issue")
+    post(server, "voice-b", "finished")
+    last = post(server, "voice-a", "finished")
+    voice = server.admin.get("/api/voices/resemble/voice-a").json()
+    assert voice["provider"] == "resemble" and voice["voice_id"] == "voice-a"
+    assert voice["status"] == "finished"
+    assert [e["id"] for e in voice["events"]] == [first, last]
+    assert_error_body(server.admin.get("/api/voices/resemble/nobody"), 404)
+    assert_error_body(server.admin.get("/api/voices/elevenlabs/voice-a"), 404)
+
+
+def test_receipt_links_to_its_events(server: Any) -> None:
+    answer = server.post_callback(load_fixture("resemble_dataset_issue.json")).json()
+    receipt = server.admin.get(f"/api/receipts/{answer['receipt_id']}").json()
+    assert receipt["event_ids"] == answer["event_ids"]
+    assert receipt["provider"] == "resemble" and receipt["body_encoding"] == "utf-8"
+    assert receipt["received_at"].endswith("Z")
+    assert_error_body(server.admin.get("/api/receipts/rcpt_missing"), 404)
+
+
+def test_health_and_readiness(server: Any) -> None:
+    assert server.http.get("/healthz").json() == {"status": "ok"}
+    ready = server.http.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+
+
+def test_readiness_fails_until_migrations_are_applied(settings: Any) -> None:
+    from webhook_app import create_app
+
+    app = create_app(settings)  # no upgrade: empty database
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json["error"]["code"] == "migrations_pending"
+    app.extensions["webhook_app"].store.dispose()
+
+
+def test_unknown_paths_answer_json_not_html(server: Any) -> None:
+    assert_error_body(server.http.get("/nothing/here"), 404, "not_found")

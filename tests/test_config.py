@@ -1,0 +1,146 @@
+"""Configuration: precedence, interpolation, and errors that name the file, the route and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from webhook_app.config import load_settings, parse_duration
+from webhook_app.errors import ConfigError
+from webhook_app.registry import build_handlers, load_handler_class
+
+
+def write(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "webhook-app.toml"
+    path.write_text(text)
+    return str(path)
+
+
+def settings_from(tmp_path: Path, text: str, **env: str) -> object:
+    return load_settings(
+        {"WEBHOOK_APP_CONFIG": write(tmp_path, text), "WEBHOOK_APP_DATA_DIR": str(tmp_path), **env}
+    )
+
+
+def test_defaults_route_everything_to_log(tmp_path: Path) -> None:
+    settings = load_settings({"WEBHOOK_APP_DATA_DIR": str(tmp_path)})
+    assert [(r.name, r.handler, r.events) for r in settings.routes] == [("log", "log", ("*",))]
+    assert settings.database_url == "sqlite:///webhook_app.db"
+    assert settings.max_body_bytes == 1024 * 1024 and settings.dedupe_window == 86400
+    assert settings.admin_tokens == ()
+
+
+def test_environment_wins_over_the_file_which_wins_over_defaults(tmp_path: Path) -> None:
+    text = 'dedupe_window = "2h"\nmax_body_bytes = 2048\nadmin_tokens = ["from-file"]\n'
+    settings = settings_from(
+        tmp_path, text, WEBHOOK_APP_MAX_BODY_BYTES="4096", WEBHOOK_APP_ADMIN_TOKENS="a, b"
+    )
+    assert settings.max_body_bytes == 4096  # type: ignore[attr-defined]
+    assert settings.dedupe_window == 7200  # type: ignore[attr-defined]
+    assert settings.admin_tokens == ("a", "b")  # type: ignore[attr-defined]
+
+
+def test_routes_with_env_interpolation_globs_and_retry(tmp_path: Path) -> None:
+    text = """
+[[routes]]
+name = "voice-ops"
+handler = "log"
+events = ["voice.dataset.issue", "voice.consent.*"]
+providers = ["resemble"]
+retry = { max_attempts = 3, base_seconds = 1 }
+[routes.options]
+"""
+    (route,) = settings_from(tmp_path, text).routes  # type: ignore[attr-defined]
+    assert (
+        route.retry.max_attempts == 3 and route.retry.base_seconds == 1 and route.retry.max_seconds == 36000
+    )
+    assert route.matches("voice.consent.failed", "resemble")
+    assert route.matches("voice.dataset.issue", "resemble")
+    assert not route.matches("voice.training.succeeded", "resemble")
+    assert not route.matches("voice.consent.failed", "azure")
+
+
+def test_interpolated_values_reach_the_route_options(tmp_path: Path) -> None:
+    text = '[[routes]]\nname = "s"\nhandler = "log"\n[routes.options]\nurl = "https://${HOST}/x"\n'
+    (route,) = settings_from(tmp_path, text, HOST="example.test").routes  # type: ignore[attr-defined]
+    assert route.options == {"url": "https://example.test/x"}
+    assert "example.test" not in repr(route), "options may hold secrets and stay out of reprs"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            '[[routes]]\nname = "slack"\nhandler = "log"\n'
+            '[routes.options]\nwebhook_url = "${NOT_SET_ANYWHERE}"\n',
+            "route 'slack' field 'options.webhook_url' refers to ${NOT_SET_ANYWHERE}",
+        ),
+        (
+            '[[routes]]\nname = "r"\nhandler = "log"\nretry = { max_attempts = 0 }\n',
+            "route 'r': field 'retry.max_attempts'",
+        ),
+        ('[[routes]]\nname = "r"\nhandlr = "log"\n', "route 'r': field 'handler': Missing data"),
+        (
+            '[[routes]]\nname = "r"\nhandler = "log"\nproviders = ["elevenlabs"]\n',
+            "route 'r': field 'providers.0'",
+        ),
+        (
+            '[[routes]]\nname = "r"\nhandler = "log"\n[[routes]]\nname = "r"\nhandler = "log"\n',
+            "route 'r': field 'name': used twice",
+        ),
+        ("routes = 5\n", "'routes' must be an array of tables"),
+        ("[[routes]\n", "not valid TOML"),
+        ('dedupe_window = "soon"\n', "field 'dedupe_window': 'soon' is not a duration"),
+        ('log_format = "xml"\n', "field 'log_format'"),
+        ('databse_url = "x"\n', "unknown setting(s) databse_url"),
+    ],
+)
+def test_bad_config_names_file_route_and_field(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        settings_from(tmp_path, text)
+    message = str(info.value)
+    assert message.startswith(str(tmp_path / "webhook-app.toml"))
+    assert expected in message
+
+
+def test_missing_config_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_settings({"WEBHOOK_APP_CONFIG": str(tmp_path / "absent.toml")})
+
+
+def test_bad_environment_value_names_the_variable() -> None:
+    with pytest.raises(ConfigError, match="WEBHOOK_APP_MAX_BODY_BYTES"):
+        load_settings({"WEBHOOK_APP_MAX_BODY_BYTES": "lots"})
+
+
+def test_unknown_handler_and_bad_options_stop_start_up_with_names(tmp_path: Path) -> None:
+    settings = settings_from(tmp_path, '[[routes]]\nname = "r"\nhandler = "carrier-pigeon"\n')
+    with pytest.raises(ConfigError, match=r"route 'r': field 'handler': no handler named 'carrier-pigeon'"):
+        build_handlers(settings.routes, "f.toml")  # type: ignore[attr-defined]
+    settings = settings_from(tmp_path, '[[routes]]\nname = "r"\nhandler = "tests.plugins:SinkHandler"\n')
+    with pytest.raises(ConfigError, match=r"f.toml: route 'r': field 'options.url': Missing data"):
+        build_handlers(settings.routes, "f.toml")  # type: ignore[attr-defined]
+    settings = settings_from(tmp_path, '[[routes]]\nname = "r"\nhandler = "log"\n[routes.options]\nx = 1\n')
+    with pytest.raises(ConfigError, match=r"field 'options.x': unknown option"):
+        build_handlers(settings.routes, "f.toml")  # type: ignore[attr-defined]
+
+
+def test_handlers_load_by_entry_point_and_by_dotted_path() -> None:
+    from handlers.log import LogHandler
+    from tests.plugins import SinkHandler
+
+    assert load_handler_class("log") is LogHandler
+    assert load_handler_class("tests.plugins:SinkHandler") is SinkHandler
+    with pytest.raises(ConfigError, match="cannot import"):
+        load_handler_class("tests.plugins:Nope")
+    with pytest.raises(ConfigError, match="not a subclass"):
+        load_handler_class("json:dumps")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90d", 7776000), ("24h", 86400), ("30m", 1800), ("10s", 10), ("500ms", 0.5), ("15", 15), (2.5, 2.5)],
+)
+def test_durations(text: str | float, seconds: float) -> None:
+    assert parse_duration(text) == seconds

@@ -1,0 +1,264 @@
+"""The dispatcher against a real store: outcomes, retries, dead letters, leases, isolation."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from tests.conftest import load_fixture, wait_until
+from tests.plugins import SinkHandler
+from tests.sink import Reply, Sink
+from webhook_app import signals
+from webhook_app.dispatch import Dispatcher
+from webhook_app.errors import PermanentError, RetryableError
+from webhook_app.events import Event
+from webhook_app.handler import Handler
+from webhook_app.ingest import record_events
+from webhook_app.providers import resemble
+from webhook_app.retry import RetryPolicy
+from webhook_app.routes import Route
+from webhook_app.store import NewReceipt, Store
+
+START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+class FakeClock:
+    def __init__(self, now: datetime = START) -> None:
+        self.moment = now
+
+    def now(self) -> datetime:
+        return self.moment
+
+    def advance_to(self, moment: datetime) -> None:
+        self.moment = moment
+
+
+class Scripted(Handler):
+    """Raises the queued exceptions in order, then succeeds; records what it saw."""
+
+    def __init__(self, *outcomes: Exception | None) -> None:
+        super().__init__({})
+        self.outcomes = list(outcomes)
+        self.seen: list[Event] = []
+
+    def handle(self, event: Event) -> None:
+        self.seen.append(event)
+        outcome = self.outcomes.pop(0) if self.outcomes else None
+        if outcome is not None:
+            raise outcome
+
+
+def ingest(
+    store: Store, routes: tuple[Route, ...], clock: FakeClock, name: str = "resemble_dataset_issue.json"
+) -> str:
+    body = load_fixture(name)
+    receipt = NewReceipt(provider="resemble", received_at=clock.now(), body=b"{}", headers={})
+    events = resemble.to_events(
+        resemble.validate_callback(body), receipt_id=receipt.id, received_at=clock.now()
+    )
+    record_events(store, routes, receipt, events, dedupe_key=None, dedupe_window=timedelta(0))
+    return events[0].id
+
+
+def dispatcher(
+    store: Store, routes: tuple[Route, ...], handlers: dict[str, Handler], clock: FakeClock, **kw: Any
+) -> Dispatcher:
+    return Dispatcher(store, routes, handlers, clock=clock, lease_seconds=30, **kw)
+
+
+def only_delivery(store: Store, event_id: str) -> dict[str, Any]:
+    (delivery,) = store.deliveries_of(event_id)
+    return delivery
+
+
+def test_a_successful_handler_gets_the_normalized_event_once(store: Store) -> None:
+    clock = FakeClock()
+    route = Route(name="r", handler="x")
+    handler = Scripted()
+    event_id = ingest(store, (route,), clock)
+    d = dispatcher(store, (route,), {"r": handler}, clock)
+    assert d.run_once() == 1
+    assert d.run_once() == 0
+    (event,) = handler.seen
+    assert event.id == event_id and event.data.recordings[0].stoi_score == pytest.approx(0.41)
+    delivery = only_delivery(store, event_id)
+    assert delivery["status"] == "succeeded"
+    assert [a["outcome"] for a in delivery["attempts"]] == ["succeeded"]
+
+
+def test_failures_retry_with_growing_delays_then_die_after_max_attempts(store: Store) -> None:
+    clock = FakeClock()
+    route = Route(
+        name="r", handler="x", retry=RetryPolicy(max_attempts=5, base_seconds=10, factor=2, max_seconds=3600)
+    )
+    handler = Scripted(*[RetryableError("sink down")] * 10)
+    event_id = ingest(store, (route,), clock)
+    d = dispatcher(store, (route,), {"r": handler}, clock)
+    delays = []
+    for attempt in range(1, 6):
+        assert d.run_once() == 1
+        delivery = only_delivery(store, event_id)
+        if attempt < 5:
+            assert delivery["status"] == "failed"
+            assert d.run_once() == 0, "not due again before its delay"
+            delays.append((delivery["next_attempt_at"] - clock.now()).total_seconds())
+            clock.advance_to(delivery["next_attempt_at"])
+    assert delivery["status"] == "dead"
+    assert [a["outcome"] for a in delivery["attempts"]] == ["failed"] * 4 + ["dead"]
+    assert "gave up after 5 attempts: sink down" in delivery["last_error"]
+    assert len(handler.seen) == 5
+    assert all(later > earlier for earlier, later in zip(delays, delays[1:], strict=False)), delays
+    assert 5 <= delays[0] <= 10 and 40 <= delays[3] <= 80
+
+
+def test_permanent_error_is_dead_at_once(store: Store) -> None:
+    clock = FakeClock()
+    route = Route(name="r", handler="x")
+    event_id = ingest(store, (route,), clock)
+    dispatcher(store, (route,), {"r": Scripted(PermanentError("webhook URL revoked"))}, clock).run_once()
+    delivery = only_delivery(store, event_id)
+    assert delivery["status"] == "dead"
+    assert delivery["attempts"][0]["error"] == "permanent error: webhook URL revoked"
+
+
+def test_unexpected_exception_is_retried_not_lost(store: Store) -> None:
+    clock = FakeClock()
+    route = Route(name="r", handler="x")
+    event_id = ingest(store, (route,), clock)
+    d = dispatcher(store, (route,), {"r": Scripted(KeyError("bug"))}, clock)
+    d.run_once()
+    delivery = only_delivery(store, event_id)
+    assert delivery["status"] == "failed" and "KeyError" in delivery["last_error"]
+    clock.advance_to(delivery["next_attempt_at"])
+    d.run_once()
+    assert only_delivery(store, event_id)["status"] == "succeeded"
+
+
+def test_retry_after_from_the_target_sets_the_next_attempt(store: Store) -> None:
+    clock = FakeClock()
+    route = Route(name="r", handler="x")
+    event_id = ingest(store, (route,), clock)
+    dispatcher(store, (route,), {"r": Scripted(RetryableError("429", retry_after=120))}, clock).run_once()
+    assert only_delivery(store, event_id)["next_attempt_at"] == START + timedelta(seconds=120)
+
+
+def test_a_delivery_for_a_route_no_longer_configured_is_dead_with_a_reason(store: Store) -> None:
+    clock = FakeClock()
+    event_id = ingest(store, (Route(name="removed", handler="x"),), clock)
+    dispatcher(store, (), {}, clock).run_once()
+    delivery = only_delivery(store, event_id)
+    assert delivery["status"] == "dead" and "no longer configured" in delivery["last_error"]
+
+
+def test_signals_report_each_outcome(store: Store) -> None:
+    clock = FakeClock()
+    routes = (
+        Route(name="ok", handler="x"),
+        Route(name="retry", handler="x"),
+        Route(name="dead", handler="x"),
+    )
+    ingest(store, routes, clock)
+    received: list[tuple[str, str, int]] = []
+
+    def listener(name: str) -> Any:
+        return lambda _sender, **kw: received.append((name, kw["route"], kw["attempt"]))
+
+    receivers = {
+        signals.delivery_succeeded: listener("succeeded"),
+        signals.delivery_failed: listener("failed"),
+        signals.delivery_dead: listener("dead"),
+    }
+    for signal, receiver in receivers.items():
+        signal.connect(receiver)
+    try:
+        handlers = {
+            "ok": Scripted(),
+            "retry": Scripted(RetryableError("x")),
+            "dead": Scripted(PermanentError("x")),
+        }
+        dispatcher(store, routes, handlers, clock).run_once()
+    finally:
+        for signal, receiver in receivers.items():
+            signal.disconnect(receiver)
+    assert sorted(received) == [("dead", "dead", 1), ("failed", "retry", 1), ("succeeded", "ok", 1)]
+
+
+def test_a_leased_delivery_is_not_claimed_twice_until_the_lease_expires(store: Store) -> None:
+    clock = FakeClock()
+    route = Route(name="r", handler="x")
+    ingest(store, (route,), clock)
+    lease = timedelta(seconds=30)
+    (claim,) = store.claim_due_deliveries(worker="a", now=clock.now(), limit=10, lease=lease)
+    assert (
+        store.claim_due_deliveries(worker="b", now=clock.now() + timedelta(seconds=29), limit=10, lease=lease)
+        == []
+    )
+    (reclaimed,) = store.claim_due_deliveries(
+        worker="b", now=clock.now() + timedelta(seconds=30), limit=10, lease=lease
+    )
+    assert reclaimed.id == claim.id
+    # The first worker lost its lease: its late result is kept as history but does not move the delivery.
+    assert not store.mark_delivery_succeeded(
+        claim, worker="a", started_at=clock.now(), finished_at=clock.now()
+    )
+    assert store.mark_delivery_succeeded(
+        reclaimed, worker="b", started_at=clock.now(), finished_at=clock.now()
+    )
+    (delivery,) = store.deliveries_of(claim.event_id)
+    assert delivery["status"] == "succeeded" and len(delivery["attempts"]) == 2
+
+
+def test_a_slow_failing_route_does_not_delay_another(store: Store, sink: Sink) -> None:
+    """Route `slow` hangs on a real HTTP sink; route `fast` is delivered meanwhile."""
+    slow_sink = Sink()
+    slow_sink.release.clear()  # hold every request until released
+    routes = (
+        Route(name="slow", handler="tests.plugins:SinkHandler", options={"url": slow_sink.url}),
+        Route(name="fast", handler="tests.plugins:SinkHandler", options={"url": sink.url}),
+    )
+    handlers: dict[str, Handler] = {
+        "slow": SinkHandler.from_route_options({"url": slow_sink.url, "timeout_seconds": 10}),
+        "fast": SinkHandler.from_route_options({"url": sink.url}),
+    }
+    clock = FakeClock(datetime.now(UTC))
+    ingest(store, routes, clock)
+    event_b = ingest(store, routes, clock, "resemble_finished.json")
+    d = Dispatcher(store, routes, handlers, lease_seconds=30, concurrency=4, poll_interval=0.05)
+    stop = threading.Event()
+    thread = threading.Thread(target=d.run, args=(stop,))
+    thread.start()
+    try:
+
+        def status_of(route: str) -> str:
+            return str(next(x for x in store.deliveries_of(event_b) if x["route"] == route)["status"])
+
+        wait_until(lambda: status_of("fast") == "succeeded", timeout=5)
+        assert len(sink.requests) == 2
+        assert len(slow_sink.requests) == 2, "both slow deliveries are in flight, held by the sink"
+        assert status_of("slow") == "pending"
+    finally:
+        slow_sink.release.set()
+        stop.set()
+        thread.join(10)
+        slow_sink.close()
+    assert not thread.is_alive()
+    assert {x["status"] for x in store.deliveries_of(event_b)} == {"succeeded"}
+
+
+def test_sink_errors_map_to_retry_and_dead(store: Store, sink: Sink) -> None:
+    clock = FakeClock()
+    route = Route(name="s", handler="tests.plugins:SinkHandler", options={"url": sink.url})
+    event_id = ingest(store, (route,), clock)
+    d = dispatcher(store, (route,), {"s": SinkHandler.from_route_options({"url": sink.url})}, clock)
+    sink.respond = lambda _: Reply(status=503)
+    d.run_once()
+    delivery = only_delivery(store, event_id)
+    assert delivery["status"] == "failed" and delivery["last_error"] == "sink answered 503"
+    sink.respond = lambda _: Reply(status=410)
+    clock.advance_to(delivery["next_attempt_at"])
+    d.run_once()
+    assert only_delivery(store, event_id)["status"] == "dead"
+    assert [r.json()["id"] for r in sink.requests] == [event_id, event_id]

@@ -1,0 +1,191 @@
+"""End to end with real processes: `serve`, crashes (SIGKILL) of web and worker, gunicorn concurrency."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import load_fixture, wait_until
+from tests.processes import BIN, Process, environment, free_port, wait_for_http
+from tests.sink import Sink
+from webhook_app.ingest import record_events
+from webhook_app.providers import resemble
+from webhook_app.routes import Route
+from webhook_app.store import NewReceipt, Store, migrate
+
+TOKEN = "process-test-callback-token"
+ADMIN = "process-test-admin-token"
+
+
+@pytest.fixture
+def started(tmp_path: Path) -> Iterator[Any]:
+    processes: list[Process] = []
+
+    def start(args: list[str], env: dict[str, str]) -> Process:
+        processes.append(Process(args, env, tmp_path))
+        return processes[-1]
+
+    yield start
+    for process in processes:
+        process.close()
+
+
+def test_serve_takes_a_simulated_callback_and_delivers_it_to_the_log_route(
+    database_url: str, tmp_path: Path, started: Any
+) -> None:
+    """The README quickstart: no tokens configured, `serve`, then `simulate`."""
+    port = free_port()
+    env = environment(database_url, tmp_path)
+    serve = started(["serve", "--port", str(port)], env)
+    base = f"http://127.0.0.1:{port}"
+    wait_for_http(base, serve)
+    tokens = json.loads((tmp_path / "webhook_app.tokens.json").read_text())
+    assert oct((tmp_path / "webhook_app.tokens.json").stat().st_mode & 0o777) == "0o600"
+    assert f"/hooks/resemble/{tokens['resemble_tokens'][0]}" in serve.output
+
+    simulated = subprocess.run(
+        [str(BIN / "webhook-app"), "simulate", "resemble", "dataset_issue", "--url", base],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert simulated.returncode == 0, simulated.stderr
+    assert simulated.stdout.startswith("202 ")
+    voice_id = simulated.stdout.split("voice id: ")[1].split()[0]
+
+    admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {tokens['admin_tokens'][0]}"})
+    (event,) = admin.get("/api/events", params={"voice_id": voice_id}).json()["items"]
+    assert event["type"] == "voice.dataset.issue"
+    recordings = event["data"]["recordings"]
+    assert len(recordings) == 3
+    assert all(isinstance(r["stoi_score"], float) and isinstance(r["is_silent"], bool) for r in recordings)
+
+    def delivered() -> bool:
+        deliveries = admin.get(f"/api/events/{event['id']}").json()["deliveries"]
+        return [d["route"] for d in deliveries] == ["log"] and deliveries[0]["status"] == "succeeded"
+
+    wait_until(delivered, timeout=15)
+    assert serve.terminate() == 0, serve.output
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{base}/healthz", timeout=1)
+
+
+def _ingest_directly(database_url: str, routes: tuple[Route, ...]) -> str:
+    store = Store.from_url(database_url)
+    migrate.upgrade(store.engine)
+    now = datetime.now(UTC)
+    receipt = NewReceipt(provider="resemble", received_at=now, body=b"{}", headers={})
+    events = resemble.to_events(
+        resemble.validate_callback(load_fixture("resemble_dataset_issue.json")),
+        receipt_id=receipt.id,
+        received_at=now,
+    )
+    record_events(store, routes, receipt, events, dedupe_key=None, dedupe_window=timedelta(0))
+    store.dispose()
+    return events[0].id
+
+
+def test_worker_killed_mid_delivery_is_retried_after_the_lease_and_nothing_is_lost(
+    database_url: str, tmp_path: Path, started: Any, sink: Sink
+) -> None:
+    config = tmp_path / "routes.toml"
+    config.write_text(
+        '[[routes]]\nname = "sink"\nhandler = "tests.plugins:SinkHandler"\n'
+        f'[routes.options]\nurl = "{sink.url}"\n'
+    )
+    event_id = _ingest_directly(database_url, (Route(name="sink", handler="tests.plugins:SinkHandler"),))
+    env = environment(database_url, tmp_path, config=str(config), lease_seconds="2")
+
+    sink.release.clear()  # the first delivery hangs at the sink
+    first = started(["worker"], env)
+    wait_until(lambda: len(sink.requests) == 1, timeout=15)
+    first.kill()
+    sink.release.set()
+
+    started(["worker"], env)
+    store = Store.from_url(database_url)
+    try:
+        wait_until(lambda: store.deliveries_of(event_id)[0]["status"] == "succeeded", timeout=20)
+        (delivery,) = store.deliveries_of(event_id)
+    finally:
+        store.dispose()
+    assert [r.json()["id"] for r in sink.requests] == [event_id, event_id]
+    assert sink.requests[1].at - sink.requests[0].at >= 1.5, "retried only once the 2 s lease expired"
+    assert [a["outcome"] for a in delivery["attempts"]] == ["succeeded"]
+
+
+def test_web_killed_right_after_a_202_keeps_the_event_and_it_is_delivered(
+    database_url: str, tmp_path: Path, started: Any
+) -> None:
+    env = environment(database_url, tmp_path, resemble_tokens=TOKEN, admin_tokens=ADMIN)
+    subprocess.run(
+        [str(BIN / "webhook-app"), "db", "upgrade"], env=env, cwd=tmp_path, check=True, capture_output=True
+    )
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    web = started(["web", "--port", str(port), "--workers", "1"], env)
+    wait_for_http(base, web)
+    answer = httpx.post(f"{base}/hooks/resemble/{TOKEN}", json=load_fixture("resemble_finished.json"))
+    assert answer.status_code == 202
+    web.kill()
+
+    web_again = started(["web", "--port", str(port), "--workers", "1"], env)
+    started(["worker"], env)
+    wait_for_http(base, web_again)
+    admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN}"})
+    (event_id,) = answer.json()["event_ids"]
+    assert admin.get(f"/api/events/{event_id}").json()["type"] == "voice.training.succeeded"
+    wait_until(lambda: admin.get(f"/api/events/{event_id}").json()["deliveries"][0]["status"] == "succeeded")
+
+
+def test_concurrent_identical_callbacks_through_several_gunicorn_workers_make_one_event(
+    database_url: str, tmp_path: Path, started: Any
+) -> None:
+    env = environment(database_url, tmp_path, resemble_tokens=TOKEN, admin_tokens=ADMIN)
+    subprocess.run(
+        [str(BIN / "webhook-app"), "db", "upgrade"], env=env, cwd=tmp_path, check=True, capture_output=True
+    )
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    web = started(["web", "--port", str(port), "--workers", "3"], env)
+    wait_for_http(base, web)
+    body = load_fixture("resemble_dataset_issue.json")
+    with ThreadPoolExecutor(20) as pool:
+        statuses = sorted(
+            pool.map(
+                lambda _: httpx.post(f"{base}/hooks/resemble/{TOKEN}", json=body, timeout=30).status_code,
+                range(20),
+            )
+        )
+    assert statuses == [200] * 19 + [202]
+    admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN}"})
+    assert len(admin.get("/api/events", params={"voice_id": body["id"]}).json()["items"]) == 1
+
+
+def test_a_bad_config_stops_start_up_with_file_route_and_field(database_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "routes.toml"
+    config.write_text('[[routes]]\nname = "ops"\nhandler = "log"\nretry = { max_attempts = "many" }\n')
+    env = environment(database_url, tmp_path, config=str(config))
+    for command in (["worker"], ["serve", "--port", str(free_port())]):
+        result = subprocess.run(
+            [str(BIN / "webhook-app"), *command],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert result.returncode != 0
+        assert f"{config}: route 'ops': field 'retry.max_attempts': Not a valid integer." in result.stderr
