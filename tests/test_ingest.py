@@ -149,3 +149,21 @@ def test_wrong_method_is_a_json_405(server: Any) -> None:
     response = server.http.get(f"/hooks/resemble/{RESEMBLE_TOKENS[0]}")
     assert_error_body(response, 405, "method_not_allowed")
     assert ADMIN_TOKEN not in response.text
+
+
+def test_event_recorded_signal_fires_after_commit_and_not_for_duplicates(server: Any) -> None:
+    from webhook_app import signals
+
+    seen: list[tuple[str, int]] = []
+
+    def receiver(_sender: Any, event: Any) -> None:
+        seen.append((event.id, count(server, events)))  # the event is already committed when announced
+
+    signals.event_recorded.connect(receiver)
+    try:
+        body = load_fixture("resemble_finished.json")
+        first = server.post_callback(body).json()
+        server.post_callback(body)
+    finally:
+        signals.event_recorded.disconnect(receiver)
+    assert seen == [(first["event_ids"][0], 1)]
