@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
 import httpx
 
 from webhook_app.clock import isoformat
-from webhook_app.config import Settings, ensure_tokens, load_settings, redact_url
+from webhook_app.config import Settings, ensure_tokens, load_settings, parse_duration, redact_url
 from webhook_app.errors import ConfigError
 from webhook_app.logs import configure_logging
 from webhook_app.samples import SIMULATED_STATUSES, resemble_callback
@@ -181,6 +181,123 @@ def events_show(event_id: str) -> None:
     click.echo(
         json.dumps({**document, "deliveries": store.deliveries_of(event_id)}, indent=2, default=_json_default)
     )
+
+
+@events.command("replay")
+@click.argument("event_id")
+@click.option("--route", help="Only this route (default: every configured route the event matches).")
+def events_replay(event_id: str, route: str | None) -> None:
+    """Deliver EVENT_ID again: new deliveries, the old history stays."""
+    from webhook_app.replay import ReplayError, replay_event
+
+    settings = _settings()
+    try:
+        created = replay_event(
+            _store(settings), settings.routes, event_id, route=route, now=datetime.now(UTC)
+        )
+    except ReplayError as exc:
+        raise click.ClickException(str(exc)) from None
+    for delivery in created:
+        click.echo(f"{delivery['id']}  {delivery['route']}  pending")
+
+
+@cli.group()
+def deliveries() -> None:
+    """Deliveries in bulk."""
+
+
+@deliveries.command("retry")
+@click.option("--status", type=click.Choice(["dead", "failed"]), default="dead", show_default=True)
+@click.option("--route", help="Only deliveries of this route.")
+@click.option("--since", help="Only those last changed since: a duration ago (24h, 7d) or an ISO 8601 time.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def deliveries_retry(status: str, route: str | None, since: str | None, yes: bool) -> None:
+    """Replay every delivery in STATUS not replayed yet, each as a new delivery."""
+    settings = _settings()
+    store = _store(settings)
+    now = datetime.now(UTC)
+    planned = store.deliveries_to_retry(
+        status=status, route=route, since=_moment(since, now) if since else None
+    )
+    unknown = sorted({p.route for p in planned} - {r.name for r in settings.routes})
+    if unknown:
+        click.echo(
+            f"warning: route(s) {', '.join(unknown)} no longer configured; their replays will be dead",
+            err=True,
+        )
+    if not planned:
+        click.echo(f"no {status} deliveries to retry")
+        return
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Retry {len(planned)} {status} deliveries?", abort=True)
+    batch = 200
+    with click.progressbar(length=len(planned), label="retrying", file=sys.stderr) as bar:
+        for start in range(0, len(planned), batch):
+            chunk = planned[start : start + batch]
+            store.add_deliveries(chunk, now=now)
+            bar.update(len(chunk))
+    click.echo(f"{len(planned)} deliveries queued again")
+
+
+def _moment(text: str, now: datetime) -> datetime:
+    try:
+        return now - timedelta(seconds=parse_duration(text))
+    except ValueError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is neither a duration (24h) nor an ISO 8601 time", param_hint="--since"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@cli.group()
+def routes() -> None:
+    """Routes from the config file."""
+
+
+@routes.command("check")
+@click.option("--send-test", is_flag=True, help="Push a synthetic event through each route's handler now.")
+def routes_check(send_test: bool) -> None:
+    """Validate the routes (handlers, options) and optionally test each one for real."""
+    from webhook_app.registry import build_handlers
+    from webhook_app.samples import TEST_PREFERENCE, sample_event
+
+    settings = _settings()
+    try:
+        handlers = build_handlers(settings.routes, settings.config_path or "default routes")
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"{len(settings.routes)} route(s) in {settings.config_path or 'the default configuration'}: OK"
+    )
+    failures = 0
+    for route in settings.routes:
+        providers = ",".join(route.providers) if route.providers else "any provider"
+        click.echo(
+            f"- {route.name}: {route.handler} ← {', '.join(route.events)} ({providers}), "
+            f"{route.retry.max_attempts} attempts"
+        )
+        if not send_test:
+            continue
+        provider = (route.providers or ("resemble",))[0]
+        event_type = next((t for t in TEST_PREFERENCE if route.matches(str(t), provider)), None)
+        if event_type is None:
+            click.echo("    test: skipped, the route matches no known event type")
+            continue
+        try:
+            handlers[route.name].handle(sample_event(event_type, provider))
+        except Exception as exc:  # report every outcome, whatever the handler raised
+            failures += 1
+            click.echo(f"    test {event_type}: FAILED ({type(exc).__name__}: {exc})")
+        else:
+            click.echo(f"    test {event_type}: delivered")
+    for handler in handlers.values():
+        handler.close()
+    if failures:
+        sys.exit(1)
 
 
 @cli.group()

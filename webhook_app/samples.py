@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
+
+from webhook_app.events import Event, EventData, EventType, ProviderError
+from webhook_app.providers import resemble
 
 SIMULATED_STATUSES = ("finished", "dataset_issue", "consent_validation_failed")
 
@@ -66,3 +70,46 @@ def resemble_callback(status: str, voice_id: str | None = None) -> dict[str, Any
             )
         ],
     }
+
+
+_RESEMBLE_STATUS = {
+    EventType.TRAINING_SUCCEEDED: "finished",
+    EventType.DATASET_ISSUE: "dataset_issue",
+    EventType.CONSENT_FAILED: "consent_validation_failed",
+    EventType.TRAINING_FAILED: "failed",
+    EventType.STATUS_CHANGED: "processing",
+}
+TEST_PREFERENCE = (
+    EventType.DATASET_ISSUE,
+    EventType.CONSENT_FAILED,
+    EventType.TRAINING_FAILED,
+    EventType.TRAINING_SUCCEEDED,
+    EventType.STATUS_CHANGED,
+    EventType.OPERATION_STALLED,
+)
+
+
+def sample_event(
+    event_type: EventType, provider: str = "resemble", voice_id: str = "webhook-app-test"
+) -> Event:
+    """A realistic event of any type, for `routes check --send-test`."""
+    now = datetime.now(UTC)
+    if provider == "resemble" and event_type in _RESEMBLE_STATUS:
+        callback = resemble.validate_callback(resemble_callback(_RESEMBLE_STATUS[event_type], voice_id))
+        (event,) = resemble.to_events(callback, receipt_id=None, received_at=now)
+        return event
+    error = (
+        None
+        if event_type in (EventType.TRAINING_SUCCEEDED, EventType.STATUS_CHANGED)
+        else ProviderError(code="Internal", message="Test event from webhook-app routes check.")
+    )
+    data = EventData(
+        provider=provider,
+        voice_id=voice_id,
+        status="Succeeded" if error is None else "Failed",
+        ok=error is None,
+        issue=error.message if error else None,
+        operation_id="00000000-0000-0000-0000-000000000000",
+        error=error,
+    )
+    return Event(type=event_type, source=f"/providers/{provider}", time=now, data=data)

@@ -11,6 +11,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from webhook_app.api.auth import require_admin
 from webhook_app.api.errors import api_error
+from webhook_app.replay import ReplayError, replay_event
 from webhook_app.routes import PROVIDERS
 from webhook_app.services import services
 from webhook_app.store import EventFilters, decode_cursor
@@ -71,6 +72,21 @@ def get_event(event_id: str) -> Response:
     if document is None:
         return api_error(404, "not_found", f"No event with id {event_id}.")
     return jsonify({**document, "deliveries": store.deliveries_of(event_id)})
+
+
+@bp.post("/events/<event_id>/replay")
+@require_admin
+def replay(event_id: str) -> Response:
+    ctx = services()
+    try:
+        created = replay_event(
+            ctx.store, ctx.settings.routes, event_id, route=request.args.get("route"), now=ctx.clock.now()
+        )
+    except ReplayError as exc:
+        return api_error(404, "not_found", str(exc))
+    response = jsonify({"event_id": event_id, "deliveries": created})
+    response.status_code = 202
+    return response
 
 
 @bp.get("/voices/<provider>/<voice_id>")

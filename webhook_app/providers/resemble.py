@@ -87,7 +87,7 @@ def event_type_for(status: str) -> EventType:
     return EVENT_TYPE_BY_STATUS.get(status.strip().lower(), EventType.STATUS_CHANGED)
 
 
-def to_events(callback: dict[str, Any], *, receipt_id: str, received_at: datetime) -> list[Event]:
+def to_events(callback: dict[str, Any], *, receipt_id: str | None, received_at: datetime) -> list[Event]:
     """One callback is one event."""
     event_type = event_type_for(callback["status"])
     ok = callback["ok"]

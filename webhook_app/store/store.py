@@ -44,6 +44,7 @@ class IngestResult:
 class PlannedDelivery:
     event_id: str
     route: str
+    replay_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -290,6 +291,37 @@ class Store:
             )
         return bool(result.rowcount)
 
+    # -- replay ------------------------------------------------------------------
+
+    def add_deliveries(self, planned: Sequence[PlannedDelivery], *, now: datetime) -> list[str]:
+        """New pending deliveries (replays); earlier deliveries and their attempts stay as they were."""
+        rows = [_delivery_row(p, now) for p in planned]
+        if rows:
+            with self._writing() as conn:
+                conn.execute(deliveries.insert(), rows)
+        return [str(row["id"]) for row in rows]
+
+    def deliveries_to_retry(
+        self, *, status: str, route: str | None = None, since: datetime | None = None
+    ) -> list[PlannedDelivery]:
+        """Deliveries in `status` that no replay has taken up yet, as replays to plan, oldest first."""
+        replay = deliveries.alias("replay")
+        query = (
+            sa.select(deliveries.c.id, deliveries.c.event_id, deliveries.c.route)
+            .where(
+                deliveries.c.status == status,
+                ~sa.exists().where(replay.c.replay_of == deliveries.c.id),
+            )
+            .order_by(deliveries.c.created_at, deliveries.c.id)
+        )
+        if route is not None:
+            query = query.where(deliveries.c.route == route)
+        if since is not None:
+            query = query.where(deliveries.c.updated_at >= since)
+        with self._reading() as conn:
+            rows = conn.execute(query).all()
+        return [PlannedDelivery(event_id=r.event_id, route=r.route, replay_of=r.id) for r in rows]
+
     # -- queries -----------------------------------------------------------------
 
     def list_events(
@@ -350,6 +382,7 @@ class Store:
                 "id": r.id,
                 "route": r.route,
                 "status": r.status,
+                "replay_of": r.replay_of,
                 "next_attempt_at": r.next_attempt_at if r.status in DUE_STATUSES else None,
                 "last_error": r.last_error,
                 "attempts": by_delivery[r.id],
@@ -455,4 +488,5 @@ def _delivery_row(planned: PlannedDelivery, now: datetime) -> dict[str, Any]:
         "next_attempt_at": now,
         "created_at": now,
         "updated_at": now,
+        "replay_of": planned.replay_of,
     }

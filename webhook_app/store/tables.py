@@ -88,6 +88,7 @@ deliveries = sa.Table(
     sa.Column("last_error", sa.Text(), nullable=True),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("replay_of", sa.String(40), nullable=True),  # the delivery this one replays
     sa.Index("ix_deliveries_event", "event_id"),
     sa.Index(
         "ix_deliveries_due",
@@ -96,6 +97,7 @@ deliveries = sa.Table(
         postgresql_where=sa.text("status IN ('pending', 'failed')"),
     ),
     sa.Index("ix_deliveries_status_route", "status", "route"),
+    sa.Index("ix_deliveries_replay_of", "replay_of"),
 )
 
 attempts = sa.Table(

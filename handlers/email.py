@@ -1,0 +1,133 @@
+"""The `email` handler: one message per event over SMTP, plain text and HTML with the same facts as Slack.
+
+Route options: `host`, `port` (25 / 587 with STARTTLS / 465 with SSL by default), `security`
+(`none` | `starttls` | `ssl`), `username`, `password`, `from`, `to` (list), `timeout_seconds`.
+SMTP 4xx answers are temporary (retry); 5xx are permanent.
+"""
+
+from __future__ import annotations
+
+import html
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from handlers.describe import Description, describe
+from webhook_app.errors import PermanentError, RetryableError
+from webhook_app.events import Event
+from webhook_app.handler import Handler
+
+DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
+
+
+class EmailHandler(Handler):
+    name = "email"
+
+    class Options(Schema):
+        host = fields.String(required=True, validate=validate.Length(min=1))
+        port = fields.Integer(load_default=None, validate=validate.Range(min=1, max=65535))
+        security = fields.String(load_default="starttls", validate=validate.OneOf(DEFAULT_PORTS))
+        username = fields.String(load_default=None)
+        password = fields.String(load_default=None)
+        sender = fields.Email(required=True, data_key="from")
+        to = fields.List(fields.Email(), required=True, validate=validate.Length(min=1))
+        timeout_seconds = fields.Float(load_default=15.0, validate=validate.Range(min=0.1, max=300))
+
+        @validates_schema
+        def login_needs_both(self, data: dict[str, Any], **_: Any) -> None:
+            if bool(data.get("username")) != bool(data.get("password")):
+                raise ValidationError("set both username and password, or neither", "password")
+
+    def handle(self, event: Event) -> None:
+        message = compose(event, self.options["sender"], self.options["to"])
+        try:
+            with self._connect() as smtp:
+                if self.options["username"]:
+                    smtp.login(self.options["username"], self.options["password"])
+                smtp.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            raise _classified(
+                min(codes), f"all recipients refused: {_describe_refusals(exc.recipients)}"
+            ) from exc
+        except smtplib.SMTPResponseException as exc:
+            text = (
+                exc.smtp_error.decode(errors="replace")
+                if isinstance(exc.smtp_error, bytes)
+                else str(exc.smtp_error)
+            )
+            raise _classified(exc.smtp_code, f"SMTP {exc.smtp_code} {text}") from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise RetryableError(f"SMTP server unreachable or dropped the connection: {exc}") from exc
+
+    def _connect(self) -> smtplib.SMTP:
+        security = self.options["security"]
+        port = self.options["port"] or DEFAULT_PORTS[security]
+        timeout = self.options["timeout_seconds"]
+        if security == "ssl":
+            return smtplib.SMTP_SSL(
+                self.options["host"], port, timeout=timeout, context=ssl.create_default_context()
+            )
+        smtp = smtplib.SMTP(self.options["host"], port, timeout=timeout)
+        if security == "starttls":
+            smtp.starttls(context=ssl.create_default_context())
+        return smtp
+
+
+def _classified(code: int, message: str) -> RetryableError | PermanentError:
+    return RetryableError(message) if 400 <= code < 500 else PermanentError(message)
+
+
+def _describe_refusals(refusals: dict[str, tuple[int, bytes]]) -> str:
+    return "; ".join(
+        f"{rcpt} {code} {text.decode(errors='replace')}" for rcpt, (code, text) in refusals.items()
+    )
+
+
+def subject(description: Description) -> str:
+    facts = dict(description.facts)
+    return f"[webhook-app] {description.headline}: {facts['Provider']} voice {facts['Voice']}"
+
+
+def compose(event: Event, sender: str, recipients: list[str]) -> EmailMessage:
+    description = describe(event)
+    message = EmailMessage()
+    message["Subject"] = subject(description)
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain="webhook-app")
+    message["X-Webhook-App-Event-Id"] = event.id
+    message.set_content(plain_text(description))
+    message.add_alternative(html_text(description), subtype="html")
+    return message
+
+
+def plain_text(description: Description) -> str:
+    lines = [description.title, ""]
+    lines += [f"{name}: {value}" for name, value in description.facts]
+    if description.issue:
+        lines += ["", "Issue:", description.issue]
+    if description.flagged:
+        lines += ["", f"Flagged recordings ({len(description.flagged)}):"]
+        lines += [f"  - {line}" for line in description.flagged]
+    return "\n".join(lines) + "\n"
+
+
+def html_text(description: Description) -> str:
+    e = html.escape
+    rows = "".join(
+        f"<tr><th align='left' style='padding-right:12px'>{e(name)}</th><td>{e(value)}</td></tr>"
+        for name, value in description.facts
+    )
+    parts = [f"<h2>{e(description.title)}</h2>", f"<table>{rows}</table>"]
+    if description.issue:
+        parts.append(f"<h3>Issue</h3><p>{e(description.issue)}</p>")
+    if description.flagged:
+        items = "".join(f"<li>{e(line)}</li>" for line in description.flagged)
+        parts.append(f"<h3>Flagged recordings ({len(description.flagged)})</h3><ul>{items}</ul>")
+    return "<!doctype html><html><body style='font-family:sans-serif'>" + "".join(parts) + "</body></html>\n"
