@@ -26,7 +26,7 @@ def post(client: httpx.Client, url: str, **kwargs: Any) -> httpx.Response:
         raise RetryableError(f"could not connect: {exc}") from exc
     if response.status_code == 429 or response.status_code >= 500:
         raise RetryableError(
-            f"{response.status_code} {short(response.text)}".strip(),
+            f"answered {response.status_code} {short(response.text)}".strip(),
             retry_after=parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC)),
         )
     return response

@@ -8,11 +8,16 @@ import signal
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 
-from tests.conftest import REPO, wait_until
+from tests.conftest import REPO, load_fixture, wait_until
+from webhook_app.ingest import record_events
+from webhook_app.providers import resemble
+from webhook_app.routes import Route
+from webhook_app.store import NewReceipt, Store, migrate
 
 BIN = Path(sys.executable).parent
 
@@ -40,7 +45,8 @@ class Process:
 
     @property
     def output(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def kill(self) -> None:
@@ -81,3 +87,19 @@ def wait_for_http(url: str, process: Process, timeout: float = 20) -> None:
             return False
 
     wait_until(up, timeout=timeout, interval=0.1)
+
+
+def ingest_directly(database_url: str, routes: tuple[Route, ...]) -> str:
+    """Record one dataset-issue event with deliveries for `routes`, as the web process would."""
+    store = Store.from_url(database_url)
+    migrate.upgrade(store.engine)
+    now = datetime.now(UTC)
+    receipt = NewReceipt(provider="resemble", received_at=now, body=b"{}", headers={})
+    events = resemble.to_events(
+        resemble.validate_callback(load_fixture("resemble_dataset_issue.json")),
+        receipt_id=receipt.id,
+        received_at=now,
+    )
+    record_events(store, routes, receipt, events, dedupe_key=None, dedupe_window=timedelta(0))
+    store.dispose()
+    return events[0].id

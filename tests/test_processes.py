@@ -6,7 +6,6 @@ import json
 import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +13,10 @@ import httpx
 import pytest
 
 from tests.conftest import load_fixture, wait_until
-from tests.processes import BIN, Process, environment, free_port, wait_for_http
+from tests.processes import BIN, Process, environment, free_port, ingest_directly, wait_for_http
 from tests.sink import Sink
-from webhook_app.ingest import record_events
-from webhook_app.providers import resemble
 from webhook_app.routes import Route
-from webhook_app.store import NewReceipt, Store, migrate
+from webhook_app.store import Store
 
 TOKEN = "process-test-callback-token"
 ADMIN = "process-test-admin-token"
@@ -81,21 +78,6 @@ def test_serve_takes_a_simulated_callback_and_delivers_it_to_the_log_route(
         httpx.get(f"{base}/healthz", timeout=1)
 
 
-def _ingest_directly(database_url: str, routes: tuple[Route, ...]) -> str:
-    store = Store.from_url(database_url)
-    migrate.upgrade(store.engine)
-    now = datetime.now(UTC)
-    receipt = NewReceipt(provider="resemble", received_at=now, body=b"{}", headers={})
-    events = resemble.to_events(
-        resemble.validate_callback(load_fixture("resemble_dataset_issue.json")),
-        receipt_id=receipt.id,
-        received_at=now,
-    )
-    record_events(store, routes, receipt, events, dedupe_key=None, dedupe_window=timedelta(0))
-    store.dispose()
-    return events[0].id
-
-
 def test_worker_killed_mid_delivery_is_retried_after_the_lease_and_nothing_is_lost(
     database_url: str, tmp_path: Path, started: Any, sink: Sink
 ) -> None:
@@ -104,7 +86,7 @@ def test_worker_killed_mid_delivery_is_retried_after_the_lease_and_nothing_is_lo
         '[[routes]]\nname = "sink"\nhandler = "tests.plugins:SinkHandler"\n'
         f'[routes.options]\nurl = "{sink.url}"\n'
     )
-    event_id = _ingest_directly(database_url, (Route(name="sink", handler="tests.plugins:SinkHandler"),))
+    event_id = ingest_directly(database_url, (Route(name="sink", handler="tests.plugins:SinkHandler"),))
     env = environment(database_url, tmp_path, config=str(config), lease_seconds="2")
 
     sink.release.clear()  # the first delivery hangs at the sink

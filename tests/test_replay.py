@@ -1,0 +1,172 @@
+"""Replay: a dead delivery, once the sink recovers, is delivered again by API and by CLI."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import load_fixture, with_routes
+from tests.sink import Reply, Sink
+from webhook_app.cli import cli
+from webhook_app.dispatch import Dispatcher
+from webhook_app.registry import build_handlers
+from webhook_app.retry import RetryPolicy
+from webhook_app.routes import Route
+
+SECRET = "whsec_" + base64.b64encode(b"replay-test-secret-0123456789").decode()
+
+
+@pytest.fixture
+def setup(settings: Any, make_server_for: Any, sink: Sink) -> Any:
+    routes = (
+        Route(
+            name="partner",
+            handler="forward",
+            retry=RetryPolicy(max_attempts=1),
+            options={"url": sink.url, "secret": SECRET, "allow_private_targets": True},
+        ),
+        Route(name="log", handler="log"),
+    )
+    server = make_server_for(with_routes(settings, *routes))
+    dispatcher = Dispatcher(server.store, routes, build_handlers(routes, "test"), poll_interval=0.05)
+    yield server, dispatcher, server.app.extensions["webhook_app"].settings
+    dispatcher.close()
+
+
+def deliveries_of(server: Any, event_id: str, route: str) -> list[dict[str, Any]]:
+    return [
+        d for d in server.admin.get(f"/api/events/{event_id}").json()["deliveries"] if d["route"] == route
+    ]
+
+
+def cli_env(settings: Any) -> dict[str, str]:
+    return {"WEBHOOK_APP_DATABASE_URL": settings.database_url, "WEBHOOK_APP_DATA_DIR": settings.data_dir}
+
+
+def test_dead_delivery_replayed_by_api_then_by_cli_keeps_every_history(setup: Any, sink: Sink) -> None:
+    server, dispatcher, settings = setup
+    sink.respond = lambda _: Reply(status=503, body=b"down")
+    (event_id,) = server.post_callback(load_fixture("resemble_dataset_issue.json")).json()["event_ids"]
+    dispatcher.run_once()
+    (dead,) = deliveries_of(server, event_id, "partner")
+    assert (
+        dead["status"] == "dead"
+        and dead["attempts"][0]["error"] == "gave up after 1 attempts: answered 503 down"
+    )
+
+    sink.respond = lambda _: Reply(status=200)
+    answer = server.admin.post(f"/api/events/{event_id}/replay", params={"route": "partner"})
+    assert answer.status_code == 202
+    (created,) = answer.json()["deliveries"]
+    assert (
+        created["route"] == "partner"
+        and created["replay_of"] == dead["id"]
+        and created["status"] == "pending"
+    )
+    dispatcher.run_once()
+
+    # And once more from the command line (its config has the same routes through the env).
+    config = f'[[routes]]\nname = "partner"\nhandler = "forward"\n[routes.options]\nurl = "{sink.url}"\n'
+    config += f'secret = "{SECRET}"\nallow_private_targets = true\n'
+    path = f"{settings.data_dir}/routes.toml"
+    with open(path, "w") as handle:
+        handle.write(config)
+    result = CliRunner().invoke(
+        cli, ["events", "replay", event_id], env={**cli_env(settings), "WEBHOOK_APP_CONFIG": path}
+    )
+    assert result.exit_code == 0, result.output
+    assert "partner  pending" in result.output
+    dispatcher.run_once()
+
+    history = deliveries_of(server, event_id, "partner")
+    assert [d["status"] for d in history] == ["dead", "succeeded", "succeeded"]
+    assert [[a["outcome"] for a in d["attempts"]] for d in history] == [
+        ["dead"],
+        ["succeeded"],
+        ["succeeded"],
+    ]
+    assert history[2]["replay_of"] == history[1]["id"]
+    assert len(sink.requests) == 3
+    assert {r.headers["webhook-id"] for r in sink.requests} == {event_id}, "the same id on every replay"
+
+
+def test_replay_without_route_goes_to_every_matching_route(setup: Any) -> None:
+    server, _, _ = setup
+    (event_id,) = server.post_callback(load_fixture("resemble_finished.json")).json()["event_ids"]
+    answer = server.admin.post(f"/api/events/{event_id}/replay").json()
+    assert sorted(d["route"] for d in answer["deliveries"]) == ["log", "partner"]
+
+
+def test_replay_of_unknown_event_or_route_is_404(setup: Any) -> None:
+    server, _, _ = setup
+    assert server.admin.post("/api/events/evt_nope/replay").status_code == 404
+    (event_id,) = server.post_callback(load_fixture("resemble_finished.json")).json()["event_ids"]
+    answer = server.admin.post(f"/api/events/{event_id}/replay", params={"route": "pagerduty"})
+    assert answer.status_code == 404 and "No route named 'pagerduty'" in answer.json()["error"]["message"]
+    assert server.http.post(f"/api/events/{event_id}/replay").status_code == 401
+
+
+def test_bulk_retry_replays_each_dead_delivery_once(setup: Any, sink: Sink) -> None:
+    server, dispatcher, settings = setup
+    sink.respond = lambda _: Reply(status=500)
+    for n in range(3):
+        server.post_callback({"id": f"voice-{n}", "status": "dataset_issue"})
+    dispatcher.run_once()
+    runner = CliRunner()
+    env = cli_env(settings)
+    result = runner.invoke(
+        cli, ["deliveries", "retry", "--status", "dead", "--route", "partner", "--yes"], env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert "3 deliveries queued again" in result.output
+    again = runner.invoke(
+        cli, ["deliveries", "retry", "--status", "dead", "--route", "partner", "--yes"], env=env
+    )
+    assert "no dead deliveries to retry" in again.output
+    sink.respond = lambda _: Reply(status=200)
+    dispatcher.run_once()
+    assert server.store.delivery_status_counts() == {"dead": 3, "succeeded": 6}
+    future = runner.invoke(cli, ["deliveries", "retry", "--since", "2999-01-01T00:00:00", "--yes"], env=env)
+    assert "no dead deliveries" in future.output
+    bad = runner.invoke(cli, ["deliveries", "retry", "--since", "last tuesday"], env=env)
+    assert bad.exit_code == 2 and "neither a duration" in bad.output
+
+
+def test_routes_check_sends_a_test_event_through_each_route(settings: Any, sink: Sink, tmp_path: Any) -> None:
+    config = tmp_path / "routes.toml"
+    config.write_text(
+        '[[routes]]\nname = "ops-slack"\nhandler = "slack"\nevents = ["voice.consent.*"]\n'
+        f'[routes.options]\nwebhook_url = "{sink.url}/slack"\n'
+        '[[routes]]\nname = "broken"\nhandler = "slack"\n'
+        '[routes.options]\nwebhook_url = "http://127.0.0.1:9/nothing-listens"\ntimeout_seconds = 1\n'
+    )
+    env = {"WEBHOOK_APP_CONFIG": str(config), "WEBHOOK_APP_DATA_DIR": str(tmp_path)}
+    checked = CliRunner().invoke(cli, ["routes", "check"], env=env)
+    assert checked.exit_code == 0 and "2 route(s)" in checked.output and sink.requests == []
+    tested = CliRunner().invoke(cli, ["routes", "check", "--send-test"], env=env)
+    assert tested.exit_code == 1
+    assert "test voice.consent.failed: delivered" in tested.output
+    assert "test voice.dataset.issue: FAILED (RetryableError: could not connect" in tested.output
+    (request,) = sink.requests
+    assert (
+        request.path == "/slack"
+        and request.json()["blocks"][0]["text"]["text"] == "⛔ Consent validation failed"
+    )
+
+
+def test_routes_check_reports_a_bad_config(tmp_path: Any) -> None:
+    config = tmp_path / "routes.toml"
+    config.write_text(
+        '[[routes]]\nname = "ops"\nhandler = "slack"\n[routes.options]\nwebhook_url = "not a url"\n'
+    )
+    result = CliRunner().invoke(cli, ["routes", "check"], env={"WEBHOOK_APP_CONFIG": str(config)})
+    assert result.exit_code == 1
+    assert f"{config}: route 'ops': field 'options.webhook_url': Not a valid URL." in result.output
+
+
+def test_settings_unchanged_by_replace(settings: Any) -> None:
+    assert replace(settings).routes == settings.routes
