@@ -174,3 +174,14 @@ def test_login_and_password_go_together() -> None:
 
     with pytest.raises(ValidationError, match="username and password"):
         handler(25, username="alerts")
+
+
+def test_a_server_that_never_answers_times_out_and_is_retryable() -> None:
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # accepts connections (kernel backlog) but never sends a greeting
+        port = silent.getsockname()[1]
+        with pytest.raises(RetryableError, match="(?i)timed out"):
+            handler(port, timeout_seconds=0.5).handle(normalize(load_fixture("resemble_finished.json")))
