@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     for handler in build_handlers(settings.routes, settings.config_path or "default routes").values():
         handler.close()  # built only to validate the routes at start-up
 
-    from webhook_app.api import errors, events, health, hooks
+    from webhook_app.api import azure, errors, events, health, hooks
 
     app = Flask(__name__)
     app.json = _JSONProvider(app)
@@ -60,5 +60,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     errors.register_error_handlers(app)
     app.register_blueprint(hooks.bp)
     app.register_blueprint(events.bp)
+    app.register_blueprint(azure.bp)
     app.register_blueprint(health.bp)
     return app

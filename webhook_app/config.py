@@ -30,6 +30,7 @@ class Settings:
     admin_tokens: tuple[str, ...] = ()
     resemble_tokens: tuple[str, ...] = ()
     azure_speech_key: str | None = field(default=None, repr=False)
+    azure_endpoint: str | None = None
     azure_allowed_hosts: tuple[str, ...] = ()
     azure_poll_interval: float = 10.0
     azure_poll_max_interval: float = 300.0
@@ -54,6 +55,7 @@ _KINDS: dict[str, str] = {
     "admin_tokens": "list",
     "resemble_tokens": "list",
     "azure_speech_key": "str",
+    "azure_endpoint": "str",
     "azure_allowed_hosts": "list",
     "azure_poll_interval": "duration",
     "azure_poll_max_interval": "duration",

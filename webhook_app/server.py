@@ -18,8 +18,9 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
+from webhook_app.azure_poller import AzurePoller
 from webhook_app.config import Settings
-from webhook_app.dispatch import Dispatcher
+from webhook_app.dispatch import Dispatcher, new_worker_id
 from webhook_app.registry import build_handlers
 from webhook_app.store import Store
 
@@ -63,22 +64,30 @@ def run_web(factory: Callable[[], Any], host: str, port: int, workers: int) -> N
 
 
 def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
-    """Dispatch until SIGINT/SIGTERM (or `stop`), then finish in-flight deliveries."""
+    """Dispatch and poll Azure until SIGINT/SIGTERM (or `stop`), then finish in-flight work."""
     stop = stop or threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     store = Store.from_url(settings.database_url)
+    worker_id = new_worker_id()
     dispatcher = Dispatcher(
         store,
         settings.routes,
         build_handlers(settings.routes, settings.config_path or "default routes"),
+        worker_id=worker_id,
         lease_seconds=settings.lease_seconds,
         concurrency=settings.dispatch_concurrency,
         poll_interval=settings.dispatch_poll_interval,
     )
+    poller = AzurePoller(store, settings.routes, settings, worker_id=worker_id)
+    polling = threading.Thread(target=poller.run, args=(stop,), name="azure-poller")
+    polling.start()
     try:
         dispatcher.run(stop)
     finally:
+        stop.set()
+        polling.join()
+        poller.close()
         dispatcher.close()
         store.dispose()
 

@@ -4,9 +4,12 @@ from webhook_app.store.store import (
     ClaimedDelivery,
     EventFilters,
     IngestResult,
+    NewOperation,
     NewReceipt,
+    OperationStore,
     PlannedDelivery,
     Store,
+    TrackedOperation,
     decode_cursor,
 )
 
@@ -14,8 +17,11 @@ __all__ = [
     "ClaimedDelivery",
     "EventFilters",
     "IngestResult",
+    "NewOperation",
     "NewReceipt",
+    "OperationStore",
     "PlannedDelivery",
     "Store",
+    "TrackedOperation",
     "decode_cursor",
 ]

@@ -1,0 +1,99 @@
+"""Admin API for tracked Azure operations: `POST/GET /api/azure/operations[/<id>]`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from webhook_app.api.auth import require_admin
+from webhook_app.api.errors import api_error
+from webhook_app.azure_poller import track_operation
+from webhook_app.providers.azure import KINDS, UnsafeOperationURL
+from webhook_app.services import services
+from webhook_app.store import OperationStore, TrackedOperation
+
+bp = Blueprint("azure", __name__, url_prefix="/api/azure")
+
+STATES = ("active", "finished", "stalled", "error")
+
+
+class TrackSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    operation_url = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    resource_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+def operation_json(operation: TrackedOperation) -> dict[str, Any]:
+    return {
+        "id": operation.id,
+        "operation_url": operation.operation_url,
+        "operation_id": operation.operation_id,
+        "kind": operation.kind,
+        "resource_id": operation.resource_id,
+        "status": operation.status,
+        "state": operation.state,
+        "attempts": operation.polls,
+        "next_poll_at": operation.next_poll_at if operation.state == "active" else None,
+        "last_error": operation.last_error,
+        "created_at": operation.created_at,
+    }
+
+
+@bp.post("/operations")
+@require_admin
+def track() -> Response:
+    ctx = services()
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return api_error(400, "invalid_json", "Send a JSON object: {operation_url, kind, resource_id}.")
+    try:
+        args = TrackSchema().load(body)
+        operation, created = track_operation(
+            OperationStore(ctx.store),
+            ctx.settings,
+            url=args["operation_url"],
+            kind=args["kind"],
+            resource_id=args["resource_id"],
+            now=ctx.clock.now(),
+        )
+    except ValidationError as exc:
+        return api_error(422, "invalid_operation", "The operation to track is not valid.", exc.messages)
+    except (UnsafeOperationURL, ValueError) as exc:
+        return api_error(422, "invalid_operation", str(exc), {"operation_url": [str(exc)]})
+    response = jsonify(operation_json(operation))
+    response.status_code = 201 if created else 200
+    return response
+
+
+@bp.get("/operations")
+@require_admin
+def list_operations() -> Response:
+    state = request.args.get("state")
+    if state is not None and state not in STATES:
+        return api_error(
+            400, "invalid_query", f"state must be one of {', '.join(STATES)}.", {"state": [state]}
+        )
+    try:
+        limit = int(request.args.get("limit", 50))
+        if not 1 <= limit <= 500:
+            raise ValueError
+    except ValueError:
+        return api_error(
+            400, "invalid_query", "limit must be a whole number from 1 to 500.", {"limit": ["invalid"]}
+        )
+    operations = OperationStore(services().store).recent(state=state, limit=limit)
+    return jsonify({"items": [operation_json(o) for o in operations]})
+
+
+@bp.get("/operations/<operation_id>")
+@require_admin
+def get_operation(operation_id: str) -> Response:
+    operation = OperationStore(services().store).get(operation_id)
+    if operation is None:
+        return api_error(404, "not_found", f"No tracked operation with id {operation_id}.")
+    return jsonify(operation_json(operation))

@@ -1,0 +1,357 @@
+"""Tracking Azure operations and polling them politely, turning each status change into an event.
+
+Cadence: the first poll comes `poll_interval` after tracking; while nothing changes the
+interval grows ×1.5 (with ±25 % jitter) up to `max_interval`; a change resets it. A
+`Retry-After` (seconds or HTTP-date, on 429 or any answer) is a floor for the next poll.
+Network errors and 5xx back off the same way. 401/403 stop the operation with a
+configuration error. After `max_age` without a terminal status, or when Azure no longer
+knows the operation (404/410), a `voice.operation.stalled` event ends the tracking.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy.exc import SQLAlchemyError
+
+from webhook_app import signals
+from webhook_app.azure_client import AzureClient, AzureRequestError
+from webhook_app.clock import Clock, SystemClock
+from webhook_app.config import Settings
+from webhook_app.dispatch import new_worker_id
+from webhook_app.events import Event
+from webhook_app.ingest import plan_deliveries
+from webhook_app.providers import azure
+from webhook_app.retry import parse_retry_after
+from webhook_app.routes import Route
+from webhook_app.store import NewOperation, NewReceipt, OperationStore, Store, TrackedOperation
+
+logger = logging.getLogger(__name__)
+
+GROWTH = 1.5
+IDLE_SLEEP_CAP_SECONDS = 5.0
+KEPT_RESPONSE_HEADERS = ("x-ms-request-id", "apim-request-id", "retry-after")
+
+
+class PollFailed(Exception):
+    """A poll could not complete; the operation is polled again after a backoff."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PollStopped(Exception):
+    """Polling cannot go on without a person (wrong key, refused request)."""
+
+
+def track_operation(
+    operations: OperationStore, settings: Settings, *, url: str, kind: str, resource_id: str, now: datetime
+) -> tuple[TrackedOperation, bool]:
+    """Validate and track an operation URL; `UnsafeOperationURL` or ValueError explain a refusal."""
+    if kind not in azure.KINDS:
+        raise ValueError(f"kind must be one of {', '.join(azure.KINDS)}")
+    if not resource_id.strip():
+        raise ValueError("resource_id is the personal voice or consent id and cannot be empty")
+    operation_id = azure.check_operation_url(url, settings.azure_allowed_hosts)
+    new = NewOperation(
+        operation_url=url,
+        operation_id=operation_id,
+        kind=kind,
+        resource_id=resource_id.strip(),
+        interval_seconds=settings.azure_poll_interval,
+    )
+    return operations.track(new, now=now)
+
+
+class AzurePoller:
+    def __init__(
+        self,
+        store: Store,
+        routes: Sequence[Route],
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        worker_id: str | None = None,
+        client: AzureClient | None = None,
+        batch: int = 16,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self.store = store
+        self.operations = OperationStore(store)
+        self.routes = tuple(routes)
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.worker_id = worker_id or new_worker_id()
+        self.client = client or AzureClient(settings.azure_speech_key, settings.azure_allowed_hosts)
+        self.batch = batch
+        self.jitter = jitter
+        self.lease = timedelta(seconds=settings.lease_seconds)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll until `stop`; sleeps until the next operation is due (never a busy loop)."""
+        logger.info("azure poller %s started", self.worker_id)
+        backoff = 1.0
+        while not stop.is_set():
+            try:
+                if self.run_once() >= self.batch:
+                    continue
+                next_due = self.operations.next_due_at()
+                backoff = 1.0
+            except SQLAlchemyError as exc:
+                logger.warning("azure poller cannot reach the database: %s", exc)
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+                continue
+            wait = IDLE_SLEEP_CAP_SECONDS
+            if next_due is not None:
+                wait = min(wait, max(0.05, (next_due - self.clock.now()).total_seconds()))
+            stop.wait(wait)
+        logger.info("azure poller %s stopped", self.worker_id)
+
+    def run_once(self) -> int:
+        """Poll every due operation once; returns how many were polled."""
+        claimed = self.operations.claim_due(
+            worker=self.worker_id, now=self.clock.now(), limit=self.batch, lease=self.lease
+        )
+        for operation in claimed:
+            try:
+                self.poll(operation)
+            except Exception:
+                # The lease expires and the operation is polled again: no transition is lost.
+                logger.exception("polling %s failed unexpectedly", operation.id, extra=_context(operation))
+        return len(claimed)
+
+    def poll(self, operation: TrackedOperation) -> None:
+        now = self.clock.now()
+        if now - operation.created_at >= timedelta(seconds=self.settings.azure_max_age):
+            hours = self.settings.azure_max_age / 3600
+            self._stalled(
+                operation, f"The operation did not finish within {hours:g} h (WEBHOOK_APP_AZURE_MAX_AGE)."
+            )
+            return
+        try:
+            body, headers = self._read(operation.operation_url)
+            status = body.get("status") if isinstance(body, dict) else None
+            if not isinstance(status, str) or not status:
+                raise PollFailed("Azure's operation has no status")
+            retry_after = parse_retry_after(headers.get("retry-after"), now)
+            if status == operation.status:
+                self._schedule(operation, now, operation.interval_seconds * GROWTH, None, retry_after)
+                return
+            resource = None
+            if status in azure.TERMINAL:
+                resource, _ = self._read(
+                    azure.resource_url(operation.operation_url, operation.kind, operation.resource_id),
+                    missing_ok=True,
+                )
+        except PollFailed as exc:
+            self._schedule(operation, now, operation.interval_seconds * 2, str(exc), exc.retry_after)
+            return
+        except _Gone as exc:
+            self._stalled(operation, str(exc))
+            return
+        except PollStopped as exc:
+            self.operations.stop(operation, worker=self.worker_id, now=now, last_error=str(exc))
+            logger.error("stopped polling %s: %s", operation.operation_url, exc, extra=_context(operation))
+            return
+        self._transition(operation, now, status, resource, headers)
+
+    def _read(self, url: str, *, missing_ok: bool = False) -> tuple[Any, dict[str, str]]:
+        try:
+            response = self.client.get(url)
+        except azure.UnsafeOperationURL as exc:
+            raise PollStopped(str(exc)) from exc
+        except AzureRequestError as exc:
+            raise PollStopped(str(exc)) from exc
+        except httpx.TimeoutException as exc:
+            raise PollFailed(f"Azure did not answer in time ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise PollFailed(f"cannot reach Azure: {exc}") from exc
+        headers = {k.lower(): v for k, v in response.headers.items() if k.lower() in KEPT_RESPONSE_HEADERS}
+        code = response.status_code
+        if code == 200:
+            try:
+                return response.json(), headers
+            except ValueError as exc:
+                raise PollFailed("Azure answered 200 with a body that is not JSON") from exc
+        detail = azure.describe_error(_json_or_none(response), code)
+        if code == 429 or code >= 500:
+            raise PollFailed(detail, parse_retry_after(response.headers.get("Retry-After"), self.clock.now()))
+        if code in (401, 403):
+            raise PollStopped(
+                f"{detail}. Azure rejected the subscription key: check WEBHOOK_APP_AZURE_SPEECH_KEY "
+                "(and that it belongs to this region's Speech resource), then track the operation again."
+            )
+        if code in (404, 410):
+            if missing_ok:
+                return None, headers
+            raise _Gone(f"Azure no longer knows this operation ({detail}).")
+        raise PollStopped(detail)
+
+    def _schedule(
+        self,
+        operation: TrackedOperation,
+        now: datetime,
+        interval: float,
+        error: str | None,
+        retry_after: float | None,
+    ) -> None:
+        interval = min(
+            self.settings.azure_poll_max_interval, max(self.settings.azure_poll_interval, interval)
+        )
+        delay = min(self.settings.azure_poll_max_interval, interval * (0.75 + 0.5 * self.jitter()))
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        self.operations.record_poll(
+            operation,
+            worker=self.worker_id,
+            now=now,
+            next_poll_at=now + timedelta(seconds=delay),
+            interval_seconds=interval,
+            last_error=error,
+        )
+        if error:
+            logger.warning(
+                "poll of %s failed, next in %.1fs: %s",
+                operation.operation_id,
+                delay,
+                error,
+                extra=_context(operation),
+            )
+
+    def _transition(
+        self,
+        operation: TrackedOperation,
+        now: datetime,
+        status: str,
+        resource: Any,
+        headers: dict[str, str],
+    ) -> None:
+        body = {"operation_url": operation.operation_url, "status": status, "resource": resource}
+        receipt = self._receipt(now, body, headers)
+        event = azure.to_event(
+            kind=operation.kind,
+            resource_id=operation.resource_id,
+            operation_id=operation.operation_id,
+            status=status,
+            resource=resource if isinstance(resource, dict) else None,
+            receipt_id=receipt.id,
+            at=now,
+        )
+        finished = status in azure.TERMINAL
+        self._record(
+            operation,
+            now,
+            status=status,
+            state="finished" if finished else "active",
+            receipt=receipt,
+            event=event,
+            interval=self.settings.azure_poll_interval,
+            headers=headers,
+        )
+
+    def _stalled(self, operation: TrackedOperation, reason: str) -> None:
+        now = self.clock.now()
+        receipt = self._receipt(now, {"operation_url": operation.operation_url, "stalled": reason}, {})
+        event = azure.stalled_event(
+            resource_id=operation.resource_id,
+            operation_id=operation.operation_id,
+            status=operation.status,
+            reason=reason,
+            receipt_id=receipt.id,
+            at=now,
+        )
+        self._record(
+            operation,
+            now,
+            status=operation.status,
+            state="stalled",
+            receipt=receipt,
+            event=event,
+            interval=operation.interval_seconds,
+            headers={},
+            dedupe_status="Stalled",
+            last_error=reason,
+        )
+
+    def _record(
+        self,
+        operation: TrackedOperation,
+        now: datetime,
+        *,
+        status: str,
+        state: str,
+        receipt: NewReceipt,
+        event: Event,
+        interval: float,
+        headers: dict[str, str],
+        dedupe_status: str | None = None,
+        last_error: str | None = None,
+    ) -> None:
+        retry_after = parse_retry_after(headers.get("retry-after"), now) or 0.0
+        result = self.operations.record_transition(
+            operation,
+            worker=self.worker_id,
+            now=now,
+            status=status,
+            state=state,
+            next_poll_at=now + timedelta(seconds=max(interval, retry_after)),
+            interval_seconds=interval,
+            last_error=last_error,
+            receipt=receipt,
+            new_events=[event],
+            planned=plan_deliveries([event], self.routes),
+            dedupe_key=azure.dedupe_key(operation.operation_id, dedupe_status or status),
+            dedupe_window=timedelta(seconds=self.settings.dedupe_window),
+        )
+        if result is None:
+            logger.info("operation %s changed hands before its transition was saved", operation.id)
+            return
+        if not result.duplicate:
+            signals.event_recorded.send(self.store, event=event)
+            logger.info(
+                "azure %s %s: %s -> %s (%s)",
+                operation.kind,
+                operation.resource_id,
+                operation.status,
+                dedupe_status or status,
+                event.type,
+                extra={**_context(operation), "event_id": event.id},
+            )
+
+    @staticmethod
+    def _receipt(now: datetime, body: dict[str, Any], headers: dict[str, str]) -> NewReceipt:
+        """What Azure said, kept like a callback's body (the key is a request header: never kept)."""
+        return NewReceipt(
+            provider=azure.PROVIDER,
+            received_at=now,
+            body=json.dumps(body, separators=(",", ":")).encode(),
+            headers=headers,
+            content_type="application/json",
+        )
+
+
+class _Gone(Exception):
+    """Azure answered 404/410 for the operation itself."""
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _context(operation: TrackedOperation) -> dict[str, str]:
+    return {"operation_id": operation.operation_id}
