@@ -30,6 +30,10 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
 
+    def __or__(self, headers: dict[str, str]) -> Reply:
+        """The same reply with more headers: `azure_error(429, …) | {"Retry-After": "2"}`."""
+        return Reply(self.status, self.body, {**self.headers, **headers}, self.delay)
+
 
 class Sink:
     """Records every request; `respond` decides each answer (default 200 ok)."""

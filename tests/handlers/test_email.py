@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import email
 import ssl
-import subprocess
 from email.message import EmailMessage
 from email.policy import default
 from pathlib import Path
@@ -58,18 +57,6 @@ def smtp() -> Any:
     controller.start()
     yield controller, mailbox
     controller.stop()
-
-
-@pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
 
 
 def handler(port: int, **options: Any) -> EmailHandler:
@@ -148,9 +135,9 @@ def test_unreachable_server_is_retryable() -> None:
 
 
 def test_starttls_verifies_the_server_certificate(
-    certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+    tls_certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cert, key = certificate
+    cert, key = tls_certificate
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     mailbox = Mailbox()

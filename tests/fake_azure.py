@@ -1,0 +1,170 @@
+"""A local HTTPS server that speaks Azure's documented custom voice API (api-version 2023-12-01-preview).
+
+Operations_Get, PersonalVoices_Get/Create, Consents_Get/Create, with Azure's error body
+and 401 for a wrong `Ocp-Apim-Subscription-Key`. Tests script statuses, failure reasons,
+and one-off replies (429 with Retry-After, 5xx, delays), and read every request it got.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import threading
+import uuid
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from tests.sink import Received, Reply
+
+API_VERSION = "2023-12-01-preview"
+_PATH = re.compile(r"^/customvoice/(operations|personalvoices|consents)/([^/?]+)\?api-version=([\w.-]+)$")
+
+
+def azure_error(status: int, code: str, message: str) -> Reply:
+    body = {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": [],
+            "innererror": {"code": code, "message": message},
+        }
+    }
+    return Reply(
+        status=status,
+        body=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "x-ms-error-code": code},
+    )
+
+
+class FakeAzure:
+    def __init__(self, certificate: tuple[Path, Path], key: str = "test-azure-key") -> None:
+        self.key = key
+        self.operations: dict[str, dict[str, Any]] = {}
+        self.resources: dict[tuple[str, str], dict[str, Any]] = {}
+        self.requests: list[Received] = []
+        self.scripted: deque[Reply] = deque()
+        self.hold = threading.Event()
+        self.hold.set()
+        self.held = threading.Event()
+        fake = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                received = Received(self.command, self.path, dict(self.headers), self.rfile.read(length))
+                fake.requests.append(received)
+                fake.held.set()
+                fake.hold.wait(60)
+                reply = fake.answer(received)
+                if reply.delay:
+                    threading.Event().wait(reply.delay)
+                try:
+                    self.send_response(reply.status)
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body)
+                except OSError:
+                    pass  # the client gave up (timeout) or was killed
+
+            do_GET = do_PUT = _serve
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server.daemon_threads = True
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*certificate)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        self.endpoint = f"https://localhost:{self.port}"
+        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        self.hold.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+    # -- scripting --------------------------------------------------------------
+
+    def add_operation(self, kind: str, resource_id: str, status: str = "NotStarted") -> str:
+        """A created personal voice or consent with its operation; returns the Operation-Location."""
+        operation_id = str(uuid.uuid4())
+        collection = "personalvoices" if kind == "personal_voice" else "consents"
+        resource: dict[str, Any] = {"id": resource_id, "projectId": "PersonalVoice", "status": status}
+        if kind == "personal_voice":
+            resource |= {"speakerProfileId": str(uuid.uuid4()), "consentId": "Jessica"}
+        self.resources[(collection, resource_id)] = resource
+        self.operations[operation_id] = {
+            "id": operation_id,
+            "status": status,
+            "resource": (collection, resource_id),
+        }
+        return self.operation_url(operation_id)
+
+    def operation_url(self, operation_id: str, host: str = "localhost") -> str:
+        return f"https://{host}:{self.port}/customvoice/operations/{operation_id}?api-version={API_VERSION}"
+
+    def set_status(self, operation_url: str, status: str, failure_reason: str | None = None) -> None:
+        operation = self.operations[operation_url.split("/operations/")[1].split("?")[0]]
+        operation["status"] = status
+        resource = self.resources[operation["resource"]]
+        resource["status"] = status
+        if failure_reason:
+            resource["properties"] = {"failureReason": failure_reason}
+
+    def resource_of(self, operation_url: str) -> dict[str, Any]:
+        return self.resources[
+            self.operations[operation_url.split("/operations/")[1].split("?")[0]]["resource"]
+        ]
+
+    def gets(self, kind: str = "operations") -> list[Received]:
+        return [r for r in self.requests if r.method == "GET" and f"/customvoice/{kind}/" in r.path]
+
+    # -- the API ------------------------------------------------------------------
+
+    def answer(self, request: Received) -> Reply:
+        if request.headers.get("Ocp-Apim-Subscription-Key") != self.key:
+            return azure_error(401, "Unauthorized", "Access denied due to invalid subscription key.")
+        if self.scripted:
+            return self.scripted.popleft()
+        match = _PATH.match(request.path)
+        if not match:
+            return azure_error(404, "NotFound", "No such resource.")
+        collection, identifier, _ = match.groups()
+        if request.method == "PUT":
+            return self._create(collection, identifier, request)
+        if collection == "operations":
+            operation = self.operations.get(identifier)
+            if operation is None:
+                return azure_error(404, "NotFound", f"Operation {identifier} not found.")
+            body = {"id": operation["id"], "status": operation["status"]}
+            return Reply(body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        resource = self.resources.get((collection, identifier))
+        if resource is None:
+            return azure_error(404, "NotFound", f"{identifier} not found.")
+        return Reply(body=json.dumps(resource).encode(), headers={"Content-Type": "application/json"})
+
+    def _create(self, collection: str, identifier: str, request: Received) -> Reply:
+        body = request.json()
+        if collection == "personalvoices" and not body.get("audios", {}).get("containerUrl"):
+            return azure_error(400, "BadArgument", "audios.containerUrl is required.")
+        kind = "personal_voice" if collection == "personalvoices" else "consent"
+        location = self.add_operation(kind, identifier)
+        operation_id = location.split("/operations/")[1].split("?")[0]
+        resource = {**self.resources[(collection, identifier)], **body}
+        return Reply(
+            status=201,
+            body=json.dumps(resource).encode(),
+            headers={
+                "Content-Type": "application/json",
+                "Operation-Location": location,
+                "Operation-Id": operation_id,
+            },
+        )
