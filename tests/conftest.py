@@ -1,4 +1,4 @@
-"""Fixtures: a real database per test (SQLite file, and PostgreSQL when TEST_DATABASE_URL is set),
+"""Fixtures: a real database per test (an SQLite file, and a PostgreSQL schema of its own),
 the app on a real loopback HTTP server, and real sinks."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,9 @@ REPO = Path(__file__).resolve().parent.parent
 ADMIN_TOKEN = "admin-test-token"
 RESEMBLE_TOKENS = ("resemble-token-current", "resemble-token-previous")
 
-_BACKENDS = ["sqlite"]
-if os.environ.get("TEST_DATABASE_URL"):
-    _BACKENDS.append("postgresql")
-elif os.environ.get("CI"):
-    raise RuntimeError("TEST_DATABASE_URL must be set in CI: the suite runs on PostgreSQL too")
+_BACKENDS = ["sqlite", "postgresql"]
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+"""Every database test runs on PostgreSQL too; a missing server is a failure, never a skip."""
 
 
 def load_fixture(name: str) -> Any:
@@ -45,16 +44,24 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'events.db'}"
         return
-    base = os.environ["TEST_DATABASE_URL"]
+    with postgres_schema() as url:
+        yield url
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A PostgreSQL URL whose connections use a new, empty schema, dropped afterwards."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base)
+    admin = sa.create_engine(POSTGRES_URL)
     with admin.begin() as conn:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    separator = "&" if "?" in base else "?"
-    yield f"{base}{separator}options=-csearch_path%3D{schema}"
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-    admin.dispose()
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    try:
+        yield f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+        admin.dispose()
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import os
 import socket
 import threading
 import uuid
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -25,6 +25,7 @@ from webhook_app.events import Event
 from webhook_app.handler import Handler
 from webhook_app.routes import Route
 from webhook_app.store import ClaimedDelivery, Store
+from webhook_app.wakeup import LISTENING_FALLBACK_SECONDS, Wakeup
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class Dispatcher:
         lease_seconds: float = 60.0,
         concurrency: int = 8,
         poll_interval: float = 0.5,
+        wakeup: Wakeup | None = None,
     ) -> None:
         self.store = store
         self.routes = {route.name: route for route in routes}
@@ -56,6 +58,7 @@ class Dispatcher:
         self.lease = timedelta(seconds=lease_seconds)
         self.concurrency = concurrency
         self.poll_interval = poll_interval
+        self.wakeup = wakeup or Wakeup()
 
     def run_once(self) -> int:
         """Claim one batch, deliver it, wait for it; returns how many were delivered."""
@@ -65,27 +68,39 @@ class Dispatcher:
         return len(claims)
 
     def run(self, stop: threading.Event) -> None:
-        """Deliver until `stop` is set, then finish what is in flight."""
+        """Deliver until `stop` is set (and `wakeup` set to notice it), then finish what is in flight."""
         logger.info("dispatcher %s started: %d route(s)", self.worker_id, len(self.routes))
         outage_backoff = self.poll_interval
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="deliver") as pool:
             running: set[Future[None]] = set()
             while not stop.is_set():
+                running = {future for future in running if not future.done()}
+                free = self.concurrency - len(running)
                 try:
-                    claims = self._claim(self.concurrency - len(running))
+                    claims = self._claim(free)
+                    idle = self._idle_seconds() if len(claims) < free else self.poll_interval
                 except SQLAlchemyError as exc:
                     logger.warning("cannot claim deliveries (database unavailable?): %s", exc)
                     stop.wait(outage_backoff)
                     outage_backoff = min(outage_backoff * 2, MAX_OUTAGE_BACKOFF_SECONDS)
                     continue
                 outage_backoff = self.poll_interval
-                running.update(pool.submit(self.deliver, claim) for claim in claims)
-                if running:
-                    _, not_done = wait(running, timeout=self.poll_interval, return_when=FIRST_COMPLETED)
-                    running = set(not_done)
-                else:
-                    stop.wait(self.poll_interval)
+                for claim in claims:
+                    future = pool.submit(self.deliver, claim)
+                    future.add_done_callback(lambda _: self.wakeup.set())  # a slot is free again
+                    running.add(future)
+                self.wakeup.wait(idle)
         logger.info("dispatcher %s stopped", self.worker_id)
+
+    def _idle_seconds(self) -> float:
+        """Sleep until woken, the next scheduled retry, or the fallback poll, whichever comes first."""
+        if not self.wakeup.listening:
+            return self.poll_interval
+        now = self.clock.now()
+        next_due = self.store.next_delivery_due_at(now)
+        if next_due is None:
+            return LISTENING_FALLBACK_SECONDS
+        return min(LISTENING_FALLBACK_SECONDS, max(0.01, (next_due - now).total_seconds()))
 
     def close(self) -> None:
         for handler in self.handlers.values():

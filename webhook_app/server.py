@@ -23,6 +23,7 @@ from webhook_app.config import Settings
 from webhook_app.dispatch import Dispatcher, new_worker_id
 from webhook_app.registry import build_handlers
 from webhook_app.store import Store
+from webhook_app.wakeup import Wakeup
 
 logger = logging.getLogger(__name__)
 
@@ -66,9 +67,16 @@ def run_web(factory: Callable[[], Any], host: str, port: int, workers: int) -> N
 def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
     """Dispatch and poll Azure until SIGINT/SIGTERM (or `stop`), then finish in-flight work."""
     stop = stop or threading.Event()
+    wakeup = Wakeup()
+
+    def shut_down(*_: object) -> None:
+        stop.set()
+        wakeup.set()
+
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, shut_down)
     store = Store.from_url(settings.database_url)
+    wakeup.listen(store.engine, stop)
     worker_id = new_worker_id()
     dispatcher = Dispatcher(
         store,
@@ -78,6 +86,7 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
         lease_seconds=settings.lease_seconds,
         concurrency=settings.dispatch_concurrency,
         poll_interval=settings.dispatch_poll_interval,
+        wakeup=wakeup,
     )
     poller = AzurePoller(store, settings.routes, settings, worker_id=worker_id)
     polling = threading.Thread(target=poller.run, args=(stop,), name="azure-poller")

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from webhook_app.events import Event, new_id
 from webhook_app.store.engine import IMMEDIATE, create_engine
 from webhook_app.store.tables import DUE_STATUSES, attempts, azure_operations, deliveries, events, receipts
+from webhook_app.wakeup import notify_work
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,7 @@ class Store:
             conn.execute(events.insert(), [_event_row(e) for e in new_events])
         if planned:
             conn.execute(deliveries.insert(), [_delivery_row(p, receipt.received_at) for p in planned])
+            notify_work(conn)
         return IngestResult(receipt.id, [e.id for e in new_events], duplicate=False)
 
     def _take_dedupe_key(
@@ -210,6 +212,14 @@ class Store:
         return [
             ClaimedDelivery(c.id, c.event_id, c.route, c.attempts, documents[c.event_id]) for c in claimed
         ]
+
+    def next_delivery_due_at(self, after: datetime) -> datetime | None:
+        """When the earliest scheduled retry falls due, so an idle worker can sleep until then."""
+        query = sa.select(sa.func.min(deliveries.c.next_attempt_at)).where(
+            deliveries.c.status.in_(DUE_STATUSES), deliveries.c.next_attempt_at > after
+        )
+        with self._reading() as conn:
+            return conn.execute(query).scalar()
 
     def mark_delivery_succeeded(
         self, claim: ClaimedDelivery, *, worker: str, started_at: datetime, finished_at: datetime
@@ -307,6 +317,7 @@ class Store:
         if rows:
             with self._writing() as conn:
                 conn.execute(deliveries.insert(), rows)
+                notify_work(conn)
         return [str(row["id"]) for row in rows]
 
     def deliveries_to_retry(

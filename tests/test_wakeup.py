@@ -1,0 +1,69 @@
+"""LISTEN/NOTIFY: PostgreSQL workers are woken by committed work instead of polling hot."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+
+from tests.conftest import POSTGRES_URL, load_fixture, postgres_schema, wait_until
+from tests.processes import Process, environment, free_port, wait_for_http
+from webhook_app.store import Store, migrate
+from webhook_app.wakeup import Wakeup, notify_work
+
+
+def test_a_listener_is_woken_by_a_commit_and_not_by_a_rollback() -> None:
+    engine = sa.create_engine(POSTGRES_URL)
+    stop = threading.Event()
+    wakeup = Wakeup()
+    wakeup.listen(engine, stop)
+    try:
+        wait_until(lambda: wakeup.listening, timeout=10)
+        wakeup.wait(0.2)  # drop the catch-up wake-up sent on connecting
+        with engine.connect() as conn:
+            transaction = conn.begin()
+            notify_work(conn)
+            transaction.rollback()
+        assert not wakeup.wait(0.5), "a rolled-back transaction notifies nobody"
+        with engine.begin() as conn:
+            notify_work(conn)
+        assert wakeup.wait(5), "a committed one wakes the listener"
+    finally:
+        stop.set()
+        engine.dispose()
+
+
+def test_sqlite_has_nothing_to_listen_to(tmp_path: Path) -> None:
+    assert Wakeup().listen(sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}"), threading.Event()) is None
+
+
+def test_a_postgresql_worker_delivers_new_work_without_waiting_for_its_poll(tmp_path: Path) -> None:
+    """The worker's fallback poll is 5 s; a notified worker delivers well before that."""
+    with postgres_schema() as url:
+        _deliver_through_processes(url, tmp_path)
+
+
+def _deliver_through_processes(url: str, tmp_path: Path) -> None:
+    env = environment(url, tmp_path, resemble_tokens="tok", admin_tokens="adm", dispatch_poll_interval="30")
+    store = Store.from_url(url)
+    migrate.upgrade(store.engine)
+    port = free_port()
+    web = Process(["web", "--port", str(port), "--workers", "1"], env, tmp_path)
+    worker = Process(["worker"], env, tmp_path)
+    try:
+        wait_for_http(f"http://127.0.0.1:{port}", web)
+        wait_until(lambda: "dispatcher" in worker.output and "started" in worker.output, timeout=20)
+        time.sleep(1.0)  # let the worker settle into its idle wait
+        posted = time.monotonic()
+        body = load_fixture("resemble_finished.json")
+        answer = httpx.post(f"http://127.0.0.1:{port}/hooks/resemble/tok", json=body)
+        (event_id,) = answer.json()["event_ids"]
+        wait_until(lambda: store.deliveries_of(event_id)[0]["status"] == "succeeded", timeout=20)
+        assert time.monotonic() - posted < 2.5, "woken by NOTIFY, not by the 5 s fallback poll"
+    finally:
+        web.close()
+        worker.close()
+        store.dispose()

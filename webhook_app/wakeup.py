@@ -1,0 +1,70 @@
+"""Waking workers when work is committed: LISTEN/NOTIFY on PostgreSQL, plain polling on SQLite.
+
+Writers call `notify_work(conn)` inside their transaction; PostgreSQL delivers the
+notification only at commit, so a woken worker always finds the rows. A worker that
+misses a notification (its listening connection was down) still finds the work at its
+next fallback poll, so notifications speed things up but are never needed for safety.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import psycopg
+import sqlalchemy as sa
+
+logger = logging.getLogger(__name__)
+
+CHANNEL = "webhook_app_work"
+LISTENING_FALLBACK_SECONDS = 5.0
+
+
+def notify_work(conn: sa.Connection) -> None:
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+
+
+class Wakeup:
+    """An event the dispatcher sleeps on; set by notifications, finished deliveries and shutdown."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self.listening = False
+
+    def set(self) -> None:
+        self._event.set()
+
+    def wait(self, timeout: float) -> bool:
+        woken = self._event.wait(timeout)
+        self._event.clear()
+        return woken
+
+    def listen(self, engine: sa.Engine, stop: threading.Event) -> threading.Thread | None:
+        """On PostgreSQL, start a thread holding `LISTEN` until `stop`; reconnects by itself."""
+        if engine.dialect.name != "postgresql":
+            return None
+        dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        thread = threading.Thread(target=self._listen, args=(dsn, stop), name="listen", daemon=True)
+        thread.start()
+        return thread
+
+    def _listen(self, dsn: str, stop: threading.Event) -> None:
+        backoff = 1.0
+        while not stop.is_set():
+            try:
+                with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self.listening = True
+                    backoff = 1.0
+                    self.set()  # catch up on whatever was committed while not listening
+                    while not stop.is_set():
+                        for _ in conn.notifies(timeout=1.0, stop_after=1):
+                            self.set()
+            except psycopg.Error as exc:
+                if self.listening:
+                    logger.warning("lost the LISTEN connection, polling meanwhile: %s", exc)
+                self.listening = False
+                stop.wait(backoff)
+                backoff = min(backoff * 2, 30.0)
+        self.listening = False
