@@ -103,3 +103,16 @@ def ingest_directly(database_url: str, routes: tuple[Route, ...]) -> str:
     record_events(store, routes, receipt, events, dedupe_key=None, dedupe_window=timedelta(0))
     store.dispose()
     return events[0].id
+
+
+def sink_routes_config(folder: Path, **routes: str) -> Path:
+    """A config file with one `tests.plugins:SinkHandler` route per name=URL."""
+    path = folder / "routes.toml"
+    path.write_text(
+        "".join(
+            f'[[routes]]\nname = "{name}"\nhandler = "tests.plugins:SinkHandler"\n'
+            f'[routes.options]\nurl = "{url}"\n'
+            for name, url in routes.items()
+        )
+    )
+    return path

@@ -13,7 +13,15 @@ import httpx
 import pytest
 
 from tests.conftest import load_fixture, wait_until
-from tests.processes import BIN, Process, environment, free_port, ingest_directly, wait_for_http
+from tests.processes import (
+    BIN,
+    Process,
+    environment,
+    free_port,
+    ingest_directly,
+    sink_routes_config,
+    wait_for_http,
+)
 from tests.sink import Sink
 from webhook_app.routes import Route
 from webhook_app.store import Store
@@ -81,11 +89,7 @@ def test_serve_takes_a_simulated_callback_and_delivers_it_to_the_log_route(
 def test_worker_killed_mid_delivery_is_retried_after_the_lease_and_nothing_is_lost(
     database_url: str, tmp_path: Path, started: Any, sink: Sink
 ) -> None:
-    config = tmp_path / "routes.toml"
-    config.write_text(
-        '[[routes]]\nname = "sink"\nhandler = "tests.plugins:SinkHandler"\n'
-        f'[routes.options]\nurl = "{sink.url}"\n'
-    )
+    config = sink_routes_config(tmp_path, sink=sink.url)
     event_id = ingest_directly(database_url, (Route(name="sink", handler="tests.plugins:SinkHandler"),))
     env = environment(database_url, tmp_path, config=str(config), lease_seconds="2")
 

@@ -20,7 +20,10 @@ Readers keep plain BEGIN and never wait in WAL mode.
 def create_engine(url: str, **options: Any) -> sa.Engine:
     if url.startswith("sqlite"):
         return _sqlite_engine(url, **options)
+    # pre_ping replaces connections that died in an outage; connect_timeout keeps a request
+    # from hanging on a database that does not answer (it gets a 503 instead).
     options.setdefault("pool_pre_ping", True)
+    options.setdefault("connect_args", {"connect_timeout": 5})
     options.setdefault("pool_size", 5)
     options.setdefault("max_overflow", 5)
     return sa.create_engine(url, **options)

@@ -1,0 +1,88 @@
+"""PostgreSQL outages: no 2xx while it is gone, nothing acknowledged lost, recovery without a restart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from tests.conftest import ADMIN_TOKEN, RESEMBLE_TOKENS, postgres_schema, wait_until
+from tests.processes import Process, environment, sink_routes_config
+from tests.sink import Sink
+from tests.tcp_proxy import TcpProxy
+from webhook_app.config import Settings
+from webhook_app.routes import Route
+from webhook_app.store import EventFilters, Store, migrate
+
+
+@pytest.fixture
+def proxied(tmp_path: Path) -> Iterator[tuple[str, str, TcpProxy]]:
+    """(direct URL, URL through the proxy, proxy) for a fresh PostgreSQL schema."""
+    with postgres_schema() as direct:
+        url = make_url(direct)
+        proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
+        try:
+            yield (
+                direct,
+                url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False),
+                proxy,
+            )
+        finally:
+            proxy.close()
+
+
+def test_database_outage_answers_503_loses_nothing_and_recovers_by_itself(
+    proxied: tuple[str, str, TcpProxy], make_server_for: Any, sink: Sink, tmp_path: Path
+) -> None:
+    direct, through_proxy, proxy = proxied
+    store = Store.from_url(direct)
+    migrate.upgrade(store.engine)
+    route = Route(name="sink", handler="tests.plugins:SinkHandler", options={"url": sink.url})
+    settings = Settings(
+        database_url=through_proxy,
+        data_dir=str(tmp_path),
+        admin_tokens=(ADMIN_TOKEN,),
+        resemble_tokens=RESEMBLE_TOKENS,
+        routes=(route,),
+    )
+    server = make_server_for(settings)
+    config = sink_routes_config(tmp_path, sink=sink.url)
+    worker = Process(["worker"], environment(through_proxy, tmp_path, config=str(config)), tmp_path)
+    acknowledged: list[str] = []
+
+    def post(n: int) -> Any:
+        return server.post_callback({"id": f"voice-{n}", "status": "finished"})
+
+    try:
+        for n in range(5):
+            answer = post(n)
+            assert answer.status_code == 202
+            acknowledged += answer.json()["event_ids"]
+        wait_until(lambda: len(sink.requests) >= 5, timeout=20)
+
+        proxy.cut()
+        for n in range(5, 10):
+            answer = post(n)
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["Retry-After"] and answer.json()["error"]["code"] == "database_unavailable"
+        ready = server.http.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["error"]["code"] == "database_unavailable"
+        assert server.admin.get("/api/events").status_code == 503
+        wait_until(lambda: "cannot claim deliveries" in worker.output, timeout=20)  # the worker backs off
+
+        proxy.restore()
+        for n in range(10, 15):
+            answer = wait_until(lambda n=n: (r := post(n)).status_code == 202 and r, timeout=20)
+            acknowledged += answer.json()["event_ids"]
+        assert server.http.get("/readyz").status_code == 200
+        delivered = lambda: {r.json()["id"] for r in sink.requests}  # noqa: E731
+        wait_until(lambda: set(acknowledged) <= delivered(), timeout=40)
+        assert worker.proc.poll() is None, "the worker recovered without a restart"
+    finally:
+        worker.close()
+    stored = {e["id"] for e in store.list_events(EventFilters(), limit=100)[0]}
+    assert set(acknowledged) <= stored and len(acknowledged) == 10
+    store.dispose()
