@@ -300,6 +300,26 @@ def routes_check(send_test: bool) -> None:
         sys.exit(1)
 
 
+@cli.command()
+@click.option("--older-than", required=True, help="Age to keep, e.g. 90d or 12h.")
+@click.option(
+    "--batch", default=1000, show_default=True, type=click.IntRange(1, 100_000), help="Rows per transaction."
+)
+def prune(older_than: str, batch: int) -> None:
+    """Delete old receipts, events and finished deliveries (never pending ones), in batches."""
+    try:
+        age = parse_duration(older_than)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--older-than") from None
+    before = datetime.now(UTC) - timedelta(seconds=age)
+    store = _store(_settings())
+    click.echo(f"pruning what is older than {isoformat(before)}", err=True)
+    removed = store.prune(
+        before=before, batch=batch, progress=lambda kind, n: click.echo(f"  removed {n} {kind}", err=True)
+    )
+    click.echo(", ".join(f"{count} {name}" for name, count in removed.items()) + " removed")
+
+
 @cli.group()
 def azure() -> None:
     """Azure AI Speech personal voice: create, track and list long-running operations."""

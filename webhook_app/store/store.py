@@ -7,7 +7,7 @@ the store never reads the wall clock itself.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -436,6 +436,69 @@ class Store:
             "body": row.body,
             "event_ids": event_ids,
         }
+
+    # -- retention -----------------------------------------------------------------
+
+    def prune(
+        self,
+        *,
+        before: datetime,
+        batch: int = 1000,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> dict[str, int]:
+        """Delete what is older than `before`, `batch` rows per short transaction.
+
+        Events go with their deliveries and attempts only when none of those deliveries is
+        still `pending` or `failed` (to be retried); receipts go once no event refers to them;
+        tracked Azure operations once they stopped. Returns how many of each were removed.
+        """
+        removed = {"events": 0, "deliveries": 0, "attempts": 0, "receipts": 0, "azure_operations": 0}
+        unfinished = sa.exists().where(
+            deliveries.c.event_id == events.c.id, deliveries.c.status.in_(DUE_STATUSES)
+        )
+        old_events = sa.select(events.c.id).where(events.c.occurred_at < before, ~unfinished).limit(batch)
+        referenced = sa.exists().where(events.c.receipt_id == receipts.c.id)
+        old_receipts = (
+            sa.select(receipts.c.id).where(receipts.c.received_at < before, ~referenced).limit(batch)
+        )
+        old_operations = (
+            sa.select(azure_operations.c.id)
+            .where(azure_operations.c.state != "active", azure_operations.c.updated_at < before)
+            .limit(batch)
+        )
+        while True:
+            with self._writing() as conn:
+                event_ids = list(conn.execute(old_events).scalars())
+                if not event_ids:
+                    break
+                delivery_ids = list(
+                    conn.execute(
+                        sa.select(deliveries.c.id).where(deliveries.c.event_id.in_(event_ids))
+                    ).scalars()
+                )
+                removed["attempts"] += conn.execute(
+                    attempts.delete().where(attempts.c.delivery_id.in_(delivery_ids))
+                ).rowcount
+                removed["deliveries"] += conn.execute(
+                    deliveries.delete().where(deliveries.c.id.in_(delivery_ids))
+                ).rowcount
+                removed["events"] += conn.execute(events.delete().where(events.c.id.in_(event_ids))).rowcount
+            if progress:
+                progress("events", len(event_ids))
+        for name, table, query in (
+            ("receipts", receipts, old_receipts),
+            ("azure_operations", azure_operations, old_operations),
+        ):
+            while True:
+                with self._writing() as conn:
+                    ids = list(conn.execute(query).scalars())
+                    if ids:
+                        removed[name] += conn.execute(table.delete().where(table.c.id.in_(ids))).rowcount
+                if not ids:
+                    break
+                if progress:
+                    progress(name, len(ids))
+        return removed
 
     def delivery_status_counts(self) -> dict[str, int]:
         with self._reading() as conn:

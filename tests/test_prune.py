@@ -1,0 +1,65 @@
+"""Retention: `prune` removes old, finished history in batches and never a pending delivery."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from click.testing import CliRunner
+
+from webhook_app.cli import cli
+from webhook_app.ingest import record_events
+from webhook_app.providers import resemble
+from webhook_app.routes import Route
+from webhook_app.store import NewReceipt, Store
+
+NOW = datetime.now(UTC)
+ROUTES = (Route(name="r", handler="log"),)
+
+
+def add(store: Store, voice: str, age_days: float) -> str:
+    at = NOW - timedelta(days=age_days)
+    receipt = NewReceipt(provider="resemble", received_at=at, body=b"{}", headers={})
+    (event,) = resemble.to_events(
+        resemble.validate_callback({"id": voice, "status": "finished"}), receipt_id=receipt.id, received_at=at
+    )
+    record_events(store, ROUTES, receipt, [event], dedupe_key=None, dedupe_window=timedelta(0))
+    return event.id
+
+
+def finish_all(store: Store) -> None:
+    for claim in store.claim_due_deliveries(worker="w", now=NOW, limit=100, lease=timedelta(seconds=30)):
+        store.mark_delivery_succeeded(claim, worker="w", started_at=NOW, finished_at=NOW)
+
+
+def test_prune_keeps_recent_and_pending_and_removes_the_rest_in_batches(store: Store) -> None:
+    old = [add(store, f"old-{n}", 100) for n in range(5)]
+    recent = add(store, "recent", 1)
+    finish_all(store)
+    old_pending = add(store, "old-pending", 100)  # its delivery was never attempted
+    store.record_rejected(
+        NewReceipt(provider="resemble", received_at=NOW - timedelta(days=120), body=b"x", headers={}),
+        {"code": "x"},
+    )
+    batches: list[tuple[str, int]] = []
+    removed = store.prune(
+        before=NOW - timedelta(days=90), batch=2, progress=lambda kind, n: batches.append((kind, n))
+    )
+    assert removed == {"events": 5, "deliveries": 5, "attempts": 5, "receipts": 6, "azure_operations": 0}
+    assert [n for kind, n in batches if kind == "events"] == [2, 2, 1], "short transactions, one batch each"
+    assert all(store.get_event(e) is None for e in old)
+    assert store.get_event(recent) is not None
+    assert store.get_event(old_pending) is not None
+    assert store.deliveries_of(old_pending)[0]["status"] == "pending"
+    assert store.prune(before=NOW - timedelta(days=90))["events"] == 0
+
+
+def test_prune_command(settings: Any, store: Store) -> None:
+    add(store, "old", 100)
+    finish_all(store)
+    env = {"WEBHOOK_APP_DATABASE_URL": settings.database_url, "WEBHOOK_APP_DATA_DIR": settings.data_dir}
+    result = CliRunner().invoke(cli, ["prune", "--older-than", "90d"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "1 events, 1 deliveries, 1 attempts, 1 receipts, 0 azure_operations removed" in result.output
+    bad = CliRunner().invoke(cli, ["prune", "--older-than", "a while"], env=env)
+    assert bad.exit_code == 2 and "not a duration" in bad.output
