@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from marshmallow import Schema, fields
 
@@ -17,11 +19,16 @@ class SinkHandler(Handler):
         url = fields.Url(required=True, require_tld=False)
         timeout_seconds = fields.Float(load_default=30.0)
 
+    def __init__(self, options: Any) -> None:
+        super().__init__(options)
+        self.client = httpx.Client(timeout=self.options["timeout_seconds"])
+
+    def close(self) -> None:
+        self.client.close()
+
     def handle(self, event: Event) -> None:
         try:
-            response = httpx.post(
-                self.options["url"], json=event.to_cloudevent(), timeout=self.options["timeout_seconds"]
-            )
+            response = self.client.post(self.options["url"], json=event.to_cloudevent())
         except httpx.HTTPError as exc:
             raise RetryableError(f"sink unreachable: {exc}") from exc
         if response.status_code == 410:

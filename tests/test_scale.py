@@ -1,0 +1,98 @@
+"""Scale-out on PostgreSQL: several worker processes share the deliveries through SKIP LOCKED claims."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import postgres_schema, wait_until
+from tests.processes import Process, environment, sink_routes_config
+from tests.sink import Sink
+from webhook_app.events import Event, EventData, EventType
+from webhook_app.ingest import record_events
+from webhook_app.routes import Route
+from webhook_app.store import NewReceipt, Store, migrate
+
+EVENTS = 2000
+WORKERS = 4
+CONCURRENCY = 8
+ROUTES = (
+    Route(name="a", handler="tests.plugins:SinkHandler"),
+    Route(name="b", handler="tests.plugins:SinkHandler"),
+)
+
+
+@pytest.fixture
+def loaded() -> Iterator[tuple[str, Store]]:
+    """A PostgreSQL schema holding 2,000 events, each with a pending delivery for routes a and b."""
+    with postgres_schema() as url:
+        store = Store.from_url(url)
+        migrate.upgrade(store.engine)
+        now = datetime.now(UTC)
+        for n in range(EVENTS):
+            receipt = NewReceipt(provider="resemble", received_at=now, body=b"{}", headers={})
+            data = EventData(provider="resemble", voice_id=f"voice-{n}", status="finished", ok=True)
+            event = Event(
+                EventType.TRAINING_SUCCEEDED, "/providers/resemble", now, data, receipt_id=receipt.id
+            )
+            record_events(store, ROUTES, receipt, [event], dedupe_key=None, dedupe_window=timedelta(0))
+        yield url, store
+        store.dispose()
+
+
+def start_workers(url: str, tmp_path: Path, sink: Sink, count: int) -> list[Process]:
+    config = sink_routes_config(tmp_path, a=f"{sink.url}/a", b=f"{sink.url}/b")
+    env = environment(
+        url, tmp_path, config=str(config), dispatch_concurrency=str(CONCURRENCY), lease_seconds="3"
+    )
+    return [Process(["worker"], env, tmp_path) for _ in range(count)]
+
+
+def deliveries_at_sink(sink: Sink) -> Counter[tuple[str, str]]:
+    return Counter((request.path, request.json()["id"]) for request in list(sink.requests))
+
+
+def all_succeeded(store: Store) -> bool:
+    return store.delivery_status_counts() == {"succeeded": EVENTS * 2}
+
+
+def test_four_workers_deliver_every_delivery_exactly_once(
+    loaded: tuple[str, Store], tmp_path: Path, sink: Sink
+) -> None:
+    url, store = loaded
+    workers = start_workers(url, tmp_path, sink, WORKERS)
+    try:
+        wait_until(lambda: all_succeeded(store), timeout=240, interval=0.5)
+    finally:
+        for worker in workers:
+            worker.close()
+    counts = deliveries_at_sink(sink)
+    assert len(counts) == EVENTS * 2, "every (event, route) reached the sink"
+    assert set(counts.values()) == {1}, "and exactly once"
+    assert len(sink.requests) == EVENTS * 2
+    busy = [w for w in workers if "delivered" in w.output]
+    assert len(busy) == WORKERS, "the work was shared by all four workers"
+
+
+def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_only_its_in_flight_leases(
+    loaded: tuple[str, Store], tmp_path: Path, sink: Sink
+) -> None:
+    url, store = loaded
+    workers = start_workers(url, tmp_path, sink, WORKERS)
+    try:
+        wait_until(lambda: len(sink.requests) >= EVENTS // 2, timeout=240, interval=0.05)
+        workers[0].kill()
+        wait_until(lambda: all_succeeded(store), timeout=240, interval=0.5)
+    finally:
+        for worker in workers:
+            worker.close()
+    counts = deliveries_at_sink(sink)
+    assert len(counts) == EVENTS * 2, "nothing lost: every (event, route) reached the sink at least once"
+    duplicates = sum(n - 1 for n in counts.values())
+    assert duplicates <= CONCURRENCY, (
+        f"{duplicates} repeats; only the killed worker's {CONCURRENCY} leases may repeat"
+    )
