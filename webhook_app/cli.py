@@ -28,7 +28,7 @@ def _settings() -> Settings:
 
 
 def _store(settings: Settings) -> Store:
-    return Store.from_url(settings.database_url)
+    return Store.from_url(settings.database_url, pool_size=settings.db_pool_size)
 
 
 def _validate_routes(settings: Settings) -> None:

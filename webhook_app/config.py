@@ -25,6 +25,7 @@ _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///webhook_app.db"
+    db_pool_size: int = 5
     config_path: str | None = None
     data_dir: str = "."
     admin_tokens: tuple[str, ...] = ()
@@ -51,6 +52,7 @@ class Settings:
 
 _KINDS: dict[str, str] = {
     "database_url": "str",
+    "db_pool_size": "int",
     "data_dir": "str",
     "admin_tokens": "list",
     "resemble_tokens": "list",
@@ -207,8 +209,8 @@ def _convert(raw: Any, kind: str, where: str) -> Any:
             items = raw if isinstance(raw, list) else str(raw).split(",")
             return tuple(str(item).strip() for item in items if str(item).strip())
         if kind == "int":
-            if isinstance(raw, bool):
-                raise ValueError(f"{raw!r} is not a whole number")
+            if isinstance(raw, bool) or int(raw) < 1:
+                raise ValueError(f"{raw!r} is not a whole number of at least 1")
             return int(raw)
         if kind == "duration":
             return parse_duration(raw)

@@ -75,7 +75,7 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, shut_down)
-    store = Store.from_url(settings.database_url)
+    store = Store.from_url(settings.database_url, pool_size=settings.db_pool_size)
     wakeup.listen(store.engine, stop)
     worker_id = new_worker_id()
     dispatcher = Dispatcher(

@@ -22,7 +22,9 @@ class Services:
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Services:
         return cls(
-            settings=settings, store=Store.from_url(settings.database_url), clock=clock or SystemClock()
+            settings=settings,
+            store=Store.from_url(settings.database_url, pool_size=settings.db_pool_size),
+            clock=clock or SystemClock(),
         )
 
 

@@ -24,8 +24,6 @@ def create_engine(url: str, **options: Any) -> sa.Engine:
     # from hanging on a database that does not answer (it gets a 503 instead).
     options.setdefault("pool_pre_ping", True)
     options.setdefault("connect_args", {"connect_timeout": 5})
-    options.setdefault("pool_size", 5)
-    options.setdefault("max_overflow", 5)
     return sa.create_engine(url, **options)
 
 

@@ -73,8 +73,9 @@ class Store:
         self._insert_ignoring_conflict = _insert_ignoring_conflict_for(engine.dialect.name)
 
     @classmethod
-    def from_url(cls, url: str) -> Store:
-        return cls(create_engine(url))
+    def from_url(cls, url: str, *, pool_size: int = 5) -> Store:
+        """A store on `url`; each process holds up to `pool_size` connections, twice that at peaks."""
+        return cls(create_engine(url, pool_size=pool_size, max_overflow=pool_size))
 
     def dispose(self) -> None:
         self.engine.dispose()
