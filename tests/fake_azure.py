@@ -10,14 +10,12 @@ from __future__ import annotations
 import json
 import re
 import ssl
-import threading
 import uuid
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.sink import Received, Reply
+from tests.sink import LoopbackServer, Received, Reply
 
 API_VERSION = "2023-12-01-preview"
 _PATH = re.compile(r"^/customvoice/(operations|personalvoices|consents)/([^/?]+)\?api-version=([\w.-]+)$")
@@ -39,57 +37,16 @@ def azure_error(status: int, code: str, message: str) -> Reply:
     )
 
 
-class FakeAzure:
+class FakeAzure(LoopbackServer):
     def __init__(self, certificate: tuple[Path, Path], key: str = "test-azure-key") -> None:
         self.key = key
         self.operations: dict[str, dict[str, Any]] = {}
         self.resources: dict[tuple[str, str], dict[str, Any]] = {}
-        self.requests: list[Received] = []
         self.scripted: deque[Reply] = deque()
-        self.hold = threading.Event()
-        self.hold.set()
-        self.held = threading.Event()
-        fake = self
-
-        class _Handler(BaseHTTPRequestHandler):
-            def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                received = Received(self.command, self.path, dict(self.headers), self.rfile.read(length))
-                fake.requests.append(received)
-                fake.held.set()
-                fake.hold.wait(60)
-                reply = fake.answer(received)
-                if reply.delay:
-                    threading.Event().wait(reply.delay)
-                try:
-                    self.send_response(reply.status)
-                    for name, value in reply.headers.items():
-                        self.send_header(name, value)
-                    self.send_header("Content-Length", str(len(reply.body)))
-                    self.end_headers()
-                    self.wfile.write(reply.body)
-                except OSError:
-                    pass  # the client gave up (timeout) or was killed
-
-            do_GET = do_PUT = _serve
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self.server.daemon_threads = True
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(*certificate)
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.port = self.server.server_address[1]
+        super().__init__(tls=context)
         self.endpoint = f"https://localhost:{self.port}"
-        self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
-
-    def close(self) -> None:
-        self.hold.set()
-        self.server.shutdown()
-        self.server.server_close()
 
     # -- scripting --------------------------------------------------------------
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -35,33 +37,38 @@ class Reply:
         return Reply(self.status, self.body, {**self.headers, **headers}, self.delay)
 
 
-class Sink:
-    """Records every request; `respond` decides each answer (default 200 ok)."""
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1 that records every request and answers with `answer()`.
 
-    def __init__(self) -> None:
+    Clearing `release` holds every request until it is set again (a hanging peer).
+    """
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.requests: list[Received] = []
-        self.respond: Callable[[Received], Reply] = lambda _: Reply()
         self.release = threading.Event()
         self.release.set()
+        self.arrived = threading.Event()
         self._lock = threading.Lock()
-        sink = self
+        server = self
 
         class _Handler(BaseHTTPRequestHandler):
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 received = Received(self.command, self.path, dict(self.headers), self.rfile.read(length))
-                with sink._lock:
-                    sink.requests.append(received)
-                reply = sink.respond(received)
-                sink.release.wait(60)
+                with server._lock:
+                    server.requests.append(received)
+                server.arrived.set()
+                server.release.wait(60)
+                reply = server.answer(received)
                 if reply.delay:
                     threading.Event().wait(reply.delay)
-                self.send_response(reply.status)
-                for name, value in reply.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(reply.body)))
-                self.end_headers()
-                self.wfile.write(reply.body)
+                with suppress(OSError):  # the client may have given up (timeout) or died
+                    self.send_response(reply.status)
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(reply.body)))
+                    self.end_headers()
+                    self.wfile.write(reply.body)
 
             do_GET = do_POST = do_PUT = _serve
 
@@ -70,11 +77,28 @@ class Sink:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
+
+    def answer(self, request: Received) -> Reply:
+        raise NotImplementedError
 
     def close(self) -> None:
         self.release.set()
         self.server.shutdown()
         self.server.server_close()
+
+
+class Sink(LoopbackServer):
+    """Stands in for Slack and forward targets; `respond` decides each answer (default 200 ok)."""
+
+    def __init__(self) -> None:
+        self.respond: Callable[[Received], Reply] = lambda _: Reply()
+        super().__init__()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def answer(self, request: Received) -> Reply:
+        return self.respond(request)

@@ -539,14 +539,14 @@ def test_worker_killed_mid_poll_and_restarted_neither_doubles_nor_misses_a_trans
         return [(e["type"], e["data"]["status"]) for e in reversed(items)]
 
     azure.set_status(url, "Running")
-    azure.hold.clear()  # the next poll hangs inside Azure
+    azure.release.clear()  # the next poll hangs inside Azure
     first = Process(["worker"], env, tmp_path)
     try:
-        assert azure.held.wait(20), first.output
+        assert azure.arrived.wait(20), first.output
         first.kill()  # mid-poll: Azure said nothing yet, nothing was committed
     finally:
         first.close()
-    azure.hold.set()
+    azure.release.set()
     assert events() == []
 
     second = Process(["worker"], env, tmp_path)

@@ -111,22 +111,29 @@ def test_worker_killed_mid_delivery_is_retried_after_the_lease_and_nothing_is_lo
     assert [a["outcome"] for a in delivery["attempts"]] == ["succeeded"]
 
 
-def test_web_killed_right_after_a_202_keeps_the_event_and_it_is_delivered(
-    database_url: str, tmp_path: Path, started: Any
-) -> None:
+def start_web(
+    started: Any, database_url: str, tmp_path: Path, workers: int
+) -> tuple[dict[str, str], str, Process]:
+    """Migrate, then start `webhook-app web` with known tokens; returns (env, base URL, process)."""
     env = environment(database_url, tmp_path, resemble_tokens=TOKEN, admin_tokens=ADMIN)
     subprocess.run(
         [str(BIN / "webhook-app"), "db", "upgrade"], env=env, cwd=tmp_path, check=True, capture_output=True
     )
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    web = started(["web", "--port", str(port), "--workers", "1"], env)
-    wait_for_http(base, web)
+    web = started(["web", "--port", str(port), "--workers", str(workers)], env)
+    wait_for_http(f"http://127.0.0.1:{port}", web)
+    return env, f"http://127.0.0.1:{port}", web
+
+
+def test_web_killed_right_after_a_202_keeps_the_event_and_it_is_delivered(
+    database_url: str, tmp_path: Path, started: Any
+) -> None:
+    env, base, web = start_web(started, database_url, tmp_path, workers=1)
     answer = httpx.post(f"{base}/hooks/resemble/{TOKEN}", json=load_fixture("resemble_finished.json"))
     assert answer.status_code == 202
     web.kill()
 
-    web_again = started(["web", "--port", str(port), "--workers", "1"], env)
+    web_again = started(["web", "--port", base.rsplit(":", 1)[1], "--workers", "1"], env)
     started(["worker"], env)
     wait_for_http(base, web_again)
     admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN}"})
@@ -138,14 +145,7 @@ def test_web_killed_right_after_a_202_keeps_the_event_and_it_is_delivered(
 def test_concurrent_identical_callbacks_through_several_gunicorn_workers_make_one_event(
     database_url: str, tmp_path: Path, started: Any
 ) -> None:
-    env = environment(database_url, tmp_path, resemble_tokens=TOKEN, admin_tokens=ADMIN)
-    subprocess.run(
-        [str(BIN / "webhook-app"), "db", "upgrade"], env=env, cwd=tmp_path, check=True, capture_output=True
-    )
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    web = started(["web", "--port", str(port), "--workers", "3"], env)
-    wait_for_http(base, web)
+    env, base, web = start_web(started, database_url, tmp_path, workers=3)
     body = load_fixture("resemble_dataset_issue.json")
     with ThreadPoolExecutor(20) as pool:
         statuses = sorted(
