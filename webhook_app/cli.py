@@ -202,6 +202,41 @@ def events_replay(event_id: str, route: str | None) -> None:
 
 
 @cli.group()
+def receipts() -> None:
+    """Raw requests as they arrived."""
+
+
+@receipts.command("reprocess")
+@click.argument("receipt_ids", nargs=-1, required=True)
+def receipts_reprocess(receipt_ids: tuple[str, ...]) -> None:
+    """Validate rejected receipts again and record their events if they pass now."""
+    from webhook_app.reprocess import ReprocessError, reprocess_receipt
+
+    settings = _settings()
+    store = _store(settings)
+    failures = 0
+    for receipt_id in receipt_ids:
+        try:
+            result = reprocess_receipt(
+                store,
+                settings.routes,
+                receipt_id,
+                dedupe_window=timedelta(seconds=settings.dedupe_window),
+                now=datetime.now(UTC),
+            )
+        except ReprocessError as exc:
+            failures += 1
+            click.echo(f"{receipt_id}: {exc}", err=True)
+            continue
+        if result.duplicate:
+            click.echo(f"{receipt_id}: duplicate of {result.receipt_id}; nothing recorded")
+        else:
+            click.echo(f"{receipt_id}: accepted, events {', '.join(result.event_ids)}")
+    if failures:
+        sys.exit(1)
+
+
+@cli.group()
 def deliveries() -> None:
     """Deliveries in bulk."""
 

@@ -160,6 +160,45 @@ class Store:
             conn.execute(receipts.update().where(receipts.c.id == holder.id).values(dedupe_key=None))
         raise RuntimeError(f"could not settle dedupe key {key} after 3 tries")
 
+    def accept_rejected(
+        self,
+        receipt_id: str,
+        new_events: Sequence[Event],
+        planned: Sequence[PlannedDelivery],
+        *,
+        dedupe_key: str,
+        dedupe_window: timedelta,
+        now: datetime,
+    ) -> IngestResult:
+        """Turn a rejected receipt into an accepted one with its events, in one transaction.
+
+        If an identical callback was accepted meanwhile (the provider retried), nothing is
+        recorded and the original's ids come back as a duplicate.
+        """
+        with self._writing() as conn:
+            row = conn.execute(
+                sa.select(receipts.c.status, receipts.c.received_at).where(receipts.c.id == receipt_id)
+            ).first()
+            if row is None or row.status != "rejected":
+                raise LookupError(f"No rejected receipt with id {receipt_id}.")
+            holder = conn.execute(
+                sa.select(receipts.c.id, receipts.c.received_at).where(receipts.c.dedupe_key == dedupe_key)
+            ).first()
+            if holder is not None and holder.received_at > row.received_at - dedupe_window:
+                return IngestResult(str(holder.id), self._event_ids_of(conn, holder.id), duplicate=True)
+            if holder is not None:
+                conn.execute(receipts.update().where(receipts.c.id == holder.id).values(dedupe_key=None))
+            conn.execute(
+                receipts.update()
+                .where(receipts.c.id == receipt_id)
+                .values(status="accepted", reason=None, dedupe_key=dedupe_key)
+            )
+            conn.execute(events.insert(), [_event_row(e) for e in new_events])
+            if planned:
+                conn.execute(deliveries.insert(), [_delivery_row(p, now) for p in planned])
+                notify_work(conn)
+        return IngestResult(receipt_id, [e.id for e in new_events], duplicate=False)
+
     def record_rejected(self, receipt: NewReceipt, reason: dict[str, Any]) -> str:
         """Keep an authenticated request that failed validation, with why, for later reprocessing."""
         with self._writing() as conn:
