@@ -104,7 +104,7 @@ def web(host: str, port: int, workers: int) -> None:
 
     settings = _settings()
     _validate_routes(settings)
-    run_web(lambda: create_app(settings), host, port, workers)
+    run_web(lambda: create_app(settings), settings, host, port, workers)
 
 
 @cli.command()

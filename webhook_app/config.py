@@ -38,7 +38,7 @@ class Settings:
     azure_max_age: float = 48 * 3600.0
     max_body_bytes: int = 1024 * 1024
     dedupe_window: float = 24 * 3600.0
-    log_format: str = "text"
+    log_format: str = "auto"
     log_level: str = "INFO"
     lease_seconds: float = 60.0
     dispatch_concurrency: int = 8
@@ -64,7 +64,7 @@ _KINDS: dict[str, str] = {
     "azure_max_age": "duration",
     "max_body_bytes": "int",
     "dedupe_window": "duration",
-    "log_format": "choice:json,text",
+    "log_format": "choice:auto,json,text",
     "log_level": "choice:DEBUG,INFO,WARNING,ERROR",
     "lease_seconds": "duration",
     "dispatch_concurrency": "int",

@@ -21,6 +21,7 @@ from gunicorn.app.base import BaseApplication
 from webhook_app.azure_poller import AzurePoller
 from webhook_app.config import Settings
 from webhook_app.dispatch import Dispatcher, new_worker_id
+from webhook_app.logs import gunicorn_logconfig
 from webhook_app.registry import build_handlers
 from webhook_app.store import Store
 from webhook_app.wakeup import Wakeup
@@ -50,10 +51,11 @@ class WebServer(BaseApplication):
         return self.factory()
 
 
-def run_web(factory: Callable[[], Any], host: str, port: int, workers: int) -> None:
+def run_web(factory: Callable[[], Any], settings: Settings, host: str, port: int, workers: int) -> None:
     WebServer(
         factory,
         {
+            "logconfig_dict": gunicorn_logconfig(settings.log_format, settings.log_level),
             "bind": f"{host}:{port}",
             "workers": workers,
             "worker_class": "sync",

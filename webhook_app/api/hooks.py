@@ -7,6 +7,7 @@ authenticated request is kept: accepted with its events, or rejected with the re
 from __future__ import annotations
 
 import json
+import logging
 import re
 from datetime import timedelta
 
@@ -21,6 +22,7 @@ from webhook_app.services import services
 from webhook_app.store import NewReceipt
 
 bp = Blueprint("hooks", __name__)
+logger = logging.getLogger(__name__)
 
 _SECRET_HEADER = re.compile(r"authorization|cookie|token|secret|key|signature|password", re.I)
 
@@ -55,6 +57,9 @@ def resemble_callback(token: str) -> Response:
 
     def reject(status: int, code: str, message: str, details: object = None) -> Response:
         ctx.store.record_rejected(receipt, {"code": code, "message": message, "details": details})
+        logger.warning(
+            "rejected a Resemble callback (%s): %s", code, message, extra={"receipt_id": receipt.id}
+        )
         response = api_error(status, code, message, details)
         response.headers["X-Receipt-Id"] = receipt.id
         return response
@@ -81,6 +86,17 @@ def resemble_callback(token: str) -> Response:
         dedupe_key=resemble.dedupe_key(parsed),
         dedupe_window=timedelta(seconds=ctx.settings.dedupe_window),
     )
+    for event in events:
+        logger.info(
+            "%s %s for voice %s",
+            "duplicate of" if result.duplicate else "recorded",
+            event.type,
+            event.data.voice_id,
+            extra={
+                "receipt_id": result.receipt_id,
+                "event_id": result.event_ids[0] if result.duplicate else event.id,
+            },
+        )
     response = jsonify(
         {"receipt_id": result.receipt_id, "event_ids": result.event_ids, "duplicate": result.duplicate}
     )
