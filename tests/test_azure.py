@@ -112,6 +112,9 @@ def harness(azure_settings: Any, make_server_for: Any, azure: FakeAzure) -> Any:
 
 
 def test_not_started_running_succeeded_gives_one_event_per_change(harness: Harness, azure: FakeAzure) -> None:
+    from tests.test_metrics import scrape, value
+
+    before = scrape(harness.server.url)
     url = azure.add_operation("personal_voice", "Jessica-PersonalVoice")
     op = harness.track(url)
     assert op["status"] == "NotStarted" and op["state"] == "active" and op["attempts"] == 0
@@ -138,6 +141,11 @@ def test_not_started_running_succeeded_gives_one_event_per_change(harness: Harne
     assert harness.poller.run_once() == 0, "a finished operation is not polled again"
     voice = harness.server.admin.get("/api/voices/azure/Jessica-PersonalVoice").json()
     assert voice["status"] == "Succeeded" and voice["provider"] == "azure"
+    after = scrape(harness.server.url)
+    polls = "webhook_app_azure_polls_total"
+    assert value(after, polls, outcome="changed") - value(before, polls, outcome="changed") == 2
+    assert value(after, polls, outcome="unchanged") - value(before, polls, outcome="unchanged") == 2
+    assert value(after, "webhook_app_azure_operations", state="finished") == 1
     # Every call carried the key; the resource was read at the operation's origin and api-version.
     assert all(r.headers["Ocp-Apim-Subscription-Key"] == KEY for r in azure.requests)
     (resource_read,) = azure.gets("personalvoices")

@@ -51,7 +51,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     for handler in build_handlers(settings.routes, settings.config_path or "default routes").values():
         handler.close()  # built only to validate the routes at start-up
 
+    from webhook_app import metrics
     from webhook_app.api import azure, errors, events, health, hooks
+
+    metrics.install()
 
     app = Flask(__name__)
     app.json = _JSONProvider(app)

@@ -148,6 +148,7 @@ class AzurePoller:
             retry_after = parse_retry_after(headers.get("retry-after"), now)
             if status == operation.status:
                 self._schedule(operation, now, operation.interval_seconds * GROWTH, None, retry_after)
+                signals.azure_polled.send(self, outcome="unchanged")
                 return
             resource = None
             if status in azure.TERMINAL:
@@ -157,15 +158,18 @@ class AzurePoller:
                 )
         except PollFailed as exc:
             self._schedule(operation, now, operation.interval_seconds * 2, str(exc), exc.retry_after)
+            signals.azure_polled.send(self, outcome="retry")
             return
         except _Gone as exc:
             self._stalled(operation, str(exc))
             return
         except PollStopped as exc:
             self.operations.stop(operation, worker=self.worker_id, now=now, last_error=str(exc))
+            signals.azure_polled.send(self, outcome="stopped")
             logger.error("stopped polling %s: %s", operation.operation_url, exc, extra=_context(operation))
             return
         self._transition(operation, now, status, resource, headers)
+        signals.azure_polled.send(self, outcome="changed")
 
     def _read(self, url: str, *, missing_ok: bool = False) -> tuple[Any, dict[str, str]]:
         try:
@@ -262,6 +266,7 @@ class AzurePoller:
         )
 
     def _stalled(self, operation: TrackedOperation, reason: str) -> None:
+        signals.azure_polled.send(self, outcome="stalled")
         now = self.clock.now()
         receipt = self._receipt(now, {"operation_url": operation.operation_url, "stalled": reason}, {})
         event = azure.stalled_event(

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,6 +31,16 @@ def _settings() -> Settings:
 
 def _store(settings: Settings) -> Store:
     return Store.from_url(settings.database_url, pool_size=settings.db_pool_size)
+
+
+def _share_metrics_between_processes() -> None:
+    """Give this process and its children one Prometheus directory (before prometheus is imported).
+
+    gunicorn forks its workers, and `serve` starts a worker beside them: with a shared
+    directory, `/metrics` on any of them sums the counts of all.
+    """
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="webhook-app-metrics-")
 
 
 def _validate_routes(settings: Settings) -> None:
@@ -63,6 +75,7 @@ def serve(host: str, port: int, workers: int) -> None:
     Brings the database schema up to date first, and on a first start makes a callback
     token and an admin token (kept in WEBHOOK_APP_DATA_DIR).
     """
+    _share_metrics_between_processes()
     from webhook_app.server import Supervisor, child_command
 
     settings = _settings()
@@ -99,6 +112,7 @@ def serve(host: str, port: int, workers: int) -> None:
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
 def web(host: str, port: int, workers: int) -> None:
     """Run only the web server (gunicorn), as the Procfile's `web` line does."""
+    _share_metrics_between_processes()
     from webhook_app import create_app
     from webhook_app.server import run_web
 
@@ -108,8 +122,10 @@ def web(host: str, port: int, workers: int) -> None:
 
 
 @cli.command()
-def worker() -> None:
-    """Run only the dispatcher (and poller); start as many as you need on PostgreSQL."""
+@click.option("--metrics-port", type=int, help="Serve this worker's Prometheus metrics on this port.")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True)
+def worker(metrics_port: int | None, metrics_host: str) -> None:
+    """Run only the dispatcher and Azure poller; start as many as you need on PostgreSQL."""
     from webhook_app.server import run_worker
 
     settings = _settings()
@@ -118,7 +134,7 @@ def worker() -> None:
     if not migrate.is_current(store.engine):
         raise click.ClickException("The database schema is not current; run 'webhook-app db upgrade' first.")
     store.dispose()
-    run_worker(settings)
+    run_worker(settings, metrics_port=metrics_port, metrics_host=metrics_host)
 
 
 @cli.group()

@@ -17,7 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from prometheus_client import start_http_server
 
+from webhook_app import metrics
 from webhook_app.azure_poller import AzurePoller
 from webhook_app.config import Settings
 from webhook_app.dispatch import Dispatcher, new_worker_id
@@ -66,7 +68,13 @@ def run_web(factory: Callable[[], Any], settings: Settings, host: str, port: int
     ).run()
 
 
-def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
+def run_worker(
+    settings: Settings,
+    stop: threading.Event | None = None,
+    *,
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
+) -> None:
     """Dispatch and poll Azure until SIGINT/SIGTERM (or `stop`), then finish in-flight work."""
     stop = stop or threading.Event()
     wakeup = Wakeup()
@@ -78,6 +86,9 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, shut_down)
     store = Store.from_url(settings.database_url, pool_size=settings.db_pool_size)
+    metrics.install()
+    if metrics_port:
+        start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry_for(store))
     wakeup.listen(store.engine, stop)
     worker_id = new_worker_id()
     dispatcher = Dispatcher(

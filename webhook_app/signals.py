@@ -3,6 +3,10 @@
 - `event_recorded(sender, event=Event)`: after the event is committed (web process).
 - `delivery_succeeded|delivery_failed|delivery_dead(sender, event=Event, route=str,
   delivery_id=str, attempt=int, error=str|None)`: after each attempt is committed (worker).
+- `callback_received(sender, provider=str, outcome=str)`: every request to a hook, with
+  `accepted`, `duplicate`, `rejected`, `not_found` or `too_large`.
+- `azure_polled(sender, outcome=str)`: every poll, with `unchanged`, `changed`, `retry`,
+  `stopped` or `stalled`.
 """
 
 from blinker import Namespace
@@ -13,3 +17,5 @@ event_recorded = _signals.signal("event_recorded")
 delivery_succeeded = _signals.signal("delivery_succeeded")
 delivery_failed = _signals.signal("delivery_failed")
 delivery_dead = _signals.signal("delivery_dead")
+callback_received = _signals.signal("callback_received")
+azure_polled = _signals.signal("azure_polled")

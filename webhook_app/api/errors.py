@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
+
+from webhook_app import signals
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,8 @@ def register_error_handlers(app: Flask) -> None:
         status = exc.code or 500
         message = exc.description or exc.name
         if status == 413:
+            if request.blueprint == "hooks":  # /hooks/<provider>/<token>
+                signals.callback_received.send(app, provider=request.path.split("/")[2], outcome="too_large")
             limit = app.config.get("MAX_CONTENT_LENGTH")
             message = f"The request body is larger than the limit of {limit} bytes."
         response = api_error(status, _CODES.get(status, exc.name.lower().replace(" ", "_")), message)

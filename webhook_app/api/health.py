@@ -20,6 +20,14 @@ def healthz() -> Response:
     return jsonify({"status": "ok"})
 
 
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus text format; not behind the admin token, like most scrape targets (no secrets here)."""
+    from webhook_app.metrics import exposition
+
+    return Response(exposition(services().store), mimetype="text/plain; version=0.0.4; charset=utf-8")
+
+
 @bp.get("/readyz")
 def readyz() -> Response:
     store = services().store

@@ -14,6 +14,7 @@ from datetime import timedelta
 from flask import Blueprint, Response, jsonify, request
 from marshmallow import ValidationError
 
+from webhook_app import signals
 from webhook_app.api.auth import token_matches
 from webhook_app.api.errors import api_error
 from webhook_app.ingest import record_events
@@ -45,6 +46,7 @@ def _is_json(content_type: str | None) -> bool:
 def resemble_callback(token: str) -> Response:
     ctx = services()
     if not token_matches(token, ctx.settings.resemble_tokens):
+        signals.callback_received.send(ctx.store, provider=resemble.PROVIDER, outcome="not_found")
         return api_error(404, "not_found", "No callback URL matches this path.")
     body = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH raises 413
     receipt = NewReceipt(
@@ -57,6 +59,7 @@ def resemble_callback(token: str) -> Response:
 
     def reject(status: int, code: str, message: str, details: object = None) -> Response:
         ctx.store.record_rejected(receipt, {"code": code, "message": message, "details": details})
+        signals.callback_received.send(ctx.store, provider=resemble.PROVIDER, outcome="rejected")
         logger.warning(
             "rejected a Resemble callback (%s): %s", code, message, extra={"receipt_id": receipt.id}
         )
@@ -86,6 +89,8 @@ def resemble_callback(token: str) -> Response:
         dedupe_key=resemble.dedupe_key(parsed),
         dedupe_window=timedelta(seconds=ctx.settings.dedupe_window),
     )
+    outcome = "duplicate" if result.duplicate else "accepted"
+    signals.callback_received.send(ctx.store, provider=resemble.PROVIDER, outcome=outcome)
     for event in events:
         logger.info(
             "%s %s for voice %s",
