@@ -44,10 +44,14 @@ def loaded() -> Iterator[tuple[str, Store]]:
         store.dispose()
 
 
-def start_workers(url: str, tmp_path: Path, sink: Sink, count: int) -> list[Process]:
+def start_workers(url: str, tmp_path: Path, sink: Sink, count: int, lease_seconds: int) -> list[Process]:
     config = sink_routes_config(tmp_path, a=f"{sink.url}/a", b=f"{sink.url}/b")
     env = environment(
-        url, tmp_path, config=str(config), dispatch_concurrency=str(CONCURRENCY), lease_seconds="3"
+        url,
+        tmp_path,
+        config=str(config),
+        dispatch_concurrency=str(CONCURRENCY),
+        lease_seconds=str(lease_seconds),
     )
     return [Process(["worker"], env, tmp_path) for _ in range(count)]
 
@@ -64,7 +68,8 @@ def test_four_workers_deliver_every_delivery_exactly_once(
     loaded: tuple[str, Store], tmp_path: Path, sink: Sink
 ) -> None:
     url, store = loaded
-    workers = start_workers(url, tmp_path, sink, WORKERS)
+    # The default lease (60 s) is far longer than any delivery here, so none is taken over.
+    workers = start_workers(url, tmp_path, sink, WORKERS, lease_seconds=60)
     try:
         wait_until(lambda: all_succeeded(store), timeout=240, interval=0.5)
     finally:
@@ -82,7 +87,8 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_only_its_in_flight_
     loaded: tuple[str, Store], tmp_path: Path, sink: Sink
 ) -> None:
     url, store = loaded
-    workers = start_workers(url, tmp_path, sink, WORKERS)
+    # A short lease, so the killed worker's deliveries are taken over soon.
+    workers = start_workers(url, tmp_path, sink, WORKERS, lease_seconds=10)
     try:
         wait_until(lambda: len(sink.requests) >= EVENTS // 2, timeout=240, interval=0.05)
         workers[0].kill()

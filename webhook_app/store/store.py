@@ -449,6 +449,28 @@ class Store:
             for r in rows
         ]
 
+    def deliveries_in(self, status: str, *, limit: int) -> list[dict[str, Any]]:
+        """Deliveries in `status`, most recently changed first, with their event's type and voice."""
+        query = (
+            sa.select(
+                deliveries.c.id,
+                deliveries.c.route,
+                deliveries.c.event_id,
+                deliveries.c.attempts,
+                deliveries.c.last_error,
+                deliveries.c.updated_at,
+                events.c.type,
+                events.c.provider,
+                events.c.voice_id,
+            )
+            .join(events, events.c.id == deliveries.c.event_id)
+            .where(deliveries.c.status == status)
+            .order_by(deliveries.c.updated_at.desc())
+            .limit(limit)
+        )
+        with self._reading() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
     def voice_timeline(self, provider: str, voice_id: str) -> list[dict[str, Any]]:
         """Every event of one voice, oldest first."""
         query = (

@@ -1,0 +1,122 @@
+"""The web event log in a real headless Chromium (Debian's, driven by Playwright)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.conftest import ADMIN_TOKEN, load_fixture, with_routes
+from tests.sink import Reply, Sink
+from webhook_app.dispatch import Dispatcher
+from webhook_app.registry import build_handlers
+from webhook_app.retry import RetryPolicy
+from webhook_app.routes import Route
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    executable = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert executable, "Debian's chromium must be installed (.ci/run installs it)"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def site(settings: Any, make_server_for: Any, sink: Sink) -> Any:
+    routes = (
+        Route(name="partner", handler="tests.plugins:SinkHandler", retry=RetryPolicy(max_attempts=1),
+              options={"url": sink.url}),
+        Route(name="log", handler="log"),
+    )  # fmt: skip
+    server = make_server_for(with_routes(settings, *routes))
+    dispatcher = Dispatcher(server.store, routes, build_handlers(routes, "test"))
+    yield server, dispatcher
+    dispatcher.close()
+
+
+def sign_in(page: Page, base: str, token: str = ADMIN_TOKEN) -> None:
+    page.fill("input[name=token]", token)
+    page.click("button[type=submit]")
+
+
+def test_sign_in_filter_open_replay_and_see_the_new_attempt(site: Any, browser: Browser, sink: Sink) -> None:
+    server, dispatcher = site
+    sink.respond = lambda _: Reply(status=503)
+    issue = server.post_callback(load_fixture("resemble_dataset_issue.json")).json()["event_ids"][0]
+    server.post_callback(load_fixture("resemble_finished.json"))
+    server.post_callback(load_fixture("resemble_consent_validation_failed.json"))
+    dispatcher.run_once()  # the partner route fails once and is dead
+
+    context = browser.new_context()
+    page = context.new_page()
+    visited: list[str] = []
+    page.on("framenavigated", lambda frame: visited.append(frame.url))
+
+    # Nothing is visible before signing in, not even by a deep link.
+    page.goto(f"{server.url}/ui/events/{issue}")
+    assert "/ui/login" in page.url
+    assert "9b1c2d3e" not in page.content()
+    sign_in(page, server.url, token="not-the-token")
+    assert "That is not an admin token." in page.inner_text("body")
+    page.goto(f"{server.url}/ui/")
+    sign_in(page, server.url)
+    assert page.url.endswith("/ui/")
+    assert page.locator("tbody tr").count() == 3
+    cookie = next(c for c in context.cookies() if c["name"] == "webhook_app_session")
+    assert cookie["httpOnly"] is True
+
+    # Filter by type.
+    page.select_option("select[name=type]", "voice.dataset.issue")
+    page.click("form.filters button[type=submit]")
+    assert page.locator("tbody tr").count() == 1
+    assert "type=voice.dataset.issue" in page.url
+
+    # Open the event: normalized data, raw receipt, deliveries with attempts.
+    page.click("tbody tr td a >> nth=0")
+    body = page.inner_text("body")
+    assert "Detailed description of the dataset issue." in body
+    assert "take_001.wav" in body and "0.41" in body
+    assert "Raw receipt" in body and '"si_dr_score": "3.5"' in body
+    assert page.locator("tr.delivery td.dead").count() == 1
+
+    # The partner is back: replay to it and see the new attempt.
+    sink.respond = lambda _: Reply(status=200)
+    page.select_option("select[name=route]", "partner")
+    page.click("text=Replay")
+    assert "Replay queued: partner." in page.inner_text("[role=status]")
+    dispatcher.run_once()
+    page.reload()
+    rows = [row.split("\t") for row in page.locator("tr.delivery").all_inner_texts()]
+    assert sorted((cells[0], cells[1]) for cells in rows) == [
+        ("log", "succeeded"),
+        ("partner", "dead"),
+        ("partner", "succeeded (replay)"),
+    ]
+    replayed = next(cells for cells in rows if cells[1] == "succeeded (replay)")
+    assert replayed[2].strip().startswith("#1 succeeded")
+
+    # The voice page and the dead deliveries page.
+    page.click("h1 a")
+    assert "Latest status: dataset_issue" in page.inner_text("body")
+    page.click("text=Dead deliveries")
+    assert "answered 503" in page.inner_text("table")
+
+    # A form post without the page's CSRF token is refused, even with the session cookie.
+    forged = page.request.post(f"{server.url}/ui/events/{issue}/replay", form={"route": "partner"})
+    assert forged.status == 400
+    assert all(ADMIN_TOKEN not in url for url in visited), "the token never appears in a URL"
+    page.click("text=Sign out")
+    page.goto(f"{server.url}/ui/dead")
+    assert "/ui/login" in page.url
+    context.close()

@@ -1,0 +1,204 @@
+"""The web event log at `/ui/`: sign in with an admin token, browse, replay.
+
+The session is Flask's signed, HttpOnly cookie; its key is derived from the admin tokens,
+so every process of a deployment accepts it and rotating the tokens signs everyone out.
+Every form carries a per-session CSRF token. Nothing but the sign-in page is served
+without a session, and the token is only ever POSTed, never put in a URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, session, url_for
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from webhook_app.api.auth import token_matches
+from webhook_app.events import EventType
+from webhook_app.replay import ReplayError, replay_event
+from webhook_app.routes import PROVIDERS
+from webhook_app.services import services
+from webhook_app.store import EventFilters, decode_cursor
+
+bp = Blueprint("ui", __name__, url_prefix="/ui")
+F = TypeVar("F", bound=Callable[..., Any])
+PAGE = 50
+
+
+def configure_sessions(app: Flask, admin_tokens: tuple[str, ...]) -> None:
+    material = "\n".join(sorted(admin_tokens)).encode() or secrets.token_bytes(32)
+    app.secret_key = hmac.new(material, b"webhook-app ui session", hashlib.sha256).hexdigest()
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_NAME="webhook_app_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+    )
+
+
+def signed_in(view: F) -> F:
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if not session.get("admin"):
+            return redirect(url_for("ui.login", next=request.full_path if request.method == "GET" else None))
+        if request.method == "POST" and not hmac.compare_digest(
+            request.form.get("csrf", ""), session.get("csrf", "")
+        ):
+            abort(400, "The form expired or did not come from this site; reload the page and try again.")
+        return view(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@bp.errorhandler(HTTPException)
+def error_page(exc: HTTPException) -> tuple[str, int]:
+    return render_template("ui/error.html", code=exc.code, message=exc.description), exc.code or 500
+
+
+@bp.app_template_filter("when")
+def when(value: Any) -> str:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
+
+
+@bp.app_template_filter("pretty")
+def pretty(raw: bytes | str) -> str:
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    try:
+        return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+    except ValueError:
+        return text
+
+
+@bp.get("/login")
+def login() -> str:
+    return render_template("ui/login.html", next=request.args.get("next", ""))
+
+
+@bp.post("/login")
+def login_post() -> Any:
+    if not token_matches(request.form.get("token", ""), services().settings.admin_tokens):
+        return render_template("ui/login.html", error="That is not an admin token.", next=""), 401
+    session.clear()
+    session.permanent = True
+    session["admin"] = True
+    session["csrf"] = secrets.token_urlsafe(32)
+    target = request.form.get("next", "")
+    return redirect(target if target.startswith("/ui/") else url_for("ui.events"))
+
+
+@bp.post("/logout")
+@signed_in
+def logout() -> Response:
+    session.clear()
+    return redirect(url_for("ui.login"))
+
+
+def _filters() -> tuple[EventFilters, str | None, list[str]]:
+    args, errors = request.args, []
+
+    def moment(name: str) -> datetime | None:
+        raw = args.get(name, "").strip()
+        if not raw:
+            return None
+        try:
+            parsed = datetime.fromisoformat(raw)
+        except ValueError:
+            errors.append(f"'{raw}' is not a date and time for {name}.")
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+    cursor = args.get("cursor") or None
+    if cursor is not None:
+        try:
+            decode_cursor(cursor)
+        except ValueError:
+            errors.append("That page link is not valid any more.")
+            cursor = None
+    filters = EventFilters(
+        type=args.get("type") or None,
+        provider=args.get("provider") or None,
+        voice_id=args.get("voice_id", "").strip() or None,
+        status=args.get("status", "").strip() or None,
+        since=moment("since"),
+        until=moment("until"),
+    )
+    return filters, cursor, errors
+
+
+@bp.get("/")
+@signed_in
+def events() -> str:
+    filters, cursor, errors = _filters()
+    items, next_cursor = services().store.list_events(filters, limit=PAGE, cursor=cursor)
+    query = {k: v for k, v in request.args.items() if k != "cursor" and v}
+    return render_template(
+        "ui/events.html",
+        items=items,
+        next_cursor=next_cursor,
+        query=query,
+        errors=errors,
+        types=[t.value for t in EventType],
+        providers=PROVIDERS,
+    )
+
+
+@bp.get("/events/<event_id>")
+@signed_in
+def event(event_id: str) -> str:
+    store = services().store
+    document = store.get_event(event_id)
+    if document is None:
+        abort(404, f"No event with id {event_id}.")
+    receipt = store.get_receipt(document["receipt_id"]) if document.get("receipt_id") else None
+    return render_template(
+        "ui/event.html",
+        event=document,
+        receipt=receipt,
+        deliveries=store.deliveries_of(event_id),
+        routes=[r.name for r in services().settings.routes],
+    )
+
+
+@bp.post("/events/<event_id>/replay")
+@signed_in
+def replay(event_id: str) -> Response:
+    ctx = services()
+    try:
+        created = replay_event(
+            ctx.store,
+            ctx.settings.routes,
+            event_id,
+            route=request.form.get("route") or None,
+            now=ctx.clock.now(),
+        )
+    except ReplayError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Replay queued: {', '.join(d['route'] or '' for d in created)}.", "ok")
+    back = request.form.get("back", "")
+    return redirect(back if back.startswith("/ui/") else url_for("ui.event", event_id=event_id))
+
+
+@bp.get("/voices/<provider>/<voice_id>")
+@signed_in
+def voice(provider: str, voice_id: str) -> str:
+    timeline = services().store.voice_timeline(provider, voice_id)
+    if not timeline:
+        abort(404, f"No events for {provider} voice {voice_id}.")
+    return render_template("ui/voice.html", provider=provider, voice_id=voice_id, timeline=timeline)
+
+
+@bp.get("/dead")
+@signed_in
+def dead() -> str:
+    return render_template("ui/dead.html", deliveries=services().store.deliveries_in("dead", limit=200))
