@@ -24,6 +24,8 @@ def resemble_callback(status: str, voice_id: str | None = None) -> dict[str, Any
             "issue": "The consent statement does not match the required text.",
             "recordings": [],
         }
+    if status != "dataset_issue":
+        return {"ok": False, "id": voice_id, "status": status, "issue": None, "recordings": []}
     return {
         "ok": "false",
         "id": voice_id,

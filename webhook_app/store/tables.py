@@ -65,7 +65,7 @@ events = sa.Table(
     sa.Column("occurred_at", UTCDateTime(), nullable=False),
     sa.Column("document", Json, nullable=False),
     sa.Index("ix_events_receipt", "receipt_id"),
-    sa.Index("ix_events_voice", "voice_id", "seq"),
+    sa.Index("ix_events_voice", "voice_id", "provider", "seq"),
     sa.Index("ix_events_type", "type", "seq"),
     sa.Index("ix_events_provider", "provider", "seq"),
     sa.Index("ix_events_status", "status", "seq"),
