@@ -80,6 +80,7 @@ def test_cursor_pages_through_every_event_once(server: Any) -> None:
         ({"since": "yesterday"}, "since"),
         ({"cursor": "not-a-cursor"}, "cursor"),
         ({"provider": "elevenlabs"}, "provider"),
+        ({"voice": "misspelt-filter"}, "voice"),
     ],
 )
 def test_bad_query_parameters_are_400_naming_the_field(

@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         handler.close()  # built only to validate the routes at start-up
 
     from webhook_app import metrics
-    from webhook_app.api import azure, errors, events, health, hooks, ui
+    from webhook_app.api import azure, errors, events, health, hooks, openapi, ui
 
     metrics.install()
 
@@ -66,5 +66,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.register_blueprint(azure.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(ui.bp)
+    app.register_blueprint(openapi.bp)
     ui.configure_sessions(app, settings.admin_tokens)
     return app

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from webhook_app.api import schemas
 from webhook_app.api.auth import require_admin
 from webhook_app.api.errors import api_error
+from webhook_app.api.schemas import respond
 from webhook_app.azure_poller import track_operation
 from webhook_app.providers.azure import KINDS, UnsafeOperationURL
 from webhook_app.services import services
@@ -26,6 +28,14 @@ class TrackSchema(Schema):
     operation_url = fields.String(required=True, validate=validate.Length(min=1, max=2000))
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
     resource_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class OperationQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    state = fields.String(validate=validate.OneOf(STATES))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
 def operation_json(operation: TrackedOperation) -> dict[str, Any]:
@@ -65,29 +75,18 @@ def track() -> Response:
         return api_error(422, "invalid_operation", "The operation to track is not valid.", exc.messages)
     except (UnsafeOperationURL, ValueError) as exc:
         return api_error(422, "invalid_operation", str(exc), {"operation_url": [str(exc)]})
-    response = jsonify(operation_json(operation))
-    response.status_code = 201 if created else 200
-    return response
+    return respond(schemas.Operation(), operation_json(operation), 201 if created else 200)
 
 
 @bp.get("/operations")
 @require_admin
 def list_operations() -> Response:
-    state = request.args.get("state")
-    if state is not None and state not in STATES:
-        return api_error(
-            400, "invalid_query", f"state must be one of {', '.join(STATES)}.", {"state": [state]}
-        )
     try:
-        limit = int(request.args.get("limit", 50))
-        if not 1 <= limit <= 500:
-            raise ValueError
-    except ValueError:
-        return api_error(
-            400, "invalid_query", "limit must be a whole number from 1 to 500.", {"limit": ["invalid"]}
-        )
-    operations = OperationStore(services().store).recent(state=state, limit=limit)
-    return jsonify({"items": [operation_json(o) for o in operations]})
+        args = OperationQuerySchema().load(request.args)
+    except ValidationError as exc:
+        return api_error(400, "invalid_query", "Some query parameters are not valid.", exc.messages)
+    operations = OperationStore(services().store).recent(state=args.get("state"), limit=args["limit"])
+    return respond(schemas.OperationPage(), {"items": [operation_json(o) for o in operations]})
 
 
 @bp.get("/operations/<operation_id>")
@@ -96,4 +95,4 @@ def get_operation(operation_id: str) -> Response:
     operation = OperationStore(services().store).get(operation_id)
     if operation is None:
         return api_error(404, "not_found", f"No tracked operation with id {operation_id}.")
-    return jsonify(operation_json(operation))
+    return respond(schemas.Operation(), operation_json(operation))

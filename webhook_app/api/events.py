@@ -6,11 +6,13 @@ import base64
 from datetime import UTC
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
+from flask import Blueprint, Response, request
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from webhook_app.api import schemas
 from webhook_app.api.auth import require_admin
 from webhook_app.api.errors import api_error
+from webhook_app.api.schemas import respond
 from webhook_app.replay import ReplayError, replay_event
 from webhook_app.routes import PROVIDERS
 from webhook_app.services import services
@@ -23,7 +25,7 @@ MAX_PAGE = 500
 
 class EventQuerySchema(Schema):
     class Meta:
-        unknown = EXCLUDE
+        unknown = RAISE  # a misspelt filter must not silently match everything
 
     type = fields.String()
     provider = fields.String(validate=validate.OneOf(PROVIDERS))
@@ -61,7 +63,7 @@ def list_events() -> Response:
         until=args.get("until"),
     )
     items, next_cursor = services().store.list_events(filters, limit=args["limit"], cursor=args.get("cursor"))
-    return jsonify({"items": items, "next_cursor": next_cursor})
+    return respond(schemas.EventPage(), {"items": items, "next_cursor": next_cursor})
 
 
 @bp.get("/events/<event_id>")
@@ -71,7 +73,14 @@ def get_event(event_id: str) -> Response:
     document = store.get_event(event_id)
     if document is None:
         return api_error(404, "not_found", f"No event with id {event_id}.")
-    return jsonify({**document, "deliveries": store.deliveries_of(event_id)})
+    return respond(schemas.EventDetail(), {**document, "deliveries": store.deliveries_of(event_id)})
+
+
+class ReplayQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    route = fields.String(metadata={"description": "Only this route (default: every matching route)"})
 
 
 @bp.post("/events/<event_id>/replay")
@@ -79,14 +88,16 @@ def get_event(event_id: str) -> Response:
 def replay(event_id: str) -> Response:
     ctx = services()
     try:
+        args = ReplayQuerySchema().load(request.args)
+    except ValidationError as exc:
+        return api_error(400, "invalid_query", "Some query parameters are not valid.", exc.messages)
+    try:
         created = replay_event(
-            ctx.store, ctx.settings.routes, event_id, route=request.args.get("route"), now=ctx.clock.now()
+            ctx.store, ctx.settings.routes, event_id, route=args.get("route"), now=ctx.clock.now()
         )
     except ReplayError as exc:
         return api_error(404, "not_found", str(exc))
-    response = jsonify({"event_id": event_id, "deliveries": created})
-    response.status_code = 202
-    return response
+    return respond(schemas.Replay(), {"event_id": event_id, "deliveries": created}, 202)
 
 
 @bp.get("/voices/<provider>/<voice_id>")
@@ -99,14 +110,13 @@ def get_voice(provider: str, voice_id: str) -> Response:
     timeline = services().store.voice_timeline(provider, voice_id)
     if not timeline:
         return api_error(404, "not_found", f"No events for {provider} voice {voice_id}.")
-    return jsonify(
-        {
-            "provider": provider,
-            "voice_id": voice_id,
-            "status": timeline[-1]["data"]["status"],
-            "events": timeline,
-        }
-    )
+    voice = {
+        "provider": provider,
+        "voice_id": voice_id,
+        "status": timeline[-1]["data"]["status"],
+        "events": timeline,
+    }
+    return respond(schemas.Voice(), voice)
 
 
 @bp.get("/receipts/<receipt_id>")
@@ -120,4 +130,4 @@ def get_receipt(receipt_id: str) -> Response:
         receipt["body"], receipt["body_encoding"] = raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         receipt["body"], receipt["body_encoding"] = base64.b64encode(raw).decode(), "base64"
-    return jsonify(receipt)
+    return respond(schemas.Receipt(), receipt)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response
 from sqlalchemy.exc import SQLAlchemyError
 
+from webhook_app.api import schemas
 from webhook_app.api.errors import api_error
+from webhook_app.api.schemas import respond
 from webhook_app.services import services
 from webhook_app.store import migrate
 
@@ -17,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    return jsonify({"status": "ok"})
+    return respond(schemas.Health(), {"status": "ok"})
 
 
 @bp.get("/metrics")
@@ -47,4 +49,4 @@ def readyz() -> Response:
             "The database schema is not current; run 'webhook-app db upgrade'.",
             {"current": current, "head": head},
         )
-    return jsonify({"status": "ready", "schema": current})
+    return respond(schemas.Ready(), {"status": "ready", "schema": current})

@@ -11,12 +11,14 @@ import logging
 import re
 from datetime import timedelta
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, request
 from marshmallow import ValidationError
 
 from webhook_app import signals
+from webhook_app.api import schemas
 from webhook_app.api.auth import token_matches
 from webhook_app.api.errors import api_error
+from webhook_app.api.schemas import respond
 from webhook_app.ingest import record_events
 from webhook_app.providers import resemble
 from webhook_app.services import services
@@ -102,8 +104,4 @@ def resemble_callback(token: str) -> Response:
                 "event_id": result.event_ids[0] if result.duplicate else event.id,
             },
         )
-    response = jsonify(
-        {"receipt_id": result.receipt_id, "event_ids": result.event_ids, "duplicate": result.duplicate}
-    )
-    response.status_code = 200 if result.duplicate else 202
-    return response
+    return respond(schemas.IngestResult(), result, 200 if result.duplicate else 202)

@@ -1,0 +1,201 @@
+"""`GET /openapi.json`: the OpenAPI 3 document, generated from the marshmallow schemas in use.
+
+Request bodies and query parameters come from the schemas the views validate with
+(`CallbackSchema`, `EventQuerySchema`, `TrackSchema`), answers from `api.schemas`, which
+the views serialize through.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from typing import Any
+
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Blueprint, Response, jsonify
+
+from webhook_app.api import schemas
+from webhook_app.api.azure import TrackSchema
+from webhook_app.api.events import EventQuerySchema, ReplayQuerySchema
+from webhook_app.providers.resemble import CallbackSchema, RecordingSchema
+
+bp = Blueprint("openapi", __name__)
+
+ADMIN: list[dict[str, list[str]]] = [{"admin": []}]
+JSON = "application/json"
+
+
+def _answers(**codes: Any) -> dict[str, Any]:
+    """Responses: a schema name for a JSON body, or a description for an error."""
+    out: dict[str, Any] = {}
+    for code, what in codes.items():
+        status = code.removeprefix("r")
+        if what in SCHEMAS:
+            out[status] = {"description": what, "content": {JSON: {"schema": what}}}
+        else:
+            out[status] = {"description": what, "content": {JSON: {"schema": "Error"}}}
+    return out
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": schemas.Error,
+    "CloudEvent": schemas.CloudEvent,
+    "EventDetail": schemas.EventDetail,
+    "EventPage": schemas.EventPage,
+    "Voice": schemas.Voice,
+    "Receipt": schemas.Receipt,
+    "IngestResult": schemas.IngestResult,
+    "Replay": schemas.Replay,
+    "Operation": schemas.Operation,
+    "OperationPage": schemas.OperationPage,
+    "Health": schemas.Health,
+    "Ready": schemas.Ready,
+    "ResembleRecording": RecordingSchema,  # registered first, so the callback refers to it by this name
+    "ResembleCallback": CallbackSchema,
+    "TrackOperation": TrackSchema,
+}
+
+ADMIN_ERRORS = {"r401": "No or wrong admin token", "r503": "The database is unavailable"}
+
+
+def _path_param(name: str, description: str) -> dict[str, Any]:
+    return {
+        "in": "path",
+        "name": name,
+        "required": True,
+        "schema": {"type": "string"},
+        "description": description,
+    }
+
+
+PATHS: dict[str, dict[str, Any]] = {
+    "/hooks/resemble/{token}": {
+        "post": {
+            "summary": "Receive a Resemble voice callback",
+            "description": "Stored before it is acknowledged; the path's token is the caller's credential.",
+            "parameters": [_path_param("token", "One of WEBHOOK_APP_RESEMBLE_TOKENS")],
+            "requestBody": {"required": True, "content": {JSON: {"schema": "ResembleCallback"}}},
+            "responses": _answers(
+                r200="IngestResult",
+                r202="IngestResult",
+                r400="Not JSON",
+                r404="No callback URL with this token",
+                r413="Body over MAX_BODY_BYTES",
+                r415="Not application/json",
+                r422="Not a valid callback (kept as a rejected receipt)",
+                r503="The database is unavailable; retry",
+            ),
+        }
+    },
+    "/api/events": {
+        "get": {
+            "summary": "List events, newest first",
+            "security": ADMIN,
+            "parameters": [{"in": "query", "schema": EventQuerySchema}],
+            "responses": _answers(r200="EventPage", r400="Invalid query parameters", **ADMIN_ERRORS),
+        }
+    },
+    "/api/events/{event_id}": {
+        "get": {
+            "summary": "One event with its deliveries and their attempts",
+            "security": ADMIN,
+            "parameters": [_path_param("event_id", "An event id (evt_…)")],
+            "responses": _answers(r200="EventDetail", r404="No such event", **ADMIN_ERRORS),
+        }
+    },
+    "/api/events/{event_id}/replay": {
+        "post": {
+            "summary": "Deliver an event again, to every matching route or one",
+            "security": ADMIN,
+            "parameters": [
+                _path_param("event_id", "An event id (evt_…)"),
+                {"in": "query", "schema": ReplayQuerySchema},
+            ],
+            "responses": _answers(
+                r202="Replay", r400="Invalid query parameters", r404="No such event or route", **ADMIN_ERRORS
+            ),
+        }
+    },
+    "/api/voices/{provider}/{voice_id}": {
+        "get": {
+            "summary": "A voice's latest status and timeline",
+            "security": ADMIN,
+            "parameters": [
+                _path_param("provider", "resemble or azure"),
+                _path_param("voice_id", "The voice id"),
+            ],
+            "responses": _answers(r200="Voice", r404="No events for this voice", **ADMIN_ERRORS),
+        }
+    },
+    "/api/receipts/{receipt_id}": {
+        "get": {
+            "summary": "A request as it arrived",
+            "security": ADMIN,
+            "parameters": [_path_param("receipt_id", "A receipt id (rcpt_…)")],
+            "responses": _answers(r200="Receipt", r404="No such receipt", **ADMIN_ERRORS),
+        }
+    },
+    "/api/azure/operations": {
+        "post": {
+            "summary": "Track an Azure operation (Operation-Location)",
+            "security": ADMIN,
+            "requestBody": {"required": True, "content": {JSON: {"schema": "TrackOperation"}}},
+            "responses": _answers(
+                r200="Operation",
+                r201="Operation",
+                r400="Not a JSON object",
+                r422="Not a trackable operation (e.g. a host off the allow-list)",
+                **ADMIN_ERRORS,
+            ),
+        },
+        "get": {
+            "summary": "Tracked operations, newest first",
+            "security": ADMIN,
+            "parameters": [
+                {
+                    "in": "query",
+                    "name": "state",
+                    "schema": {"type": "string", "enum": ["active", "finished", "stalled", "error"]},
+                },
+                {"in": "query", "name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
+            ],
+            "responses": _answers(r200="OperationPage", r400="Invalid query parameters", **ADMIN_ERRORS),
+        },
+    },
+    "/api/azure/operations/{operation_id}": {
+        "get": {
+            "summary": "One tracked operation",
+            "security": ADMIN,
+            "parameters": [_path_param("operation_id", "A tracked operation id (op_…)")],
+            "responses": _answers(r200="Operation", r404="No such operation", **ADMIN_ERRORS),
+        }
+    },
+    "/healthz": {"get": {"summary": "The process answers", "responses": _answers(r200="Health")}},
+    "/readyz": {
+        "get": {
+            "summary": "The database is reachable and migrated",
+            "responses": _answers(r200="Ready", r503="Not ready"),
+        }
+    },
+}
+
+
+def build_spec() -> dict[str, Any]:
+    spec = APISpec(
+        title="webhook-app",
+        version=version("webhook-app"),
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={"description": "Voice-provider webhooks in, one normalized event stream out."},
+    )
+    spec.components.security_scheme("admin", {"type": "http", "scheme": "bearer"})
+    for name, schema in SCHEMAS.items():
+        spec.components.schema(name, schema=schema)
+    for path, operations in PATHS.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(build_spec())

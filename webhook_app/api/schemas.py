@@ -1,0 +1,175 @@
+"""Response shapes of the HTTP API, as marshmallow schemas.
+
+The views dump their answers through these, and `/openapi.json` is generated from them
+and from the request schemas the views validate with, so the document cannot drift from
+what the service does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify
+from marshmallow import Schema, fields
+
+from webhook_app.clock import isoformat
+
+
+class Moment(fields.DateTime):
+    """RFC 3339 in UTC with a `Z`, like CloudEvent times."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return None if value is None else isoformat(value)
+
+
+class ErrorBody(Schema):
+    code = fields.String(required=True, metadata={"example": "invalid_callback"})
+    message = fields.String(required=True)
+    details = fields.Raw(allow_none=True)
+
+
+class Error(Schema):
+    error = fields.Nested(ErrorBody, required=True)
+
+
+class Recording(Schema):
+    id = fields.String(allow_none=True)
+    name = fields.String(allow_none=True)
+    transcript = fields.String(allow_none=True)
+    stoi_score = fields.Float(allow_none=True)
+    pesq_score = fields.Float(allow_none=True)
+    si_sdr_score = fields.Float(allow_none=True)
+    resemble_sample_score = fields.Float(allow_none=True)
+    is_active = fields.Boolean(allow_none=True)
+    is_outlier = fields.Boolean(allow_none=True)
+    is_silent = fields.Boolean(allow_none=True)
+
+
+class ProviderError(Schema):
+    code = fields.String(required=True)
+    message = fields.String(allow_none=True)
+
+
+class EventData(Schema):
+    provider = fields.String(required=True, metadata={"enum": ["resemble", "azure"]})
+    voice_id = fields.String(required=True)
+    status = fields.String(required=True)
+    ok = fields.Boolean(required=True)
+    issue = fields.String(allow_none=True)
+    recordings = fields.List(fields.Nested(Recording), required=True)
+    speaker_profile_id = fields.String(allow_none=True)
+    operation_id = fields.String(allow_none=True)
+    error = fields.Nested(ProviderError, allow_none=True)
+
+
+class CloudEvent(Schema):
+    """A CloudEvents 1.0 structured JSON object, plus the receipt it came from."""
+
+    specversion = fields.String(required=True, metadata={"example": "1.0"})
+    id = fields.String(required=True)
+    source = fields.String(required=True)
+    type = fields.String(required=True, metadata={"example": "voice.dataset.issue"})
+    subject = fields.String(required=True)
+    time = fields.String(required=True, metadata={"format": "date-time"})
+    datacontenttype = fields.String(required=True)
+    data = fields.Nested(EventData, required=True)
+    receipt_id = fields.String(allow_none=True)
+
+
+class Attempt(Schema):
+    number = fields.Integer(required=True)
+    started_at = Moment(required=True)
+    finished_at = Moment(required=True)
+    outcome = fields.String(required=True, metadata={"enum": ["succeeded", "failed", "dead"]})
+    error = fields.String(allow_none=True)
+
+
+class Delivery(Schema):
+    id = fields.String(required=True)
+    route = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": ["pending", "succeeded", "failed", "dead"]})
+    replay_of = fields.String(allow_none=True)
+    next_attempt_at = Moment(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    attempts = fields.List(fields.Nested(Attempt), required=True)
+
+
+class EventDetail(CloudEvent):
+    deliveries = fields.List(fields.Nested(Delivery), required=True)
+
+
+class EventPage(Schema):
+    items = fields.List(fields.Nested(CloudEvent), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class Voice(Schema):
+    provider = fields.String(required=True)
+    voice_id = fields.String(required=True)
+    status = fields.String(required=True)
+    events = fields.List(fields.Nested(CloudEvent), required=True)
+
+
+class Receipt(Schema):
+    id = fields.String(required=True)
+    provider = fields.String(required=True)
+    received_at = Moment(required=True)
+    status = fields.String(required=True, metadata={"enum": ["accepted", "rejected"]})
+    reason = fields.Raw(allow_none=True)
+    content_type = fields.String(allow_none=True)
+    headers = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
+    body = fields.String(required=True)
+    body_encoding = fields.String(required=True, metadata={"enum": ["utf-8", "base64"]})
+    event_ids = fields.List(fields.String(), required=True)
+
+
+class IngestResult(Schema):
+    receipt_id = fields.String(required=True)
+    event_ids = fields.List(fields.String(), required=True)
+    duplicate = fields.Boolean(required=True)
+
+
+class ReplayedDelivery(Schema):
+    id = fields.String(required=True)
+    route = fields.String(required=True)
+    status = fields.String(required=True)
+    replay_of = fields.String(allow_none=True)
+
+
+class Replay(Schema):
+    event_id = fields.String(required=True)
+    deliveries = fields.List(fields.Nested(ReplayedDelivery), required=True)
+
+
+class Operation(Schema):
+    id = fields.String(required=True)
+    operation_url = fields.String(required=True)
+    operation_id = fields.String(required=True)
+    kind = fields.String(required=True, metadata={"enum": ["personal_voice", "consent"]})
+    resource_id = fields.String(required=True)
+    status = fields.String(required=True)
+    state = fields.String(required=True, metadata={"enum": ["active", "finished", "stalled", "error"]})
+    attempts = fields.Integer(required=True)
+    next_poll_at = Moment(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    created_at = Moment(required=True)
+
+
+class OperationPage(Schema):
+    items = fields.List(fields.Nested(Operation), required=True)
+
+
+class Health(Schema):
+    status = fields.String(required=True)
+
+
+class Ready(Schema):
+    status = fields.String(required=True)
+    schema = fields.String(required=True)
+
+
+def respond(schema: Schema, data: Any, status: int = 200) -> Response:
+    """Serialize `data` through `schema`: what the OpenAPI document promises is what is sent."""
+    response = jsonify(schema.dump(data))
+    response.status_code = status
+    return response
