@@ -161,6 +161,8 @@ def events() -> None:
 @click.option("--provider", type=click.Choice(["resemble", "azure"]))
 @click.option("--voice-id")
 @click.option("--status", help="The provider's status word.")
+@click.option("--since", help="Only events since: a duration ago (24h, 7d) or an ISO 8601 time.")
+@click.option("--until", help="Only events before: a duration ago or an ISO 8601 time.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
 @click.option("--json", "as_json", is_flag=True, help="Print the events as JSON lines.")
 def events_list(
@@ -168,14 +170,23 @@ def events_list(
     provider: str | None,
     voice_id: str | None,
     status: str | None,
+    since: str | None,
+    until: str | None,
     limit: int,
     as_json: bool,
 ) -> None:
     """The newest events first."""
     store = _store(_settings())
-    items, _ = store.list_events(
-        EventFilters(type=type_, provider=provider, voice_id=voice_id, status=status), limit=limit
+    now = datetime.now(UTC)
+    filters = EventFilters(
+        type=type_,
+        provider=provider,
+        voice_id=voice_id,
+        status=status,
+        since=_moment(since, now, "--since") if since else None,
+        until=_moment(until, now, "--until") if until else None,
     )
+    items, _ = store.list_events(filters, limit=limit)
     for item in items:
         if as_json:
             click.echo(json.dumps(item))
@@ -290,7 +301,7 @@ def deliveries_retry(status: str, route: str | None, since: str | None, yes: boo
     click.echo(f"{len(planned)} deliveries queued again")
 
 
-def _moment(text: str, now: datetime) -> datetime:
+def _moment(text: str, now: datetime, option: str = "--since") -> datetime:
     try:
         return now - timedelta(seconds=parse_duration(text))
     except ValueError:
@@ -299,7 +310,7 @@ def _moment(text: str, now: datetime) -> datetime:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise click.BadParameter(
-            f"{text!r} is neither a duration (24h) nor an ISO 8601 time", param_hint="--since"
+            f"{text!r} is neither a duration (24h) nor an ISO 8601 time", param_hint=option
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 

@@ -1,0 +1,25 @@
+"""`events list` from the command line: filters, time windows, JSON lines."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from click.testing import CliRunner
+
+from tests.conftest import load_fixture
+from webhook_app.cli import cli
+
+
+def test_events_list_filters_by_time_and_prints_json(server: Any, settings: Any) -> None:
+    server.post_callback(load_fixture("resemble_finished.json"))
+    env = {"WEBHOOK_APP_DATABASE_URL": settings.database_url, "WEBHOOK_APP_DATA_DIR": settings.data_dir}
+    recent = CliRunner().invoke(cli, ["events", "list", "--since", "1h", "--json"], env=env)
+    assert recent.exit_code == 0
+    assert json.loads(recent.output.splitlines()[0])["type"] == "voice.training.succeeded"
+    older = CliRunner().invoke(cli, ["events", "list", "--until", "1h"], env=env)
+    assert older.exit_code == 0 and older.output.strip() == "no events"
+    typed = CliRunner().invoke(cli, ["events", "list", "--type", "voice.dataset.issue"], env=env)
+    assert typed.output.strip() == "no events"
+    bad = CliRunner().invoke(cli, ["events", "list", "--until", "soonish"], env=env)
+    assert bad.exit_code == 2 and "--until" in bad.output
