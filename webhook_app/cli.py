@@ -30,7 +30,7 @@ def _settings() -> Settings:
 
 
 def _store(settings: Settings) -> Store:
-    return Store.from_url(settings.database_url, pool_size=settings.db_pool_size)
+    return Store.from_settings(settings)
 
 
 def _share_metrics_between_processes() -> None:

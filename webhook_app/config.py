@@ -26,6 +26,7 @@ _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 class Settings:
     database_url: str = "sqlite:///webhook_app.db"
     db_pool_size: int = 5
+    sqlite_synchronous: str = "NORMAL"
     config_path: str | None = None
     data_dir: str = "."
     admin_tokens: tuple[str, ...] = ()
@@ -53,6 +54,7 @@ class Settings:
 _KINDS: dict[str, str] = {
     "database_url": "str",
     "db_pool_size": "int",
+    "sqlite_synchronous": "choice:NORMAL,FULL",
     "data_dir": "str",
     "admin_tokens": "list",
     "resemble_tokens": "list",
@@ -216,7 +218,7 @@ def _convert(raw: Any, kind: str, where: str) -> Any:
             return parse_duration(raw)
         choices = kind.removeprefix("choice:").split(",")
         value = str(raw)
-        if kind.endswith("ERROR"):
+        if kind.endswith(("ERROR", "FULL")):
             value = value.upper()
         if value not in choices:
             raise ValueError(f"{raw!r} is not one of {', '.join(choices)}")

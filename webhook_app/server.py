@@ -85,7 +85,7 @@ def run_worker(
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, shut_down)
-    store = Store.from_url(settings.database_url, pool_size=settings.db_pool_size)
+    store = Store.from_settings(settings)
     metrics.install()
     if metrics_port:
         start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry_for(store))

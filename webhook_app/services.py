@@ -23,7 +23,7 @@ class Services:
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Services:
         return cls(
             settings=settings,
-            store=Store.from_url(settings.database_url, pool_size=settings.db_pool_size),
+            store=Store.from_settings(settings),
             clock=clock or SystemClock(),
         )
 

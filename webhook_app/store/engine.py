@@ -17,9 +17,9 @@ Readers keep plain BEGIN and never wait in WAL mode.
 """
 
 
-def create_engine(url: str, **options: Any) -> sa.Engine:
+def create_engine(url: str, *, sqlite_synchronous: str = "NORMAL", **options: Any) -> sa.Engine:
     if url.startswith("sqlite"):
-        return _sqlite_engine(url, **options)
+        return _sqlite_engine(url, synchronous=sqlite_synchronous, **options)
     # pre_ping replaces connections that died in an outage; connect_timeout keeps a request
     # from hanging on a database that does not answer (it gets a 503 instead).
     options.setdefault("pool_pre_ping", True)
@@ -27,7 +27,9 @@ def create_engine(url: str, **options: Any) -> sa.Engine:
     return sa.create_engine(url, **options)
 
 
-def _sqlite_engine(url: str, **options: Any) -> sa.Engine:
+def _sqlite_engine(url: str, *, synchronous: str, **options: Any) -> sa.Engine:
+    if synchronous not in ("NORMAL", "FULL"):
+        raise ValueError(f"SQLite synchronous must be NORMAL or FULL, not {synchronous!r}")
     engine = sa.create_engine(
         url,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
@@ -40,9 +42,9 @@ def _sqlite_engine(url: str, **options: Any) -> sa.Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        # NORMAL in WAL mode survives a crash of any process; only power loss may lose the
-        # last commits. FULL would also survive that, at a cost on every commit.
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        # NORMAL (the default) in WAL mode survives a crash of any process; only power loss
+        # or an OS crash may lose the last commits. FULL survives those too, at a cost per commit.
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_SECONDS * 1000}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from webhook_app.config import Settings
 from webhook_app.events import Event, new_id
 from webhook_app.store.engine import IMMEDIATE, create_engine
 from webhook_app.store.tables import DUE_STATUSES, attempts, azure_operations, deliveries, events, receipts
@@ -73,9 +74,20 @@ class Store:
         self._insert_ignoring_conflict = _insert_ignoring_conflict_for(engine.dialect.name)
 
     @classmethod
-    def from_url(cls, url: str, *, pool_size: int = 5) -> Store:
+    def from_url(cls, url: str, *, pool_size: int = 5, sqlite_synchronous: str = "NORMAL") -> Store:
         """A store on `url`; each process holds up to `pool_size` connections, twice that at peaks."""
-        return cls(create_engine(url, pool_size=pool_size, max_overflow=pool_size))
+        engine = create_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, sqlite_synchronous=sqlite_synchronous
+        )
+        return cls(engine)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Store:
+        return cls.from_url(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            sqlite_synchronous=settings.sqlite_synchronous,
+        )
 
     def dispose(self) -> None:
         self.engine.dispose()
