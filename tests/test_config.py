@@ -144,3 +144,18 @@ def test_handlers_load_by_entry_point_and_by_dotted_path() -> None:
 )
 def test_durations(text: str | float, seconds: float) -> None:
     assert parse_duration(text) == seconds
+
+
+def test_sqlite_synchronous_is_normal_unless_full_is_asked_for(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from webhook_app.store import Store
+
+    for setting, expected in (({}, 1), ({"WEBHOOK_APP_SQLITE_SYNCHRONOUS": "full"}, 2)):
+        settings = load_settings({"WEBHOOK_APP_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", **setting})
+        store = Store.from_settings(settings)
+        with store.engine.connect() as conn:
+            assert conn.execute(sa.text("PRAGMA synchronous")).scalar() == expected  # 1 NORMAL, 2 FULL
+        store.dispose()
+    with pytest.raises(ConfigError, match="WEBHOOK_APP_SQLITE_SYNCHRONOUS"):
+        load_settings({"WEBHOOK_APP_SQLITE_SYNCHRONOUS": "OFF"})

@@ -71,7 +71,10 @@ def test_database_outage_answers_503_loses_nothing_and_recovers_by_itself(
         ready = server.http.get("/readyz")
         assert ready.status_code == 503 and ready.json()["error"]["code"] == "database_unavailable"
         assert server.admin.get("/api/events").status_code == 503
-        wait_until(lambda: "cannot claim deliveries" in worker.output, timeout=20)  # the worker backs off
+        try:
+            wait_until(lambda: "cannot claim deliveries" in worker.output, timeout=20)  # the worker backs off
+        except AssertionError:
+            raise AssertionError(worker.output[-3000:]) from None
 
         proxy.restore()
         for n in range(10, 15):

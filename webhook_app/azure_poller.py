@@ -108,8 +108,12 @@ class AzurePoller:
                     continue
                 next_due = self.operations.next_due_at()
                 backoff = 1.0
-            except SQLAlchemyError as exc:
-                logger.warning("azure poller cannot reach the database: %s", exc)
+            except Exception as exc:  # the loop must outlive any outage
+                logger.warning(
+                    "azure poller cannot reach the database: %s",
+                    exc,
+                    exc_info=not isinstance(exc, SQLAlchemyError),
+                )
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
                 continue

@@ -79,8 +79,12 @@ class Dispatcher:
                 try:
                     claims = self._claim(free)
                     idle = self._idle_seconds() if len(claims) < free else self.poll_interval
-                except SQLAlchemyError as exc:
-                    logger.warning("cannot claim deliveries (database unavailable?): %s", exc)
+                except Exception as exc:  # the loop must outlive any outage
+                    logger.warning(
+                        "cannot claim deliveries (database unavailable?): %s",
+                        exc,
+                        exc_info=not isinstance(exc, SQLAlchemyError),
+                    )
                     stop.wait(outage_backoff)
                     outage_backoff = min(outage_backoff * 2, MAX_OUTAGE_BACKOFF_SECONDS)
                     continue
