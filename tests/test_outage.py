@@ -72,7 +72,8 @@ def test_database_outage_answers_503_loses_nothing_and_recovers_by_itself(
         assert ready.status_code == 503 and ready.json()["error"]["code"] == "database_unavailable"
         assert server.admin.get("/api/events").status_code == 503
         try:
-            wait_until(lambda: "cannot claim deliveries" in worker.output, timeout=20)  # the worker backs off
+            # The worker backs off (within a pool checkout timeout, 30 s, at worst).
+            wait_until(lambda: "cannot claim deliveries" in worker.output, timeout=45)
         except AssertionError:
             raise AssertionError(worker.output[-3000:]) from None
 
