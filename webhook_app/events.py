@@ -6,7 +6,7 @@ Handlers receive `Event` objects; the store keeps `Event.to_cloudevent()`.
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -85,8 +85,19 @@ class Event:
 
     def to_cloudevent(self) -> dict[str, Any]:
         """The structured-mode CloudEvent, plus `receipt_id`."""
-        data = asdict(self.data)
-        data["recordings"] = [asdict(r) for r in self.data.recordings]
+        # Built by hand: dataclasses.asdict deep-copies and was a tenth of an ingest's cost.
+        d = self.data
+        data = {
+            "provider": d.provider,
+            "voice_id": d.voice_id,
+            "status": d.status,
+            "ok": d.ok,
+            "issue": d.issue,
+            "recordings": [dict(vars(r)) for r in d.recordings],
+            "speaker_profile_id": d.speaker_profile_id,
+            "operation_id": d.operation_id,
+            "error": {"code": d.error.code, "message": d.error.message} if d.error else None,
+        }
         return {
             "specversion": SPECVERSION,
             "id": self.id,

@@ -72,6 +72,16 @@ class Store:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._insert_ignoring_conflict = _insert_ignoring_conflict_for(engine.dialect.name)
+        # Built once: constructing statements per request cost more than running them.
+        self._insert_receipt = receipts.insert()
+        self._insert_keyed_receipt = (
+            (postgresql if engine.dialect.name == "postgresql" else sqlite)
+            .insert(receipts)
+            .on_conflict_do_nothing()
+            .returning(receipts.c.id)
+        )
+        self._insert_events = events.insert()
+        self._insert_deliveries = deliveries.insert()
 
     @classmethod
     def from_url(cls, url: str, *, pool_size: int = 5, sqlite_synchronous: str = "NORMAL") -> Store:
@@ -139,15 +149,15 @@ class Store:
     ) -> IngestResult:
         row = _receipt_row(receipt, status="accepted", reason=None)
         if dedupe_key is None:
-            conn.execute(receipts.insert().values(row))
+            conn.execute(self._insert_receipt, row)
         else:
             original = self._take_dedupe_key(conn, row, dedupe_key, receipt.received_at - dedupe_window)
             if original is not None:
                 return IngestResult(original, self._event_ids_of(conn, original), duplicate=True)
         if new_events:
-            conn.execute(events.insert(), [_event_row(e) for e in new_events])
+            conn.execute(self._insert_events, [_event_row(e) for e in new_events])
         if planned:
-            conn.execute(deliveries.insert(), [_delivery_row(p, receipt.received_at) for p in planned])
+            conn.execute(self._insert_deliveries, [_delivery_row(p, receipt.received_at) for p in planned])
             notify_work(conn)
         return IngestResult(receipt.id, [e.id for e in new_events], duplicate=False)
 
@@ -156,9 +166,7 @@ class Store:
     ) -> str | None:
         """Insert the receipt holding `key`; return the original receipt id if it is a duplicate."""
         for _ in range(3):
-            inserted = conn.execute(
-                self._insert_ignoring_conflict(receipts, {**row, "dedupe_key": key}).returning(receipts.c.id)
-            ).first()
+            inserted = conn.execute(self._insert_keyed_receipt, {**row, "dedupe_key": key}).first()
             if inserted is not None:
                 return None
             holder = conn.execute(
