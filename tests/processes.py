@@ -116,3 +116,16 @@ def sink_routes_config(folder: Path, **routes: str) -> Path:
         )
     )
     return path
+
+
+def run_cli(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run one `webhook-app` command to completion (it must finish within 30 s)."""
+    return subprocess.run(
+        [str(BIN / "webhook-app"), *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,11 +13,11 @@ import pytest
 
 from tests.conftest import load_fixture, wait_until
 from tests.processes import (
-    BIN,
     Process,
     environment,
     free_port,
     ingest_directly,
+    run_cli,
     sink_routes_config,
     wait_for_http,
 )
@@ -56,15 +55,7 @@ def test_serve_takes_a_simulated_callback_and_delivers_it_to_the_log_route(
     assert oct((tmp_path / "webhook_app.tokens.json").stat().st_mode & 0o777) == "0o600"
     assert f"/hooks/resemble/{tokens['resemble_tokens'][0]}" in serve.output
 
-    simulated = subprocess.run(
-        [str(BIN / "webhook-app"), "simulate", "resemble", "dataset_issue", "--url", base],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    simulated = run_cli(["simulate", "resemble", "dataset_issue", "--url", base], env, tmp_path)
     assert simulated.returncode == 0, simulated.stderr
     assert simulated.stdout.startswith("202 ")
     voice_id = simulated.stdout.split("voice id: ")[1].split()[0]
@@ -116,9 +107,7 @@ def start_web(
 ) -> tuple[dict[str, str], str, Process]:
     """Migrate, then start `webhook-app web` with known tokens; returns (env, base URL, process)."""
     env = environment(database_url, tmp_path, resemble_tokens=TOKEN, admin_tokens=ADMIN)
-    subprocess.run(
-        [str(BIN / "webhook-app"), "db", "upgrade"], env=env, cwd=tmp_path, check=True, capture_output=True
-    )
+    assert run_cli(["db", "upgrade"], env, tmp_path).returncode == 0
     port = free_port()
     web = started(["web", "--port", str(port), "--workers", str(workers)], env)
     wait_for_http(f"http://127.0.0.1:{port}", web)
@@ -164,14 +153,6 @@ def test_a_bad_config_stops_start_up_with_file_route_and_field(database_url: str
     config.write_text('[[routes]]\nname = "ops"\nhandler = "log"\nretry = { max_attempts = "many" }\n')
     env = environment(database_url, tmp_path, config=str(config))
     for command in (["worker"], ["serve", "--port", str(free_port())]):
-        result = subprocess.run(
-            [str(BIN / "webhook-app"), *command],
-            env=env,
-            cwd=tmp_path,
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
+        result = run_cli(command, env, tmp_path)
         assert result.returncode != 0
         assert f"{config}: route 'ops': field 'retry.max_attempts': Not a valid integer." in result.stderr

@@ -154,12 +154,21 @@ class Store:
             original = self._take_dedupe_key(conn, row, dedupe_key, receipt.received_at - dedupe_window)
             if original is not None:
                 return IngestResult(original, self._event_ids_of(conn, original), duplicate=True)
+        self._insert_events_and_deliveries(conn, new_events, planned, receipt.received_at)
+        return IngestResult(receipt.id, [e.id for e in new_events], duplicate=False)
+
+    def _insert_events_and_deliveries(
+        self,
+        conn: sa.Connection,
+        new_events: Sequence[Event],
+        planned: Sequence[PlannedDelivery],
+        now: datetime,
+    ) -> None:
         if new_events:
             conn.execute(self._insert_events, [_event_row(e) for e in new_events])
         if planned:
-            conn.execute(self._insert_deliveries, [_delivery_row(p, receipt.received_at) for p in planned])
+            conn.execute(self._insert_deliveries, [_delivery_row(p, now) for p in planned])
             notify_work(conn)
-        return IngestResult(receipt.id, [e.id for e in new_events], duplicate=False)
 
     def _take_dedupe_key(
         self, conn: sa.Connection, row: dict[str, Any], key: str, fresh_after: datetime
@@ -213,10 +222,7 @@ class Store:
                 .where(receipts.c.id == receipt_id)
                 .values(status="accepted", reason=None, dedupe_key=dedupe_key)
             )
-            conn.execute(events.insert(), [_event_row(e) for e in new_events])
-            if planned:
-                conn.execute(deliveries.insert(), [_delivery_row(p, now) for p in planned])
-                notify_work(conn)
+            self._insert_events_and_deliveries(conn, new_events, planned, now)
         return IngestResult(receipt_id, [e.id for e in new_events], duplicate=False)
 
     def record_rejected(self, receipt: NewReceipt, reason: dict[str, Any]) -> str:
