@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from load import LoadResult, run  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-TOKEN = "bench-token"
+TOKEN = "bench-token"  # noqa: S105 - a callback token for a throw-away local instance
 
 
 def free_port() -> int:
@@ -41,7 +41,9 @@ def free_port() -> int:
 
 
 def start(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -57,23 +59,39 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     process.wait(30)
 
 
-def measure(name: str, command: list[str], env: dict[str, str], port: int, args: argparse.Namespace) -> LoadResult:
+def measure(
+    name: str, command: list[str], env: dict[str, str], port: int, args: argparse.Namespace
+) -> LoadResult:
     process = start(command, env, port)
     try:
-        run(f"http://127.0.0.1:{port}/hooks/resemble/{TOKEN}", connections=args.connections, seconds=2)  # warm-up
-        result = run(f"http://127.0.0.1:{port}/hooks/resemble/{TOKEN}", connections=args.connections, seconds=args.seconds)
+        run(
+            f"http://127.0.0.1:{port}/hooks/resemble/{TOKEN}", connections=args.connections, seconds=2
+        )  # warm-up
+        result = run(
+            f"http://127.0.0.1:{port}/hooks/resemble/{TOKEN}",
+            connections=args.connections,
+            seconds=args.seconds,
+        )
     finally:
         stop(process)
-    print(f"  {name}: {result.rate:.0f} req/s, p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms", flush=True)
+    print(
+        f"  {name}: {result.rate:.0f} req/s, p50 {result.p50_ms:.1f} ms, p99 {result.p99_ms:.1f} ms",
+        flush=True,
+    )
     return result
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--postgres", default=os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="webhook-app-bench-"))
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOK_APP_")}
@@ -83,10 +101,8 @@ def main() -> None:
     results: dict[str, LoadResult] = {}
 
     port = free_port()
-    results["floor"] = measure(
-        "floor (bare Flask 204)", [*gunicorn, "--bind", f"127.0.0.1:{port}", "--chdir", str(HERE), "floor_app:app"],
-        base_env, port, args,
-    )  # fmt: skip
+    floor_command = [*gunicorn, "--bind", f"127.0.0.1:{port}", "--chdir", str(HERE), "floor_app:app"]
+    results["floor"] = measure("floor (bare Flask 204)", floor_command, base_env, port, args)
 
     schema = f"bench_{uuid.uuid4().hex[:8]}"
     admin = sa.create_engine(args.postgres)
@@ -94,29 +110,48 @@ def main() -> None:
         conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
     targets = {
         "sqlite NORMAL": {"WEBHOOK_APP_DATABASE_URL": f"sqlite:///{work / 'normal.db'}"},
-        "sqlite FULL": {"WEBHOOK_APP_DATABASE_URL": f"sqlite:///{work / 'full.db'}", "WEBHOOK_APP_SQLITE_SYNCHRONOUS": "FULL"},
+        "sqlite FULL": {
+            "WEBHOOK_APP_DATABASE_URL": f"sqlite:///{work / 'full.db'}",
+            "WEBHOOK_APP_SQLITE_SYNCHRONOUS": "FULL",
+        },
         "postgresql": {"WEBHOOK_APP_DATABASE_URL": f"{args.postgres}?options=-csearch_path%3D{schema}"},
     }
     try:
         for name, extra in targets.items():
             env = base_env | extra
-            subprocess.run([sys.executable, "-m", "webhook_app", "db", "upgrade"], env=env, check=True, capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "webhook_app", "db", "upgrade"],
+                env=env,
+                check=True,
+                capture_output=True,
+            )
             port = free_port()
-            command = [sys.executable, "-m", "webhook_app", "web", "--port", str(port), "--workers", str(args.workers)]
+            command = [
+                sys.executable,
+                "-m",
+                "webhook_app",
+                "web",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+            ]
             results[name] = measure(name, command, env, port, args)
     finally:
         with admin.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
 
     floor = results["floor"].rate
-    print(f"\n| target | req/s | p50 ms | p99 ms | errors | ratio to floor |\n|---|---|---|---|---|---|")
-    for name, result in results.items():
-        print(f"| {name} | {result.rate:.0f} | {result.p50_ms:.1f} | {result.p99_ms:.1f} | {result.errors} | {result.rate / floor:.2f} |")
+    print("\n| target | req/s | p50 ms | p99 ms | errors | ratio to floor |\n|---|---|---|---|---|---|")
+    for name, r in results.items():
+        print(
+            f"| {name} | {r.rate:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.errors} | {r.rate / floor:.2f} |"
+        )
     out = HERE / "results" / "ingest.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "os": platform.platform()},
         "settings": vars(args) | {"load_tool": results["floor"].tool},
         "results": {name: vars(r) | {"rate": r.rate, "ratio": r.rate / floor} for name, r in results.items()},
     }, indent=2))  # fmt: skip

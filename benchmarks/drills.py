@@ -1,0 +1,260 @@
+"""Fault drills: kill things under load and count what was lost (it must be nothing).
+
+    python benchmarks/drills.py [--seconds 4] [--duplicates 10000] [--database-url URL]
+
+1. web SIGKILL under load: every request that got a 2xx must be in the store.
+2. duplicates: the same callback N times yields exactly one event.
+3. sink outage: the target answers 500 for a while, then recovers; every delivery ends succeeded.
+
+Each drill prints its counts; the script exits 1 if any count is wrong. Traffic goes only
+to 127.0.0.1. tests/test_drills.py runs the same drills at small sizes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from webhook_app.samples import resemble_callback
+from webhook_app.store import EventFilters, Store, migrate
+
+TOKEN = "drill-token"  # noqa: S105 - a callback token for a throw-away local instance
+
+
+@dataclass
+class DrillResult:
+    name: str
+    counts: dict[str, int]
+    ok: bool
+
+    def line(self) -> str:
+        figures = ", ".join(f"{k} {v}" for k, v in self.counts.items())
+        return f"{'PASS' if self.ok else 'FAIL'}  {self.name}: {figures}"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _env(database_url: str, folder: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOK_APP_")}
+    env |= {
+        "WEBHOOK_APP_DATABASE_URL": database_url,
+        "WEBHOOK_APP_DATA_DIR": str(folder),
+        "WEBHOOK_APP_RESEMBLE_TOKENS": TOKEN,
+        "WEBHOOK_APP_ADMIN_TOKENS": "drill-admin",
+        "WEBHOOK_APP_LOG_LEVEL": "WARNING",
+        "WEBHOOK_APP_DISPATCH_POLL_INTERVAL": "0.1",
+    }
+    return env | extra
+
+
+def _start(args: list[str], env: dict[str, str], folder: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "webhook_app", *args], env=env, cwd=folder,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+
+
+def _wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def _kill(process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+    try:
+        os.killpg(process.pid, sig)
+    except ProcessLookupError:
+        return
+    process.wait(30)
+
+
+def web_killed_under_load(
+    database_url: str, folder: Path, seconds: float = 4.0, connections: int = 16
+) -> DrillResult:
+    env = _env(database_url, folder)
+    store = Store.from_url(database_url)
+    migrate.upgrade(store.engine)
+    port = _free_port()
+    web = _start(["web", "--port", str(port), "--workers", "2"], env, folder)
+    base = f"http://127.0.0.1:{port}"
+    _wait_http(base)
+    acknowledged: list[str] = []
+    failures = [0]
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client() -> None:
+        with httpx.Client(timeout=5) as http:
+            while time.monotonic() < deadline:
+                try:
+                    answer = http.post(
+                        f"{base}/hooks/resemble/{TOKEN}", json=resemble_callback("dataset_issue")
+                    )
+                except httpx.HTTPError:
+                    with lock:
+                        failures[0] += 1
+                    continue
+                if 200 <= answer.status_code < 300:
+                    with lock:
+                        acknowledged.extend(answer.json()["event_ids"])
+
+    threads = [threading.Thread(target=client) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds / 2)
+    _kill(web)  # mid-load, no warning
+    for thread in threads:
+        thread.join()
+    stored = {e["id"] for e in _all_events(store)}
+    missing = len(set(acknowledged) - stored)
+    store.dispose()
+    counts = {"acknowledged": len(acknowledged), "missing": missing, "refused after the kill": failures[0]}
+    return DrillResult("web SIGKILL under load", counts, ok=missing == 0 and len(acknowledged) > 0)
+
+
+def duplicates(database_url: str, folder: Path, total: int = 10_000, connections: int = 32) -> DrillResult:
+    env = _env(database_url, folder)
+    store = Store.from_url(database_url)
+    migrate.upgrade(store.engine)
+    port = _free_port()
+    web = _start(["web", "--port", str(port), "--workers", "4"], env, folder)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_http(base)
+        body = resemble_callback("dataset_issue", f"dup-{uuid.uuid4().hex}")
+        limits = httpx.Limits(max_connections=connections)
+        url = f"{base}/hooks/resemble/{TOKEN}"
+        with httpx.Client(timeout=10, limits=limits) as http, ThreadPoolExecutor(connections) as pool:
+            statuses = list(pool.map(lambda _: http.post(url, json=body).status_code, range(total)))
+    finally:
+        _kill(web, signal.SIGTERM)
+    events = len(store.list_events(EventFilters(voice_id=body["id"]), limit=10)[0])
+    store.dispose()
+    counts = {
+        "sent": total,
+        "202": statuses.count(202),
+        "200 duplicate": statuses.count(200),
+        "events": events,
+    }
+    return DrillResult("identical callbacks", counts, ok=events == 1 and statuses.count(202) == 1)
+
+
+def sink_outage(
+    database_url: str, folder: Path, events: int = 50, outage_seconds: float = 3.0
+) -> DrillResult:
+    answered = {"500": 0, "200": 0}
+    first_request: list[float] = []  # the outage lasts `outage_seconds` from the first request
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            now = time.monotonic()
+            first_request[:1] = first_request[:1] or [now]
+            code = 500 if now < first_request[0] + outage_seconds else 200
+            answered[str(code)] += 1
+            self.send_response(code)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    config = folder / "routes.toml"
+    config.write_text(
+        '[[routes]]\nname = "partner"\nhandler = "forward"\n'
+        "retry = { max_attempts = 20, base_seconds = 0.5, factor = 2, max_seconds = 2 }\n"
+        f'[routes.options]\nurl = "http://127.0.0.1:{sink.server_address[1]}/in"\n'
+        'secret = "whsec_ZHJpbGwtc2VjcmV0LTAxMjM0NTY3ODk="\nallow_private_targets = true\n'
+    )  # fmt: skip
+    env = _env(database_url, folder, WEBHOOK_APP_CONFIG=str(config))
+    store = Store.from_url(database_url)
+    migrate.upgrade(store.engine)
+    port = _free_port()
+    web = _start(["web", "--port", str(port), "--workers", "2"], env, folder)
+    worker = _start(["worker"], env, folder)
+    try:
+        _wait_http(f"http://127.0.0.1:{port}")
+        for _ in range(events):
+            httpx.post(
+                f"http://127.0.0.1:{port}/hooks/resemble/{TOKEN}", json=resemble_callback("dataset_issue")
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and store.delivery_status_counts() != {"succeeded": events}:
+            time.sleep(0.25)
+        finished = store.delivery_status_counts()
+    finally:
+        _kill(web, signal.SIGTERM)
+        _kill(worker, signal.SIGTERM)
+        sink.shutdown()
+        store.dispose()
+    counts = {"events": events, "sink 500s": answered["500"], "succeeded": finished.get("succeeded", 0),
+              "not succeeded": events - finished.get("succeeded", 0)}  # fmt: skip
+    return DrillResult(
+        "sink outage then recovery", counts, ok=counts["not succeeded"] == 0 and answered["500"] > 0
+    )
+
+
+def _all_events(store: Store) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        page, cursor = store.list_events(EventFilters(), limit=500, cursor=cursor)
+        items += page
+        if cursor is None:
+            return items
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--duplicates", type=int, default=10_000)
+    parser.add_argument("--database-url", help="default: a new SQLite file")
+    args = parser.parse_args()
+    results = []
+    for drill, kwargs in (
+        (web_killed_under_load, {"seconds": args.seconds}),
+        (duplicates, {"total": args.duplicates}),
+        (sink_outage, {}),
+    ):
+        folder = Path(tempfile.mkdtemp(prefix="webhook-app-drill-"))
+        url = args.database_url or f"sqlite:///{folder / 'events.db'}"
+        result = drill(url, folder, **kwargs)  # type: ignore[operator]
+        print(result.line(), flush=True)
+        results.append(result)
+    out = Path(__file__).resolve().parent / "results" / "drills.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps([vars(r) for r in results], indent=2))
+    sys.exit(0 if all(r.ok for r in results) else 1)
+
+
+if __name__ == "__main__":
+    main()
