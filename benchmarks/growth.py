@@ -1,0 +1,134 @@
+"""How query and ingest costs grow with the event log: 10k, 100k, 1M stored events (SQLite).
+
+    python benchmarks/growth.py [--sizes 10000,100000,1000000] [--samples 50]
+
+At each size: `GET /api/events` p50/p99 unfiltered and with each filter, and the in-process
+ingest rate, against a floor measured in the same run (`GET /healthz`, the same Flask stack
+without the database). Requests go through Flask's test client, so the figures are the
+service's own cost, without HTTP or load-generator noise. Writes results/growth.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from webhook_app import create_app
+from webhook_app.config import Settings
+from webhook_app.providers import resemble
+from webhook_app.samples import SIMULATED_STATUSES, resemble_callback
+from webhook_app.store import migrate
+from webhook_app.store.tables import events
+
+ADMIN = {"Authorization": "Bearer growth-admin"}
+NOW = datetime.now(UTC)
+
+
+def seed(store: Any, start: int, stop: int) -> None:
+    """Events `start`..`stop`, spread over 5,000 voices and 30 days, types in rotation."""
+    chunk = 5000
+    for first in range(start, stop, chunk):
+        rows = []
+        for n in range(first, min(stop, first + chunk)):
+            status = SIMULATED_STATUSES[n % 3]
+            callback = resemble.validate_callback(resemble_callback(status, f"voice-{n % 5000}"))
+            at = NOW - timedelta(seconds=(stop - n) * 2)
+            (event,) = resemble.to_events(callback, receipt_id=None, received_at=at)
+            rows.append({
+                "id": event.id, "receipt_id": None, "provider": "resemble", "type": str(event.type),
+                "voice_id": event.data.voice_id, "status": event.data.status, "occurred_at": event.time,
+                "document": event.to_cloudevent(),
+            })  # fmt: skip
+        with store.engine.begin() as conn:
+            conn.execute(events.insert(), rows)
+
+
+def latency(client: Any, url: str, samples: int) -> tuple[float, float]:
+    times = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        response = client.get(url, headers=ADMIN)
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200, (url, response.status_code)
+    cuts = statistics.quantiles(times, n=100)
+    return cuts[49], cuts[98]
+
+
+def ingest_rate(client: Any, count: int = 300) -> float:
+    template = json.dumps(resemble_callback("dataset_issue", "VOICE"))
+    started = time.perf_counter()
+    for _ in range(count):
+        client.post("/hooks/resemble/growth-token", data=template.replace("VOICE", uuid.uuid4().hex),
+                    content_type="application/json")  # fmt: skip
+    return count / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--samples", type=int, default=50)
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    folder = Path(tempfile.mkdtemp(prefix="webhook-app-growth-"))
+    settings = Settings(
+        database_url=f"sqlite:///{folder / 'events.db'}",
+        data_dir=str(folder),
+        admin_tokens=("growth-admin",),
+        resemble_tokens=("growth-token",),
+        log_level="WARNING",
+        routes=(),
+    )
+    app = create_app(settings)
+    store = app.extensions["webhook_app"].store
+    migrate.upgrade(store.engine)
+    client = app.test_client()
+    ingest_rate(client, 200)  # warm-up: first requests compile statements and fill caches
+    empty_rate = ingest_rate(client)
+    since = (NOW - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    queries = {
+        "newest 50": "/api/events",
+        "type": "/api/events?type=voice.consent.failed",
+        "voice_id": "/api/events?voice_id=voice-42",
+        "status+provider": "/api/events?status=dataset_issue&provider=resemble",
+        "since 1 h": f"/api/events?since={since}",
+        "page 2": None,
+    }
+    report: dict[str, Any] = {"empty_ingest_rate": empty_rate, "sizes": {}}
+    print(f"ingest into the (nearly) empty store: {empty_rate:.0f}/s in-process", flush=True)
+    seeded = 0
+    for size in sizes:
+        seed(store, seeded, size)
+        seeded = size
+        floor = latency(client, "/healthz", args.samples)
+        row: dict[str, Any] = {"floor_p50_ms": floor[0], "floor_p99_ms": floor[1], "queries": {}}
+        cursor = client.get("/api/events", headers=ADMIN).json["next_cursor"]
+        for name, url in queries.items():
+            p50, p99 = latency(client, url or f"/api/events?cursor={cursor}", args.samples)
+            row["queries"][name] = {"p50_ms": p50, "p99_ms": p99}
+        row["ingest_rate"] = ingest_rate(client)
+        row["ingest_ratio_to_empty"] = row["ingest_rate"] / empty_rate
+        report["sizes"][size] = row
+        print(f"\n{size:,} events (floor /healthz p50 {floor[0]:.2f} ms, p99 {floor[1]:.2f} ms)", flush=True)
+        print("| query | p50 ms | p99 ms |\n|---|---|---|")
+        for name, figures in row["queries"].items():
+            print(f"| {name} | {figures['p50_ms']:.2f} | {figures['p99_ms']:.2f} |")
+        rate, ratio = row["ingest_rate"], row["ingest_ratio_to_empty"]
+        print(f"ingest {rate:.0f}/s in-process, {ratio:.2f} of the empty store's")
+    out = Path(__file__).resolve().parent / "results" / "growth.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"date": NOW.isoformat(timespec="seconds"), **report}, indent=2))
+    print(f"\nwritten {out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
