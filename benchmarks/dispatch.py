@@ -1,0 +1,246 @@
+"""Delivery throughput with 1, 2 and 4 workers on PostgreSQL, and callback-to-handler latency.
+
+    python benchmarks/dispatch.py [--events 2000] [--latency-seconds 10]
+
+Throughput: N stored events, each with one delivery to a local HTTP sink; K worker
+processes (8 threads each) deliver them all; events/s from the first to the last arrival.
+The floor is the same sink driven by the same number of threads posting the same
+CloudEvents with no database (the most any dispatcher could do here). Latency: callbacks
+posted to `webhook-app web` at half the 4-worker rate; latency = the sink's arrival time
+minus the callback's receipt time (both on this host's clock). Writes results/dispatch.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from webhook_app.events import Event, EventData, EventType
+from webhook_app.ingest import record_events
+from webhook_app.routes import Route
+from webhook_app.samples import resemble_callback
+from webhook_app.store import NewReceipt, Store, migrate
+
+THREADS = 8
+ROUTES = (Route(name="sink", handler="forward"),)
+SECRET = "whsec_ZGlzcGF0Y2gtYmVuY2gtc2VjcmV0"  # noqa: S105 - a throw-away signing key for a local sink
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the stdlib's 5 resets connections under 32 concurrent clients
+
+
+class Sink:
+    """Counts arrivals and keeps (arrival wall time, CloudEvent time) pairs."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[tuple[float, str]] = []
+        lock = threading.Lock()
+        arrivals = self.arrivals
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                with lock:
+                    arrivals.append((time.time(), json.loads(body)["time"]))
+                self.send_response(204)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/in"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, count: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.arrivals) < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if len(self.arrivals) < count:
+            raise RuntimeError(f"only {len(self.arrivals)} of {count} arrived")
+
+    def rate(self, count: int) -> float:
+        times = sorted(t for t, _ in self.arrivals[-count:])
+        return (count - 1) / (times[-1] - times[0])
+
+
+def schema_url(base: str) -> tuple[str, str]:
+    schema = f"bench_{uuid.uuid4().hex[:8]}"
+    with sa.create_engine(base).begin() as conn:
+        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    return schema, f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+
+
+def drop(base: str, schema: str) -> None:
+    with sa.create_engine(base).begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+
+
+def seed(store: Store, count: int) -> list[Event]:
+    now = datetime.now(UTC)
+    events = []
+    for n in range(count):
+        receipt = NewReceipt(provider="resemble", received_at=now, body=b"{}", headers={})
+        data = EventData(provider="resemble", voice_id=f"voice-{n}", status="finished", ok=True)
+        event = Event(EventType.TRAINING_SUCCEEDED, "/providers/resemble", now, data, receipt_id=receipt.id)
+        record_events(store, ROUTES, receipt, [event], dedupe_key=None, dedupe_window=timedelta(0))
+        events.append(event)
+    return events
+
+
+def environment(url: str, folder: Path, sink: Sink) -> dict[str, str]:
+    config = folder / "routes.toml"
+    config.write_text(
+        f'[[routes]]\nname = "sink"\nhandler = "forward"\n[routes.options]\nurl = "{sink.url}"\n'
+        f'secret = "{SECRET}"\nallow_private_targets = true\n'
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOK_APP_")}
+    return env | {
+        "WEBHOOK_APP_DATABASE_URL": url,
+        "WEBHOOK_APP_CONFIG": str(config),
+        "WEBHOOK_APP_DATA_DIR": str(folder),
+        "WEBHOOK_APP_LOG_LEVEL": "WARNING",
+        "WEBHOOK_APP_RESEMBLE_TOKENS": "bench-token",
+        "WEBHOOK_APP_ADMIN_TOKENS": "bench-admin",
+        "WEBHOOK_APP_DISPATCH_CONCURRENCY": str(THREADS),
+    }
+
+
+def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "webhook_app", *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    process.wait(30)
+
+
+def floor_rate(events: list[Event], threads: int) -> float:
+    """The sink driven directly: the same CloudEvents, the same number of threads, no database."""
+    sink = Sink()
+    with httpx.Client(timeout=10) as http, ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda e: http.post(sink.url, json=e.to_cloudevent()), events))
+    rate = sink.rate(len(events))
+    sink.server.shutdown()
+    return rate
+
+
+def throughput(base: str, workers: int, count: int) -> tuple[float, float]:
+    schema, url = schema_url(base)
+    folder = Path(tempfile.mkdtemp(prefix="webhook-app-dispatch-"))
+    store = Store.from_url(url)
+    migrate.upgrade(store.engine)
+    events = seed(store, count)
+    sink = Sink()
+    env = environment(url, folder, sink)
+    processes = [start(["worker"], env) for _ in range(workers)]
+    try:
+        sink.wait_for(count, timeout=300)
+    finally:
+        for process in processes:
+            stop(process)
+        sink.server.shutdown()
+        store.dispose()
+        drop(base, schema)
+    return sink.rate(count), floor_rate(events, workers * THREADS)
+
+
+def latency(base: str, rate: float, seconds: float) -> tuple[float, float, int]:
+    schema, url = schema_url(base)
+    folder = Path(tempfile.mkdtemp(prefix="webhook-app-latency-"))
+    store = Store.from_url(url)
+    migrate.upgrade(store.engine)
+    store.dispose()
+    sink = Sink()
+    env = environment(url, folder, sink)
+    port = 18000 + os.getpid() % 1000
+    web = start(["web", "--port", str(port), "--workers", "2"], env)
+    workers = [start(["worker"], env) for _ in range(4)]
+    sent = 0
+    try:
+        for _ in range(100):
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        interval = 1 / rate
+        started = time.monotonic()
+        with httpx.Client(timeout=10) as http:
+            while time.monotonic() - started < seconds:
+                due = started + sent * interval
+                time.sleep(max(0.0, due - time.monotonic()))
+                http.post(
+                    f"http://127.0.0.1:{port}/hooks/resemble/bench-token", json=resemble_callback("finished")
+                )
+                sent += 1
+        sink.wait_for(sent, timeout=60)
+    finally:
+        for process in (web, *workers):
+            stop(process)
+        sink.server.shutdown()
+        drop(base, schema)
+    waits = [
+        (arrived - datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()) * 1000
+        for arrived, at in sink.arrivals
+    ]
+    cuts = statistics.quantiles(waits, n=100)
+    return cuts[49], cuts[98], sent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--latency-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
+    )
+    args = parser.parse_args()
+    results: dict[str, Any] = {"throughput": {}}
+    print("| workers | delivered/s | floor/s (same threads, no database) | ratio |\n|---|---|---|---|")
+    for workers in (1, 2, 4):
+        rate, floor = throughput(args.postgres, workers, args.events)
+        results["throughput"][workers] = {"rate": rate, "floor": floor, "ratio": rate / floor}
+        print(f"| {workers} | {rate:.0f} | {floor:.0f} | {rate / floor:.2f} |", flush=True)
+    half = results["throughput"][4]["rate"] / 2
+    p50, p99, sent = latency(args.postgres, half, args.latency_seconds)
+    results["latency"] = {"rate": half, "sent": sent, "p50_ms": p50, "p99_ms": p99}
+    print(
+        f"\ncallback → handler at {half:.0f}/s ({sent} callbacks, 4 workers): p50 {p50:.0f}, p99 {p99:.0f} ms"
+    )
+    out = Path(__file__).resolve().parent / "results" / "dispatch.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"date": datetime.now(UTC).isoformat(timespec="seconds"), **results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
