@@ -15,14 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import POSTGRES_URL, free_port, postgres_schema, stop, wait_http, webhook_app  # noqa: E402
 from webhook_app.events import Event, EventData, EventType
 from webhook_app.ingest import record_events
 from webhook_app.routes import Route
@@ -84,18 +82,6 @@ class Sink:
         return (count - 1) / (times[-1] - times[0])
 
 
-def schema_url(base: str) -> tuple[str, str]:
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    with sa.create_engine(base).begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    return schema, f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
-
-
-def drop(base: str, schema: str) -> None:
-    with sa.create_engine(base).begin() as conn:
-        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
-
-
 def seed(store: Store, count: int) -> list[Event]:
     now = datetime.now(UTC)
     events = []
@@ -126,21 +112,6 @@ def environment(url: str, folder: Path, sink: Sink) -> dict[str, str]:
     }
 
 
-def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "webhook_app", *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(30)
-
-
 def floor_rate(events: list[Event], threads: int) -> float:
     """The sink driven directly: the same CloudEvents, the same number of threads, no database."""
     sink = Sink()
@@ -152,14 +123,18 @@ def floor_rate(events: list[Event], threads: int) -> float:
 
 
 def throughput(base: str, workers: int, count: int) -> tuple[float, float]:
-    schema, url = schema_url(base)
+    with postgres_schema(base) as url:
+        return _throughput(url, workers, count)
+
+
+def _throughput(url: str, workers: int, count: int) -> tuple[float, float]:
     folder = Path(tempfile.mkdtemp(prefix="webhook-app-dispatch-"))
     store = Store.from_url(url)
     migrate.upgrade(store.engine)
     events = seed(store, count)
     sink = Sink()
     env = environment(url, folder, sink)
-    processes = [start(["worker"], env) for _ in range(workers)]
+    processes = [webhook_app(["worker"], env) for _ in range(workers)]
     try:
         sink.wait_for(count, timeout=300)
     finally:
@@ -167,29 +142,27 @@ def throughput(base: str, workers: int, count: int) -> tuple[float, float]:
             stop(process)
         sink.server.shutdown()
         store.dispose()
-        drop(base, schema)
     return sink.rate(count), floor_rate(events, workers * THREADS)
 
 
 def latency(base: str, rate: float, seconds: float) -> tuple[float, float, int]:
-    schema, url = schema_url(base)
+    with postgres_schema(base) as url:
+        return _latency(url, rate, seconds)
+
+
+def _latency(url: str, rate: float, seconds: float) -> tuple[float, float, int]:
     folder = Path(tempfile.mkdtemp(prefix="webhook-app-latency-"))
     store = Store.from_url(url)
     migrate.upgrade(store.engine)
     store.dispose()
     sink = Sink()
     env = environment(url, folder, sink)
-    port = 18000 + os.getpid() % 1000
-    web = start(["web", "--port", str(port), "--workers", "2"], env)
-    workers = [start(["worker"], env) for _ in range(4)]
+    port = free_port()
+    web = webhook_app(["web", "--port", str(port), "--workers", "2"], env)
+    workers = [webhook_app(["worker"], env) for _ in range(4)]
     sent = 0
     try:
-        for _ in range(100):
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+        wait_http(f"http://127.0.0.1:{port}")
         interval = 1 / rate
         started = time.monotonic()
         with httpx.Client(timeout=10) as http:
@@ -205,7 +178,6 @@ def latency(base: str, rate: float, seconds: float) -> tuple[float, float, int]:
         for process in (web, *workers):
             stop(process)
         sink.server.shutdown()
-        drop(base, schema)
     waits = [
         (arrived - datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()) * 1000
         for arrived, at in sink.arrivals
@@ -220,10 +192,7 @@ def main() -> None:
     )
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--latency-seconds", type=float, default=10.0)
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
-    )
+    parser.add_argument("--postgres", default=POSTGRES_URL)
     args = parser.parse_args()
     results: dict[str, Any] = {"throughput": {}}
     print("| workers | delivered/s | floor/s (same threads, no database) | ratio |\n|---|---|---|---|")

@@ -16,8 +16,6 @@ import argparse
 import json
 import os
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -31,6 +29,8 @@ from typing import Any
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import free_port, stop, wait_http, webhook_app  # noqa: E402
 from webhook_app.samples import resemble_callback
 from webhook_app.store import EventFilters, Store, migrate
 
@@ -48,12 +48,6 @@ class DrillResult:
         return f"{'PASS' if self.ok else 'FAIL'}  {self.name}: {figures}"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _env(database_url: str, folder: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOK_APP_")}
     env |= {
@@ -67,42 +61,16 @@ def _env(database_url: str, folder: Path, **extra: str) -> dict[str, str]:
     return env | extra
 
 
-def _start(args: list[str], env: dict[str, str], folder: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "webhook_app", *args], env=env, cwd=folder,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-
-
-def _wait_http(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
-
-
-def _kill(process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
-    try:
-        os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        return
-    process.wait(30)
-
-
 def web_killed_under_load(
     database_url: str, folder: Path, seconds: float = 4.0, connections: int = 16
 ) -> DrillResult:
     env = _env(database_url, folder)
     store = Store.from_url(database_url)
     migrate.upgrade(store.engine)
-    port = _free_port()
-    web = _start(["web", "--port", str(port), "--workers", "2"], env, folder)
+    port = free_port()
+    web = webhook_app(["web", "--port", str(port), "--workers", "2"], env, folder)
     base = f"http://127.0.0.1:{port}"
-    _wait_http(base)
+    wait_http(base)
     acknowledged: list[str] = []
     failures = [0]
     lock = threading.Lock()
@@ -127,7 +95,7 @@ def web_killed_under_load(
     for thread in threads:
         thread.start()
     time.sleep(seconds / 2)
-    _kill(web)  # mid-load, no warning
+    stop(web, signal.SIGKILL)  # mid-load, no warning
     for thread in threads:
         thread.join()
     stored = {e["id"] for e in _all_events(store)}
@@ -141,18 +109,18 @@ def duplicates(database_url: str, folder: Path, total: int = 10_000, connections
     env = _env(database_url, folder)
     store = Store.from_url(database_url)
     migrate.upgrade(store.engine)
-    port = _free_port()
-    web = _start(["web", "--port", str(port), "--workers", "4"], env, folder)
+    port = free_port()
+    web = webhook_app(["web", "--port", str(port), "--workers", "4"], env, folder)
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_http(base)
+        wait_http(base)
         body = resemble_callback("dataset_issue", f"dup-{uuid.uuid4().hex}")
         limits = httpx.Limits(max_connections=connections)
         url = f"{base}/hooks/resemble/{TOKEN}"
         with httpx.Client(timeout=10, limits=limits) as http, ThreadPoolExecutor(connections) as pool:
             statuses = list(pool.map(lambda _: http.post(url, json=body).status_code, range(total)))
     finally:
-        _kill(web, signal.SIGTERM)
+        stop(web)
     events = len(store.list_events(EventFilters(voice_id=body["id"]), limit=10)[0])
     store.dispose()
     counts = {
@@ -196,11 +164,11 @@ def sink_outage(
     env = _env(database_url, folder, WEBHOOK_APP_CONFIG=str(config))
     store = Store.from_url(database_url)
     migrate.upgrade(store.engine)
-    port = _free_port()
-    web = _start(["web", "--port", str(port), "--workers", "2"], env, folder)
-    worker = _start(["worker"], env, folder)
+    port = free_port()
+    web = webhook_app(["web", "--port", str(port), "--workers", "2"], env, folder)
+    worker = webhook_app(["worker"], env, folder)
     try:
-        _wait_http(f"http://127.0.0.1:{port}")
+        wait_http(f"http://127.0.0.1:{port}")
         for _ in range(events):
             httpx.post(
                 f"http://127.0.0.1:{port}/hooks/resemble/{TOKEN}", json=resemble_callback("dataset_issue")
@@ -210,8 +178,8 @@ def sink_outage(
             time.sleep(0.25)
         finished = store.delivery_status_counts()
     finally:
-        _kill(web, signal.SIGTERM)
-        _kill(worker, signal.SIGTERM)
+        stop(web)
+        stop(worker)
         sink.shutdown()
         store.dispose()
     counts = {"events": events, "sink 500s": answered["500"], "succeeded": finished.get("succeeded", 0),

@@ -14,56 +14,26 @@ import argparse
 import json
 import os
 import platform
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
-import sqlalchemy as sa
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load import LoadResult, run  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.common import POSTGRES_URL, free_port, postgres_schema, start, stop, wait_http  # noqa: E402
+from benchmarks.load import LoadResult, run  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 TOKEN = "bench-token"  # noqa: S105 - a callback token for a throw-away local instance
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def start(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-            return process
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{command} did not start")
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(30)
-
-
 def measure(
     name: str, command: list[str], env: dict[str, str], port: int, args: argparse.Namespace
 ) -> LoadResult:
-    process = start(command, env, port)
+    process = start(command, env)
     try:
+        wait_http(f"http://127.0.0.1:{port}")
         run(
             f"http://127.0.0.1:{port}/hooks/resemble/{TOKEN}", connections=args.connections, seconds=2
         )  # warm-up
@@ -88,10 +58,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
-    )
+    parser.add_argument("--postgres", default=POSTGRES_URL)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="webhook-app-bench-"))
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOK_APP_")}
@@ -104,27 +71,19 @@ def main() -> None:
     floor_command = [*gunicorn, "--bind", f"127.0.0.1:{port}", "--chdir", str(HERE), "floor_app:app"]
     results["floor"] = measure("floor (bare Flask 204)", floor_command, base_env, port, args)
 
-    schema = f"bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(args.postgres)
-    with admin.begin() as conn:
-        conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-    targets = {
-        "sqlite NORMAL": {"WEBHOOK_APP_DATABASE_URL": f"sqlite:///{work / 'normal.db'}"},
-        "sqlite FULL": {
-            "WEBHOOK_APP_DATABASE_URL": f"sqlite:///{work / 'full.db'}",
-            "WEBHOOK_APP_SQLITE_SYNCHRONOUS": "FULL",
-        },
-        "postgresql": {"WEBHOOK_APP_DATABASE_URL": f"{args.postgres}?options=-csearch_path%3D{schema}"},
-    }
-    try:
+    with postgres_schema(args.postgres) as postgres:
+        targets = {
+            "sqlite NORMAL": {"WEBHOOK_APP_DATABASE_URL": f"sqlite:///{work / 'normal.db'}"},
+            "sqlite FULL": {
+                "WEBHOOK_APP_DATABASE_URL": f"sqlite:///{work / 'full.db'}",
+                "WEBHOOK_APP_SQLITE_SYNCHRONOUS": "FULL",
+            },
+            "postgresql": {"WEBHOOK_APP_DATABASE_URL": postgres},
+        }
         for name, extra in targets.items():
             env = base_env | extra
-            subprocess.run(
-                [sys.executable, "-m", "webhook_app", "db", "upgrade"],
-                env=env,
-                check=True,
-                capture_output=True,
-            )
+            upgrade = [sys.executable, "-m", "webhook_app", "db", "upgrade"]
+            subprocess.run(upgrade, env=env, check=True, capture_output=True)
             port = free_port()
             command = [
                 sys.executable,
@@ -137,9 +96,6 @@ def main() -> None:
                 str(args.workers),
             ]
             results[name] = measure(name, command, env, port, args)
-    finally:
-        with admin.begin() as conn:
-            conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
 
     floor = results["floor"].rate
     print("\n| target | req/s | p50 ms | p99 ms | errors | ratio to floor |\n|---|---|---|---|---|---|")
