@@ -5,7 +5,8 @@ Handlers receive `Event` objects; the store keeps `Event.to_cloudevent()`.
 
 from __future__ import annotations
 
-import uuid
+import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -132,5 +133,11 @@ class Event:
 
 
 def new_id(prefix: str) -> str:
-    """Opaque, unguessable ids with a readable prefix (`evt_…`, `rcpt_…`, `dlv_…`)."""
-    return f"{prefix}_{uuid.uuid4().hex}"
+    """Unguessable ids with a readable prefix (`evt_…`, `rcpt_…`, `dlv_…`) that sort by creation time.
+
+    32 hex digits as before: 48 bits of milliseconds since the epoch, then 80 random bits
+    (the layout of UUIDv7, RFC 9562, without the version bits). Ids that grow with time
+    land at the right edge of their unique indexes, so each insert touches the page the
+    previous one touched instead of a random page: fewer pages written per commit.
+    """
+    return f"{prefix}_{time.time_ns() // 1_000_000:012x}{secrets.token_hex(10)}"

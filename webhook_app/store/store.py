@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from webhook_app.config import Settings
 from webhook_app.events import Event, new_id
-from webhook_app.store.engine import IMMEDIATE, create_engine
+from webhook_app.store.engine import IMMEDIATE, create_engine, writer_queue
 from webhook_app.store.tables import DUE_STATUSES, attempts, azure_operations, deliveries, events, receipts
 from webhook_app.wakeup import notify_work
 
@@ -71,6 +71,7 @@ class EventFilters:
 class Store:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
+        self._writer_turn = writer_queue(engine)
         self._insert_ignoring_conflict = _insert_ignoring_conflict_for(engine.dialect.name)
         # Built once: constructing statements per request cost more than running them.
         self._insert_receipt = receipts.insert()
@@ -104,7 +105,7 @@ class Store:
 
     @contextmanager
     def _writing(self) -> Iterator[sa.Connection]:
-        with self.engine.connect() as conn:
+        with self._writer_turn(), self.engine.connect() as conn:
             conn.execution_options(**{IMMEDIATE: True})
             with conn.begin():
                 yield conn
