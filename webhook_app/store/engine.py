@@ -6,13 +6,14 @@ import fcntl
 import os
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
-from typing import Any, ContextManager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 
 SQLITE_BUSY_TIMEOUT_SECONDS = 30
+CONNECT_TIMEOUT_SECONDS = 5
 IMMEDIATE = "webhook_app_immediate"
 """Execution option: begin a SQLite transaction with BEGIN IMMEDIATE (it will write).
 
@@ -28,7 +29,7 @@ def create_engine(url: str, *, sqlite_synchronous: str = "NORMAL", **options: An
     # pre_ping replaces connections that died in an outage; connect_timeout keeps a request
     # from hanging on a database that does not answer (it gets a 503 instead).
     options.setdefault("pool_pre_ping", True)
-    options.setdefault("connect_args", {"connect_timeout": 5})
+    options.setdefault("connect_args", {"connect_timeout": CONNECT_TIMEOUT_SECONDS})
     return sa.create_engine(url, **options)
 
 
@@ -93,9 +94,10 @@ class _SQLiteWriterQueue:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
 
-def writer_queue(engine: sa.Engine) -> Callable[[], ContextManager[None]]:
+def writer_queue(engine: sa.Engine) -> Callable[[], AbstractContextManager[None]]:
     """What a write transaction enters first: its turn on a SQLite file, nothing elsewhere."""
     database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+    in_memory = not database or database == ":memory:" or database.startswith("file:")
+    if engine.dialect.name != "sqlite" or database is None or in_memory:
         return nullcontext
     return _SQLiteWriterQueue(database).turn

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from webhook_app.config import Settings
 from webhook_app.events import Event, new_id
 from webhook_app.store.engine import IMMEDIATE, create_engine, writer_queue
+from webhook_app.store.fast_path import FastPath
 from webhook_app.store.tables import DUE_STATUSES, attempts, azure_operations, deliveries, events, receipts
 from webhook_app.wakeup import notify_work
 
@@ -72,6 +73,7 @@ class Store:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._writer_turn = writer_queue(engine)
+        self._fast_path = FastPath(engine)
         self._insert_ignoring_conflict = _insert_ignoring_conflict_for(engine.dialect.name)
         # Built once: constructing statements per request cost more than running them.
         self._insert_receipt = receipts.insert()
@@ -101,6 +103,7 @@ class Store:
         )
 
     def dispose(self) -> None:
+        self._fast_path.dispose()
         self.engine.dispose()
 
     @contextmanager
@@ -136,7 +139,14 @@ class Store:
         nothing and returns the original ids. The unique index on `dedupe_key` decides
         between concurrent identical requests, so exactly one of them records events.
         """
-        with self._writing() as conn:
+        if dedupe_key is not None:
+            row = _receipt_row(receipt, status="accepted", reason=None) | {"dedupe_key": dedupe_key}
+            event_rows = [_event_row(e) for e in new_events]
+            delivery_rows = [_delivery_row(p, receipt.received_at) for p in planned]
+            with self._writer_turn():
+                if self._fast_path.record(row, event_rows, delivery_rows):
+                    return IngestResult(receipt.id, [e.id for e in new_events], duplicate=False)
+        with self._writing() as conn:  # the key is taken (a duplicate or a stale copy), or there is none
             return self._record(conn, receipt, new_events, planned, dedupe_key, dedupe_window)
 
     def _record(

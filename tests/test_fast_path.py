@@ -1,0 +1,118 @@
+"""The ingest hot path writes exactly what the general path writes, and survives what the pool hides."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from tests.conftest import load_fixture, postgres_schema
+from webhook_app.ingest import plan_deliveries
+from webhook_app.providers import resemble
+from webhook_app.routes import Route
+from webhook_app.store import NewReceipt, Store, migrate
+from webhook_app.store.tables import deliveries, events, receipts
+
+WINDOW = timedelta(hours=24)
+ROUTES = (Route(name="log", handler="log"), Route(name="archive", handler="log"))
+
+
+def record(store: Store, *, dedupe_key: str | None, voice_id: str = "voice-1") -> Any:
+    body = load_fixture("resemble_dataset_issue.json") | {"id": voice_id}
+    receipt = NewReceipt(
+        provider="resemble",
+        received_at=datetime(2026, 11, 24, 10, 0, 0, 123456, tzinfo=UTC),
+        body=b'{"raw": "body"}',
+        headers={"Content-Type": "application/json", "User-Agent": "test"},
+        content_type="application/json",
+    )
+    new_events = resemble.to_events(
+        resemble.validate_callback(body), receipt_id=receipt.id, received_at=receipt.received_at
+    )
+    return store.record_callback(
+        receipt, new_events, plan_deliveries(new_events, ROUTES), dedupe_key=dedupe_key, dedupe_window=WINDOW
+    )
+
+
+def stored(store: Store, receipt_id: str) -> list[tuple[Any, ...]]:
+    """What the driver sees, ids left out: the fast path must store values in the same form."""
+    with store.engine.connect() as conn:
+        receipt = conn.exec_driver_sql(
+            "SELECT provider, received_at, status, reason, content_type, headers, body"
+            f" FROM receipts WHERE id = '{receipt_id}'"
+        ).one()
+        event = conn.exec_driver_sql(
+            "SELECT provider, type, voice_id, status, occurred_at FROM events"
+            f" WHERE receipt_id = '{receipt_id}'"
+        ).one()
+        planned = conn.exec_driver_sql(
+            "SELECT d.route, d.status, d.attempts, d.next_attempt_at, d.created_at, d.updated_at, d.replay_of"
+            " FROM deliveries AS d JOIN events ON events.id = d.event_id"
+            f" WHERE events.receipt_id = '{receipt_id}' ORDER BY route"
+        ).all()
+    return [tuple(receipt), tuple(event), *map(tuple, planned)]
+
+
+def test_the_fast_path_stores_what_the_general_path_stores(store: Store) -> None:
+    fast = record(store, dedupe_key="a" * 64)
+    general = record(store, dedupe_key=None)  # no key: the general path
+    assert not fast.duplicate and not general.duplicate
+    assert stored(store, fast.receipt_id) == stored(store, general.receipt_id)
+    with store.engine.connect() as conn:
+        documents = conn.execute(sa.select(events.c.document).order_by(events.c.seq)).scalars().all()
+    assert [d["receipt_id"] for d in documents] == [fast.receipt_id, general.receipt_id]
+    assert documents[0]["data"] == documents[1]["data"]
+    assert store.get_event(fast.event_ids[0]) == documents[0]
+
+
+def test_a_taken_key_writes_nothing_and_answers_with_the_original(store: Store) -> None:
+    first = record(store, dedupe_key="b" * 64)
+    again = record(store, dedupe_key="b" * 64)
+    assert again.duplicate and again.receipt_id == first.receipt_id and again.event_ids == first.event_ids
+    with store.engine.connect() as conn:
+        counts = [
+            conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() for t in (receipts, events)
+        ]
+        assert counts == [1, 1]
+        assert conn.execute(sa.select(sa.func.count()).select_from(deliveries)).scalar() == len(ROUTES)
+
+
+def test_a_connection_that_died_in_the_pool_is_replaced_without_an_error() -> None:
+    """PostgreSQL restarts and idle timeouts kill pooled connections; the hot path does not ping first."""
+    with postgres_schema() as url:
+        store = Store.from_url(url)
+        try:
+            migrate.upgrade(store.engine)
+            record(store, dedupe_key="c" * 64)
+            pooled = store._fast_path._autocommit.raw_connection()
+            pid = pooled.driver_connection.info.backend_pid  # type: ignore[union-attr]
+            pooled.close()  # back to the pool, then killed there
+            with store.engine.connect() as conn:
+                assert conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})").scalar()
+            result = record(store, dedupe_key="d" * 64, voice_id="voice-2")
+            assert not result.duplicate
+            assert store.get_event(result.event_ids[0]) is not None
+        finally:
+            store.dispose()
+
+
+def test_sqlite_writers_wait_for_their_turn_across_stores(tmp_path: Path) -> None:
+    """Two stores on one file (as two processes would be) queue on the writers' lock beside it."""
+    url = f"sqlite:///{tmp_path / 'events.db'}"
+    first, second = Store.from_url(url), Store.from_url(url)
+    try:
+        migrate.upgrade(first.engine)
+        done = threading.Event()
+        with first._writer_turn():
+            writer = threading.Thread(target=lambda: (record(second, dedupe_key="e" * 64), done.set()))
+            writer.start()
+            assert not done.wait(0.5), "the second store wrote while the first held the turn"
+        assert done.wait(10), "the second store did not write after the turn was released"
+        writer.join()
+        assert (tmp_path / "events.db.writers").exists()
+    finally:
+        first.dispose()
+        second.dispose()
