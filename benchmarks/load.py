@@ -21,13 +21,20 @@ from dataclasses import dataclass
 from webhook_app.samples import resemble_callback
 
 WRK_SCRIPT = r"""
+-- Each wrk thread has its own Lua state with the same random seed: without the thread's
+-- number in the id, the threads would send the same bodies (duplicates, not new events).
+local threads = 0
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_number", threads)
+end
 local counter = 0
 local template = [[%s]]
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 request = function()
   counter = counter + 1
-  local body = template:gsub("VOICE_ID", string.format("%%d-%%d", math.random(1, 1000000000), counter))
+  local body = template:gsub("VOICE_ID", string.format("%%d-%%d-%%d", thread_number, os.time(), counter))
   return wrk.format(nil, nil, nil, body)
 end
 """
