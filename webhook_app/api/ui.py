@@ -18,6 +18,8 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, session, url_for
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask.wrappers import Request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -33,7 +35,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 PAGE = 50
 
 
+class _UISessionInterface(SecureCookieSessionInterface):
+    """The cookie session exists under /ui only: callbacks and the API never read or set it.
+
+    Flask opens a session for every request; on the ingest path that was a signing
+    serializer built per callback for nothing.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if not request.path.startswith(bp.url_prefix or "/ui"):
+            return self.make_null_session(app)
+        return super().open_session(app, request)
+
+
 def configure_sessions(app: Flask, admin_tokens: tuple[str, ...]) -> None:
+    app.session_interface = _UISessionInterface()
     material = "\n".join(sorted(admin_tokens)).encode() or secrets.token_bytes(32)
     app.secret_key = hmac.new(material, b"webhook-app ui session", hashlib.sha256).hexdigest()
     app.config.update(
