@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
-from tests.conftest import load_fixture, postgres_schema
+from tests.conftest import load_fixture, postgres_schema, wait_until
 from webhook_app.ingest import plan_deliveries
 from webhook_app.providers import resemble
 from webhook_app.routes import Route
 from webhook_app.store import NewReceipt, Store, migrate
+from webhook_app.store.engine import CHECKPOINT_SECONDS
 from webhook_app.store.tables import deliveries, events, receipts
 
 WINDOW = timedelta(hours=24)
@@ -106,7 +108,7 @@ def test_sqlite_writers_wait_for_their_turn_across_stores(tmp_path: Path) -> Non
     try:
         migrate.upgrade(first.engine)
         done = threading.Event()
-        with first._writer_turn():
+        with first._writers.turn():
             writer = threading.Thread(target=lambda: (record(second, dedupe_key="e" * 64), done.set()))
             writer.start()
             assert not done.wait(0.5), "the second store wrote while the first held the turn"
@@ -116,3 +118,24 @@ def test_sqlite_writers_wait_for_their_turn_across_stores(tmp_path: Path) -> Non
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_sqlite_checkpoints_run_beside_the_writers_and_the_wal_starts_over(tmp_path: Path) -> None:
+    """No commit checkpoints (that stalled every writer); the writing process's thread does them."""
+    database, wal = tmp_path / "events.db", tmp_path / "events.db-wal"
+    store = Store.from_url(f"sqlite:///{database}")
+    try:
+        migrate.upgrade(store.engine)
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        before = database.stat().st_size
+        for n in range(50):
+            record(store, dedupe_key=f"a{n:063d}", voice_id=f"voice-{n}")
+        wait_until(lambda: database.stat().st_size > before, timeout=10)  # pages copied into the database
+        time.sleep(2.5 * CHECKPOINT_SECONDS)  # and the frames written meanwhile, under a writer's turn
+        grown = wal.stat().st_size
+        for n in range(40):
+            record(store, dedupe_key=f"b{n:063d}", voice_id=f"voice-{n}")
+        assert wal.stat().st_size == grown, "the WAL was appended to instead of reused from its start"
+    finally:
+        store.dispose()

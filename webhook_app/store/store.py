@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from webhook_app.config import Settings
 from webhook_app.events import Event, new_id
-from webhook_app.store.engine import IMMEDIATE, create_engine, writer_queue
+from webhook_app.store.engine import IMMEDIATE, create_engine, writers_for
 from webhook_app.store.fast_path import FastPath
 from webhook_app.store.tables import DUE_STATUSES, attempts, azure_operations, deliveries, events, receipts
 from webhook_app.wakeup import notify_work
@@ -72,7 +72,7 @@ class EventFilters:
 class Store:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
-        self._writer_turn = writer_queue(engine)
+        self._writers = writers_for(engine)
         self._fast_path = FastPath(engine)
         self._insert_ignoring_conflict = _insert_ignoring_conflict_for(engine.dialect.name)
         # Built once: constructing statements per request cost more than running them.
@@ -103,12 +103,13 @@ class Store:
         )
 
     def dispose(self) -> None:
+        self._writers.close()
         self._fast_path.dispose()
         self.engine.dispose()
 
     @contextmanager
     def _writing(self) -> Iterator[sa.Connection]:
-        with self._writer_turn(), self.engine.connect() as conn:
+        with self._writers.turn(), self.engine.connect() as conn:
             conn.execution_options(**{IMMEDIATE: True})
             with conn.begin():
                 yield conn
@@ -143,7 +144,7 @@ class Store:
             row = _receipt_row(receipt, status="accepted", reason=None) | {"dedupe_key": dedupe_key}
             event_rows = [_event_row(e) for e in new_events]
             delivery_rows = [_delivery_row(p, receipt.received_at) for p in planned]
-            with self._writer_turn():
+            with self._writers.turn():
                 if self._fast_path.record(row, event_rows, delivery_rows):
                     return IngestResult(receipt.id, [e.id for e in new_events], duplicate=False)
         with self._writing() as conn:  # the key is taken (a duplicate or a stale copy), or there is none
