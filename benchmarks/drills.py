@@ -5,6 +5,8 @@
 1. web SIGKILL under load: every request that got a 2xx must be in the store.
 2. duplicates: the same callback N times yields exactly one event.
 3. sink outage: the target answers 500 for a while, then recovers; every delivery ends succeeded.
+4. worker SIGKILL under load: callbacks keep arriving while two workers deliver them; one
+   is killed half-way; every event must reach the sink at least once (repeats are counted).
 
 Each drill prints its counts; the script exits 1 if any count is wrong. Traffic goes only
 to 127.0.0.1. tests/test_drills.py runs the same drills at small sizes.
@@ -189,6 +191,71 @@ def sink_outage(
     )
 
 
+def worker_killed_under_load(database_url: str, folder: Path, events: int = 1000) -> DrillResult:
+    arrivals: list[str] = []
+    lock = threading.Lock()
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with lock:
+                arrivals.append(json.loads(body)["id"])
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    sink.daemon_threads = True
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    config = folder / "routes.toml"
+    config.write_text(
+        '[[routes]]\nname = "partner"\nhandler = "forward"\n'
+        f'[routes.options]\nurl = "http://127.0.0.1:{sink.server_address[1]}/in"\n'
+        'secret = "whsec_ZHJpbGwtc2VjcmV0LTAxMjM0NTY3ODk="\nallow_private_targets = true\n'
+    )  # fmt: skip
+    # A short lease, so the killed worker's deliveries are taken over within seconds.
+    env = _env(database_url, folder, WEBHOOK_APP_CONFIG=str(config), WEBHOOK_APP_LEASE_SECONDS="5")
+    store = Store.from_url(database_url)
+    migrate.upgrade(store.engine)
+    port = free_port()
+    web = webhook_app(["web", "--port", str(port), "--workers", "2"], env, folder)
+    workers = [webhook_app(["worker"], env, folder) for _ in range(2)]
+    accepted: list[str] = []
+    try:
+        wait_http(f"http://127.0.0.1:{port}")
+
+        def send(n: int) -> None:
+            callback = resemble_callback("dataset_issue", f"voice-{n}")
+            answer = httpx.post(f"http://127.0.0.1:{port}/hooks/resemble/{TOKEN}", json=callback, timeout=30)
+            answer.raise_for_status()
+            accepted.extend(answer.json()["event_ids"])
+
+        with ThreadPoolExecutor(8) as pool:
+            sent = [pool.submit(send, n) for n in range(events)]
+            half_way = time.monotonic() + 120
+            while len(set(arrivals)) < events // 2 and time.monotonic() < half_way:
+                time.sleep(0.01)
+            stop(workers[0], signal.SIGKILL)
+            for future in sent:
+                future.result()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not set(accepted) <= set(arrivals):
+            time.sleep(0.25)
+    finally:
+        stop(web)
+        for worker in workers:
+            stop(worker)
+        sink.shutdown()
+        store.dispose()
+    missing = len(set(accepted) - set(arrivals))
+    counts = {"accepted": len(accepted), "reached the sink": len(set(arrivals) & set(accepted)),
+              "missing": missing, "repeats": len(arrivals) - len(set(arrivals))}  # fmt: skip
+    return DrillResult("worker SIGKILL under load", counts, ok=missing == 0 and len(accepted) == events)
+
+
 def _all_events(store: Store) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     cursor = None
@@ -212,6 +279,7 @@ def main() -> None:
         (web_killed_under_load, {"seconds": args.seconds}),
         (duplicates, {"total": args.duplicates}),
         (sink_outage, {}),
+        (worker_killed_under_load, {}),
     ):
         folder = Path(tempfile.mkdtemp(prefix="webhook-app-drill-"))
         url = args.database_url or f"sqlite:///{folder / 'events.db'}"

@@ -1,6 +1,6 @@
 """Ingest throughput and latency against a same-run floor.
 
-    python benchmarks/ingest.py [--seconds 10] [--workers 4] [--connections 32] [--postgres URL]
+    python benchmarks/ingest.py [--seconds 10] [--workers 2] [--connections 32] [--postgres URL]
 
 Targets, each behind `gunicorn --workers N` (sync) on 127.0.0.1: (a) the floor, a bare Flask
 view answering 204; (b) the real endpoint on SQLite with synchronous=NORMAL (the default)
@@ -56,7 +56,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)  # `webhook-app web`'s default, one per core here
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--postgres", default=POSTGRES_URL)
     args = parser.parse_args()
