@@ -41,7 +41,7 @@ from webhook_app.store.tables import azure_operations  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 KEY = "bench-azure-key"
-SWEEP_INTERVAL = 600.0  # after its first poll an operation waits 7.5-12.5 minutes: the idle phase
+SWEEP_INTERVAL = 600.0
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -132,8 +132,14 @@ def main() -> None:
         "WEBHOOK_APP_DATABASE_URL": url, "WEBHOOK_APP_DATA_DIR": str(work),
         "WEBHOOK_APP_LOG_LEVEL": "WARNING",
         "WEBHOOK_APP_AZURE_SPEECH_KEY": KEY, "WEBHOOK_APP_AZURE_ALLOWED_HOSTS": "localhost",
-        "WEBHOOK_APP_AZURE_POLL_INTERVAL": "2", "WEBHOOK_APP_AZURE_POLL_MAX_INTERVAL": "10",
     }  # fmt: skip
+    # Sweep and idle: after its first poll an operation waits 7.5-12.5 minutes.
+    sweeping = env | {"WEBHOOK_APP_AZURE_POLL_INTERVAL": "600", "WEBHOOK_APP_AZURE_POLL_MAX_INTERVAL": "600"}
+    finishing_env = env | {
+        "WEBHOOK_APP_AZURE_POLL_INTERVAL": "2",
+        "WEBHOOK_APP_AZURE_POLL_MAX_INTERVAL": "10",
+    }
+
     print(f"tracking {args.operations} operations ...", flush=True)
     started = time.monotonic()
     urls = track(store, azure, args.operations, interval=SWEEP_INTERVAL, prefix="sweep")
@@ -141,7 +147,7 @@ def main() -> None:
     floor = floor_rate(azure, urls)
     azure.requests.clear()
 
-    worker = webhook_app(["worker"], env, work)
+    worker = webhook_app(["worker"], sweeping, work)
     pid = worker.pid  # the worker runs in this process itself, no children
     try:
         # 1. Sweep
@@ -175,7 +181,9 @@ def main() -> None:
             flush=True,
         )
 
-        # 3. Finishing
+        # 3. Finishing, by a worker polling every 2-10 s (the sweep's operations still wait minutes)
+        stop(worker)
+        worker = webhook_app(["worker"], finishing_env, work)
         azure.requests.clear()
         finishing = track(store, azure, args.finishing, interval=2.0, prefix="finishing")
         time.sleep(10)
@@ -186,10 +194,14 @@ def main() -> None:
             if time.monotonic() - started > 300:
                 raise SystemExit(f"only {done} of {args.finishing} finished in 300 s")
             time.sleep(0.5)
-        per_operation = len(azure.gets()) / args.finishing  # the sweep's operations sleep meanwhile
+        # Operation and resource GETs alike; the sweep's operations sleep meanwhile.
+        calls = [r for r in azure.requests if r.method == "GET"]
+        per_operation = len(calls) / args.finishing
+        resource_calls = sum("/personalvoices/" in r.path for r in calls)
         print(
             f"  finishing: {args.finishing} operations finished {time.monotonic() - started:.1f} s after "
-            f"Azure said Succeeded; {per_operation:.1f} Azure calls per operation",
+            f"Azure said Succeeded; {per_operation:.1f} Azure calls per operation "
+            f"({resource_calls} resource reads)",
             flush=True,
         )
     finally:
@@ -206,7 +218,8 @@ def main() -> None:
                   "floor_polls_per_second": floor, "ratio": sweep_rate / floor, "azure_calls": sweep_calls},
         "idle": {"seconds": args.idle_seconds, "cpu_percent": idle_cpu, "rss_mb": memory,
                  "azure_calls": idle_calls},
-        "finishing": {"operations": args.finishing, "azure_calls_per_operation": per_operation},
+        "finishing": {"operations": args.finishing, "azure_calls_per_operation": per_operation,
+                      "resource_reads": resource_calls},
     }, indent=2))  # fmt: skip
     print(f"\nwritten {out.relative_to(HERE.parent)}")
 
