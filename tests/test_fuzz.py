@@ -1,0 +1,97 @@
+"""Fuzzing the Resemble normalizer and endpoint with hypothesis: clear answers, never a 5xx.
+
+Bodies are drawn near Resemble's shape (right keys, wrong or odd values, extra keys, deep
+nesting) and far from it (any JSON, any bytes). The HTTP surface as a whole is fuzzed from
+the OpenAPI document in tests/test_openapi.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from marshmallow import ValidationError
+
+from tests.conftest import RESEMBLE_TOKENS
+from webhook_app import create_app
+from webhook_app.config import Settings
+from webhook_app.providers import resemble
+from webhook_app.store import migrate
+
+NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+
+scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)
+any_json = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=20,
+)
+odd_values = scalars | st.sampled_from(["true", "false", "0.93", "NaN", "1e400", "", " finished "]) | any_json
+recording = st.dictionaries(
+    st.sampled_from(["uuid", "name", "transcript", "stoi_score", "pesq_score", "si_dr_score", "si_sdr_score",
+                     "resemble_sample_score", "is_active", "is_outlier", "is_silent", "extra"]),
+    odd_values,
+)  # fmt: skip
+near_resemble = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": st.text(max_size=250) | odd_values,
+        "status": st.sampled_from(["finished", "dataset_issue", "consent_validation_failed", "FAILED", ""])
+        | odd_values,
+        "ok": odd_values,
+        "issue": odd_values,
+        "recordings": st.lists(recording | odd_values, max_size=4) | odd_values,
+        "voice": any_json,
+    },
+)
+bodies = near_resemble | any_json
+
+
+@given(bodies)
+@settings(max_examples=400, deadline=None)
+def test_the_normalizer_accepts_or_explains_any_json(body: Any) -> None:
+    key = resemble.dedupe_key(body)
+    assert len(key) == 64
+    try:
+        callback = resemble.validate_callback(body)
+    except ValidationError as error:
+        assert error.messages  # the field-by-field reason the 422 carries
+        return
+    (event,) = resemble.to_events(callback, receipt_id="rcpt_x", received_at=NOW)
+    document = json.loads(json.dumps(event.to_cloudevent()))  # serializable as it will be stored
+    assert document["subject"] == body["id"] and document["data"]["status"] == body["status"]
+
+
+@pytest.fixture
+def client(tmp_path: Any) -> Iterator[FlaskClient]:
+    app_settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'events.db'}",
+        data_dir=str(tmp_path),
+        resemble_tokens=RESEMBLE_TOKENS,
+    )
+    app = create_app(app_settings)
+    migrate.upgrade(app.extensions["webhook_app"].store.engine)
+    yield app.test_client()
+    app.extensions["webhook_app"].store.dispose()
+
+
+content_types = st.sampled_from(["application/json", "text/plain", "application/merge-patch+json"])
+
+
+@given(body=bodies | st.binary(max_size=200), content_type=content_types)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_the_endpoint_never_answers_5xx(client: FlaskClient, body: Any, content_type: str) -> None:
+    data = body if isinstance(body, bytes) else json.dumps(body)
+    response = client.post(f"/hooks/resemble/{RESEMBLE_TOKENS[0]}", data=data, content_type=content_type)
+    assert response.status_code in (200, 202, 400, 415, 422), response.get_data(as_text=True)
+    answer = response.get_json()
+    if response.status_code >= 400:
+        assert set(answer["error"]) == {"code", "message", "details"}
+    else:
+        assert answer["event_ids"] and answer["receipt_id"].startswith("rcpt_")
