@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import stop, webhook_app  # noqa: E402
-from tests.fake_azure import FakeAzure  # noqa: E402
+from tests.fake_azure import FakeAzure, self_signed_certificate  # noqa: E402
 from webhook_app.azure_client import AzureClient  # noqa: E402
 from webhook_app.store import Store, migrate  # noqa: E402
 from webhook_app.store.store import NewOperation, OperationStore  # noqa: E402
@@ -43,16 +42,6 @@ HERE = Path(__file__).resolve().parent
 KEY = "bench-azure-key"
 SWEEP_INTERVAL = 600.0
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def certificate(folder: Path) -> tuple[Path, Path]:
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
 
 
 def track(store: Store, azure: FakeAzure, count: int, *, interval: float, prefix: str) -> list[str]:
@@ -122,7 +111,7 @@ def main() -> None:
     parser.add_argument("--finishing", type=int, default=1_000)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="webhook-app-bench-"))
-    cert, key = certificate(work)
+    cert, key = self_signed_certificate(work)
     os.environ["SSL_CERT_FILE"] = str(cert)  # our fake Azure's certificate, trusted like a private CA
     azure = FakeAzure((cert, key), key=KEY)
     url = f"sqlite:///{work / 'events.db'}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import ssl
+import subprocess
 import uuid
 from collections import deque
 from pathlib import Path
@@ -19,6 +20,17 @@ from tests.sink import LoopbackServer, Received, Reply
 
 API_VERSION = "2023-12-01-preview"
 _PATH = re.compile(r"^/customvoice/(operations|personalvoices|consents)/([^/?]+)\?api-version=([\w.-]+)$")
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A certificate and key for `localhost`; clients trust it through SSL_CERT_FILE, as a private CA."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
 
 
 def azure_error(status: int, code: str, message: str) -> Reply:
