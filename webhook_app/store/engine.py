@@ -104,9 +104,8 @@ class SQLiteWriters:
     @contextmanager
     def turn(self) -> Iterator[None]:
         with self._threads:
-            if (
-                self._pid != os.getpid()
-            ):  # first write in this process (descriptors and threads do not survive fork)
+            # The first write of this process: descriptors and threads do not survive fork().
+            if self._pid != os.getpid():
                 self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
                 threading.Thread(target=self._checkpoint, name="sqlite-checkpoints", daemon=True).start()
             assert self._fd is not None
@@ -143,7 +142,11 @@ class _NoWriterQueue:
 
 def writers_for(engine: sa.Engine) -> SQLiteWriters | _NoWriterQueue:
     database = engine.url.database
-    in_memory = not database or database == ":memory:" or database.startswith("file:")
-    if engine.dialect.name != "sqlite" or database is None or in_memory:
+    if (
+        engine.dialect.name != "sqlite"
+        or not database
+        or database == ":memory:"
+        or database.startswith("file:")
+    ):
         return _NoWriterQueue()
     return SQLiteWriters(engine, database)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -87,8 +87,9 @@ class FastPath:
 
     _autocommit: sa.Engine
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, writer_turn: Callable[[], AbstractContextManager[None]]) -> None:
         self.engine = engine
+        self._writer_turn = writer_turn  # SQLite's queue of writers; values are converted before it
         dialect = engine.dialect
         self.record: Callable[[Row, list[Row], list[Row]], bool]
         if dialect.name == "postgresql":
@@ -111,14 +112,16 @@ class FastPath:
             self._delivery = _SQLiteInsert(dialect, deliveries, _DELIVERY_COLUMNS)
 
     def _record_sqlite(self, receipt: Row, event_rows: list[Row], delivery_rows: list[Row]) -> bool:
-        with _driver_cursor(self.engine) as cursor:
+        receipt_values = self._receipt.values(receipt)
+        event_values = [self._event.values(r) for r in event_rows]
+        delivery_values = [self._delivery.values(r) for r in delivery_rows]
+        with self._writer_turn(), _driver_cursor(self.engine) as cursor:
             cursor.execute("BEGIN IMMEDIATE")
             try:
-                taken = cursor.execute(self._receipt.sql, self._receipt.values(receipt)).fetchone()
-                inserted = taken is not None
+                inserted = cursor.execute(self._receipt.sql, receipt_values).fetchone() is not None
                 if inserted:
-                    cursor.executemany(self._event.sql, [self._event.values(r) for r in event_rows])
-                    cursor.executemany(self._delivery.sql, [self._delivery.values(r) for r in delivery_rows])
+                    cursor.executemany(self._event.sql, event_values)
+                    cursor.executemany(self._delivery.sql, delivery_values)
                 cursor.execute("COMMIT")
             except BaseException:
                 cursor.execute("ROLLBACK")

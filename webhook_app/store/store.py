@@ -73,7 +73,7 @@ class Store:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._writers = writers_for(engine)
-        self._fast_path = FastPath(engine)
+        self._fast_path = FastPath(engine, self._writers.turn)
         self._insert_ignoring_conflict = _insert_ignoring_conflict_for(engine.dialect.name)
         # Built once: constructing statements per request cost more than running them.
         self._insert_receipt = receipts.insert()
@@ -144,9 +144,8 @@ class Store:
             row = _receipt_row(receipt, status="accepted", reason=None) | {"dedupe_key": dedupe_key}
             event_rows = [_event_row(e) for e in new_events]
             delivery_rows = [_delivery_row(p, receipt.received_at) for p in planned]
-            with self._writers.turn():
-                if self._fast_path.record(row, event_rows, delivery_rows):
-                    return IngestResult(receipt.id, [e.id for e in new_events], duplicate=False)
+            if self._fast_path.record(row, event_rows, delivery_rows):
+                return IngestResult(receipt.id, [e.id for e in new_events], duplicate=False)
         with self._writing() as conn:  # the key is taken (a duplicate or a stale copy), or there is none
             return self._record(conn, receipt, new_events, planned, dedupe_key, dedupe_window)
 
