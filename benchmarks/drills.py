@@ -25,7 +25,6 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import free_port, stop, wait_http, webhook_app  # noqa: E402
+from tests.sink import Received, Reply, Sink  # noqa: E402
 from webhook_app.samples import resemble_callback
 from webhook_app.store import EventFilters, Store, migrate
 
@@ -134,36 +134,29 @@ def duplicates(database_url: str, folder: Path, total: int = 10_000, connections
     return DrillResult("identical callbacks", counts, ok=events == 1 and statuses.count(202) == 1)
 
 
+def _forward_route(folder: Path, sink: Sink, retry: str = "") -> Path:
+    """A config file with one signed `forward` route to `sink`."""
+    config = folder / "routes.toml"
+    config.write_text(
+        '[[routes]]\nname = "partner"\nhandler = "forward"\n' + (f"retry = {retry}\n" if retry else "")
+        + f'[routes.options]\nurl = "{sink.url}/in"\n'
+        'secret = "whsec_ZHJpbGwtc2VjcmV0LTAxMjM0NTY3ODk="\nallow_private_targets = true\n'
+    )  # fmt: skip
+    return config
+
+
 def sink_outage(
     database_url: str, folder: Path, events: int = 50, outage_seconds: float = 3.0
 ) -> DrillResult:
-    answered = {"500": 0, "200": 0}
-    first_request: list[float] = []  # the outage lasts `outage_seconds` from the first request
+    sink = Sink()
 
-    class Sink(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            now = time.monotonic()
-            first_request[:1] = first_request[:1] or [now]
-            code = 500 if now < first_request[0] + outage_seconds else 200
-            answered[str(code)] += 1
-            self.send_response(code)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    def respond(request: Received) -> Reply:
+        """500 for `outage_seconds` from the first request, then 200."""
+        return Reply(500 if request.at < sink.requests[0].at + outage_seconds else 200)
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    sink = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
-    threading.Thread(target=sink.serve_forever, daemon=True).start()
-    config = folder / "routes.toml"
-    config.write_text(
-        '[[routes]]\nname = "partner"\nhandler = "forward"\n'
-        "retry = { max_attempts = 20, base_seconds = 0.5, factor = 2, max_seconds = 2 }\n"
-        f'[routes.options]\nurl = "http://127.0.0.1:{sink.server_address[1]}/in"\n'
-        'secret = "whsec_ZHJpbGwtc2VjcmV0LTAxMjM0NTY3ODk="\nallow_private_targets = true\n'
-    )  # fmt: skip
-    env = _env(database_url, folder, WEBHOOK_APP_CONFIG=str(config))
+    sink.respond = respond
+    retry = "{ max_attempts = 20, base_seconds = 0.5, factor = 2, max_seconds = 2 }"
+    env = _env(database_url, folder, WEBHOOK_APP_CONFIG=str(_forward_route(folder, sink, retry)))
     store = Store.from_url(database_url)
     migrate.upgrade(store.engine)
     port = free_port()
@@ -182,42 +175,23 @@ def sink_outage(
     finally:
         stop(web)
         stop(worker)
-        sink.shutdown()
+        sink.close()
         store.dispose()
-    counts = {"events": events, "sink 500s": answered["500"], "succeeded": finished.get("succeeded", 0),
+    failed = sum(r.at < sink.requests[0].at + outage_seconds for r in sink.requests)
+    counts = {"events": events, "sink 500s": failed, "succeeded": finished.get("succeeded", 0),
               "not succeeded": events - finished.get("succeeded", 0)}  # fmt: skip
-    return DrillResult(
-        "sink outage then recovery", counts, ok=counts["not succeeded"] == 0 and answered["500"] > 0
-    )
+    return DrillResult("sink outage then recovery", counts, ok=counts["not succeeded"] == 0 and failed > 0)
 
 
 def worker_killed_under_load(database_url: str, folder: Path, events: int = 1000) -> DrillResult:
-    arrivals: list[str] = []
-    lock = threading.Lock()
+    sink = Sink()
 
-    class Sink(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            with lock:
-                arrivals.append(json.loads(body)["id"])
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+    def arrivals() -> list[str]:
+        return [request.json()["id"] for request in list(sink.requests)]
 
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    sink = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
-    sink.daemon_threads = True
-    threading.Thread(target=sink.serve_forever, daemon=True).start()
-    config = folder / "routes.toml"
-    config.write_text(
-        '[[routes]]\nname = "partner"\nhandler = "forward"\n'
-        f'[routes.options]\nurl = "http://127.0.0.1:{sink.server_address[1]}/in"\n'
-        'secret = "whsec_ZHJpbGwtc2VjcmV0LTAxMjM0NTY3ODk="\nallow_private_targets = true\n'
-    )  # fmt: skip
     # A short lease, so the killed worker's deliveries are taken over within seconds.
-    env = _env(database_url, folder, WEBHOOK_APP_CONFIG=str(config), WEBHOOK_APP_LEASE_SECONDS="5")
+    env = _env(database_url, folder, WEBHOOK_APP_CONFIG=str(_forward_route(folder, sink)),
+               WEBHOOK_APP_LEASE_SECONDS="5")  # fmt: skip
     store = Store.from_url(database_url)
     migrate.upgrade(store.engine)
     port = free_port()
@@ -236,23 +210,24 @@ def worker_killed_under_load(database_url: str, folder: Path, events: int = 1000
         with ThreadPoolExecutor(8) as pool:
             sent = [pool.submit(send, n) for n in range(events)]
             half_way = time.monotonic() + 120
-            while len(set(arrivals)) < events // 2 and time.monotonic() < half_way:
+            while len(set(arrivals())) < events // 2 and time.monotonic() < half_way:
                 time.sleep(0.01)
             stop(workers[0], signal.SIGKILL)
             for future in sent:
                 future.result()
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not set(accepted) <= set(arrivals):
+        while time.monotonic() < deadline and not set(accepted) <= set(arrivals()):
             time.sleep(0.25)
     finally:
         stop(web)
         for worker in workers:
             stop(worker)
-        sink.shutdown()
+        sink.close()
         store.dispose()
-    missing = len(set(accepted) - set(arrivals))
-    counts = {"accepted": len(accepted), "reached the sink": len(set(arrivals) & set(accepted)),
-              "missing": missing, "repeats": len(arrivals) - len(set(arrivals))}  # fmt: skip
+    arrived = arrivals()
+    missing = len(set(accepted) - set(arrived))
+    counts = {"accepted": len(accepted), "reached the sink": len(set(arrived) & set(accepted)),
+              "missing": missing, "repeats": len(arrived) - len(set(arrived))}  # fmt: skip
     return DrillResult("worker SIGKILL under load", counts, ok=missing == 0 and len(accepted) == events)
 
 
