@@ -75,7 +75,7 @@ def track() -> Response:
         return api_error(422, "invalid_operation", "The operation to track is not valid.", exc.messages)
     except (UnsafeOperationURL, ValueError) as exc:
         return api_error(422, "invalid_operation", str(exc), {"operation_url": [str(exc)]})
-    return respond(schemas.Operation(), operation_json(operation), 201 if created else 200)
+    return respond(schemas.Operation, operation_json(operation), 201 if created else 200)
 
 
 @bp.get("/operations")
@@ -86,7 +86,7 @@ def list_operations() -> Response:
     except ValidationError as exc:
         return api_error(400, "invalid_query", "Some query parameters are not valid.", exc.messages)
     operations = OperationStore(services().store).recent(state=args.get("state"), limit=args["limit"])
-    return respond(schemas.OperationPage(), {"items": [operation_json(o) for o in operations]})
+    return respond(schemas.OperationPage, {"items": [operation_json(o) for o in operations]})
 
 
 @bp.get("/operations/<operation_id>")
@@ -95,4 +95,4 @@ def get_operation(operation_id: str) -> Response:
     operation = OperationStore(services().store).get(operation_id)
     if operation is None:
         return api_error(404, "not_found", f"No tracked operation with id {operation_id}.")
-    return respond(schemas.Operation(), operation_json(operation))
+    return respond(schemas.Operation, operation_json(operation))

@@ -63,7 +63,7 @@ def list_events() -> Response:
         until=args.get("until"),
     )
     items, next_cursor = services().store.list_events(filters, limit=args["limit"], cursor=args.get("cursor"))
-    return respond(schemas.EventPage(), {"items": items, "next_cursor": next_cursor})
+    return respond(schemas.EventPage, {"items": items, "next_cursor": next_cursor})
 
 
 @bp.get("/events/<event_id>")
@@ -73,7 +73,7 @@ def get_event(event_id: str) -> Response:
     document = store.get_event(event_id)
     if document is None:
         return api_error(404, "not_found", f"No event with id {event_id}.")
-    return respond(schemas.EventDetail(), {**document, "deliveries": store.deliveries_of(event_id)})
+    return respond(schemas.EventDetail, {**document, "deliveries": store.deliveries_of(event_id)})
 
 
 class ReplayQuerySchema(Schema):
@@ -97,7 +97,7 @@ def replay(event_id: str) -> Response:
         )
     except ReplayError as exc:
         return api_error(404, "not_found", str(exc))
-    return respond(schemas.Replay(), {"event_id": event_id, "deliveries": created}, 202)
+    return respond(schemas.Replay, {"event_id": event_id, "deliveries": created}, 202)
 
 
 @bp.get("/voices/<provider>/<voice_id>")
@@ -116,7 +116,7 @@ def get_voice(provider: str, voice_id: str) -> Response:
         "status": timeline[-1]["data"]["status"],
         "events": timeline,
     }
-    return respond(schemas.Voice(), voice)
+    return respond(schemas.Voice, voice)
 
 
 @bp.get("/receipts/<receipt_id>")
@@ -130,4 +130,4 @@ def get_receipt(receipt_id: str) -> Response:
         receipt["body"], receipt["body_encoding"] = raw.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         receipt["body"], receipt["body_encoding"] = base64.b64encode(raw).decode(), "base64"
-    return respond(schemas.Receipt(), receipt)
+    return respond(schemas.Receipt, receipt)

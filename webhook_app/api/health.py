@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 @bp.get("/healthz")
 def healthz() -> Response:
-    return respond(schemas.Health(), {"status": "ok"})
+    return respond(schemas.Health, {"status": "ok"})
 
 
 @bp.get("/metrics")
@@ -49,4 +49,4 @@ def readyz() -> Response:
             "The database schema is not current; run 'webhook-app db upgrade'.",
             {"current": current, "head": head},
         )
-    return respond(schemas.Ready(), {"status": "ready", "schema": current})
+    return respond(schemas.Ready, {"status": "ready", "schema": current})

@@ -104,4 +104,4 @@ def resemble_callback(token: str) -> Response:
                 "event_id": result.event_ids[0] if result.duplicate else event.id,
             },
         )
-    return respond(schemas.IngestResult(), result, 200 if result.duplicate else 202)
+    return respond(schemas.IngestResult, result, 200 if result.duplicate else 202)
