@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +25,7 @@ from webhook_app.config import Settings
 from webhook_app.providers import resemble
 from webhook_app.store import migrate
 
+FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)
@@ -66,6 +68,54 @@ def test_the_normalizer_accepts_or_explains_any_json(body: Any) -> None:
     (event,) = resemble.to_events(callback, receipt_id="rcpt_x", received_at=NOW)
     document = json.loads(json.dumps(event.to_cloudevent()))  # serializable as it will be stored
     assert document["subject"] == body["id"] and document["data"]["status"] == body["status"]
+
+
+flags = st.none() | st.booleans() | st.sampled_from(["true", "false", "True", "FALSE", "yes", "0", "maybe"])
+scores = (
+    st.none() | st.floats() | st.integers() | st.sampled_from(["0.41", "-2.1", " 3 ", "1e400", "nan", "x"])
+)
+documented_recording = st.fixed_dictionaries(
+    {},
+    optional={
+        "uuid": st.text(max_size=40) | st.none(),
+        "name": st.text(max_size=20) | st.none(),
+        "transcript": st.text(max_size=40) | st.none(),
+        "stoi_score": scores,
+        "pesq_score": scores,
+        "si_dr_score": scores,
+        "si_sdr_score": scores,
+        "resemble_sample_score": scores,
+        "is_active": flags,
+        "is_outlier": flags,
+        "is_silent": flags,
+        "extra": any_json,
+    },
+)
+documented_forms = st.fixed_dictionaries(
+    {"id": st.text(max_size=210), "status": st.text(max_size=110)},
+    optional={
+        "ok": flags,
+        "issue": st.text(max_size=40) | st.none(),
+        "recordings": st.lists(documented_recording, max_size=4) | st.none(),
+        "voice": any_json,
+    },
+)
+
+
+@given(documented_forms | bodies)
+@settings(max_examples=400, deadline=None)
+def test_the_plain_path_loads_what_the_schema_loads(body: Any) -> None:
+    try:
+        plain = resemble._load_plain(body)
+    except resemble._NotPlain:
+        return  # the schema alone decides
+    assert plain == resemble._schema.load(body)  # and it must not reject what the plain path took
+
+
+@pytest.mark.parametrize("name", ["finished", "dataset_issue", "consent_validation_failed"])
+def test_the_documented_payloads_take_the_plain_path(name: str) -> None:
+    body = json.loads((FIXTURES / f"resemble_{name}.json").read_text())
+    assert resemble._load_plain(body) == resemble._schema.load(body)
 
 
 @pytest.fixture
