@@ -15,7 +15,7 @@ from webhook_app.ingest import plan_deliveries
 from webhook_app.providers import resemble
 from webhook_app.routes import Route
 from webhook_app.store import NewReceipt, Store, migrate
-from webhook_app.store.engine import CHECKPOINT_SECONDS
+from webhook_app.store.engine import IDLE_CHECKPOINT_SECONDS
 from webhook_app.store.tables import deliveries, events, receipts
 
 WINDOW = timedelta(hours=24)
@@ -132,10 +132,36 @@ def test_sqlite_checkpoints_run_beside_the_writers_and_the_wal_starts_over(tmp_p
         for n in range(50):
             record(store, dedupe_key=f"a{n:063d}", voice_id=f"voice-{n}")
         wait_until(lambda: database.stat().st_size > before, timeout=10)  # pages copied into the database
-        time.sleep(2.5 * CHECKPOINT_SECONDS)  # and the frames written meanwhile, under a writer's turn
+        time.sleep(2.5 * IDLE_CHECKPOINT_SECONDS)  # and the frames written meanwhile, under a writer's turn
         grown = wal.stat().st_size
         for n in range(40):
             record(store, dedupe_key=f"b{n:063d}", voice_id=f"voice-{n}")
         assert wal.stat().st_size == grown, "the WAL was appended to instead of reused from its start"
+    finally:
+        store.dispose()
+
+
+def test_sqlite_checkpoints_take_no_writer_turn_while_nothing_is_written(tmp_path: Path) -> None:
+    """Idle ticks are one cheap pass; a turn (which holds every writer back) only follows writes."""
+    store = Store.from_url(f"sqlite:///{tmp_path / 'events.db'}")
+    turns_taken = []
+    take_turn = store._writers.turn
+
+    def counted_turn() -> Any:
+        turns_taken.append(threading.current_thread().name)
+        return take_turn()
+
+    try:
+        migrate.upgrade(store.engine)
+        store._writers.turn = counted_turn  # type: ignore[method-assign]
+        for n in range(20):
+            record(store, dedupe_key=f"a{n:063d}", voice_id=f"voice-{n}")
+        wait_until(lambda: "sqlite-checkpoints" in turns_taken, timeout=10)
+        time.sleep(2.5 * IDLE_CHECKPOINT_SECONDS)  # the frames written meanwhile are copied too
+        turns_taken.clear()
+        time.sleep(2.5 * IDLE_CHECKPOINT_SECONDS)
+        assert turns_taken == [], "an idle checkpoint tick took a writer's turn"
+        record(store, dedupe_key="b" * 64)
+        wait_until(lambda: "sqlite-checkpoints" in turns_taken, timeout=10)
     finally:
         store.dispose()
