@@ -139,7 +139,7 @@ class SQLiteWriters:
                     conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")  # catches up, beside the writers
                     with self.turn():  # the few frames written meanwhile, so the next write restarts the WAL
                         conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-            except Exception as exc:  # the next second tries again; a real outage shows on the write path
+            except Exception as exc:  # the next tick tries again; a real outage shows on the write path
                 logger.warning("SQLite checkpoint failed: %s", exc)
 
 
