@@ -4,8 +4,11 @@
 
 Targets, each behind `gunicorn --workers N` (sync) on 127.0.0.1: (a) the floor, a bare Flask
 view answering 204; (b) the real endpoint on SQLite with synchronous=NORMAL (the default)
-and (c) FULL; (d) PostgreSQL. Prints a table with req/s, p50/p99 and the ratio to the
-floor, and writes benchmarks/results/ingest.json.
+and (c) FULL; (d) PostgreSQL. Also, per database, a second reference: a bare view that
+only stores each callback (`store_only_app.py`: the same rows through the same store,
+nothing parsed or validated), which shows what storing before acknowledging costs alone.
+Prints a table with req/s, p50/p99, the ratio to the floor and the real endpoint's share
+of the store-only rate, and writes benchmarks/results/ingest.json.
 """
 
 from __future__ import annotations
@@ -65,44 +68,45 @@ def main() -> None:
     base_env |= {"WEBHOOK_APP_RESEMBLE_TOKENS": TOKEN, "WEBHOOK_APP_ADMIN_TOKENS": "bench-admin",
                  "WEBHOOK_APP_LOG_LEVEL": "WARNING", "WEBHOOK_APP_DATA_DIR": str(work)}  # fmt: skip
     gunicorn = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--worker-class", "sync"]
+    webhook_app_web = [sys.executable, "-m", "webhook_app", "web"]
+
+    def bare_view(module: str, port: int) -> list[str]:
+        return [*gunicorn, "--bind", f"127.0.0.1:{port}", "--chdir", str(HERE), f"{module}:app"]
+
+    upgrade = [sys.executable, "-m", "webhook_app", "db", "upgrade"]
     results: dict[str, LoadResult] = {}
 
     port = free_port()
-    floor_command = [*gunicorn, "--bind", f"127.0.0.1:{port}", "--chdir", str(HERE), "floor_app:app"]
-    results["floor"] = measure("floor (bare Flask 204)", floor_command, base_env, port, args)
+    results["floor"] = measure("floor (bare Flask 204)", bare_view("floor_app", port), base_env, port, args)
 
-    with postgres_schema(args.postgres) as postgres:
+    with postgres_schema(args.postgres) as postgres, postgres_schema(args.postgres) as postgres_store_only:
+        # name: (database, extra settings, whether it is the store-only reference); each starts empty
+        full = {"WEBHOOK_APP_SQLITE_SYNCHRONOUS": "FULL"}
         targets = {
-            "sqlite NORMAL": {"WEBHOOK_APP_DATABASE_URL": f"sqlite:///{work / 'normal.db'}"},
-            "sqlite FULL": {
-                "WEBHOOK_APP_DATABASE_URL": f"sqlite:///{work / 'full.db'}",
-                "WEBHOOK_APP_SQLITE_SYNCHRONOUS": "FULL",
-            },
-            "postgresql": {"WEBHOOK_APP_DATABASE_URL": postgres},
+            "store only, sqlite": (f"sqlite:///{work / 'store-only.db'}", {}, True),
+            "sqlite NORMAL": (f"sqlite:///{work / 'normal.db'}", {}, False),
+            "sqlite FULL": (f"sqlite:///{work / 'full.db'}", full, False),
+            "store only, postgresql": (postgres_store_only, {}, True),
+            "postgresql": (postgres, {}, False),
         }
-        for name, extra in targets.items():
-            env = base_env | extra
-            upgrade = [sys.executable, "-m", "webhook_app", "db", "upgrade"]
+        for name, (database, extra, store_only) in targets.items():
+            env = base_env | extra | {"WEBHOOK_APP_DATABASE_URL": database}
             subprocess.run(upgrade, env=env, check=True, capture_output=True)
             port = free_port()
-            command = [
-                sys.executable,
-                "-m",
-                "webhook_app",
-                "web",
-                "--port",
-                str(port),
-                "--workers",
-                str(args.workers),
-            ]
+            if store_only:
+                command = bare_view("store_only_app", port)
+            else:
+                command = [*webhook_app_web, "--port", str(port), "--workers", str(args.workers)]
             results[name] = measure(name, command, env, port, args)
 
     floor = results["floor"].rate
-    print("\n| target | req/s | p50 ms | p99 ms | errors | ratio to floor |\n|---|---|---|---|---|---|")
+    reference = {"sqlite NORMAL": "store only, sqlite", "postgresql": "store only, postgresql"}
+    print("\n| target | req/s | p50 ms | p99 ms | errors | ratio to floor | share of store only |")
+    print("|---|---|---|---|---|---|---|")
     for name, r in results.items():
-        print(
-            f"| {name} | {r.rate:.0f} | {r.p50_ms:.1f} | {r.p99_ms:.1f} | {r.errors} | {r.rate / floor:.2f} |"
-        )
+        share = f"{r.rate / results[reference[name]].rate:.2f}" if name in reference else ""
+        latency = f"{r.p50_ms:.1f} | {r.p99_ms:.1f}"
+        print(f"| {name} | {r.rate:.0f} | {latency} | {r.errors} | {r.rate / floor:.2f} | {share} |")
     out = HERE / "results" / "ingest.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({
