@@ -18,6 +18,7 @@ from webhook_app.errors import ConfigError, PermanentError, RetryableError
 from webhook_app.events import Event, EventType
 from webhook_app.handler import Handler
 from webhook_app.logs import configure_logging
+from webhook_app.memory import freeze_startup_objects
 from webhook_app.registry import build_handlers
 from webhook_app.services import EXTENSION_KEY, Services
 
@@ -68,4 +69,5 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.register_blueprint(ui.bp)
     app.register_blueprint(openapi.bp)
     ui.configure_sessions(app, settings.admin_tokens)
+    freeze_startup_objects()
     return app

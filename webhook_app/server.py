@@ -24,6 +24,7 @@ from webhook_app.azure_poller import AzurePoller
 from webhook_app.config import Settings
 from webhook_app.dispatch import Dispatcher, new_worker_id
 from webhook_app.logs import gunicorn_logconfig
+from webhook_app.memory import freeze_startup_objects
 from webhook_app.registry import build_handlers
 from webhook_app.store import Store
 from webhook_app.wakeup import Wakeup
@@ -102,6 +103,7 @@ def run_worker(
         wakeup=wakeup,
     )
     poller = AzurePoller(store, settings.routes, settings, worker_id=worker_id)
+    freeze_startup_objects()
     polling = threading.Thread(target=poller.run, args=(stop,), name="azure-poller")
     polling.start()
     try:
