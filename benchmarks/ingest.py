@@ -69,11 +69,11 @@ def main() -> None:
                  "WEBHOOK_APP_LOG_LEVEL": "WARNING", "WEBHOOK_APP_DATA_DIR": str(work)}  # fmt: skip
     gunicorn = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--worker-class", "sync"]
     webhook_app_web = [sys.executable, "-m", "webhook_app", "web"]
+    upgrade = [sys.executable, "-m", "webhook_app", "db", "upgrade"]
 
     def bare_view(module: str, port: int) -> list[str]:
         return [*gunicorn, "--bind", f"127.0.0.1:{port}", "--chdir", str(HERE), f"{module}:app"]
 
-    upgrade = [sys.executable, "-m", "webhook_app", "db", "upgrade"]
     results: dict[str, LoadResult] = {}
 
     port = free_port()

@@ -20,7 +20,7 @@ from webhook_app.samples import resemble_callback
 from webhook_app.store import NewReceipt, PlannedDelivery, Store
 
 app = Flask(__name__)
-store = Store.from_url(os.environ["WEBHOOK_APP_DATABASE_URL"], sqlite_synchronous="NORMAL")
+store = Store.from_url(os.environ["WEBHOOK_APP_DATABASE_URL"])
 clock = SystemClock()
 (template,) = resemble.to_events(
     resemble.validate_callback(resemble_callback("dataset_issue")), receipt_id=None, received_at=clock.now()

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.processes import environment
 
 PROBE = """
 import gc, json
@@ -24,8 +25,7 @@ print(json.dumps({"before": before, "after_app": after_app, "after_more": gc.get
 
 
 def test_the_app_factory_freezes_start_up_objects_once(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOK_APP_")}
-    env |= {"WEBHOOK_APP_DATA_DIR": str(tmp_path), "WEBHOOK_APP_LOG_LEVEL": "WARNING"}
+    env = environment(f"sqlite:///{tmp_path / 'events.db'}", tmp_path, log_level="WARNING")
     out = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True, check=True)
     counts = json.loads(out.stdout.strip().splitlines()[-1])
     assert counts["before"] == 0
