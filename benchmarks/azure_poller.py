@@ -31,7 +31,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import stop, webhook_app  # noqa: E402
+from benchmarks.common import cpu_seconds, stop, webhook_app  # noqa: E402
 from tests.fake_azure import FakeAzure, self_signed_certificate  # noqa: E402
 from webhook_app.azure_client import AzureClient  # noqa: E402
 from webhook_app.store import Store, migrate  # noqa: E402
@@ -41,7 +41,6 @@ from webhook_app.store.tables import azure_operations  # noqa: E402
 HERE = Path(__file__).resolve().parent
 KEY = "bench-azure-key"
 SWEEP_INTERVAL = 600.0
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def track(store: Store, azure: FakeAzure, count: int, *, interval: float, prefix: str) -> list[str]:
@@ -59,11 +58,6 @@ def track(store: Store, azure: FakeAzure, count: int, *, interval: float, prefix
         )  # fmt: skip
         urls.append(url)
     return urls
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def rss_mb(pid: int) -> float:

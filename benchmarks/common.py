@@ -10,13 +10,60 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """pid → (parent pid, command name) of every process still there."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                name, rest = (entry / "stat").read_text().rsplit(")", 1)
+            except OSError:  # it ended meanwhile
+                continue
+            found[int(entry.name)] = (int(rest.split()[1]), name.split("(", 1)[1])
+    return found
+
+
+def cpu_of(pids: set[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with suppress(OSError):  # it ended meanwhile
+            total += cpu_seconds(pid)
+    return total
+
+
+def process_tree(root: int) -> set[int]:
+    """`root` and all its descendants (a gunicorn master and its workers)."""
+    processes, tree = _processes(), {root}
+    while grown := {pid for pid, (parent, _) in processes.items() if parent in tree} - tree:
+        tree |= grown
+    return tree
+
+
+def named(name: str) -> set[int]:
+    """Every process with this command name (`postgres`: the server and its backends)."""
+    return {pid for pid, (_, comm) in _processes().items() if comm == name}
+
+
+def machine_ticks() -> tuple[int, int]:
+    """The machine's idle and total CPU ticks so far: the idle share of a span is a ratio of two deltas."""
+    ticks = [int(n) for n in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return ticks[3] + ticks[4], sum(ticks)  # idle + iowait
 
 
 def free_port() -> int:

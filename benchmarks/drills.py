@@ -258,7 +258,7 @@ def main() -> None:
     ):
         folder = Path(tempfile.mkdtemp(prefix="webhook-app-drill-"))
         url = args.database_url or f"sqlite:///{folder / 'events.db'}"
-        result = drill(url, folder, **kwargs)  # type: ignore[operator]
+        result = drill(url, folder, **kwargs)
         print(result.line(), flush=True)
         results.append(result)
     out = Path(__file__).resolve().parent / "results" / "drills.json"

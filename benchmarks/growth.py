@@ -143,7 +143,9 @@ def measure(args: argparse.Namespace, folder: Path, database_url: str) -> None:
         seeded = size
         floor = latency(client, "/healthz", args.samples)
         row: dict[str, Any] = {"floor_p50_ms": floor[0], "floor_p99_ms": floor[1], "queries": {}}
-        cursor = client.get("/api/events", headers=ADMIN).json["next_cursor"]
+        first_page = client.get("/api/events", headers=ADMIN).json
+        assert first_page is not None, "GET /api/events answers JSON"
+        cursor = first_page["next_cursor"]
         for name, url in queries.items():
             p50, p99 = latency(client, url or f"/api/events?cursor={cursor}", args.samples)
             row["queries"][name] = {"p50_ms": p50, "p99_ms": p99}
