@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -209,6 +210,60 @@ def test_a_leased_delivery_is_not_claimed_twice_until_the_lease_expires(store: S
     )
     (delivery,) = store.deliveries_of(claim.event_id)
     assert delivery["status"] == "succeeded" and len(delivery["attempts"]) == 2
+
+
+def test_only_the_holder_extends_a_lease(store: Store) -> None:
+    clock = FakeClock()
+    ingest(store, (Route(name="r", handler="x"),), clock)
+    lease = timedelta(seconds=30)
+    (claim,) = store.claim_due_deliveries(worker="a", now=clock.now(), limit=10, lease=lease)
+    later = clock.now() + timedelta(seconds=60)
+    assert store.extend_delivery_leases([claim.id], worker="b", until=later) == set()
+    assert store.extend_delivery_leases([claim.id], worker="a", until=later) == {claim.id}
+    # Held until `later` now: not due at the old expiry, due at the new one.
+    assert store.claim_due_deliveries(worker="b", now=clock.now() + lease, limit=10, lease=lease) == []
+    (taken,) = store.claim_due_deliveries(worker="b", now=later, limit=10, lease=lease)
+    assert taken.id == claim.id
+    assert store.extend_delivery_leases([claim.id], worker="a", until=later + lease) == set()
+
+
+class Slow(Handler):
+    """Takes `seconds` per event; counts its calls."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__({})
+        self.seconds = seconds
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def handle(self, event: Event) -> None:
+        with self._lock:
+            self.calls += 1
+        time.sleep(self.seconds)
+
+
+def test_a_handler_slower_than_the_lease_runs_once(store: Store) -> None:
+    """Two workers, a 1.5 s lease, a 4 s handler: the running worker keeps extending its lease."""
+    route = Route(name="slow", handler="x")
+    event_id = ingest(store, (route,), FakeClock(datetime.now(UTC)))
+    handler = Slow(4.0)
+    handlers: dict[str, Handler] = {"slow": handler}
+    workers = [
+        Dispatcher(store, (route,), handlers, worker_id=f"w{n}", lease_seconds=1.5, poll_interval=0.05)
+        for n in range(2)
+    ]
+    stop = threading.Event()
+    threads = [threading.Thread(target=w.run, args=(stop,)) for w in workers]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_until(lambda: only_delivery(store, event_id)["status"] == "succeeded", timeout=15)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+    assert handler.calls == 1
+    assert len(only_delivery(store, event_id)["attempts"]) == 1
 
 
 def test_a_slow_failing_route_does_not_delay_another(store: Store, sink: Sink) -> None:

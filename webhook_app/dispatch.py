@@ -1,7 +1,9 @@
 """The dispatcher: claim due deliveries, run their route's handler, record the outcome.
 
 Delivery is at-least-once per route: a delivery is leased, not removed, so a worker that
-dies mid-delivery leaves it to be claimed again once the lease expires. Routes are
+dies mid-delivery leaves it to be claimed again once the lease expires. A live worker
+extends the leases of the handlers it is still running every third of the lease, so a
+handler slower than the lease is not started a second time elsewhere. Routes are
 isolated: each delivery is its own row with its own schedule, and slow handlers only
 occupy one of `concurrency` threads.
 """
@@ -13,7 +15,9 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -34,6 +38,28 @@ MAX_OUTAGE_BACKOFF_SECONDS = 30.0
 
 def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class _Running:
+    """The deliveries whose handlers are running now: the leases to keep."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def handling(self, delivery_id: str) -> Iterator[None]:
+        with self._lock:
+            self._ids.add(delivery_id)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._ids.discard(delivery_id)
+
+    def ids(self) -> set[str]:
+        with self._lock:
+            return set(self._ids)
 
 
 class Dispatcher:
@@ -59,6 +85,7 @@ class Dispatcher:
         self.concurrency = concurrency
         self.poll_interval = poll_interval
         self.wakeup = wakeup or Wakeup()
+        self._running = _Running()
 
     def run_once(self) -> int:
         """Claim one batch, deliver it, wait for it; returns how many were delivered."""
@@ -70,6 +97,17 @@ class Dispatcher:
     def run(self, stop: threading.Event) -> None:
         """Deliver until `stop` is set (and `wakeup` set to notice it), then finish what is in flight."""
         logger.info("dispatcher %s started: %d route(s)", self.worker_id, len(self.routes))
+        drained = threading.Event()  # leases are kept until the last handler returns, after `stop`
+        keeper = threading.Thread(target=self._keep_leases, args=(drained,), name="lease-keeper")
+        keeper.start()
+        try:
+            self._dispatch(stop)
+        finally:
+            drained.set()
+            keeper.join()
+        logger.info("dispatcher %s stopped", self.worker_id)
+
+    def _dispatch(self, stop: threading.Event) -> None:
         outage_backoff = self.poll_interval
         with ThreadPoolExecutor(self.concurrency, thread_name_prefix="deliver") as pool:
             running: set[Future[None]] = set()
@@ -94,7 +132,26 @@ class Dispatcher:
                     future.add_done_callback(lambda _: self.wakeup.set())  # a slot is free again
                     running.add(future)
                 self.wakeup.wait(idle)
-        logger.info("dispatcher %s stopped", self.worker_id)
+
+    def _keep_leases(self, drained: threading.Event) -> None:
+        """Every third of the lease, extend the leases of the handlers still running."""
+        while not drained.wait(self.lease.total_seconds() / 3):
+            running = self._running.ids()
+            if not running:
+                continue
+            try:
+                held = self.store.extend_delivery_leases(
+                    sorted(running), worker=self.worker_id, until=self.clock.now() + self.lease
+                )
+            except Exception as exc:  # the next round tries again; the lease has two more thirds
+                logger.warning("cannot extend the leases of %d running deliveries: %s", len(running), exc)
+                continue
+            for lost in (running - held) & self._running.ids():
+                logger.warning(
+                    "lost the lease of delivery %s while its handler runs: another worker may deliver it too",
+                    lost,
+                    extra={"delivery_id": lost},
+                )
 
     def _idle_seconds(self) -> float:
         """Sleep until woken, the next scheduled retry, or the fallback poll, whichever comes first."""
@@ -133,7 +190,8 @@ class Dispatcher:
             self._dead(claim, event, started, f"route '{claim.route}' is no longer configured", context)
             return
         try:
-            handler.handle(event)
+            with self._running.handling(claim.id):
+                handler.handle(event)
         except PermanentError as exc:
             self._dead(claim, event, started, f"permanent error: {exc}", context)
         except RetryableError as exc:

@@ -290,6 +290,22 @@ class Store:
             ClaimedDelivery(c.id, c.event_id, c.route, c.attempts, documents[c.event_id]) for c in claimed
         ]
 
+    def extend_delivery_leases(self, ids: Sequence[str], *, worker: str, until: datetime) -> set[str]:
+        """Hold deliveries still in flight until `until`; returns the ids `worker` still held.
+
+        A lease another worker has taken over is left alone (and left out of the answer).
+        """
+        if not ids:
+            return set()
+        with self._writing() as conn:
+            held = conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id.in_(ids), deliveries.c.locked_by == worker)
+                .values(locked_until=until)
+                .returning(deliveries.c.id)
+            ).scalars()
+            return set(held)
+
     def next_delivery_due_at(self, after: datetime) -> datetime | None:
         """When the earliest scheduled retry falls due, so an idle worker can sleep until then."""
         query = sa.select(sa.func.min(deliveries.c.next_attempt_at)).where(
