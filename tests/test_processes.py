@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +78,15 @@ def test_serve_takes_a_simulated_callback_and_delivers_it_to_the_log_route(
     assert serve.terminate() == 0, serve.output
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{base}/healthz", timeout=1)
+    if database_url.startswith("sqlite:///"):
+        # Every process closed the database: SQLite folded its WAL into the file, which alone
+        # holds the event (what a backup that copies only the file gets).
+        database = Path(database_url.removeprefix("sqlite:///"))
+        assert not Path(f"{database}-wal").exists()
+        copy = tmp_path / "copy.db"
+        shutil.copyfile(database, copy)
+        with closing(sqlite3.connect(copy)) as conn:
+            assert conn.execute("SELECT count(*) FROM events WHERE id = ?", (event["id"],)).fetchone() == (1,)
 
 
 def test_worker_killed_mid_delivery_is_retried_after_the_lease_and_nothing_is_lost(

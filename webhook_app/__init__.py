@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import weakref
 from datetime import datetime
 from typing import Any
 
@@ -60,7 +61,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app = Flask(__name__)
     app.json = _JSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.extensions[EXTENSION_KEY] = Services.from_settings(settings, clock)
+    services = app.extensions[EXTENSION_KEY] = Services.from_settings(settings, clock)
+    # The database closes with the app, at the latest when the process ends (a gunicorn
+    # worker's clean exit): SQLite then folds its WAL into the database file, so after a
+    # clean stop that file alone holds every event.
+    weakref.finalize(app, services.store.dispose)
     errors.register_error_handlers(app)
     app.register_blueprint(hooks.bp)
     app.register_blueprint(events.bp)
