@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import load_fixture
+from tests.conftest import ADMIN_TOKEN, load_fixture
 from tests.ingest_contract import assert_error_body
 
 
@@ -32,6 +32,20 @@ def test_admin_api_needs_the_admin_token(server: Any, path: str, authorization: 
 def test_callback_token_does_not_open_the_admin_api(server: Any) -> None:
     response = server.http.get("/api/events", headers={"Authorization": "Bearer resemble-token-current"})
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("headers", "secure"),
+    [({}, False), ({"X-Forwarded-Proto": "https"}, True), ({"X-Forwarded-Proto": "http"}, False)],
+)
+def test_the_event_log_cookie_is_secure_when_the_browser_came_over_https(
+    server: Any, headers: dict[str, str], secure: bool
+) -> None:
+    answer = server.http.post("/ui/login", data={"token": ADMIN_TOKEN}, headers=headers)
+    assert answer.status_code == 302
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith("webhook_app_session=") and "HttpOnly" in cookie
+    assert ("; Secure" in cookie) is secure
 
 
 def test_events_are_listed_newest_first_with_filters(server: Any) -> None:

@@ -47,6 +47,15 @@ class _UISessionInterface(SecureCookieSessionInterface):
             return self.make_null_session(app)
         return super().open_session(app, request)
 
+    def get_cookie_secure(self, app: Flask) -> bool:
+        """`Secure` when the browser came over HTTPS, directly or through a TLS proxy that says so.
+
+        The cookie signs a browser in as admin: it must not travel over plain HTTP once it was
+        set over HTTPS. Plain HTTP (local use) still gets a cookie, or signing in would fail.
+        """
+        forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+        return request.is_secure or forwarded == "https"
+
 
 def configure_sessions(app: Flask, admin_tokens: tuple[str, ...]) -> None:
     app.session_interface = _UISessionInterface()
