@@ -137,8 +137,6 @@ class Dispatcher:
         """Every third of the lease, extend the leases of the handlers still running."""
         while not drained.wait(self.lease.total_seconds() / 3):
             running = self._running.ids()
-            if not running:
-                continue
             try:
                 held = self.store.extend_delivery_leases(
                     sorted(running), worker=self.worker_id, until=self.clock.now() + self.lease
