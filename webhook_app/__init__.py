@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app = Flask(__name__)
     app.json = _JSONProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["REQUEST_TIMEOUT"] = settings.request_timeout  # read by the web worker (web_worker.py)
     services = app.extensions[EXTENSION_KEY] = Services.from_settings(settings, clock)
     # The database closes with the app, at the latest when the process ends (a gunicorn
     # worker's clean exit): SQLite then folds its WAL into the database file, so after a

@@ -39,6 +39,9 @@ class Settings:
     azure_max_age: float = 48 * 3600.0
     max_body_bytes: int = 1024 * 1024
     dedupe_window: float = 24 * 3600.0
+    request_timeout: float = 10.0
+    max_rejected_receipts: int = 10_000
+    max_tracked_operations: int = 10_000
     log_format: str = "auto"
     log_level: str = "INFO"
     lease_seconds: float = 60.0
@@ -66,6 +69,9 @@ _KINDS: dict[str, str] = {
     "azure_max_age": "duration",
     "max_body_bytes": "int",
     "dedupe_window": "duration",
+    "request_timeout": "duration",
+    "max_rejected_receipts": "int",
+    "max_tracked_operations": "int",
     "log_format": "choice:auto,json,text",
     "log_level": "choice:DEBUG,INFO,WARNING,ERROR",
     "lease_seconds": "duration",

@@ -32,6 +32,9 @@ from webhook_app.wakeup import Wakeup
 logger = logging.getLogger(__name__)
 
 MIN_HEALTHY_SECONDS = 5.0
+WEB_WORKER_CLASS = (
+    "webhook_app.web_worker.RequestDeadlineWorker"  # named, not imported: gevent loads in workers
+)
 STOP_TIMEOUT_SECONDS = 30.0
 
 
@@ -61,10 +64,11 @@ def run_web(factory: Callable[[], Any], settings: Settings, host: str, port: int
             "logconfig_dict": gunicorn_logconfig(settings.log_format, settings.log_level),
             "bind": f"{host}:{port}",
             "workers": workers,
-            "worker_class": "sync",
+            "worker_class": WEB_WORKER_CLASS,
             "timeout": 30,
             "graceful_timeout": 10,
-            "keepalive": 5,
+            "keepalive": 0,  # one request per connection, as sync workers did: kept-alive connections
+            # stay with the worker that accepted them, and an unlucky worker's queue grows (p99 ×10)
         },
     ).run()
 

@@ -1,0 +1,168 @@
+"""The gunicorn worker for the web app: requests are read evented, then served in turn.
+
+The endpoint faces the internet, where a client may send its request one byte at a time.
+A sync worker reads a request in its only thread, so two such clients stall a two-worker
+server, and threads only raise the number needed. Here every connection is a greenlet
+(gunicorn's gevent worker): a slow client costs a socket and a little memory while its
+request arrives, and the rest of the traffic is served meanwhile.
+
+Once a request has arrived in full (headers and body, the body held in memory up to
+`MAX_BODY_BYTES`), it waits for a turn to run the app. The turns are few and handed out
+in arrival order, so the app sees what a sync worker would (one request at a time per
+database connection) and no request waits behind later ones; without them, gevent ran
+dozens of requests at once and some waited over a second (see benchmarks/RESULTS.md).
+
+The deadline: from the first byte of a request, its headers and body must have arrived
+within `REQUEST_TIMEOUT` (the app's config, from `WEBHOOK_APP_REQUEST_TIMEOUT`), or it is
+answered `408` and the connection closed. A connection that sends nothing is closed
+silently after the same time (or gunicorn's `keepalive`, when set).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import time
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+import gevent
+from gevent.lock import Semaphore
+from gunicorn.workers.ggevent import GeventWorker
+from werkzeug.exceptions import RequestTimeout
+
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 10.0
+APP_TURNS = 2
+"""Requests running the app at once, per worker: one more than a sync worker, so a request
+can parse while another waits for its commit (PostgreSQL answers over the network)."""
+READ_CHUNK_BYTES = 64 * 1024
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class DeadlineSocket:
+    """A client socket whose reads share one deadline per request, started by its first byte."""
+
+    def __init__(self, sock: socket.socket, seconds: float, idle_seconds: float) -> None:
+        self._sock = sock
+        self.seconds = seconds
+        self.idle_seconds = idle_seconds
+        self.deadline: float | None = None
+        self.must_close = False
+
+    def recv(self, size: int, *flags: int) -> bytes:
+        if self.deadline is None:  # no request begun: an idle connection is closed without an answer
+            data = b""
+            with gevent.Timeout(self.idle_seconds, False):
+                data = self._sock.recv(size, *flags)
+            if data:
+                self.deadline = time.monotonic() + self.seconds
+            return data
+        remaining = self.deadline - time.monotonic()
+        if remaining > 0:
+            try:
+                with gevent.Timeout(remaining):
+                    return self._sock.recv(size, *flags)
+            except gevent.Timeout:
+                pass
+        self.must_close = True
+        raise RequestTimeout(f"The request did not arrive in full within {self.seconds:g} seconds.")
+
+    def request_done(self) -> None:
+        self.deadline = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+def timeout_answer(seconds: float) -> bytes:
+    body = json.dumps(
+        {
+            "error": {
+                "code": "request_timeout",
+                "message": f"The request did not arrive in full within {seconds:g} seconds.",
+                "details": None,
+            }
+        }
+    ).encode()
+    head = (
+        "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+def read_in_full(app: WSGIApp, limit: int | None, turns: Semaphore) -> WSGIApp:
+    """Wrap the app: read the whole body first (at most `limit` + 1 bytes), then wait for a turn.
+
+    The body goes to the app with its real length, whatever the transfer encoding, so a
+    chunked body over the limit meets the same `413` as a declared one.
+    """
+
+    def call(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        stream = environ["wsgi.input"]
+        chunks, size = [], 0
+        while limit is None or size <= limit:
+            chunk = stream.read(READ_CHUNK_BYTES)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if limit is not None and size > limit:
+            sock = environ.get("gunicorn.socket")
+            if isinstance(sock, DeadlineSocket):
+                sock.must_close = True  # the rest is not read; the connection cannot be reused
+        environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
+        environ["CONTENT_LENGTH"] = str(size)
+        environ.pop("HTTP_TRANSFER_ENCODING", None)
+        environ["wsgi.input_terminated"] = False
+        gevent.sleep(0)  # let the requests that arrived meanwhile line up before this one takes a turn
+        with turns:
+            return app(environ, start_response)
+
+    return call
+
+
+class RequestDeadlineWorker(GeventWorker):
+    """gunicorn's gevent worker, with `DeadlineSocket` around each connection and `read_in_full`."""
+
+    request_timeout = DEFAULT_REQUEST_TIMEOUT_SECONDS
+    wsgi: WSGIApp
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        app = self.wsgi
+        config = getattr(app, "config", None) or {}
+        self.request_timeout = float(config.get("REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT_SECONDS))
+        self.wsgi = read_in_full(app, config.get("MAX_CONTENT_LENGTH"), Semaphore(APP_TURNS))
+
+    def timeout_ctx(self) -> AbstractContextManager[None]:
+        return nullcontext()  # DeadlineSocket bounds every wait, idle or not
+
+    def handle(self, listener: Any, client: Any, addr: Any) -> None:
+        client.setblocking(1)
+        deadline_socket = DeadlineSocket(
+            client, self.request_timeout, idle_seconds=self.cfg.keepalive or self.request_timeout
+        )
+        super().handle(listener, deadline_socket, addr)
+
+    def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
+        result = super().handle_request(listener_name, req, sock, addr)
+        if isinstance(sock, DeadlineSocket):
+            if sock.must_close:  # the rest of the body may still trickle in: do not wait for it
+                raise StopIteration()
+            sock.request_done()
+        return bool(result)
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        if not isinstance(exc, RequestTimeout):
+            super().handle_error(req, client, addr, exc)
+            return
+        seconds = client.seconds if isinstance(client, DeadlineSocket) else self.request_timeout
+        self.log.warning("cut a request that did not arrive within %gs from %s", seconds, addr[0])
+        try:
+            client.sendall(timeout_answer(seconds))
+        except OSError:
+            self.log.debug("could not send the 408 answer")
