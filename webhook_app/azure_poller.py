@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 GROWTH = 1.5
 IDLE_SLEEP_CAP_SECONDS = 5.0
 KEPT_RESPONSE_HEADERS = ("x-ms-request-id", "apim-request-id", "retry-after")
+STATUS_CHARS = 40  # the column's size; Azure's words (NotStarted, Running, Succeeded, Failed) are far shorter
 
 
 class PollFailed(Exception):
@@ -68,7 +69,7 @@ def track_operation(
         resource_id=resource_id.strip(),
         interval_seconds=settings.azure_poll_interval,
     )
-    return operations.track(new, now=now)
+    return operations.track(new, now=now, limit=settings.max_tracked_operations)
 
 
 class AzurePoller:
@@ -131,9 +132,10 @@ class AzurePoller:
         for operation in claimed:
             try:
                 self.poll(operation)
-            except Exception:
-                # The lease expires and the operation is polled again: no transition is lost.
+            except Exception as exc:
+                # No transition is lost either way: it was not saved, and the next poll sees it again.
                 logger.exception("polling %s failed unexpectedly", operation.id, extra=_context(operation))
+                self._retry_after_surprise(operation, exc)
         return len(claimed)
 
     def poll(self, operation: TrackedOperation) -> None:
@@ -146,9 +148,11 @@ class AzurePoller:
             return
         try:
             body, headers = self._read(operation.operation_url)
-            status = body.get("status") if isinstance(body, dict) else None
-            if not isinstance(status, str) or not status:
-                raise PollFailed("Azure's operation has no status")
+            status = azure.word(body.get("status"), STATUS_CHARS) if isinstance(body, dict) else None
+            if status is None:
+                raise PollFailed(
+                    f"Azure's answer has no status (a word of at most {STATUS_CHARS} characters)"
+                )
             retry_after = parse_retry_after(headers.get("retry-after"), now)
             if status == operation.status:
                 self._schedule(operation, now, operation.interval_seconds * GROWTH, None, retry_after)
@@ -174,6 +178,14 @@ class AzurePoller:
             return
         self._transition(operation, now, status, resource, headers)
         signals.azure_polled.send(self, outcome="changed")
+
+    def _retry_after_surprise(self, operation: TrackedOperation, exc: Exception) -> None:
+        """Back off and say why in `last_error`, rather than poll again the moment the lease ends."""
+        try:
+            error = f"polling failed unexpectedly ({type(exc).__name__}); see the worker's log"
+            self._schedule(operation, self.clock.now(), operation.interval_seconds * 2, error, None)
+        except Exception:  # the database itself: the lease expires and the operation is polled again
+            logger.warning("could not record the failed poll of %s", operation.id, extra=_context(operation))
 
     def _read(self, url: str, *, missing_ok: bool = False) -> tuple[Any, dict[str, str]]:
         try:
@@ -219,8 +231,8 @@ class AzurePoller:
             self.settings.azure_poll_max_interval, max(self.settings.azure_poll_interval, interval)
         )
         delay = min(self.settings.azure_poll_max_interval, interval * (0.75 + 0.5 * self.jitter()))
-        if retry_after is not None:
-            delay = max(delay, retry_after)
+        if retry_after is not None:  # a floor, but no proxy's absurd number may park the operation for days
+            delay = max(delay, min(retry_after, self.settings.azure_poll_max_interval))
         self.operations.record_poll(
             operation,
             worker=self.worker_id,
@@ -308,7 +320,9 @@ class AzurePoller:
         dedupe_status: str | None = None,
         last_error: str | None = None,
     ) -> None:
-        retry_after = parse_retry_after(headers.get("retry-after"), now) or 0.0
+        retry_after = min(
+            parse_retry_after(headers.get("retry-after"), now) or 0.0, self.settings.azure_poll_max_interval
+        )
         result = self.operations.record_transition(
             operation,
             worker=self.worker_id,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+
+_DELTA_SECONDS = re.compile(r"[0-9]{1,20}")
 
 
 @dataclass(frozen=True)
@@ -42,15 +45,26 @@ class RetryPolicy:
         return failed_attempts >= self.max_attempts
 
 
+MAX_RETRY_AFTER_SECONDS = 7 * 86400.0
+"""More than anyone means: callers cap it lower; this keeps later date arithmetic finite."""
+
+
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP-date; None if absent or bad."""
+    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP-date; None if absent or bad.
+
+    Any date form `email.utils` reads is taken (RFC 1123, RFC 850, asctime, no zone = UTC);
+    whatever else a target or proxy sends is None, never an exception.
+    """
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if _DELTA_SECONDS.fullmatch(value):
+        return min(float(value), MAX_RETRY_AFTER_SECONDS)
     try:
         moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        seconds = (moment - now).total_seconds()
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    return max(0.0, (moment - now).total_seconds())
+    return min(max(0.0, seconds), MAX_RETRY_AFTER_SECONDS)

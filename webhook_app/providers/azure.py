@@ -93,10 +93,27 @@ def resource_url(operation_url: str, kind: str, resource_id: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/customvoice/{RESOURCE_PATH[kind]}/{resource_id}?api-version={version}"
 
 
+MAX_WORD_CHARS = 100
+
+
+def word(value: Any, max_chars: int = MAX_WORD_CHARS) -> str | None:
+    """`value` if it is a short storable string (a status, a reason, an id), else None.
+
+    What Azure (or a proxy in front of it) answers is input: a value of another type, too
+    long for its column, or holding NUL would otherwise fail every write of the poll.
+    """
+    if not isinstance(value, str) or not value or len(value) > max_chars or "\x00" in value:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value
+
+
 def failure_reason(resource: dict[str, Any] | None) -> str | None:
     properties = (resource or {}).get("properties") or {}
-    reason = properties.get("failureReason") if isinstance(properties, dict) else None
-    return str(reason) if reason else None
+    return word(properties.get("failureReason")) if isinstance(properties, dict) else None
 
 
 def to_event(
@@ -118,14 +135,14 @@ def to_event(
         error = ProviderError(
             code=code, message=REASON_TEXT.get(code, f"Azure reported the {kind} as Failed.")
         )
-    speaker_profile_id = (resource or {}).get("speakerProfileId") if kind == "personal_voice" else None
+    speaker_profile_id = word((resource or {}).get("speakerProfileId")) if kind == "personal_voice" else None
     data = EventData(
         provider=PROVIDER,
         voice_id=resource_id,
         status=status,
         ok=status == "Succeeded",
         issue=error.message if error else None,
-        speaker_profile_id=str(speaker_profile_id) if speaker_profile_id else None,
+        speaker_profile_id=speaker_profile_id,
         operation_id=operation_id,
         error=error,
     )
