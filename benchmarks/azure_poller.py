@@ -55,6 +55,7 @@ def track(store: Store, azure: FakeAzure, count: int, *, interval: float, prefix
             NewOperation(operation_url=url, operation_id=operation_id, kind="personal_voice",
                          resource_id=f"{prefix}-{n}", interval_seconds=interval),
             now=then,
+            limit=count,
         )  # fmt: skip
         urls.append(url)
     return urls

@@ -121,3 +121,35 @@ def postgres_schema(base: str = POSTGRES_URL) -> Iterator[str]:
         with admin.begin() as conn:
             conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
         admin.dispose()
+
+
+def rss_kib(pids: set[int], field: str = "VmRSS") -> dict[int, int]:
+    """`VmRSS` (now) or `VmHWM` (the peak so far) of each process that still runs, in KiB."""
+    sizes: dict[int, int] = {}
+    for pid in pids:
+        try:
+            lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            if line.startswith(field + ":"):
+                sizes[pid] = int(line.split()[1])
+    return sizes
+
+
+def trickle(base: str, request: bytes, every: float, answers: list[tuple[float, bytes]]) -> None:
+    """Send `request` one byte every `every` seconds, then keep the answer and how long it took."""
+    host, port = base.removeprefix("http://").split(":")
+    started = time.monotonic()
+    with socket.create_connection((host, int(port)), timeout=60) as conn:
+        try:
+            for byte in request:
+                conn.sendall(bytes([byte]))
+                time.sleep(every)
+        except OSError:
+            pass  # cut by the server: its answer is waiting
+        try:
+            answer = conn.recv(65536)
+        except OSError as exc:
+            answer = repr(exc).encode()
+    answers.append((time.monotonic() - started, answer))

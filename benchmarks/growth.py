@@ -122,12 +122,16 @@ def measure(args: argparse.Namespace, folder: Path, database_url: str) -> None:
     ingest_rate(client, 200)  # warm-up: first requests compile statements and fill caches
     empty_rate = ingest_rate(client)
     since = (NOW - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    year_ago = (NOW - timedelta(days=365)).isoformat().replace("+00:00", "Z")
+    a_day = [(NOW - timedelta(days=d)).isoformat().replace("+00:00", "Z") for d in (2, 1)]
     queries = {
         "newest 50": "/api/events",
         "type": "/api/events?type=voice.consent.failed",
         "voice_id": "/api/events?voice_id=voice-42",
         "status+provider": "/api/events?status=dataset_issue&provider=resemble",
         "since 1 h": f"/api/events?since={since}",
+        "since 1 y (all)": f"/api/events?since={year_ago}",
+        "one day, a day ago": f"/api/events?since={a_day[0]}&until={a_day[1]}",
         "page 2": None,
     }
     database = store.engine.dialect.name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -317,7 +318,7 @@ def test_the_key_never_reaches_a_host_off_the_list(harness: Harness, azure: Fake
     new = NewOperation(
         operation_url=off_list, operation_id="abc", kind="personal_voice", resource_id="v", interval_seconds=0
     )
-    tracked, _ = harness.operations.track(new, now=START)
+    tracked, _ = harness.operations.track(new, now=START, limit=10)
     harness.poller.run_once()
     assert azure.requests == []
     assert "refusing to send the Azure key" in harness.operations.get(tracked.id).last_error
@@ -491,7 +492,7 @@ def test_idle_poller_sleeps_until_the_next_operation_is_due(harness: Harness, az
             resource_id=f"c{n}",
             interval_seconds=3600,
         )
-        harness.operations.track(new, now=datetime.now(UTC))
+        harness.operations.track(new, now=datetime.now(UTC), limit=1000)
     harness.poller.clock = type("Wall", (), {"now": staticmethod(lambda: datetime.now(UTC))})()
     claims = []
     original = harness.operations.claim_due
@@ -528,7 +529,7 @@ def test_worker_killed_mid_poll_and_restarted_neither_doubles_nor_misses_a_trans
         resource_id="Jessica-PersonalVoice",
         interval_seconds=0.2,
     )
-    OperationStore(store).track(new, now=datetime.now(UTC))
+    OperationStore(store).track(new, now=datetime.now(UTC), limit=10)
     env = environment(
         database_url,
         tmp_path,
@@ -567,3 +568,67 @@ def test_worker_killed_mid_poll_and_restarted_neither_doubles_nor_misses_a_trans
         second.close()
         store.dispose()
     assert events() == [("voice.status.changed", "Running"), ("voice.training.succeeded", "Succeeded")]
+
+
+def _json(body: Any, **headers: str) -> Reply:
+    return Reply(body=json.dumps(body).encode(), headers={"Content-Type": "application/json", **headers})
+
+
+ODD_ANSWERS = {
+    "Retry-After as an RFC 850 date": azure_error(429, "TooManyRequests", "Slow down.")
+    | {"Retry-After": "Sunday, 06-Nov-94 08:49:37 GMT"},
+    "Retry-After as an asctime date (no zone)": azure_error(503, "Busy", "Busy.")
+    | {"Retry-After": "Sun Nov  6 08:49:37 2094"},
+    "an absurd Retry-After": azure_error(429, "TooManyRequests", "Slow down.")
+    | {"Retry-After": "99999999999999999999"},
+    "an absurd Retry-After on a change": _json({"status": "Running"}, **{"Retry-After": "9" * 30}),
+    "a status longer than its column": _json({"status": "Running" * 40}),
+    "a status with NUL": _json({"status": "Run\u0000ning"}),
+    "a status that is not a string": _json({"status": {"nested": ["Running"]}}),
+    "a JSON list": _json(["Running"]),
+    "HTML": Reply(body=b"<html>gateway</html>", headers={"Content-Type": "text/html"}),
+    "a JSON string with the wrong type": Reply(body=b'"Running"', headers={"Content-Type": "text/plain"}),
+}
+
+
+@pytest.mark.parametrize("answer", ODD_ANSWERS.values(), ids=ODD_ANSWERS.keys())
+def test_odd_answers_give_a_sane_next_poll_and_never_stop_the_others(
+    harness: Harness, azure: FakeAzure, answer: Reply
+) -> None:
+    """Was: a date form other than RFC 1123, a huge Retry-After, or a status longer than the
+    column (PostgreSQL) crashed every poll of the operation until its max age."""
+    odd_url = azure.add_operation("personal_voice", "Jessica-PersonalVoice")
+    odd = harness.track(odd_url)
+    harness.clock.advance(0.5)
+    azure.scripted.append(answer)
+    assert harness.poller.run_once() == 1
+    state = harness.operation(odd["id"])
+    assert state["state"] == "active"
+    next_poll = datetime.fromisoformat(state["next_poll_at"].replace("Z", "+00:00"))
+    wait = (next_poll - harness.clock.now()).total_seconds()
+    assert 0 < wait <= harness.poller.settings.azure_poll_max_interval, wait
+    assert state["status"] in ("NotStarted", "Running")
+    if state["status"] == "NotStarted":
+        assert state["last_error"], "a refused answer says why"
+    other_url = azure.add_operation("consent", "Other-Consent")
+    other = harness.track(other_url, kind="consent", resource_id="Other-Consent")
+    azure.set_status(other_url, "Running")
+    harness.poll_when_due(other["id"])
+    assert [e["data"]["status"] for e in harness.events("Other-Consent")] == ["Running"]
+    azure.set_status(odd_url, "Succeeded")
+    harness.poll_when_due(odd["id"])
+    assert harness.events()[-1]["type"] == "voice.training.succeeded", "the operation recovers"
+
+
+def test_an_odd_resource_still_gives_its_event(harness: Harness, azure: FakeAzure) -> None:
+    url = azure.add_operation("personal_voice", "Jessica-PersonalVoice")
+    op = harness.track(url)
+    resource = azure.resource_of(url)
+    resource["speakerProfileId"] = "x\u0000" * 300
+    resource["properties"] = {"failureReason": {"not": "a word"}}
+    azure.set_status(url, "Succeeded")
+    resource["status"] = "Succeeded"
+    harness.poll_when_due(op["id"])
+    (event,) = harness.events()
+    assert event["type"] == "voice.training.succeeded"
+    assert event["data"]["speaker_profile_id"] is None

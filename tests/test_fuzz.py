@@ -145,3 +145,68 @@ def test_the_endpoint_never_answers_5xx(client: FlaskClient, body: Any, content_
         assert set(answer["error"]) == {"code", "message", "details"}
     else:
         assert answer["event_ids"] and answer["receipt_id"].startswith("rcpt_")
+
+
+@pytest.fixture
+def raw_client(database_url: str, tmp_path: Any) -> Iterator[FlaskClient]:
+    """The app on either database, with a small body limit so that 413 is in reach."""
+    app_settings = Settings(
+        database_url=database_url,
+        data_dir=str(tmp_path),
+        resemble_tokens=RESEMBLE_TOKENS,
+        max_body_bytes=4096,
+    )
+    app = create_app(app_settings)
+    migrate.upgrade(app.extensions["webhook_app"].store.engine)
+    yield app.test_client()
+    app.extensions["webhook_app"].store.dispose()
+
+
+json_pieces = st.sampled_from(
+    [b'{"id":', b'"status":"finished"', b'"dataset_issue"', b'"recordings":', b'"v', b'"', b",", b":",
+     b"[", b"]", b"{", b"}", b"{}", b"\\u0000", b"\\ud800", b"\\udfff", b"\\ud83d\\ude00", b"\\", b"1e999",
+     b"NaN", b"-0", b"true", b"null", b"\xff", b"\x00", b"\xed\xa0\x80", b" ", b"\n"]
+)  # fmt: skip
+nested = st.integers(0, 5000).map(
+    lambda d: b'{"id":"v","status":"finished","x":' + b"[" * d + b"]" * d + b"}"
+)
+raw_bodies = (
+    st.binary(max_size=300)
+    | st.lists(json_pieces, max_size=40).map(b"".join)
+    | nested
+    | st.binary(min_size=4000, max_size=4200)
+)
+any_content_type = (
+    st.none() | content_types | st.sampled_from(["application/json; charset=latin-1", "", "*/*"])
+)
+
+
+@given(body=raw_bodies, content_type=any_content_type, chunked=st.booleans())
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_bytes_in_any_encoding_get_a_clear_answer_and_a_receipt(
+    raw_client: FlaskClient, body: bytes, content_type: str | None, chunked: bool
+) -> None:
+    """Never a 5xx; every authenticated request is kept, accepted or rejected, unless refused as too large."""
+    import io
+
+    headers = {"Content-Type": content_type} if content_type is not None else {}
+    if chunked:  # no length: the server says the stream ends by itself, as for Transfer-Encoding: chunked
+        response = raw_client.post(
+            f"/hooks/resemble/{RESEMBLE_TOKENS[0]}",
+            input_stream=io.BytesIO(body),
+            headers=headers,
+            environ_overrides={"wsgi.input_terminated": True},
+        )
+    else:
+        response = raw_client.post(f"/hooks/resemble/{RESEMBLE_TOKENS[0]}", data=body, headers=headers)
+    assert response.status_code in (200, 202, 400, 413, 415, 422), response.get_data(as_text=True)
+    answer = response.get_json()
+    store = raw_client.application.extensions["webhook_app"].store
+    if response.status_code == 413:
+        assert len(body) > 4096
+        return
+    receipt_id = answer["receipt_id"] if response.status_code < 300 else response.headers["X-Receipt-Id"]
+    receipt = store.get_receipt(receipt_id)
+    assert receipt is not None and receipt["body"] == body, "kept as sent"
+    if response.status_code >= 400:
+        assert set(answer["error"]) == {"code", "message", "details"}

@@ -90,3 +90,39 @@ def test_database_outage_answers_503_loses_nothing_and_recovers_by_itself(
     stored = {e["id"] for e in store.list_events(EventFilters(), limit=100)[0]}
     assert set(acknowledged) <= stored and len(acknowledged) == 10
     store.dispose()
+
+
+def test_metrics_are_served_while_the_database_is_down_and_count_the_5xx(
+    proxied: tuple[str, str, TcpProxy], make_server_for: Any, tmp_path: Path
+) -> None:
+    """Was: `/metrics` answered 503 during an outage, when its counters matter most."""
+    from tests.test_metrics import scrape, value
+
+    direct, through_proxy, proxy = proxied
+    store = Store.from_url(direct)
+    migrate.upgrade(store.engine)
+    store.dispose()
+    settings = Settings(
+        database_url=through_proxy,
+        data_dir=str(tmp_path),
+        admin_tokens=(ADMIN_TOKEN,),
+        resemble_tokens=RESEMBLE_TOKENS,
+    )
+    server = make_server_for(settings)
+    assert server.post_callback({"id": "before", "status": "finished"}).status_code == 202
+    up = scrape(server.url)
+    assert value(up, "webhook_app_database_up") == 1
+    proxy.cut()
+    for _ in range(3):
+        assert server.post_callback({"id": "during", "status": "finished"}).status_code == 503
+    response = server.http.get("/metrics")
+    assert response.status_code == 200, response.text
+    down = scrape(server.url)
+    assert value(down, "webhook_app_database_up") == 0
+    assert value(down, "webhook_app_callbacks_received_total", provider="resemble", outcome="accepted") >= 1
+    served_errors = value(
+        down, "webhook_app_http_server_errors_total", status="503", endpoint="hooks.resemble_callback"
+    )
+    assert served_errors - value(up, "webhook_app_http_server_errors_total", status="503",
+                                 endpoint="hooks.resemble_callback") == 3  # fmt: skip
+    proxy.restore()

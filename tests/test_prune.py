@@ -40,6 +40,7 @@ def test_prune_keeps_recent_and_pending_and_removes_the_rest_in_batches(store: S
     store.record_rejected(
         NewReceipt(provider="resemble", received_at=NOW - timedelta(days=120), body=b"x", headers={}),
         {"code": "x"},
+        keep=10,
     )
     batches: list[tuple[str, int]] = []
     removed = store.prune(

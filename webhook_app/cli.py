@@ -390,7 +390,7 @@ def azure() -> None:
 def _track_and_report(settings: Settings, url: str, kind: str, resource_id: str) -> None:
     from webhook_app.azure_poller import track_operation
     from webhook_app.providers.azure import UnsafeOperationURL
-    from webhook_app.store import OperationStore
+    from webhook_app.store import OperationStore, TooManyOperations
 
     store = _store(settings)
     try:
@@ -402,7 +402,7 @@ def _track_and_report(settings: Settings, url: str, kind: str, resource_id: str)
             resource_id=resource_id,
             now=datetime.now(UTC),
         )
-    except (UnsafeOperationURL, ValueError) as exc:
+    except (UnsafeOperationURL, ValueError, TooManyOperations) as exc:
         raise click.ClickException(str(exc)) from None
     verb = "tracking" if created else "already tracked as"
     click.echo(f"{verb} {operation.id}: {kind} {operation.resource_id}, status {operation.status}")

@@ -66,6 +66,8 @@ class EventData:
     ok: bool
     issue: str | None = None
     recordings: tuple[Recording, ...] = ()
+    recordings_omitted: int = 0
+    """Recordings the provider listed beyond what an event keeps; all of them stay in the receipt."""
     speaker_profile_id: str | None = None
     operation_id: str | None = None
     error: ProviderError | None = None
@@ -95,6 +97,7 @@ class Event:
             "ok": d.ok,
             "issue": d.issue,
             "recordings": [dict(vars(r)) for r in d.recordings],
+            "recordings_omitted": d.recordings_omitted,
             "speaker_profile_id": d.speaker_profile_id,
             "operation_id": d.operation_id,
             "error": {"code": d.error.code, "message": d.error.message} if d.error else None,

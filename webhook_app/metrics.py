@@ -9,6 +9,7 @@ whichever process answers.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -18,10 +19,13 @@ import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
 
 from webhook_app import signals
 from webhook_app.store import Store
 from webhook_app.store.tables import DUE_STATUSES, azure_operations, deliveries
+
+logger = logging.getLogger(__name__)
 
 CALLBACKS = Counter(
     "webhook_app_callbacks_received", "Provider callbacks by outcome.", ["provider", "outcome"]
@@ -39,6 +43,11 @@ DELIVERY_LATENCY = Histogram(
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 21600, 86400),
 )
 AZURE_POLLS = Counter("webhook_app_azure_polls", "Azure operation polls by outcome.", ["outcome"])
+SERVER_ERRORS = Counter(
+    "webhook_app_http_server_errors",
+    "Answers with a 5xx status, by status and endpoint.",
+    ["status", "endpoint"],
+)
 
 
 def _on_event(_sender: Any, event: Any) -> None:
@@ -62,9 +71,14 @@ def _on_poll(_sender: Any, outcome: str) -> None:
     AZURE_POLLS.labels(outcome).inc()
 
 
+def _on_server_error(_sender: Any, status: int, endpoint: str) -> None:
+    SERVER_ERRORS.labels(str(status), endpoint).inc()
+
+
 _RECEIVERS = (
     (signals.callback_received, _on_callback),
     (signals.azure_polled, _on_poll),
+    (signals.server_error, _on_server_error),
     (signals.event_recorded, _on_event),
     (signals.delivery_succeeded, _on_delivery("succeeded")),
     (signals.delivery_failed, _on_delivery("failed")),
@@ -85,6 +99,21 @@ class StoreCollector(Collector):
         self.store = store
 
     def collect(self) -> Iterator[Metric]:
+        """The gauges, or only `webhook_app_database_up 0` while the database cannot be read:
+        the process counters are still worth scraping during an outage."""
+        try:
+            gauges = list(self._gauges())
+        except SQLAlchemyError as exc:
+            logger.warning("metrics: the database cannot be read: %s", exc)
+            gauges = []
+        yield GaugeMetricFamily(
+            "webhook_app_database_up",
+            "1 when the database answered this scrape, else 0.",
+            value=1 if gauges else 0,
+        )
+        yield from gauges
+
+    def _gauges(self) -> Iterator[Metric]:
         now = datetime.now(UTC)
         with self.store.engine.connect() as conn:
             backlog: dict[str, int] = dict(
@@ -125,7 +154,7 @@ class StoreCollector(Collector):
         yield tracked
 
 
-PROCESS_METRICS = (CALLBACKS, EVENTS, DELIVERY_ATTEMPTS, DELIVERY_LATENCY, AZURE_POLLS)
+PROCESS_METRICS = (CALLBACKS, EVENTS, DELIVERY_ATTEMPTS, DELIVERY_LATENCY, AZURE_POLLS, SERVER_ERRORS)
 
 
 def registry_for(store: Store) -> CollectorRegistry:

@@ -7,6 +7,7 @@
   `accepted`, `duplicate`, `rejected`, `not_found` or `too_large`.
 - `azure_polled(sender, outcome=str)`: every poll, with `unchanged`, `changed`, `retry`,
   `stopped` or `stalled`.
+- `server_error(sender, status=int, endpoint=str)`: every answer with a 5xx status.
 """
 
 from blinker import Namespace
@@ -19,3 +20,4 @@ delivery_failed = _signals.signal("delivery_failed")
 delivery_dead = _signals.signal("delivery_dead")
 callback_received = _signals.signal("callback_received")
 azure_polled = _signals.signal("azure_polled")
+server_error = _signals.signal("server_error")

@@ -9,12 +9,13 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from webhook_app.api import schemas
 from webhook_app.api.auth import require_admin
+from webhook_app.api.body import storable_text
 from webhook_app.api.errors import api_error
 from webhook_app.api.schemas import respond
 from webhook_app.azure_poller import track_operation
 from webhook_app.providers.azure import KINDS, UnsafeOperationURL
 from webhook_app.services import services
-from webhook_app.store import OperationStore, TrackedOperation
+from webhook_app.store import OperationStore, TooManyOperations, TrackedOperation
 
 bp = Blueprint("azure", __name__, url_prefix="/api/azure")
 
@@ -25,9 +26,9 @@ class TrackSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    operation_url = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    operation_url = fields.String(required=True, validate=[validate.Length(min=1, max=2000), storable_text])
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
-    resource_id = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    resource_id = fields.String(required=True, validate=[validate.Length(min=1, max=200), storable_text])
 
 
 class OperationQuerySchema(Schema):
@@ -75,6 +76,8 @@ def track() -> Response:
         return api_error(422, "invalid_operation", "The operation to track is not valid.", exc.messages)
     except (UnsafeOperationURL, ValueError) as exc:
         return api_error(422, "invalid_operation", str(exc), {"operation_url": [str(exc)]})
+    except TooManyOperations as exc:
+        return api_error(429, "too_many_operations", str(exc))
     return respond(schemas.Operation, operation_json(operation), 201 if created else 200)
 
 

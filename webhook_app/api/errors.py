@@ -6,10 +6,12 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from webhook_app import signals
+from webhook_app.api.body import storable
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +50,33 @@ def register_error_handlers(app: Flask) -> None:
             response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
         return response
 
-    @app.errorhandler(OperationalError)
+    @app.after_request
+    def _announce_server_errors(response: Response) -> Response:
+        if response.status_code >= 500:
+            signals.server_error.send(
+                app, status=response.status_code, endpoint=request.endpoint or "unknown"
+            )
+        return response
+
+    @app.before_request
+    def _refuse_unstorable_request_text() -> Response | None:
+        """A NUL or an unpaired surrogate in the path or the query would reach a query as text
+        no database takes (PostgreSQL refuses NUL): answer 400 here, the same on both."""
+        texts = [request.path, *request.args.keys(), *request.args.values()]
+        if all(storable(text) for text in texts):
+            return None
+        return api_error(
+            400, "invalid_text", "The path or query holds a NUL character or an unpaired surrogate."
+        )
+
+    @app.errorhandler(PoolTimeout)
     @app.errorhandler(DBAPIError)
-    def _database_unavailable(exc: Exception) -> Response:
+    def _database_error(exc: Exception) -> Response:
+        lost = isinstance(exc, OperationalError | InterfaceError | PoolTimeout) or bool(
+            getattr(exc, "connection_invalidated", False)
+        )
+        if not lost:  # the database answered: a bug of ours, not an outage to retry
+            return _unexpected(exc)
         logger.error("database error: %s", exc)
         response = api_error(
             503,
@@ -62,5 +88,5 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        logger.exception("unhandled error")
+        logger.error("unhandled error", exc_info=exc)
         return api_error(500, "internal_error", "An unexpected error occurred; it has been logged.")

@@ -41,7 +41,7 @@ def _query_args() -> dict[str, Any]:
     args = EventQuerySchema().load(request.args)
     if "cursor" in args:
         try:
-            decode_cursor(args["cursor"])
+            decode_cursor(args["cursor"], timed="since" in args or "until" in args)
         except ValueError as exc:
             raise ValidationError({"cursor": [str(exc)]}) from None
     return args

@@ -17,6 +17,7 @@ from marshmallow import ValidationError
 from webhook_app import signals
 from webhook_app.api import schemas
 from webhook_app.api.auth import token_matches
+from webhook_app.api.body import read_body, unstorable_text
 from webhook_app.api.errors import api_error
 from webhook_app.api.schemas import respond
 from webhook_app.ingest import record_events
@@ -50,7 +51,7 @@ def resemble_callback(token: str) -> Response:
     if not token_matches(token, ctx.settings.resemble_tokens):
         signals.callback_received.send(ctx.store, provider=resemble.PROVIDER, outcome="not_found")
         return api_error(404, "not_found", "No callback URL matches this path.")
-    body = request.get_data(cache=False)  # over MAX_CONTENT_LENGTH raises 413
+    body = read_body(ctx.settings.max_body_bytes)  # over the limit raises 413
     receipt = NewReceipt(
         provider=resemble.PROVIDER,
         received_at=ctx.clock.now(),
@@ -60,7 +61,11 @@ def resemble_callback(token: str) -> Response:
     )
 
     def reject(status: int, code: str, message: str, details: object = None) -> Response:
-        ctx.store.record_rejected(receipt, {"code": code, "message": message, "details": details})
+        ctx.store.record_rejected(
+            receipt,
+            {"code": code, "message": message, "details": details},
+            keep=ctx.settings.max_rejected_receipts,
+        )
         signals.callback_received.send(ctx.store, provider=resemble.PROVIDER, outcome="rejected")
         logger.warning(
             "rejected a Resemble callback (%s): %s", code, message, extra={"receipt_id": receipt.id}
@@ -75,12 +80,25 @@ def resemble_callback(token: str) -> Response:
         parsed = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         return reject(400, "invalid_json", f"The body is not valid JSON: {exc}")
+    except RecursionError:
+        return reject(400, "invalid_json", "The body nests arrays or objects too deeply.")
+    unstorable = unstorable_text(body, parsed)
+    if unstorable is not None:
+        return reject(
+            422,
+            "invalid_text",
+            f"The text at {unstorable} holds a NUL or an unpaired surrogate, which cannot be stored.",
+            {"path": unstorable},
+        )
     try:
         callback = resemble.validate_callback(parsed)
+        dedupe_key = resemble.dedupe_key(parsed)
     except ValidationError as exc:
         return reject(
             422, "invalid_callback", "The callback does not match Resemble's documented shape.", exc.messages
         )
+    except RecursionError:
+        return reject(400, "invalid_json", "The body nests arrays or objects too deeply.")
 
     events = resemble.to_events(callback, receipt_id=receipt.id, received_at=receipt.received_at)
     result = record_events(
@@ -88,7 +106,7 @@ def resemble_callback(token: str) -> Response:
         ctx.settings.routes,
         receipt,
         events,
-        dedupe_key=resemble.dedupe_key(parsed),
+        dedupe_key=dedupe_key,
         dedupe_window=timedelta(seconds=ctx.settings.dedupe_window),
     )
     outcome = "duplicate" if result.duplicate else "accepted"

@@ -58,6 +58,9 @@ class EventData(Schema):
     ok = fields.Boolean(required=True)
     issue = fields.String(allow_none=True)
     recordings = fields.List(fields.Nested(Recording), required=True)
+    recordings_omitted = fields.Integer(
+        dump_default=0, metadata={"description": "Recordings listed beyond the event's cap (in the receipt)"}
+    )
     speaker_profile_id = fields.String(allow_none=True)
     operation_id = fields.String(allow_none=True)
     error = fields.Nested(ProviderError, allow_none=True)

@@ -95,9 +95,17 @@ def when(value: Any) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
 
 
+SHOWN_BODY_BYTES = 64 * 1024
+"""A receipt's body is shown up to this size (the rest is in `GET /api/receipts/<id>`): a 1 MiB
+body of tiny items, indented, made a page of over 3 MB."""
+
+
 @bp.app_template_filter("pretty")
 def pretty(raw: bytes | str) -> str:
+    """Indented JSON when the body is small enough to show whole; else its start, as sent."""
     text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else raw
+    if len(text) > SHOWN_BODY_BYTES:
+        return text[:SHOWN_BODY_BYTES]
     try:
         return json.dumps(json.loads(text), indent=2, ensure_ascii=False)
     except ValueError:
@@ -142,13 +150,6 @@ def _filters() -> tuple[EventFilters, str | None, list[str]]:
             return None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
-    cursor = args.get("cursor") or None
-    if cursor is not None:
-        try:
-            decode_cursor(cursor)
-        except ValueError:
-            errors.append("That page link is not valid any more.")
-            cursor = None
     filters = EventFilters(
         type=args.get("type") or None,
         provider=args.get("provider") or None,
@@ -157,6 +158,13 @@ def _filters() -> tuple[EventFilters, str | None, list[str]]:
         since=moment("since"),
         until=moment("until"),
     )
+    cursor = args.get("cursor") or None
+    if cursor is not None:
+        try:
+            decode_cursor(cursor, timed=filters.since is not None or filters.until is not None)
+        except ValueError:
+            errors.append("That page link is not valid any more.")
+            cursor = None
     return filters, cursor, errors
 
 
@@ -191,6 +199,7 @@ def event(event_id: str) -> str:
         receipt=receipt,
         deliveries=store.deliveries_of(event_id),
         routes=[r.name for r in services().settings.routes],
+        shown_body_bytes=SHOWN_BODY_BYTES,
     )
 
 

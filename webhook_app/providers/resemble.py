@@ -77,6 +77,11 @@ class CallbackSchema(Schema):
 
 
 _schema = CallbackSchema()
+MAX_RECORDINGS_IN_EVENT = 1000
+"""An event keeps at most this many recordings, flagged ones first; `recordings_omitted` counts
+the rest, and the receipt keeps the body as sent. Without a cap a 1 MiB body of empty
+recordings (`[{},{},…]`, 350k of them) became a 62 MB event, and every copy of it (API
+answer, page, forward POST, worker memory) as large."""
 _RECORDING_TEXTS = ("uuid", "name", "transcript")
 _RECORDING_SCORES = ("stoi_score", "pesq_score", "si_sdr_score", "resemble_sample_score")
 _RECORDING_FLAGS = ("is_active", "is_outlier", "is_silent")
@@ -91,10 +96,38 @@ def validate_callback(body: Any) -> dict[str, Any]:
     conversions. Anything else (an error to report, a rarer form) goes through the schema,
     which stays the rule; tests/test_fuzz.py checks that the two agree.
     """
+    body, omitted = _within_cap(body)
     try:
-        return _load_plain(body)
+        loaded = _load_plain(body)
     except _NotPlain:
-        return _schema.load(body)
+        loaded = _schema.load(body)
+    loaded["recordings_omitted"] = omitted
+    return loaded
+
+
+def _within_cap(body: Any) -> tuple[Any, int]:
+    """The body with at most `MAX_RECORDINGS_IN_EVENT` recordings (flagged first, in their order)."""
+    recordings = body.get("recordings") if isinstance(body, dict) else None
+    if type(recordings) is not list or len(recordings) <= MAX_RECORDINGS_IN_EVENT:
+        return body, 0
+    flagged = [i for i, recording in enumerate(recordings) if _looks_flagged(recording)]
+    keep = set(flagged[:MAX_RECORDINGS_IN_EVENT])
+    for i in range(len(recordings)):
+        if len(keep) >= MAX_RECORDINGS_IN_EVENT:
+            break
+        keep.add(i)
+    kept = [recordings[i] for i in sorted(keep)]
+    return {**body, "recordings": kept}, len(recordings) - len(kept)
+
+
+def _looks_flagged(recording: Any) -> bool:
+    if type(recording) is not dict:
+        return False
+    return (
+        recording.get("is_outlier") in (True, "true", "True")
+        or recording.get("is_silent") in (True, "true", "True")
+        or recording.get("is_active") in (False, "false", "False")
+    )
 
 
 class _NotPlain(Exception):
@@ -197,6 +230,7 @@ def to_events(callback: dict[str, Any], *, receipt_id: str | None, received_at: 
         ok=ok,
         issue=callback["issue"],
         recordings=recordings,
+        recordings_omitted=callback.get("recordings_omitted", 0),
         error=error,
     )
     return [Event(type=event_type, source=SOURCE, time=received_at, data=data, receipt_id=receipt_id)]

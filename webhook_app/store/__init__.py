@@ -9,6 +9,7 @@ from webhook_app.store.store import (
     OperationStore,
     PlannedDelivery,
     Store,
+    TooManyOperations,
     TrackedOperation,
     decode_cursor,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "OperationStore",
     "PlannedDelivery",
     "Store",
+    "TooManyOperations",
     "TrackedOperation",
     "decode_cursor",
 ]

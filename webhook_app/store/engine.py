@@ -7,7 +7,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from typing import Any
 
 import sqlalchemy as sa
@@ -42,6 +42,7 @@ def create_engine(url: str, *, sqlite_synchronous: str = "NORMAL", **options: An
 def _sqlite_engine(url: str, *, synchronous: str, **options: Any) -> sa.Engine:
     if synchronous not in ("NORMAL", "FULL"):
         raise ValueError(f"SQLite synchronous must be NORMAL or FULL, not {synchronous!r}")
+    _create_private(sa.engine.make_url(url).database)
     engine = sa.create_engine(
         url,
         connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
@@ -70,6 +71,17 @@ def _sqlite_engine(url: str, *, synchronous: str, **options: Any) -> sa.Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
+
+
+def _create_private(database: str | None) -> None:
+    """Create a new database file readable by its owner only. SQLite gives the `-wal` and
+    `-shm` files it makes beside it the same mode; left to SQLite, all three followed the
+    umask (usually readable by everyone), and they hold every callback and receipt."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    # There already, or a folder that is not: SQLite says which on connecting.
+    with suppress(OSError):
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 class SQLiteWriters:

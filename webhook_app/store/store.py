@@ -236,10 +236,35 @@ class Store:
             self._insert_events_and_deliveries(conn, new_events, planned, now)
         return IngestResult(receipt_id, [e.id for e in new_events], duplicate=False)
 
-    def record_rejected(self, receipt: NewReceipt, reason: dict[str, Any]) -> str:
-        """Keep an authenticated request that failed validation, with why, for later reprocessing."""
+    def record_rejected(self, receipt: NewReceipt, reason: dict[str, Any], *, keep: int) -> str:
+        """Keep an authenticated request that failed validation, with why, for later reprocessing.
+
+        Only the newest `keep` rejected receipts stay: a sender that knows the token must
+        not be able to fill the disk with refusals. The oldest go in the same transaction.
+        """
+        rejected = receipts.c.status == "rejected"
         with self._writing() as conn:
             conn.execute(receipts.insert().values(_receipt_row(receipt, status="rejected", reason=reason)))
+            oldest_kept = conn.execute(
+                sa.select(receipts.c.received_at, receipts.c.id)
+                .where(rejected)
+                .order_by(receipts.c.received_at.desc(), receipts.c.id.desc())
+                .offset(keep - 1)
+                .limit(1)
+            ).first()
+            if oldest_kept is not None:
+                conn.execute(
+                    receipts.delete().where(
+                        rejected,
+                        sa.or_(
+                            receipts.c.received_at < oldest_kept.received_at,
+                            sa.and_(
+                                receipts.c.received_at == oldest_kept.received_at,
+                                receipts.c.id < oldest_kept.id,
+                            ),
+                        ),
+                    )
+                )
         return receipt.id
 
     @staticmethod
@@ -439,8 +464,17 @@ class Store:
     def list_events(
         self, filters: EventFilters, *, limit: int, cursor: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """Newest first; `cursor` is the opaque position returned by the previous page."""
-        query = sa.select(events.c.seq, events.c.document).order_by(events.c.seq.desc()).limit(limit + 1)
+        """Newest first; `cursor` is the opaque position returned by the previous page.
+
+        Filtered by time, the order is the events' time (then `seq`), so the index on
+        (occurred_at, seq) finds a page at once wherever the range lies; ordered by `seq`
+        the database walked every newer event, or sorted every one in the range.
+        """
+        timed = filters.since is not None or filters.until is not None
+        order = (events.c.occurred_at.desc(), events.c.seq.desc()) if timed else (events.c.seq.desc(),)
+        query = (
+            sa.select(events.c.seq, events.c.occurred_at, events.c.document).order_by(*order).limit(limit + 1)
+        )
         for column, value in (
             (events.c.type, filters.type),
             (events.c.provider, filters.provider),
@@ -454,11 +488,22 @@ class Store:
         if filters.until is not None:
             query = query.where(events.c.occurred_at < filters.until)
         if cursor is not None:
-            query = query.where(events.c.seq < decode_cursor(cursor))
+            position = decode_cursor(cursor, timed=timed)
+            if position.at is not None:
+                query = query.where(events.c.occurred_at <= position.at).where(
+                    sa.or_(
+                        events.c.occurred_at < position.at,
+                        sa.and_(events.c.occurred_at == position.at, events.c.seq < position.seq),
+                    )
+                )
+            else:
+                query = query.where(events.c.seq < position.seq)
         with self._reading() as conn:
             rows = conn.execute(query).all()
         page = rows[:limit]
-        next_cursor = encode_cursor(page[-1].seq) if len(rows) > limit else None
+        next_cursor = None
+        if len(rows) > limit:
+            next_cursor = encode_cursor(page[-1].seq, page[-1].occurred_at if timed else None)
         return [row.document for row in page], next_cursor
 
     def get_event(self, event_id: str) -> dict[str, Any] | None:
@@ -654,17 +699,28 @@ class TrackedOperation:
     last_error: str | None
 
 
+class TooManyOperations(Exception):
+    """The limit of active tracked operations (`MAX_TRACKED_OPERATIONS`) is reached."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            f"{limit} Azure operations are being tracked already (WEBHOOK_APP_MAX_TRACKED_OPERATIONS);"
+            " wait for some to finish, or raise the limit."
+        )
+
+
 class OperationStore:
     """Tracked Azure operations: each poll outcome is one named, guarded transition."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def track(self, new: NewOperation, *, now: datetime) -> tuple[TrackedOperation, bool]:
+    def track(self, new: NewOperation, *, now: datetime, limit: int) -> tuple[TrackedOperation, bool]:
         """Start tracking (first poll after `interval_seconds`); returns (operation, created).
 
         Tracking a URL already tracked returns that operation; one stopped by an error
         (e.g. a wrong key) becomes active again, so fixing the key and tracking resumes it.
+        `TooManyOperations` when `limit` operations are active already.
         """
         row = {
             "id": new.id,
@@ -681,6 +737,20 @@ class OperationStore:
             "updated_at": now,
         }
         with self.store._writing() as conn:
+            active = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(azure_operations)
+                .where(azure_operations.c.state == "active")
+            ).scalar_one()
+            if active >= limit:
+                known = conn.execute(
+                    sa.select(azure_operations.c.id).where(
+                        azure_operations.c.operation_url == new.operation_url,
+                        azure_operations.c.state != "error",
+                    )
+                ).first()
+                if known is None:
+                    raise TooManyOperations(limit)
             inserted = conn.execute(
                 self.store._insert_ignoring_conflict(azure_operations, row).returning(azure_operations.c.id)
             ).first()
@@ -851,18 +921,40 @@ def _operation(row: Any) -> TrackedOperation:
     )
 
 
-def encode_cursor(seq: int) -> str:
-    return base64.urlsafe_b64encode(f"v1:{seq}".encode()).decode().rstrip("=")
+MAX_SEQ = 2**63
 
 
-def decode_cursor(cursor: str) -> int:
-    """The position in a cursor; ValueError for anything this service did not hand out."""
+@dataclass(frozen=True)
+class CursorPosition:
+    """Where a page ended: the last event's `seq`, and its time when the listing is by time."""
+
+    seq: int
+    at: datetime | None = None
+
+
+def encode_cursor(seq: int, at: datetime | None = None) -> str:
+    text = f"v1:{seq}" if at is None else f"v2:{seq}:{at.isoformat()}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, *, timed: bool = False) -> CursorPosition:
+    """The position in a cursor; ValueError for anything this service did not hand out.
+
+    A listing filtered by time is ordered by time (v2 cursors), any other by `seq` (v1).
+    """
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        version, _, seq = text.partition(":")
-        if version != "v1":
+        version, _, rest = text.partition(":")
+        seq, _, at = rest.partition(":")
+        position = int(seq)
+        if (
+            version != ("v2" if timed else "v1") or not 0 < position < MAX_SEQ
+        ):  # beyond a BIGINT, no query could
             raise ValueError
-        return int(seq)
+        moment = datetime.fromisoformat(at) if timed else None
+        if moment is not None and moment.tzinfo is None:
+            raise ValueError
+        return CursorPosition(position, moment)
     except (ValueError, UnicodeDecodeError):
         raise ValueError("cursor is not one this service returned") from None
 
@@ -876,6 +968,9 @@ def _insert_ignoring_conflict_for(dialect: str) -> Any:
     return build
 
 
+CONTENT_TYPE_CHARS = 200  # the column's size; a longer header is kept cut (the body is what matters)
+
+
 def _receipt_row(receipt: NewReceipt, *, status: str, reason: dict[str, Any] | None) -> dict[str, Any]:
     return {
         "id": receipt.id,
@@ -883,7 +978,7 @@ def _receipt_row(receipt: NewReceipt, *, status: str, reason: dict[str, Any] | N
         "received_at": receipt.received_at,
         "status": status,
         "reason": reason,
-        "content_type": receipt.content_type,
+        "content_type": receipt.content_type[:CONTENT_TYPE_CHARS] if receipt.content_type else None,
         "headers": receipt.headers,
         "body": receipt.body,
         "dedupe_key": None,

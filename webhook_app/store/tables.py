@@ -69,7 +69,7 @@ events = sa.Table(
     sa.Index("ix_events_type", "type", "seq"),
     sa.Index("ix_events_provider", "provider", "seq"),
     sa.Index("ix_events_status", "status", "seq"),
-    sa.Index("ix_events_occurred_at", "occurred_at"),
+    sa.Index("ix_events_occurred_at", "occurred_at", "seq"),
 )
 
 DUE_STATUSES = ("pending", "failed")

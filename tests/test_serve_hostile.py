@@ -1,0 +1,145 @@
+"""Hostile clients against the real `webhook-app serve`, measured black-box: latency, answers, memory."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from benchmarks.common import process_tree, rss_kib, trickle
+from tests.conftest import wait_until
+from tests.processes import Process, environment, free_port, sink_routes_config, wait_for_http
+from tests.sink import Sink
+
+TOKEN = "hostile-test-callback-token-0123456789abcdef"
+ADMIN = "hostile-test-admin-token-0123456789abcdefgh"
+CALLBACK = f"/hooks/resemble/{TOKEN}"
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Any]:
+    processes: list[Process] = []
+
+    def start(database_url: str, **settings: str) -> tuple[Process, str]:
+        port = free_port()
+        env = environment(
+            database_url, tmp_path, resemble_tokens=TOKEN, admin_tokens=ADMIN, log_format="text", **settings
+        )
+        process = Process(["serve", "--port", str(port)], env, tmp_path)
+        processes.append(process)
+        base = f"http://127.0.0.1:{port}"
+        wait_for_http(base, process)
+        return process, base
+
+    yield start
+    for process in processes:
+        process.close()
+
+
+def test_twenty_slow_clients_delay_no_one_and_are_cut_with_408(tmp_path: Path, serve: Any) -> None:
+    """Was: two trickling connections held both sync workers, and /healthz took 20-30 s."""
+    process, base = serve(f"sqlite:///{tmp_path / 'events.db'}", request_timeout="2s")
+    body = b'{"id": "slow-voice", "status": "finished"}'
+    head = (
+        f"POST {CALLBACK} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    answers: list[tuple[float, bytes]] = []
+    slow = [
+        threading.Thread(target=trickle, args=(base, head + body if n % 2 else head[:20], 0.2, answers))
+        for n in range(20)
+    ]
+    for thread in slow:
+        thread.start()
+    time.sleep(0.5)  # all twenty are connected and sending
+    latencies = []
+    with httpx.Client(base_url=base, timeout=10) as client:
+        for n in range(30):
+            started = time.monotonic()
+            response = (
+                client.get("/healthz")
+                if n % 2
+                else client.post(CALLBACK, json={"id": f"fast-{n}", "status": "finished"})
+            )
+            latencies.append(time.monotonic() - started)
+            assert response.status_code in (200, 202), response.text
+            time.sleep(0.03)
+    for thread in slow:
+        thread.join(30)
+    assert max(latencies) < 1.0, f"other requests waited {max(latencies):.2f} s"
+    assert len(answers) == 20
+    for took, answer in answers:
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "request_timeout"
+        assert 1.5 < took < 5, f"cut after {took:.1f} s, REQUEST_TIMEOUT is 2 s"
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN}"}) as admin:
+        voices = {e["subject"] for e in admin.get("/api/events", params={"limit": 100}).json()["items"]}
+    assert "slow-voice" not in voices and len(voices) == 15
+
+
+def chunked(base: str, body: bytes) -> int:
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as conn:
+        conn.sendall(
+            f"POST {CALLBACK} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n".encode()
+        )
+        try:
+            for start in range(0, len(body), 65536):
+                part = body[start : start + 65536]
+                conn.sendall(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+            conn.sendall(b"0\r\n\r\n")
+        except OSError:
+            pass
+        return int(conn.recv(65536).split(b" ", 2)[1])
+
+
+def test_chunked_bodies_over_the_limit_are_413_under_gunicorn(tmp_path: Path, serve: Any) -> None:
+    process, base = serve(f"sqlite:///{tmp_path / 'events.db'}", max_body_bytes="1000")
+    assert chunked(base, b'{"id": "v1", "status": "finished"}' + b" " * 2000) == 413
+    assert chunked(base, b'{"id": "v1", "status": "finished"}') == 202
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN}"}) as admin:
+        assert len(admin.get("/api/events").json()["items"]) == 1
+
+
+def test_the_worst_1_mib_callback_grows_no_process_by_more_than_100_mb(
+    database_url: str, tmp_path: Path, serve: Any
+) -> None:
+    """Was: a 62 MB event, API answer and forward POST, a 150 MB page, and a 737 MB worker."""
+    sink = Sink()
+    try:
+        config = sink_routes_config(tmp_path, sink=f"{sink.url}/hook")
+        process, base = serve(database_url, config=str(config))
+        body = (
+            b'{"id": "v-amplified", "status": "dataset_issue", "recordings": [{}' + b",{}" * 349_000 + b"]}"
+        )
+        pids = process_tree(process.proc.pid)
+        with httpx.Client(base_url=base, timeout=30) as client:
+            client.get("/healthz")
+            before = rss_kib(pids, "VmRSS")
+            response = client.post(CALLBACK, content=body, headers={"Content-Type": "application/json"})
+            assert response.status_code == 202, response.text
+            event_id = response.json()["event_ids"][0]
+            wait_until(lambda: sink.requests, timeout=30)
+            admin_headers = {"Authorization": f"Bearer {ADMIN}"}
+            answer = client.get(f"/api/events/{event_id}", headers=admin_headers)
+            login = client.post("/ui/login", data={"token": ADMIN})
+            assert login.status_code in (200, 302, 303), login.text
+            page = client.get(f"/ui/events/{event_id}")
+            assert page.status_code == 200, page.text[:300]
+        peaks = rss_kib(pids, "VmHWM")
+        growth_mib = {pid: (peaks[pid] - before[pid]) / 1024 for pid in before if pid in peaks}
+        assert max(growth_mib.values()) < 100, growth_mib
+        assert len(answer.content) < 3 * 2**20, len(answer.content)
+        assert len(page.content) < 3 * 2**20, len(page.content)
+        assert len(sink.requests[0].body) < 3 * 2**20, len(sink.requests[0].body)
+        assert answer.json()["data"]["recordings_omitted"] > 300_000
+    finally:
+        sink.close()
