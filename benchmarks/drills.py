@@ -7,6 +7,11 @@
 3. sink outage: the target answers 500 for a while, then recovers; every delivery ends succeeded.
 4. worker SIGKILL under load: callbacks keep arriving while two workers deliver them; one
    is killed half-way; every event must reach the sink at least once (repeats are counted).
+5. slow clients: N connections trickle a request one byte at a time while normal traffic
+   is timed; normal requests must stay under a second, every slow one is cut with 408.
+   The same against gunicorn's sync workers is printed as the reference.
+6. amplification: the worst 1 MiB callback (350k empty recordings) through `serve` with a
+   forward route; every copy of the event must stay under 3 MiB, every process grow < 100 MB.
 
 Each drill prints its counts; the script exits 1 if any count is wrong. Traffic goes only
 to 127.0.0.1. tests/test_drills.py runs the same drills at small sizes.
@@ -24,6 +29,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +37,16 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import free_port, stop, wait_http, webhook_app  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    free_port,
+    process_tree,
+    rss_kib,
+    start,
+    stop,
+    trickle,
+    wait_http,
+    webhook_app,
+)
 from tests.sink import Received, Reply, Sink  # noqa: E402
 from webhook_app.samples import resemble_callback
 from webhook_app.store import EventFilters, Store, migrate
@@ -231,6 +246,111 @@ def worker_killed_under_load(database_url: str, folder: Path, events: int = 1000
     return DrillResult("worker SIGKILL under load", counts, ok=missing == 0 and len(accepted) == events)
 
 
+SLOW_BODY = b'{"id": "slow-voice", "status": "finished"}'
+SLOW_HEAD = (
+    f"POST /hooks/resemble/{TOKEN} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    f"Content-Length: {len(SLOW_BODY)}\r\n\r\n"
+).encode()
+
+
+def slow_clients(
+    database_url: str, folder: Path, clients: int = 50, seconds: float = 6.0, worker_class: str | None = None
+) -> DrillResult:
+    """N connections send a request one byte every 0.2 s, while normal traffic is timed.
+
+    `worker_class="sync"` runs the same against gunicorn's sync workers, the reference the
+    evented worker was chosen against (there every slow client holds a worker).
+    """
+    env = _env(database_url, folder, WEBHOOK_APP_REQUEST_TIMEOUT="3s")
+    store = Store.from_url(database_url)
+    migrate.upgrade(store.engine)
+    store.dispose()
+    port = free_port()
+    if worker_class is None:
+        web = webhook_app(["web", "--port", str(port), "--workers", "2"], env, folder)
+    else:
+        gunicorn = [sys.executable, "-m", "gunicorn", "--workers", "2", "--worker-class", worker_class]
+        web = start([*gunicorn, "--bind", f"127.0.0.1:{port}", "webhook_app:create_app()"], env, folder)
+    base = f"http://127.0.0.1:{port}"
+    answers: list[tuple[float, bytes]] = []
+    latencies: list[float] = []
+    try:
+        wait_http(base)
+        slow = [
+            threading.Thread(target=trickle, args=(base, SLOW_HEAD + SLOW_BODY, 0.2, answers), daemon=True)
+            for _ in range(clients)
+        ]
+        for thread in slow:
+            thread.start()
+        time.sleep(0.5)
+        deadline = time.monotonic() + seconds
+        with httpx.Client(timeout=30) as http:
+            while time.monotonic() < deadline:
+                started = time.monotonic()
+                with suppress(httpx.HTTPError):  # a timeout counts as its full wait
+                    http.post(f"{base}/hooks/resemble/{TOKEN}", json=resemble_callback("finished"))
+                latencies.append(time.monotonic() - started)
+        for thread in slow:
+            thread.join(60)
+    finally:
+        stop(web)
+    latencies.sort()
+    cut = sum(answer.startswith(b"HTTP/1.1 408") for _, answer in answers)
+    counts = {
+        "slow clients": clients,
+        "cut with 408": cut,
+        "normal requests": len(latencies),
+        "p50 ms": round(1000 * latencies[len(latencies) // 2]),
+        "p99 ms": round(1000 * latencies[int(len(latencies) * 0.99)]),
+        "max ms": round(1000 * latencies[-1]),
+    }
+    name = f"slow clients ({worker_class or 'webhook-app web'})"
+    if worker_class is not None:  # a reference: it shows the failure, it is not expected to pass
+        return DrillResult(name + ", reference", counts, ok=True)
+    return DrillResult(name, counts, ok=cut == clients and latencies[-1] < 1.0)
+
+
+def amplification(database_url: str, folder: Path) -> DrillResult:
+    """The worst 1 MiB callback (350k empty recordings) through `serve` with a forward route:
+    peak memory growth of every process, and the size of each copy of the event."""
+    sink = Sink()
+    env = _env(database_url, folder, WEBHOOK_APP_CONFIG=str(_forward_route(folder, sink)))
+    port = free_port()
+    serve = webhook_app(["serve", "--port", str(port)], env, folder)
+    base = f"http://127.0.0.1:{port}"
+    body = b'{"id": "amplified", "status": "dataset_issue", "recordings": [{}' + b",{}" * 349_000 + b"]}"
+    try:
+        wait_http(base)
+        pids = process_tree(serve.pid)
+        before = rss_kib(pids)
+        with httpx.Client(base_url=base, timeout=60) as http:
+            answer = http.post(
+                f"/hooks/resemble/{TOKEN}", content=body, headers={"Content-Type": "application/json"}
+            )
+            event_id = answer.json()["event_ids"][0]
+            deadline = time.monotonic() + 60
+            while not sink.requests and time.monotonic() < deadline:
+                time.sleep(0.1)
+            api = http.get(f"/api/events/{event_id}", headers={"Authorization": "Bearer drill-admin"})
+            http.post("/ui/login", data={"token": "drill-admin"})
+            page = http.get(f"/ui/events/{event_id}")
+        peaks = rss_kib(pids, "VmHWM")
+    finally:
+        stop(serve)
+        sink.close()
+    growth = max((peaks[pid] - before[pid]) / 1024 for pid in before if pid in peaks)
+    mib = 2**20
+    counts = {
+        "body KiB": len(body) // 1024,
+        "API answer KiB": len(api.content) // 1024,
+        "page KiB": len(page.content) // 1024,
+        "forward POST KiB": len(sink.requests[0].body) // 1024 if sink.requests else -1,
+        "largest process growth MiB": round(growth),
+    }
+    small = all(0 <= n * 1024 < 3 * mib for n in list(counts.values())[1:4])
+    return DrillResult("worst 1 MiB callback", counts, ok=small and growth < 100)
+
+
 def _all_events(store: Store) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     cursor = None
@@ -248,6 +368,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--duplicates", type=int, default=10_000)
     parser.add_argument("--database-url", help="default: a new SQLite file")
+    parser.add_argument("--slow-clients", type=int, default=50)
     args = parser.parse_args()
     results = []
     for drill, kwargs in (
@@ -255,6 +376,9 @@ def main() -> None:
         (duplicates, {"total": args.duplicates}),
         (sink_outage, {}),
         (worker_killed_under_load, {}),
+        (slow_clients, {"clients": args.slow_clients}),
+        (slow_clients, {"clients": args.slow_clients, "worker_class": "sync"}),
+        (amplification, {}),
     ):
         folder = Path(tempfile.mkdtemp(prefix="webhook-app-drill-"))
         url = args.database_url or f"sqlite:///{folder / 'events.db'}"

@@ -2,9 +2,11 @@
 
     python benchmarks/ingest.py [--seconds 10] [--workers 2] [--connections 32] [--postgres URL]
 
-Targets, each behind `gunicorn --workers N` (sync) on 127.0.0.1: (a) the floor, a bare Flask
-view answering 204; (b) the real endpoint on SQLite with synchronous=NORMAL (the default)
-and (c) FULL; (d) PostgreSQL. Also, per database, a second reference: a bare view that
+Targets, each behind `gunicorn --workers N` on 127.0.0.1: (a) the floor, a bare Flask
+view answering 204 (sync workers); (b) the real endpoint (`webhook-app web`, its evented
+workers) on SQLite with synchronous=NORMAL (the default) and (c) FULL; (d) PostgreSQL;
+and (b) and (d) again under gunicorn's sync workers, the worker class the evented one
+replaced, as a reference. Also, per database, a second reference: a bare view that
 only stores each callback (`store_only_app.py`: the same rows through the same store,
 nothing parsed or validated), which shows what storing before acknowledging costs alone.
 Prints a table with req/s, p50/p99, the ratio to the floor and the real endpoint's share
@@ -133,7 +135,11 @@ def main() -> None:
     floor_view = bare_view("floor_app", port)
     results["floor"], costs["floor"] = measure("floor (bare Flask 204)", floor_view, base_env, port, args)
 
-    with postgres_schema(args.postgres) as postgres, postgres_schema(args.postgres) as postgres_store_only:
+    with (
+        postgres_schema(args.postgres) as postgres,
+        postgres_schema(args.postgres) as postgres_store_only,
+        postgres_schema(args.postgres) as postgres_sync,
+    ):
         # name: (database, extra settings, whether it is the store-only reference); each starts empty
         full = {"WEBHOOK_APP_SQLITE_SYNCHRONOUS": "FULL"}
         targets = {
@@ -142,6 +148,8 @@ def main() -> None:
             "sqlite FULL": (f"sqlite:///{work / 'full.db'}", full, False),
             "store only, postgresql": (postgres_store_only, {}, True),
             "postgresql": (postgres, {}, False),
+            "sqlite NORMAL, sync workers": (f"sqlite:///{work / 'sync.db'}", {}, False),
+            "postgresql, sync workers": (postgres_sync, {}, False),
         }
         for name, (database, extra, store_only) in targets.items():
             env = base_env | extra | {"WEBHOOK_APP_DATABASE_URL": database}
@@ -149,12 +157,16 @@ def main() -> None:
             port = free_port()
             if store_only:
                 command = bare_view("store_only_app", port)
+            elif name.endswith("sync workers"):
+                command = [*gunicorn, "--bind", f"127.0.0.1:{port}", "webhook_app:create_app()"]
             else:
                 command = [*webhook_app_web, "--port", str(port), "--workers", str(args.workers)]
             results[name], costs[name] = measure(name, command, env, port, args)
 
     floor = results["floor"].rate
-    reference = {"sqlite NORMAL": "store only, sqlite", "postgresql": "store only, postgresql"}
+    reference = {"sqlite NORMAL": "store only, sqlite", "postgresql": "store only, postgresql",
+                 "sqlite NORMAL, sync workers": "store only, sqlite",
+                 "postgresql, sync workers": "store only, postgresql"}  # fmt: skip
     print("\n| target | req/s | p50 ms | p99 ms | errors | ratio to floor | share of store only"
           " | CPU µs/req: server | database | load generator | idle |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|---|")
