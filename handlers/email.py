@@ -8,6 +8,7 @@ SMTP 4xx answers are temporary (retry); 5xx are permanent.
 from __future__ import annotations
 
 import html
+import re
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -20,8 +21,11 @@ from handlers.describe import Description, describe
 from webhook_app.errors import PermanentError, RetryableError
 from webhook_app.events import Event
 from webhook_app.handler import Handler
+from webhook_app.outbound import Deadline
 
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
+SUBJECT_CHARS = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 
 class EmailHandler(Handler):
@@ -43,12 +47,16 @@ class EmailHandler(Handler):
                 raise ValidationError("set both username and password, or neither", "password")
 
     def handle(self, event: Event) -> None:
-        message = compose(event, self.options["sender"], self.options["to"])
         try:
-            with self._connect() as smtp:
-                if self.options["username"]:
-                    smtp.login(self.options["username"], self.options["password"])
-                smtp.send_message(message)
+            message = compose(event, self.options["sender"], self.options["to"])
+        except (ValueError, TypeError) as exc:  # the same event fails the same way every time
+            raise PermanentError(f"cannot write this event as an email: {exc}") from exc
+        smtp = self._client()
+        timeout = self.options["timeout_seconds"]
+        deadline = Deadline(timeout, lambda: getattr(smtp, "sock", None))
+        try:
+            with deadline:
+                self._send(smtp, message)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             raise _classified(
@@ -62,20 +70,32 @@ class EmailHandler(Handler):
             )
             raise _classified(exc.smtp_code, f"SMTP {exc.smtp_code} {text}") from exc
         except (smtplib.SMTPException, OSError) as exc:
+            if deadline.expired:
+                raise RetryableError(f"timed out: the SMTP exchange took more than {timeout:g} s") from exc
             raise RetryableError(f"SMTP server unreachable or dropped the connection: {exc}") from exc
+        finally:
+            smtp.close()
 
-    def _connect(self) -> smtplib.SMTP:
-        security = self.options["security"]
-        port = self.options["port"] or DEFAULT_PORTS[security]
+    def _client(self) -> smtplib.SMTP:
+        """Not connected yet, so that the deadline covers the connection and the greeting too."""
         timeout = self.options["timeout_seconds"]
-        if security == "ssl":
-            return smtplib.SMTP_SSL(
-                self.options["host"], port, timeout=timeout, context=ssl.create_default_context()
-            )
-        smtp = smtplib.SMTP(self.options["host"], port, timeout=timeout)
+        if self.options["security"] == "ssl":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(timeout=timeout, context=ssl.create_default_context())
+        else:
+            smtp = smtplib.SMTP(timeout=timeout)
+        # What the constructor would set when it connects: TLS checks the certificate against it.
+        smtp._host = self.options["host"]  # type: ignore[attr-defined]
+        return smtp
+
+    def _send(self, smtp: smtplib.SMTP, message: EmailMessage) -> None:
+        security = self.options["security"]
+        smtp.connect(self.options["host"], self.options["port"] or DEFAULT_PORTS[security])
         if security == "starttls":
             smtp.starttls(context=ssl.create_default_context())
-        return smtp
+        if self.options["username"]:
+            smtp.login(self.options["username"], self.options["password"])
+        smtp.send_message(message)
+        smtp.quit()
 
 
 def _classified(code: int, message: str) -> RetryableError | PermanentError:
@@ -89,8 +109,15 @@ def _describe_refusals(refusals: dict[str, tuple[int, bytes]]) -> str:
 
 
 def subject(description: Description) -> str:
+    """One header line: control characters a provider sent (CR/LF in a voice id made every
+    attempt fail) become spaces, and the line stays short enough to fold."""
     facts = dict(description.facts)
-    return f"[webhook-app] {description.headline}: {facts['Provider']} voice {facts['Voice']}"
+    text = f"[webhook-app] {description.headline}: {facts['Provider']} voice {facts['Voice']}"
+    return clip(_CONTROL.sub(" ", text), SUBJECT_CHARS)
+
+
+def clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def compose(event: Event, sender: str, recipients: list[str]) -> EmailMessage:

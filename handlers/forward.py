@@ -6,7 +6,9 @@ retries so the receiver can deduplicate), `webhook-timestamp` (Unix seconds) and
 `webhook-signature` (`v1,` + base64 HMAC-SHA256 of `id.timestamp.body`).
 
 2xx is success, 410 Gone ends the delivery, anything else is retried. Redirects are not
-followed. Private, loopback and link-local targets are refused unless allowed, so a route
+followed. Only globally routable targets are reached unless allowed: the address is
+checked on the connected socket before anything is sent (webhook_app/outbound.py), and a
+literal address that is not public is refused when the config is loaded, so a route
 cannot be pointed at the service's own network by mistake (or by a hostile config).
 """
 
@@ -18,7 +20,6 @@ import hashlib
 import hmac
 import ipaddress
 import json
-import socket
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +30,7 @@ from handlers.http import new_client, post, short
 from webhook_app.errors import PermanentError, RetryableError
 from webhook_app.events import Event
 from webhook_app.handler import Handler
+from webhook_app.outbound import is_global_address
 
 CONTENT_TYPE = "application/cloudevents+json"
 
@@ -52,23 +54,22 @@ class ForwardHandler(Handler):
             try:
                 address = ipaddress.ip_address(host)
             except ValueError:
-                return  # a name: checked when resolved, at each delivery
-            if not data.get("allow_private_targets") and not is_public(address):
+                return  # a name: checked on the connected socket, at each delivery
+            if not data.get("allow_private_targets") and not is_global_address(address):
                 raise ValidationError(
-                    f"{host} is a private, loopback or link-local address; "
-                    "set allow_private_targets = true if that is intended",
+                    f"{host} is not a public address (private, shared, loopback, link-local or "
+                    "reserved, or an IPv6 form of one); set allow_private_targets = true if that is intended",
                     "url",
                 )
 
     def __init__(self, options: Any) -> None:
         super().__init__(options)
         self.key = signing_key(self.options["secret"])
-        self.client = new_client(self.options["timeout_seconds"])
+        allowed = None if self.options["allow_private_targets"] else is_global_address
+        self.client = new_client(self.options["timeout_seconds"], address_allowed=allowed)
 
     def handle(self, event: Event) -> None:
         url = self.options["url"]
-        if not self.options["allow_private_targets"]:
-            refuse_private_target(urlsplit(url).hostname or "")
         body = json.dumps(event.to_cloudevent(), separators=(",", ":")).encode()
         timestamp = int(time.time())
         headers = {
@@ -103,31 +104,3 @@ def signing_key(secret: str) -> bytes:
 def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
     digest = hmac.new(key, f"{message_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
-
-
-def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return not (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_reserved
-        or address.is_multicast
-        or address.is_unspecified
-    )
-
-
-def refuse_private_target(host: str) -> None:
-    """PermanentError if `host` is or resolves to a non-public address."""
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except socket.gaierror as exc:
-        raise RetryableError(f"cannot resolve {host}: {exc}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not is_public(address):
-            raise PermanentError(
-                f"refused to forward to {host} ({address}): private, loopback or link-local target; "
-                "set allow_private_targets = true on the route if that is intended"
-            )

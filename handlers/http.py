@@ -1,4 +1,4 @@
-"""The part of an HTTP handler that is the same for every target: timeouts, no redirects, retry signals."""
+"""What every HTTP handler shares: one deadline per call, no redirects, retry signals."""
 
 from __future__ import annotations
 
@@ -7,21 +7,27 @@ from typing import Any
 
 import httpx
 
-from webhook_app.errors import RetryableError
+from webhook_app.errors import PermanentError, RetryableError
+from webhook_app.outbound import Address, Answer, BlockedAddress, Outbound, OutboundTimeout
 from webhook_app.retry import parse_retry_after
 
 
-def new_client(timeout_seconds: float) -> httpx.Client:
+def new_client(timeout_seconds: float, address_allowed: Any = None) -> Outbound:
     """Redirects are not followed: a target that moves must be reconfigured, not guessed."""
-    return httpx.Client(timeout=timeout_seconds, follow_redirects=False, trust_env=True)
+    return Outbound(timeout_seconds, address_allowed=address_allowed)
 
 
-def post(client: httpx.Client, url: str, **kwargs: Any) -> httpx.Response:
-    """POST; network errors, timeouts, 429 and 5xx raise `RetryableError` (honouring `Retry-After`)."""
+def post(client: Outbound, url: str, **kwargs: Any) -> Answer:
+    """POST; network errors, timeouts, 429 and 5xx raise `RetryableError` (honouring `Retry-After`),
+    a refused address `PermanentError`."""
     try:
         response = client.post(url, **kwargs)
-    except httpx.TimeoutException as exc:
-        raise RetryableError(f"timed out after {client.timeout.read}s: {type(exc).__name__}") from exc
+    except OutboundTimeout as exc:
+        raise RetryableError(f"timed out: {exc}") from exc
+    except BlockedAddress as exc:
+        raise PermanentError(
+            f"{exc}; set allow_private_targets = true on the route if that is intended"
+        ) from exc
     except httpx.TransportError as exc:
         raise RetryableError(f"could not connect: {exc}") from exc
     if response.status_code == 429 or response.status_code >= 500:
@@ -35,3 +41,6 @@ def post(client: httpx.Client, url: str, **kwargs: Any) -> httpx.Response:
 def short(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+__all__ = ["Address", "new_client", "post", "short"]

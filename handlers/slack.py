@@ -58,8 +58,10 @@ def clip(text: str, limit: int) -> str:
 
 
 def fallback_text(description: Description) -> str:
+    """The notification text: Slack parses it as mrkdwn too, so `<!channel>` or a link in a
+    voice id would ping or link from it unless escaped."""
     voice = dict(description.facts)["Voice"]
-    return clip(f"{description.title}: {description.facts[0][1]} voice {voice}", 300)
+    return clip(escape(f"{description.title}: {description.facts[0][1]} voice {voice}"), 300)
 
 
 def blocks(description: Description, event: Event) -> list[dict[str, Any]]:

@@ -43,7 +43,7 @@ class LoopbackServer:
     Clearing `release` holds every request until it is set again (a hanging peer).
     """
 
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> None:
         self.requests: list[Received] = []
         self.release = threading.Event()
         self.release.set()
@@ -75,7 +75,7 @@ class LoopbackServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self.server = ThreadingHTTPServer((host, 0), _Handler)
         self.server.daemon_threads = True
         if tls is not None:
             self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
@@ -95,10 +95,10 @@ class LoopbackServer:
 class Sink(LoopbackServer):
     """Stands in for Slack and forward targets; `respond` decides each answer (default 200 ok)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.respond: Callable[[Received], Reply] = lambda _: Reply()
-        super().__init__()
-        self.url = f"http://127.0.0.1:{self.port}"
+        super().__init__(host=host)
+        self.url = f"http://{host}:{self.port}"
 
     def answer(self, request: Received) -> Reply:
         return self.respond(request)

@@ -8,10 +8,18 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from webhook_app.providers.azure import API_VERSION, UnsafeOperationURL, describe_error, host_allowed
+from webhook_app.outbound import Answer, Outbound, OutboundError
+from webhook_app.providers.azure import (
+    API_VERSION,
+    UnsafeOperationURL,
+    check_resource_id,
+    describe_error,
+    host_allowed,
+)
 
 KEY_HEADER = "Ocp-Apim-Subscription-Key"
 TIMEOUT_SECONDS = 10.0
+MAX_ANSWER_BYTES = 1024 * 1024  # Azure's answers are a few KiB; a larger one is refused, not read
 
 
 class AzureRequestError(Exception):
@@ -24,8 +32,7 @@ class AzureClient:
     ) -> None:
         self.key = key
         self.allowed_hosts = allowed_hosts
-        # trust_env: the system trust store, or SSL_CERT_FILE / SSL_CERT_DIR for private CAs.
-        self.http = httpx.Client(timeout=timeout, follow_redirects=False, trust_env=True)
+        self.http = Outbound(timeout, max_bytes=MAX_ANSWER_BYTES)
 
     def close(self) -> None:
         self.http.close()
@@ -39,8 +46,9 @@ class AzureClient:
             raise AzureRequestError("WEBHOOK_APP_AZURE_SPEECH_KEY is not set")
         return {KEY_HEADER: self.key}
 
-    def get(self, url: str) -> httpx.Response:
-        """GET with the key; network errors propagate as httpx errors for the caller to retry."""
+    def get(self, url: str) -> Answer:
+        """GET with the key, bounded as a whole by the timeout; `OutboundError` or httpx's
+        `TransportError` for the caller to retry."""
         return self.http.get(url, headers=self._headers(url))
 
     def create_personal_voice(
@@ -87,11 +95,12 @@ class AzureClient:
 
     def _create(self, endpoint: str, collection: str, resource_id: str, body: dict[str, Any]) -> str:
         # The API spec's PersonalVoices_Create / Consents_Create: PUT …/{id} with an Operation-Id.
+        resource_id = check_resource_id(resource_id)
         url = f"{endpoint.rstrip('/')}/customvoice/{collection}/{resource_id}?api-version={API_VERSION}"
         headers = {**self._headers(url), "Operation-Id": str(uuid.uuid4())}
         try:
             response = self.http.put(url, json=body, headers=headers)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, OutboundError) as exc:
             raise AzureRequestError(f"could not reach Azure at {urlsplit(url).hostname}: {exc}") from exc
         if response.status_code not in (200, 201):
             try:

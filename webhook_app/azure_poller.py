@@ -28,6 +28,7 @@ from webhook_app.config import Settings
 from webhook_app.dispatch import new_worker_id
 from webhook_app.events import Event
 from webhook_app.ingest import plan_deliveries
+from webhook_app.outbound import Answer, AnswerTooLarge, OutboundTimeout
 from webhook_app.providers import azure
 from webhook_app.retry import parse_retry_after
 from webhook_app.routes import Route
@@ -59,8 +60,7 @@ def track_operation(
     """Validate and track an operation URL; `UnsafeOperationURL` or ValueError explain a refusal."""
     if kind not in azure.KINDS:
         raise ValueError(f"kind must be one of {', '.join(azure.KINDS)}")
-    if not resource_id.strip():
-        raise ValueError("resource_id is the personal voice or consent id and cannot be empty")
+    azure.check_resource_id(resource_id.strip())
     operation_id = azure.check_operation_url(url, settings.azure_allowed_hosts)
     new = NewOperation(
         operation_url=url,
@@ -194,8 +194,10 @@ class AzurePoller:
             raise PollStopped(str(exc)) from exc
         except AzureRequestError as exc:
             raise PollStopped(str(exc)) from exc
-        except httpx.TimeoutException as exc:
-            raise PollFailed(f"Azure did not answer in time ({type(exc).__name__})") from exc
+        except OutboundTimeout as exc:
+            raise PollFailed(f"Azure did not answer in time: {exc}") from exc
+        except AnswerTooLarge as exc:
+            raise PollFailed(f"Azure's answer was refused: {exc}") from exc
         except httpx.TransportError as exc:
             raise PollFailed(f"cannot reach Azure: {exc}") from exc
         headers = {k.lower(): v for k, v in response.headers.items() if k.lower() in KEPT_RESPONSE_HEADERS}
@@ -369,7 +371,7 @@ class _Gone(Exception):
     """Azure answered 404/410 for the operation itself."""
 
 
-def _json_or_none(response: httpx.Response) -> Any:
+def _json_or_none(response: Answer) -> Any:
     try:
         return response.json()
     except ValueError:

@@ -172,3 +172,17 @@ def test_a_server_that_never_answers_times_out_and_is_retryable() -> None:
         port = silent.getsockname()[1]
         with pytest.raises(RetryableError, match="(?i)timed out"):
             handler(port, timeout_seconds=0.5).handle(normalize(load_fixture("resemble_finished.json")))
+
+
+def test_cr_lf_in_a_voice_id_cannot_break_or_add_headers(smtp: Any) -> None:
+    """Was: a ValueError on every attempt, retried for a day."""
+    controller, mailbox = smtp
+    event = normalize(
+        {**load_fixture("resemble_dataset_issue.json"), "id": "v1\r\nBcc: victim@example.com\n"}
+    )
+    handler(controller.port).handle(event)
+    (message,) = mailbox.messages
+    assert message["Bcc"] is None
+    assert "\n" not in message["Subject"] and "v1 Bcc: victim@example.com" in message["Subject"]
+    plain, _ = parts(message)
+    assert "Bcc: victim@example.com" in plain, "the body keeps the provider's text as it was"

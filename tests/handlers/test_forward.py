@@ -96,7 +96,7 @@ def test_private_literal_targets_are_refused_at_configuration(host: str) -> None
 def test_a_name_resolving_to_loopback_is_refused_at_delivery_and_nothing_is_sent(sink: Sink) -> None:
     port = sink.url.rsplit(":", 1)[1]
     handler = ForwardHandler.from_route_options({"url": f"http://localhost:{port}/hook", "secret": SECRET})
-    with pytest.raises(PermanentError, match="refused to forward to localhost"):
+    with pytest.raises(PermanentError, match=r"refused to connect to localhost \(127.0.0.1\)"):
         handler.handle(normalize(load_fixture("resemble_finished.json")))
     assert sink.requests == []
 

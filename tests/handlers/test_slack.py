@@ -133,3 +133,23 @@ def test_unreachable_slack_is_retryable() -> None:
     )
     with pytest.raises(RetryableError, match="could not connect"):
         handler.handle(normalize(load_fixture("resemble_finished.json")))
+
+
+def test_provider_text_is_escaped_in_every_field_slack_renders(slack: Any, sink: Sink) -> None:
+    """Was: the top-level `text` (the notification) carried `<!channel>` and links raw."""
+    hostile = "<!channel> <https://evil.example|click> & <@U123>"
+    event = sample_event(EventType.DATASET_ISSUE, voice_id=hostile)
+    slack.handle(event)
+    message = sent(sink)
+
+    def rendered(value: Any) -> list[str]:
+        if isinstance(value, dict):
+            return [text for item in value.values() for text in rendered(item)]
+        if isinstance(value, list):
+            return [text for item in value for text in rendered(item)]
+        return [value] if isinstance(value, str) else []
+
+    every_text = rendered(message)
+    assert any("&lt;!channel&gt;" in text for text in [message["text"]])
+    for text in every_text:
+        assert "<!channel>" not in text and "<https://evil" not in text and "<@U123>" not in text, text
