@@ -18,6 +18,7 @@ from webhook_app.errors import ConfigError
 from webhook_app.logs import configure_logging
 from webhook_app.samples import SIMULATED_STATUSES, resemble_callback
 from webhook_app.store import EventFilters, Store, migrate
+from webhook_app.text import printable
 
 
 def _settings() -> Settings:
@@ -25,7 +26,7 @@ def _settings() -> Settings:
         settings = load_settings()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format, settings.log_level, settings.secrets())
     return settings
 
 
@@ -191,7 +192,10 @@ def events_list(
         if as_json:
             click.echo(json.dumps(item))
         else:
-            columns = (item["time"], f"{item['type']:<26}", f"{item['data']['provider']:<8}", item["subject"])
+            subject = printable(
+                item["subject"]
+            )  # a provider's text: no escape sequence may reach the terminal
+            columns = (item["time"], f"{item['type']:<26}", f"{item['data']['provider']:<8}", subject)
             click.echo("  ".join((*columns, item["id"])))
     if not items and not as_json:
         click.echo("no events")
@@ -437,7 +441,6 @@ def _azure_client(settings: Settings, endpoint: str | None) -> tuple[Any, str]:
 
 def _create(settings: Settings, endpoint: str | None, kind: str, resource_id: str, **fields: Any) -> None:
     from webhook_app.azure_client import AzureRequestError
-    from webhook_app.providers.azure import UnsafeOperationURL
 
     client, endpoint = _azure_client(settings, endpoint)
     try:
@@ -445,7 +448,7 @@ def _create(settings: Settings, endpoint: str | None, kind: str, resource_id: st
             url = client.create_personal_voice(endpoint, voice_id=resource_id, **fields)
         else:
             url = client.create_consent(endpoint, consent_id=resource_id, **fields)
-    except (AzureRequestError, UnsafeOperationURL) as exc:
+    except (AzureRequestError, ValueError) as exc:  # UnsafeOperationURL, or an id Azure would not take
         raise click.ClickException(str(exc)) from None
     finally:
         client.close()
@@ -534,7 +537,7 @@ def azure_operations(state: str | None, limit: int) -> None:
     operations = OperationStore(_store(_settings())).recent(state=state, limit=limit)
     for op in operations:
         line = f"{op.id}  {op.kind:<14} {op.resource_id:<30} {op.status:<10} {op.state:<8} polls={op.polls}"
-        click.echo(line + (f"  error: {op.last_error}" if op.last_error else ""))
+        click.echo(printable(line + (f"  error: {op.last_error}" if op.last_error else "")))
     if not operations:
         click.echo("no tracked operations")
 

@@ -13,7 +13,7 @@ from webhook_app.api.body import storable_text
 from webhook_app.api.errors import api_error
 from webhook_app.api.schemas import respond
 from webhook_app.azure_poller import track_operation
-from webhook_app.providers.azure import KINDS, UnsafeOperationURL
+from webhook_app.providers.azure import KINDS, UnsafeOperationURL, check_resource_id
 from webhook_app.services import services
 from webhook_app.store import OperationStore, TooManyOperations, TrackedOperation
 
@@ -22,13 +22,20 @@ bp = Blueprint("azure", __name__, url_prefix="/api/azure")
 STATES = ("active", "finished", "stalled", "error")
 
 
+def _azure_resource_id(value: str) -> None:
+    try:
+        check_resource_id(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
 class TrackSchema(Schema):
     class Meta:
         unknown = RAISE
 
     operation_url = fields.String(required=True, validate=[validate.Length(min=1, max=2000), storable_text])
     kind = fields.String(required=True, validate=validate.OneOf(KINDS))
-    resource_id = fields.String(required=True, validate=[validate.Length(min=1, max=200), storable_text])
+    resource_id = fields.String(required=True, validate=_azure_resource_id)
 
 
 class OperationQuerySchema(Schema):

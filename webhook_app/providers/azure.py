@@ -47,6 +47,22 @@ REASON_TEXT = {
 _OPERATION_PATH = re.compile(r"/customvoice/operations/([A-Za-z0-9._-]{3,64})/?$")
 
 
+RESOURCE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,62}[A-Za-z0-9]")
+"""A personal voice or consent id as Azure's API takes it: 3-64 letters, digits, `.`, `_`, `-`,
+starting and ending with a letter or digit. It goes into a URL path that receives the key,
+so nothing else may (`../other` would walk to another path on the Azure host)."""
+
+
+def check_resource_id(resource_id: str) -> str:
+    """`resource_id`, or ValueError saying what Azure allows."""
+    if not RESOURCE_ID.fullmatch(resource_id):
+        raise ValueError(
+            "resource_id must be 3-64 letters, digits, '.', '_' or '-',"
+            " starting and ending with a letter or digit"
+        )
+    return resource_id
+
+
 class UnsafeOperationURL(ValueError):
     """The URL may not receive the subscription key (not https, or not an allowed Azure host)."""
 
@@ -90,7 +106,8 @@ def resource_url(operation_url: str, kind: str, resource_id: str) -> str:
     """The personal voice or consent, at the operation's origin and api-version."""
     parts = urlsplit(operation_url)
     version = parse_qs(parts.query).get("api-version", [API_VERSION])[0]
-    return f"{parts.scheme}://{parts.netloc}/customvoice/{RESOURCE_PATH[kind]}/{resource_id}?api-version={version}"
+    path = f"/customvoice/{RESOURCE_PATH[kind]}/{check_resource_id(resource_id)}"
+    return f"{parts.scheme}://{parts.netloc}{path}?api-version={version}"
 
 
 MAX_WORD_CHARS = 100
