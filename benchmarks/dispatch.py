@@ -107,8 +107,8 @@ def environment(url: str, folder: Path, sink: Sink) -> dict[str, str]:
         "WEBHOOK_APP_CONFIG": str(config),
         "WEBHOOK_APP_DATA_DIR": str(folder),
         "WEBHOOK_APP_LOG_LEVEL": "WARNING",
-        "WEBHOOK_APP_RESEMBLE_TOKENS": "bench-token",
-        "WEBHOOK_APP_ADMIN_TOKENS": "bench-admin",
+        "WEBHOOK_APP_RESEMBLE_TOKENS": "bench-token-0123456789abcdefghijklmn",
+        "WEBHOOK_APP_ADMIN_TOKENS": "bench-admin-0123456789abcdefghijklmn",
         "WEBHOOK_APP_DISPATCH_CONCURRENCY": str(THREADS),
     }
 
@@ -175,7 +175,7 @@ def _latency(url: str, rate: float, seconds: float) -> tuple[float, float, int, 
                         return
                     time.sleep(max(0.0, due - time.monotonic()))
                     http.post(
-                        f"http://127.0.0.1:{port}/hooks/resemble/bench-token",
+                        f"http://127.0.0.1:{port}/hooks/resemble/bench-token-0123456789abcdefghijklmn",
                         json=resemble_callback("finished"),
                     )
                     sent[number] += 1

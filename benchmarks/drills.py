@@ -51,7 +51,7 @@ from tests.sink import Received, Reply, Sink  # noqa: E402
 from webhook_app.samples import resemble_callback
 from webhook_app.store import EventFilters, Store, migrate
 
-TOKEN = "drill-token"  # noqa: S105 - a callback token for a throw-away local instance
+TOKEN = "drill-token-0123456789abcdefghijklmn"  # noqa: S105 - a callback token for a throw-away local instance
 
 
 @dataclass
@@ -71,7 +71,7 @@ def _env(database_url: str, folder: Path, **extra: str) -> dict[str, str]:
         "WEBHOOK_APP_DATABASE_URL": database_url,
         "WEBHOOK_APP_DATA_DIR": str(folder),
         "WEBHOOK_APP_RESEMBLE_TOKENS": TOKEN,
-        "WEBHOOK_APP_ADMIN_TOKENS": "drill-admin",
+        "WEBHOOK_APP_ADMIN_TOKENS": "drill-admin-0123456789abcdefghijklmn",
         "WEBHOOK_APP_LOG_LEVEL": "WARNING",
         "WEBHOOK_APP_DISPATCH_POLL_INTERVAL": "0.1",
     }
@@ -331,8 +331,11 @@ def amplification(database_url: str, folder: Path) -> DrillResult:
             deadline = time.monotonic() + 60
             while not sink.requests and time.monotonic() < deadline:
                 time.sleep(0.1)
-            api = http.get(f"/api/events/{event_id}", headers={"Authorization": "Bearer drill-admin"})
-            http.post("/ui/login", data={"token": "drill-admin"})
+            api = http.get(
+                f"/api/events/{event_id}",
+                headers={"Authorization": "Bearer drill-admin-0123456789abcdefghijklmn"},
+            )
+            http.post("/ui/login", data={"token": "drill-admin-0123456789abcdefghijklmn"})
             page = http.get(f"/ui/events/{event_id}")
         peaks = rss_kib(pids, "VmHWM")
     finally:

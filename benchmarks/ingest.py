@@ -50,7 +50,8 @@ from benchmarks.common import (  # noqa: E402
 from benchmarks.load import LoadResult, run  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-TOKEN = "bench-token"  # noqa: S105 - a callback token for a throw-away local instance
+TOKEN = "bench-token-0123456789abcdefghijklmn"  # noqa: S105 - for a throw-away local instance
+ADMIN_TOKEN = "bench-admin-0123456789abcdefghijklmn"  # noqa: S105 - for a throw-away local instance  # noqa: S105 - a callback token for a throw-away local instance
 
 
 @dataclass
@@ -119,7 +120,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="webhook-app-bench-"))
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOK_APP_")}
-    base_env |= {"WEBHOOK_APP_RESEMBLE_TOKENS": TOKEN, "WEBHOOK_APP_ADMIN_TOKENS": "bench-admin",
+    base_env |= {"WEBHOOK_APP_RESEMBLE_TOKENS": TOKEN, "WEBHOOK_APP_ADMIN_TOKENS": ADMIN_TOKEN,
                  "WEBHOOK_APP_LOG_LEVEL": "WARNING", "WEBHOOK_APP_DATA_DIR": str(work)}  # fmt: skip
     gunicorn = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--worker-class", "sync"]
     webhook_app_web = [sys.executable, "-m", "webhook_app", "web"]

@@ -27,8 +27,8 @@ from webhook_app.store import Store, migrate
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parent.parent
-ADMIN_TOKEN = "admin-test-token"
-RESEMBLE_TOKENS = ("resemble-token-current", "resemble-token-previous")
+ADMIN_TOKEN = "admin-test-token-0123456789abcdefghij"
+RESEMBLE_TOKENS = ("resemble-token-current-0123456789abcdef", "resemble-token-previous-0123456789abcdef")
 
 _BACKENDS = ["sqlite", "postgresql"]
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -247,7 +247,8 @@ def test_401_stops_with_a_clear_error_until_tracked_again(
     harness.clock.advance(3600)
     assert harness.poller.run_once() == 0
     again = harness.server.admin.post(
-        "/api/azure/operations", json={"operation_url": url, "kind": "personal_voice", "resource_id": "x"}
+        "/api/azure/operations",
+        json={"operation_url": url, "kind": "personal_voice", "resource_id": "Jessica-PersonalVoice"},
     )
     assert again.status_code == 200 and again.json()["state"] == "active" and again.json()["id"] == op["id"]
     harness.poller.close()
@@ -302,7 +303,8 @@ def test_an_operation_azure_no_longer_knows_is_stalled(harness: Harness, azure: 
 )
 def test_off_list_or_odd_urls_are_refused_with_422(harness: Harness, url: str, message: str) -> None:
     response = harness.server.admin.post(
-        "/api/azure/operations", json={"operation_url": url, "kind": "personal_voice", "resource_id": "v"}
+        "/api/azure/operations",
+        json={"operation_url": url, "kind": "personal_voice", "resource_id": "Jessica-PersonalVoice"},
     )
     assert response.status_code == 422 and message in response.json()["error"]["message"]
 
@@ -311,12 +313,16 @@ def test_the_key_never_reaches_a_host_off_the_list(harness: Harness, azure: Fake
     off_list = azure.operation_url("abc", host="127.0.0.1")  # the same server, under a name not allowed
     response = harness.server.admin.post(
         "/api/azure/operations",
-        json={"operation_url": off_list, "kind": "personal_voice", "resource_id": "v"},
+        json={"operation_url": off_list, "kind": "personal_voice", "resource_id": "Jessica-PersonalVoice"},
     )
     assert response.status_code == 422
     # Even if such a row got in (say the allow-list shrank since), the poller refuses to send the key.
     new = NewOperation(
-        operation_url=off_list, operation_id="abc", kind="personal_voice", resource_id="v", interval_seconds=0
+        operation_url=off_list,
+        operation_id="abc",
+        kind="personal_voice",
+        resource_id="Jessica-PersonalVoice",
+        interval_seconds=0,
     )
     tracked, _ = harness.operations.track(new, now=START, limit=10)
     harness.poller.run_once()
@@ -441,7 +447,7 @@ def test_azure_refusal_is_shown_as_its_own_message(azure_settings: Any, azure: F
             "--endpoint",
             azure.endpoint,
             "--voice-id",
-            "v",
+            "Jessica-Voice",
             "--project-id",
             "p",
             "--consent-id",
@@ -461,7 +467,7 @@ def test_azure_refusal_is_shown_as_its_own_message(azure_settings: Any, azure: F
             "--endpoint",
             "https://example.com",
             "--consent-id",
-            "c",
+            "Jessica",
             "--project-id",
             "p",
             "--voice-talent-name",

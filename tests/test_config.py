@@ -32,13 +32,25 @@ def test_defaults_route_everything_to_log(tmp_path: Path) -> None:
 
 
 def test_environment_wins_over_the_file_which_wins_over_defaults(tmp_path: Path) -> None:
-    text = 'dedupe_window = "2h"\nmax_body_bytes = 2048\nadmin_tokens = ["from-file"]\n'
+    text = f'dedupe_window = "2h"\nmax_body_bytes = 2048\nadmin_tokens = ["{"f" * 32}"]\n'
+    a, b = "a" * 32, "b" * 40
     settings = settings_from(
-        tmp_path, text, WEBHOOK_APP_MAX_BODY_BYTES="4096", WEBHOOK_APP_ADMIN_TOKENS="a, b"
+        tmp_path, text, WEBHOOK_APP_MAX_BODY_BYTES="4096", WEBHOOK_APP_ADMIN_TOKENS=f"{a}, {b}"
     )
     assert settings.max_body_bytes == 4096  # type: ignore[attr-defined]
     assert settings.dedupe_window == 7200  # type: ignore[attr-defined]
-    assert settings.admin_tokens == ("a", "b")  # type: ignore[attr-defined]
+    assert settings.admin_tokens == (a, b)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("name", ["ADMIN_TOKENS", "RESEMBLE_TOKENS"])
+def test_tokens_shorter_than_32_characters_are_refused_without_showing_them(
+    tmp_path: Path, name: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        settings_from(tmp_path, "", **{f"WEBHOOK_APP_{name}": "x" * 32 + ",short-guessable"})
+    message = str(info.value)
+    assert f"WEBHOOK_APP_{name}" in message and "15 characters" in message and "at least 32" in message
+    assert "short-guessable" not in message
 
 
 def test_routes_with_env_interpolation_globs_and_retry(tmp_path: Path) -> None:

@@ -274,12 +274,12 @@ def test_the_api_answers_429_at_the_limit_of_tracked_operations(settings: Any, m
     )
     first = server.admin.post(
         "/api/azure/operations",
-        json={"operation_url": url.format("op-a"), "kind": "consent", "resource_id": "c1"},
+        json={"operation_url": url.format("op-a"), "kind": "consent", "resource_id": "consent-1"},
     )
     assert first.status_code == 201, first.text
     second = server.admin.post(
         "/api/azure/operations",
-        json={"operation_url": url.format("op-b"), "kind": "consent", "resource_id": "c2"},
+        json={"operation_url": url.format("op-b"), "kind": "consent", "resource_id": "consent-2"},
     )
     assert second.status_code == 429, second.text
     assert "WEBHOOK_APP_MAX_TRACKED_OPERATIONS" in second.json()["error"]["message"]

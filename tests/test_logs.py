@@ -14,13 +14,34 @@ from tests.processes import Process, environment, free_port, wait_for_http
 from tests.sink import Reply, Sink
 from webhook_app.store import Store, migrate
 
-TOKEN = "callback-token-SECRET-1"
-ADMIN = "admin-token-SECRET-2"
+TOKEN = "callback-token-SECRET-1-0123456789abcdef"
+ADMIN = "admin-token-SECRET-2-0123456789abcdefgh"
 AZURE_KEY = "azure-key-SECRET-3"
 SMTP_PASSWORD = "smtp-password-SECRET-4"
 FORWARD_SECRET = "whsec_" + base64.b64encode(b"forward-secret-SECRET-5").decode()
 SLACK_PATH = "/services/T000/B000/slack-SECRET-6"
 SECRETS = (TOKEN, ADMIN, AZURE_KEY, SMTP_PASSWORD, FORWARD_SECRET, "slack-SECRET-6", "SECRET")
+
+
+SPELLINGS = (
+    "POST /hooks//resemble/{token} HTTP/1.1",
+    "POST /hooks/resemble/./{token} HTTP/1.1",
+    "POST /hooks/x/../resemble/{token} HTTP/1.1",
+    "POST /hooks%2Fresemble%2F{token} HTTP/1.1",
+    "POST /hooks/resemble/{encoded} HTTP/1.1",
+    "GET /api/events?token={admin} HTTP/1.1",
+    "GET /api/events?access_token={admin}&x=1 HTTP/1.1",
+    "GET /healthz HTTP/1.1\r\nReferer: https://example.com/hooks/resemble/{token}",
+)
+
+
+def raw_request(port: int, request_line: str) -> None:
+    """Sent as written: an HTTP client would normalize the path first."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+        conn.sendall(f"{request_line}\r\nHost: x\r\nContent-Length: 2\r\n\r\n{{}}".encode())
+        conn.recv(65536)
 
 
 def test_json_logs_carry_context_and_no_secret(database_url: str, tmp_path: Path, sink: Sink) -> None:
@@ -77,6 +98,10 @@ allow_private_targets = true
         (event_id,) = accepted.json()["event_ids"]
         httpx.post(f"{base}/hooks/resemble/{TOKEN}", json={"status": "finished"})  # rejected
         httpx.post(f"{base}/hooks/resemble/wrong-{TOKEN}", json={})  # 404
+        for path in SPELLINGS:  # the token in other spellings of the path, and in a query or header
+            raw_request(
+                port, path.format(token=TOKEN, admin=ADMIN, encoded=f"%{ord(TOKEN[0]):02X}{TOKEN[1:]}")
+            )
         admin = {"Authorization": f"Bearer {ADMIN}"}
         httpx.post(
             f"{base}/api/azure/operations",

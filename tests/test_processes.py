@@ -28,8 +28,8 @@ from tests.sink import Sink
 from webhook_app.routes import Route
 from webhook_app.store import Store
 
-TOKEN = "process-test-callback-token"
-ADMIN = "process-test-admin-token"
+TOKEN = "process-test-callback-token-0123456789"
+ADMIN = "process-test-admin-token-0123456789ab"
 
 
 @pytest.fixture

@@ -47,7 +47,13 @@ def test_a_postgresql_worker_delivers_new_work_without_waiting_for_its_poll(tmp_
 
 
 def _deliver_through_processes(url: str, tmp_path: Path) -> None:
-    env = environment(url, tmp_path, resemble_tokens="tok", admin_tokens="adm", dispatch_poll_interval="30")
+    env = environment(
+        url,
+        tmp_path,
+        resemble_tokens="wakeup-test-callback-token-0123456789",
+        admin_tokens="wakeup-test-admin-token-0123456789ab",
+        dispatch_poll_interval="30",
+    )
     store = Store.from_url(url)
     migrate.upgrade(store.engine)
     port = free_port()
@@ -59,7 +65,9 @@ def _deliver_through_processes(url: str, tmp_path: Path) -> None:
         time.sleep(1.0)  # let the worker settle into its idle wait
         posted = time.monotonic()
         body = load_fixture("resemble_finished.json")
-        answer = httpx.post(f"http://127.0.0.1:{port}/hooks/resemble/tok", json=body)
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/hooks/resemble/wakeup-test-callback-token-0123456789", json=body
+        )
         (event_id,) = answer.json()["event_ids"]
         wait_until(lambda: store.deliveries_of(event_id)[0]["status"] == "succeeded", timeout=20)
         assert time.monotonic() - posted < 2.5, "woken by NOTIFY, not by the 5 s fallback poll"

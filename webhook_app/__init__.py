@@ -49,7 +49,7 @@ class _JSONProvider(DefaultJSONProvider):
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Flask:
     """Build the web application. Settings come from the environment unless given."""
     settings = settings or load_settings()
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(settings.log_format, settings.log_level, settings.secrets())
     for handler in build_handlers(settings.routes, settings.config_path or "default routes").values():
         handler.close()  # built only to validate the routes at start-up
 

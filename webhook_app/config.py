@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from webhook_app.errors import ConfigError
 from webhook_app.routes import DEFAULT_ROUTES, Route, parse_routes
@@ -19,6 +20,7 @@ ENV_PREFIX = "WEBHOOK_APP_"
 TOKENS_FILE = "webhook_app.tokens.json"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+_SECRET_OPTION = re.compile(r"secret|password|token|key|webhook_url", re.I)
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -48,6 +50,15 @@ class Settings:
     dispatch_concurrency: int = 8
     dispatch_poll_interval: float = 0.5
     routes: tuple[Route, ...] = DEFAULT_ROUTES
+
+    def secrets(self) -> tuple[str, ...]:
+        """Every value that must stay out of logs: tokens, the Azure key, the database password,
+        and route options named like a credential (a Slack webhook URL is one)."""
+        values = [*self.admin_tokens, *self.resemble_tokens, self.azure_speech_key or ""]
+        values.append(urlsplit(self.database_url).password or "")
+        for route in self.routes:
+            values += [v for k, v in route.options.items() if isinstance(v, str) and _SECRET_OPTION.search(k)]
+        return tuple(v for v in values if v)
 
     def __repr__(self) -> str:
         # Tokens and keys must never reach a log line through a repr.
@@ -106,7 +117,23 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         elif name in file_values:
             values[name] = _convert(file_values[name], kind, f"{config_path}: field '{name}'")
     settings = Settings(config_path=config_path, routes=routes, **values)
+    for name in ("admin_tokens", "resemble_tokens"):
+        _refuse_short_tokens(name, getattr(settings, name))
     return _with_stored_tokens(settings)
+
+
+MIN_TOKEN_CHARS = 32
+
+
+def _refuse_short_tokens(name: str, tokens: tuple[str, ...]) -> None:
+    """A short token can be guessed (the callback URL and the admin API face the internet)."""
+    for token in tokens:
+        if len(token) < MIN_TOKEN_CHARS:
+            raise ConfigError(
+                f"{ENV_PREFIX}{name.upper()}: a token of {len(token)} characters is too short to resist "
+                f"guessing; use at least {MIN_TOKEN_CHARS}, e.g. the output of "
+                "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+            )
 
 
 def tokens_path(settings: Settings) -> Path:

@@ -21,6 +21,7 @@ from prometheus_client import start_http_server
 
 from webhook_app import metrics
 from webhook_app.azure_poller import AzurePoller
+from webhook_app.clock import worker_clock
 from webhook_app.config import Settings
 from webhook_app.dispatch import Dispatcher, new_worker_id
 from webhook_app.logs import gunicorn_logconfig
@@ -61,7 +62,7 @@ def run_web(factory: Callable[[], Any], settings: Settings, host: str, port: int
     WebServer(
         factory,
         {
-            "logconfig_dict": gunicorn_logconfig(settings.log_format, settings.log_level),
+            "logconfig_dict": gunicorn_logconfig(settings.log_format, settings.log_level, settings.secrets()),
             "bind": f"{host}:{port}",
             "workers": workers,
             "worker_class": WEB_WORKER_CLASS,
@@ -96,6 +97,7 @@ def run_worker(
         start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry_for(store))
     wakeup.listen(store.engine, stop)
     worker_id = new_worker_id()
+    clock = worker_clock(store.engine)
     dispatcher = Dispatcher(
         store,
         settings.routes,
@@ -105,8 +107,9 @@ def run_worker(
         concurrency=settings.dispatch_concurrency,
         poll_interval=settings.dispatch_poll_interval,
         wakeup=wakeup,
+        clock=clock,
     )
-    poller = AzurePoller(store, settings.routes, settings, worker_id=worker_id)
+    poller = AzurePoller(store, settings.routes, settings, worker_id=worker_id, clock=clock)
     freeze_startup_objects()
     polling = threading.Thread(target=poller.run, args=(stop,), name="azure-poller")
     polling.start()
