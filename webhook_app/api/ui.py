@@ -2,8 +2,12 @@
 
 The session is Flask's signed, HttpOnly cookie; its key is derived from the admin tokens,
 so every process of a deployment accepts it and rotating the tokens signs everyone out.
-Every form carries a per-session CSRF token. Nothing but the sign-in page is served
-without a session, and the token is only ever POSTed, never put in a URL.
+The cookie names a session kept in the database: signing out deletes it, so the old
+cookie opens nothing, on any process or host. Failed sign-ins are limited per client
+(`SIGN_IN_ATTEMPTS` per `SIGN_IN_WINDOW`, then `429` with `Retry-After`). Every form
+carries a per-session CSRF token; every answer forbids framing, sniffing and any script.
+Nothing but the sign-in page is served without a session, and the token is only ever
+POSTed, never put in a URL.
 """
 
 from __future__ import annotations
@@ -29,10 +33,22 @@ from webhook_app.replay import ReplayError, replay_event
 from webhook_app.routes import PROVIDERS
 from webhook_app.services import services
 from webhook_app.store import EventFilters, decode_cursor
+from webhook_app.store.ui_sessions import SignInLimit, UISessions
 
 bp = Blueprint("ui", __name__, url_prefix="/ui")
 F = TypeVar("F", bound=Callable[..., Any])
 PAGE = 50
+SESSION_LIFETIME = timedelta(hours=12)
+SIGN_IN_ATTEMPTS = 10
+SIGN_IN_WINDOW = timedelta(minutes=15)
+SECURITY_HEADERS = {
+    # The pages use inline CSS and no script at all.
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 class _UISessionInterface(SecureCookieSessionInterface):
@@ -65,14 +81,32 @@ def configure_sessions(app: Flask, admin_tokens: tuple[str, ...]) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="webhook_app_session",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+    )
+
+
+@bp.after_app_request
+def security_headers(response: Response) -> Response:
+    """On every answer (pages, API, errors): cheap, and no answer of this service is meant for a frame."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+def _live_session() -> bool:
+    session_id = session.get("sid")
+    return bool(
+        session.get("admin")
+        and isinstance(session_id, str)
+        and UISessions(services().store).is_live(session_id, now=services().clock.now())
     )
 
 
 def signed_in(view: F) -> F:
     @wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not session.get("admin"):
+        if not _live_session():
+            session.clear()
             return redirect(url_for("ui.login", next=request.full_path if request.method == "GET" else None))
         if request.method == "POST" and not hmac.compare_digest(
             request.form.get("csrf", ""), session.get("csrf", "")
@@ -119,12 +153,25 @@ def login() -> str:
 
 @bp.post("/login")
 def login_post() -> Any:
-    if not token_matches(request.form.get("token", ""), services().settings.admin_tokens):
+    ctx = services()
+    limit = SignInLimit(ctx.store, attempts=SIGN_IN_ATTEMPTS, window=SIGN_IN_WINDOW)
+    client, now = request.remote_addr or "unknown", ctx.clock.now()
+    wait = limit.wait_seconds(client, now=now)
+    if wait > 0:
+        minutes = max(1, round(wait / 60))
+        error = f"Too many wrong tokens from your address; try again in about {minutes} min."
+        answer = render_template("ui/login.html", error=error, next="")
+        return answer, 429, {"Retry-After": str(int(wait) + 1)}
+    if not token_matches(request.form.get("token", ""), ctx.settings.admin_tokens):
+        limit.failed(client, now=now)
         return render_template("ui/login.html", error="That is not an admin token.", next=""), 401
+    limit.succeeded(client)
     session.clear()
     session.permanent = True
     session["admin"] = True
+    session["sid"] = secrets.token_urlsafe(32)
     session["csrf"] = secrets.token_urlsafe(32)
+    UISessions(ctx.store).start(session["sid"], now=now, lifetime=SESSION_LIFETIME)
     target = request.form.get("next", "")
     return redirect(target if target.startswith("/ui/") else url_for("ui.events"))
 
@@ -132,6 +179,7 @@ def login_post() -> Any:
 @bp.post("/logout")
 @signed_in
 def logout() -> Response:
+    UISessions(services().store).end(session["sid"])
     session.clear()
     return redirect(url_for("ui.login"))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -118,6 +118,13 @@ class Store:
     def _reading(self) -> Iterator[sa.Connection]:
         with self.engine.connect() as conn, conn.begin():
             yield conn
+
+    def writing(self) -> AbstractContextManager[sa.Connection]:
+        """A write transaction, in turn with the other writers (for stores of other aggregates)."""
+        return self._writing()
+
+    def reading(self) -> AbstractContextManager[sa.Connection]:
+        return self._reading()
 
     def ping(self) -> None:
         with self._reading() as conn:

@@ -72,6 +72,23 @@ events = sa.Table(
     sa.Index("ix_events_occurred_at", "occurred_at", "seq"),
 )
 
+ui_sessions = sa.Table(
+    "ui_sessions",
+    metadata,
+    sa.Column("digest", sa.String(64), primary_key=True),  # SHA-256 of the cookie's session id, never the id
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_ui_sessions_expires", "expires_at"),
+)
+
+sign_in_failures = sa.Table(
+    "sign_in_failures",
+    metadata,
+    sa.Column("client", sa.String(100), primary_key=True),
+    sa.Column("failures", sa.Integer(), nullable=False),
+    sa.Column("window_started_at", UTCDateTime(), nullable=False),
+)
+
 DUE_STATUSES = ("pending", "failed")
 
 deliveries = sa.Table(

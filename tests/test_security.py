@@ -1,0 +1,154 @@
+"""Access hygiene: what receipts keep, what the web page allows, how sessions end, what is printed."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import ADMIN_TOKEN
+from tests.processes import environment, run_cli
+from webhook_app.clock import DatabaseClock, SystemClock, worker_clock
+from webhook_app.ingest import record_events
+from webhook_app.logs import formatter
+from webhook_app.providers import resemble
+from webhook_app.store import NewReceipt, Store, migrate
+
+
+def sign_in(server: Any, client: httpx.Client) -> httpx.Response:
+    return client.post(f"{server.url}/ui/login", data={"token": ADMIN_TOKEN})
+
+
+def test_receipts_keep_only_the_headers_worth_keeping(server: Any) -> None:
+    """Was a deny-list: credentials under other names were kept and shown in the API and the page."""
+    credentials = {
+        "X-Api-Auth": "c1-credential",
+        "Proxy-Authorization": "Basic c2-credential",
+        "X-Amz-Security-Token": "c3-credential",
+        "X-Session": "c4-credential",
+        "X-Hub-Sig": "c5-credential",
+    }
+    response = server.post_callback(
+        {"id": "v1", "status": "finished"}, headers={**credentials, "User-Agent": "Resemble/1.0"}
+    )
+    receipt = server.admin.get(f"/api/receipts/{response.json()['receipt_id']}").json()
+    assert "credential" not in str(receipt["headers"])
+    assert {k.lower(): v for k, v in receipt["headers"].items()}["user-agent"] == "Resemble/1.0"
+
+
+def test_every_answer_forbids_framing_sniffing_and_scripts(server: Any) -> None:
+    for path in ("/ui/login", "/ui/", "/api/events", "/healthz", "/nowhere"):
+        headers = server.http.get(path).headers
+        assert headers["X-Frame-Options"] == "DENY", path
+        assert headers["X-Content-Type-Options"] == "nosniff", path
+        policy = headers["Content-Security-Policy"]
+        assert (
+            "frame-ancestors 'none'" in policy and "default-src 'none'" in policy and "script" not in policy
+        )
+
+
+def test_signing_out_ends_the_session_for_every_copy_of_the_cookie(server: Any) -> None:
+    """Was: the old cookie still opened the event log after signing out."""
+    with httpx.Client() as browser:
+        assert sign_in(server, browser).status_code in (302, 303)
+        stolen = dict(browser.cookies)
+        page = browser.get(f"{server.url}/ui/")
+        assert page.status_code == 200
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+        assert csrf, "the page carries a CSRF token"
+        assert browser.post(f"{server.url}/ui/logout", data={"csrf": csrf.group(1)}).status_code in (302, 303)
+    with httpx.Client(cookies=stolen) as attacker:
+        answer = attacker.get(f"{server.url}/ui/", follow_redirects=False)
+        assert answer.status_code in (302, 303) and "/ui/login" in answer.headers["Location"]
+
+
+def test_guessing_the_admin_token_is_limited_with_429(server: Any) -> None:
+    """Was: about 1,000 guesses a second, without limit."""
+    with httpx.Client() as guesser:
+        answers = [
+            guesser.post(f"{server.url}/ui/login", data={"token": f"guess-{n}"}).status_code
+            for n in range(12)
+        ]
+        assert answers[:10] == [401] * 10 and answers[10:] == [429, 429]
+        blocked = guesser.post(f"{server.url}/ui/login", data={"token": ADMIN_TOKEN})
+        assert blocked.status_code == 429, "even the right token waits: the client is blocked"
+        assert int(blocked.headers["Retry-After"]) > 0
+
+
+def test_a_resource_id_that_walks_paths_is_422(server: Any) -> None:
+    """Was: `../../../other` made the poller GET another path on the Azure host, with the key."""
+    url = "https://eastus.api.cognitive.microsoft.com/customvoice/operations/op-1?api-version=2023-12-01-preview"
+    for resource_id in ("../../../other", "a/b", "x", "-lead", "a%2Fb", "a?b=c"):
+        answer = server.admin.post(
+            "/api/azure/operations",
+            json={"operation_url": url, "kind": "consent", "resource_id": resource_id},
+        )
+        assert answer.status_code == 422, (resource_id, answer.text)
+        assert "resource_id" in answer.json()["error"]["details"]
+
+
+def test_text_logs_keep_one_record_on_one_line() -> None:
+    """Was: a newline in a voice id forged a whole log line."""
+    record = logging.LogRecord(
+        "x",
+        logging.INFO,
+        __file__,
+        1,
+        "recorded for voice %s",
+        ("v1\n2026-11-30 INFO forged: line\x1b[31m",),
+        None,
+    )
+    line = formatter("text").format(record)
+    assert "\n" not in line and "\x1b" not in line
+    assert "v1\\n2026-11-30 INFO forged: line\\x1b[31m" in line
+
+
+def test_events_list_prints_no_terminal_escape(database_url: str, tmp_path: Path) -> None:
+    """Was: escape sequences in a voice id reached the operator's terminal."""
+    store = Store.from_url(database_url)
+    migrate.upgrade(store.engine)
+    now = datetime.now(UTC)
+    receipt = NewReceipt(provider="resemble", received_at=now, body=b"{}", headers={})
+    hostile = "voice\x1b]0;owned\x07\x1b[2J"
+    events = resemble.to_events(
+        resemble.validate_callback({"id": hostile, "status": "finished"}),
+        receipt_id=receipt.id,
+        received_at=now,
+    )
+    record_events(store, (), receipt, events, dedupe_key=None, dedupe_window=timedelta(0))
+    store.dispose()
+    listed = run_cli(["events", "list"], environment(database_url, tmp_path), tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert "\x1b" not in listed.stdout and "\x07" not in listed.stdout
+    assert "voice\\x1b]0;owned\\x07\\x1b[2J" in listed.stdout
+
+
+def test_workers_on_postgresql_read_the_database_clock(database_url: str) -> None:
+    store = Store.from_url(database_url)
+    try:
+        clock = worker_clock(store.engine)
+        if store.engine.dialect.name != "postgresql":
+            assert isinstance(clock, SystemClock)
+            return
+        assert isinstance(clock, DatabaseClock)
+        with store.engine.connect() as conn:
+            server = conn.exec_driver_sql("SELECT clock_timestamp()").scalar_one()
+        assert abs((clock.now() - server).total_seconds()) < 0.5
+    finally:
+        store.dispose()
+
+
+def test_routes_check_refuses_a_literal_address_that_is_not_public(tmp_path: Path) -> None:
+    config = tmp_path / "routes.toml"
+    config.write_text(
+        '[[routes]]\nname = "partner"\nhandler = "forward"\n[routes.options]\n'
+        'url = "http://100.64.0.1/hook"\nsecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"\n'
+    )
+    env = environment(f"sqlite:///{tmp_path / 'events.db'}", tmp_path, config=str(config))
+    checked = run_cli(["routes", "check"], env, tmp_path)
+    assert checked.returncode == 1
+    assert "partner" in checked.stderr and "100.64.0.1" in checked.stderr and "Traceback" not in checked.stderr
