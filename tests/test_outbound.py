@@ -149,13 +149,17 @@ def test_a_trickling_smtp_server_cannot_hold_an_attempt_past_its_timeout(servers
     assert took < 2.5, f"the attempt took {took:.1f} s with timeout_seconds = 1"
 
 
-def test_a_trickling_azure_answer_cannot_hold_a_poll(
-    servers: Any, tls_certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def server_tls(tls_certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> ssl.SSLContext:
+    """A server side for our test certificate, which clients trust as a private CA."""
     monkeypatch.setenv("SSL_CERT_FILE", str(tls_certificate[0]))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*tls_certificate)
-    server = servers(trickled(b'HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{"status":'), tls=context)
+    return context
+
+
+def test_a_trickling_azure_answer_cannot_hold_a_poll(servers: Any, server_tls: ssl.SSLContext) -> None:
+    server = servers(trickled(b'HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{"status":'), tls=server_tls)
     client = AzureClient("key", ("localhost",), timeout=1)
     url = f"https://localhost:{server.port}/customvoice/operations/op-1?api-version=2023-12-01-preview"
     took, error = timed(lambda: client.get(url))
@@ -194,13 +198,8 @@ def test_a_300_mb_answer_is_not_read(servers: Any, status: str) -> None:
     assert server.sent < 100 * 2**20, "the rest was dropped unread"
 
 
-def test_an_azure_answer_over_a_mebibyte_is_refused(
-    servers: Any, tls_certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SSL_CERT_FILE", str(tls_certificate[0]))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(*tls_certificate)
-    server = servers(huge("200 OK", 50 * 2**20), tls=context)
+def test_an_azure_answer_over_a_mebibyte_is_refused(servers: Any, server_tls: ssl.SSLContext) -> None:
+    server = servers(huge("200 OK", 50 * 2**20), tls=server_tls)
     client = AzureClient("key", ("localhost",))
     with pytest.raises(AnswerTooLarge):
         client.get(f"https://localhost:{server.port}/customvoice/operations/op-1?api-version=1")

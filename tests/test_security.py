@@ -151,4 +151,6 @@ def test_routes_check_refuses_a_literal_address_that_is_not_public(tmp_path: Pat
     env = environment(f"sqlite:///{tmp_path / 'events.db'}", tmp_path, config=str(config))
     checked = run_cli(["routes", "check"], env, tmp_path)
     assert checked.returncode == 1
-    assert "partner" in checked.stderr and "100.64.0.1" in checked.stderr and "Traceback" not in checked.stderr
+    assert (
+        "partner" in checked.stderr and "100.64.0.1" in checked.stderr and "Traceback" not in checked.stderr
+    )
