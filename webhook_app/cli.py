@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import click
 import httpx
+import sqlalchemy as sa
+from sqlalchemy.exc import SQLAlchemyError
 
 from webhook_app.clock import isoformat
 from webhook_app.config import Settings, ensure_tokens, load_settings, parse_duration, redact_url
@@ -21,17 +25,78 @@ from webhook_app.store import EventFilters, Store, migrate
 from webhook_app.text import printable
 
 
-def _settings() -> Settings:
+def _settings(*, sends: bool = False) -> Settings:
+    """Settings; only commands that deliver (`sends`) need every `${SECRET}` of the routes set."""
     try:
-        settings = load_settings()
+        settings = load_settings(route_secrets=sends)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     configure_logging(settings.log_format, settings.log_level, settings.secrets())
     return settings
 
 
-def _store(settings: Settings) -> Store:
-    return Store.from_settings(settings)
+def _store(settings: Settings, *, create: bool = False) -> Store:
+    """The store, or one line saying what is wrong with the database and what to do.
+
+    Without `create` (every command but `serve` and `db upgrade`) nothing is made: in a
+    folder without a database the command says where it looked, instead of leaving an
+    empty one there.
+    """
+    url = settings.database_url
+    shown = redact_url(url)
+    path = sa.engine.make_url(url).database if url.startswith("sqlite") else None
+    if path and path != ":memory:" and not path.startswith("file:"):
+        database = Path(path).absolute()
+        if not database.parent.is_dir():
+            raise click.ClickException(
+                f"the folder {database.parent} of the SQLite database does not exist; create it, "
+                "or point WEBHOOK_APP_DATABASE_URL at another file"
+            )
+        if not create and not database.exists():
+            raise click.ClickException(
+                f"no database at {database}; run this in the folder where 'webhook-app serve' runs, "
+                "or set WEBHOOK_APP_DATABASE_URL to your database, e.g. sqlite:////srv/webhook-app/webhook_app.db"
+            )
+        if not os.access(database.parent, os.W_OK) or (
+            database.exists() and not os.access(database, os.W_OK)
+        ):
+            raise click.ClickException(
+                f"{database} (or its folder) is not writable by this user; SQLite needs both, for its WAL"
+            )
+    store = Store.from_settings(settings)
+    try:
+        store.ping()
+        current = create or migrate.is_current(store.engine)
+    except SQLAlchemyError as exc:
+        store.dispose()
+        raise click.ClickException(f"cannot use the database {shown}: {database_problem(exc)}") from None
+    if not current:
+        store.dispose()
+        raise click.ClickException(
+            f"the database {shown} is not at this version's schema; run 'webhook-app db upgrade' first"
+        )
+    return store
+
+
+def database_problem(exc: Exception) -> str:
+    """The driver's own first line (`database "x" does not exist`, `Connection refused`)."""
+    original = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(original).splitlines() if line.strip()]
+    return lines[0] if lines else type(original).__name__
+
+
+def _refuse_busy_port(host: str, port: int) -> None:
+    """Fail at once if the address is taken: gunicorn would retry, exit, and `serve` restart it for ever."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise click.ClickException(
+            f"cannot listen on {host}:{port} ({reason}); stop what runs there, or choose another --port"
+        ) from None
 
 
 def _share_metrics_between_processes() -> None:
@@ -79,11 +144,12 @@ def serve(host: str, port: int, workers: int) -> None:
     _share_metrics_between_processes()
     from webhook_app.server import Supervisor, child_command
 
-    settings = _settings()
+    settings = _settings(sends=True)
+    _refuse_busy_port(host, port)
     configured = bool(settings.admin_tokens and settings.resemble_tokens)
     settings, made = ensure_tokens(settings)
     _validate_routes(settings)
-    store = _store(settings)
+    store = _store(settings, create=True)
     migrate.upgrade(store.engine)
     store.dispose()
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 (only shown)
@@ -117,7 +183,8 @@ def web(host: str, port: int, workers: int) -> None:
     from webhook_app import create_app
     from webhook_app.server import run_web
 
-    settings = _settings()
+    settings = _settings(sends=True)
+    _refuse_busy_port(host, port)
     _validate_routes(settings)
     run_web(lambda: create_app(settings), settings, host, port, workers)
 
@@ -129,12 +196,9 @@ def worker(metrics_port: int | None, metrics_host: str) -> None:
     """Run only the dispatcher and Azure poller; start as many as you need on PostgreSQL."""
     from webhook_app.server import run_worker
 
-    settings = _settings()
+    settings = _settings(sends=True)
     _validate_routes(settings)
-    store = _store(settings)
-    if not migrate.is_current(store.engine):
-        raise click.ClickException("The database schema is not current; run 'webhook-app db upgrade' first.")
-    store.dispose()
+    _store(settings).dispose()  # says what is wrong with the database, or that its schema is old
     run_worker(settings, metrics_port=metrics_port, metrics_host=metrics_host)
 
 
@@ -147,7 +211,7 @@ def db() -> None:
 def db_upgrade() -> None:
     """Apply pending migrations (the Procfile's `release` step)."""
     settings = _settings()
-    store = _store(settings)
+    store = _store(settings, create=True)
     migrate.upgrade(store.engine)
     click.echo(f"schema at {migrate.current_revision(store.engine)} ({redact_url(settings.database_url)})")
 
@@ -331,7 +395,7 @@ def routes_check(send_test: bool) -> None:
     from webhook_app.registry import build_handlers
     from webhook_app.samples import TEST_PREFERENCE, sample_event
 
-    settings = _settings()
+    settings = _settings(sends=True)
     try:
         handlers = build_handlers(settings.routes, settings.config_path or "default routes")
     except ConfigError as exc:
@@ -585,4 +649,8 @@ def _json_default(value: Any) -> Any:
 
 
 def main() -> None:
-    cli(prog_name="webhook-app")
+    try:
+        cli(prog_name="webhook-app")
+    except SQLAlchemyError as exc:  # a database that went away mid-command: one line, not a traceback
+        click.echo(f"Error: the database failed: {database_problem(exc)}", err=True)
+        sys.exit(1)

@@ -91,8 +91,12 @@ _KINDS: dict[str, str] = {
 }
 
 
-def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Build settings from the environment and the config file it names (`WEBHOOK_APP_CONFIG`)."""
+def load_settings(environ: Mapping[str, str] | None = None, *, route_secrets: bool = True) -> Settings:
+    """Build settings from the environment and the config file it names (`WEBHOOK_APP_CONFIG`).
+
+    `route_secrets=False` is for commands that only read the store: a `${NAME}` in a route
+    that is not set stays as written instead of stopping them (only what sends needs it).
+    """
     environ = os.environ if environ is None else environ
     config_path = environ.get(ENV_PREFIX + "CONFIG") or None
     file_values: dict[str, Any] = {}
@@ -100,7 +104,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if config_path:
         document = _read_toml(config_path)
         try:
-            document = interpolate(document, environ)
+            document = interpolate(document, environ, keep_missing_under=None if route_secrets else "routes")
         except MissingVariable as missing:
             raise ConfigError(missing.describe(config_path, document)) from None
         if "routes" in document:
@@ -116,6 +120,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             values[name] = _convert(environ[env_name], kind, env_name)
         elif name in file_values:
             values[name] = _convert(file_values[name], kind, f"{config_path}: field '{name}'")
+    if "database_url" in values:
+        values["database_url"] = normalize_database_url(values["database_url"])
     settings = Settings(config_path=config_path, routes=routes, **values)
     for name in ("admin_tokens", "resemble_tokens"):
         _refuse_short_tokens(name, getattr(settings, name))
@@ -138,6 +144,15 @@ def _refuse_short_tokens(name: str, tokens: tuple[str, ...]) -> None:
 
 def tokens_path(settings: Settings) -> Path:
     return Path(settings.data_dir) / TOKENS_FILE
+
+
+def normalize_database_url(url: str) -> str:
+    """`postgres://` (what Heroku and many hosts hand out) and a bare `postgresql://` mean
+    PostgreSQL through psycopg 3, the driver installed with this package."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
 
 
 def ensure_tokens(settings: Settings) -> tuple[Settings, bool]:
@@ -190,23 +205,38 @@ def _read_toml(path: str) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
-def interpolate(value: Any, environ: Mapping[str, str], path: tuple[str | int, ...] = ()) -> Any:
+def interpolate(
+    value: Any,
+    environ: Mapping[str, str],
+    path: tuple[str | int, ...] = (),
+    *,
+    keep_missing_under: str | None = None,
+) -> Any:
     """Replace `${NAME}` in every string with that environment variable.
 
-    A missing variable raises `MissingVariable` carrying where it was used.
+    A missing variable raises `MissingVariable` carrying where it was used, unless it is
+    under the top-level key `keep_missing_under`, where it stays as written.
     """
     if isinstance(value, str):
 
         def substitute(match: re.Match[str]) -> str:
-            if match.group(1) not in environ:
-                raise MissingVariable(match.group(1), path)
-            return environ[match.group(1)]
+            if match.group(1) in environ:
+                return environ[match.group(1)]
+            if keep_missing_under is not None and path[:1] == (keep_missing_under,):
+                return match.group(0)
+            raise MissingVariable(match.group(1), path)
 
         return _ENV_REFERENCE.sub(substitute, value)
     if isinstance(value, dict):
-        return {k: interpolate(v, environ, (*path, k)) for k, v in value.items()}
+        return {
+            k: interpolate(v, environ, (*path, k), keep_missing_under=keep_missing_under)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [interpolate(v, environ, (*path, i)) for i, v in enumerate(value)]
+        return [
+            interpolate(v, environ, (*path, i), keep_missing_under=keep_missing_under)
+            for i, v in enumerate(value)
+        ]
     return value
 
 

@@ -113,6 +113,7 @@ def configure_logging(log_format: str = "auto", level: str = "INFO", secrets: tu
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # "Context impl SQLiteImpl." on every check
 
 
 def gunicorn_logconfig(log_format: str, level: str, secrets: tuple[str, ...] = ()) -> dict[str, Any]:

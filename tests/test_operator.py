@@ -1,0 +1,112 @@
+"""Everyday mistakes, made as an operator would (the real command, no terminal): one line, non-zero exit."""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import POSTGRES_URL
+from tests.processes import Process, environment, free_port, run_cli
+
+
+def one_clear_line(result: object, *expected: str) -> str:
+    stderr: str = result.stderr  # type: ignore[attr-defined]
+    assert result.returncode != 0, result  # type: ignore[attr-defined]
+    assert "Traceback" not in stderr, stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    for text in expected:
+        assert text in lines[0], lines[0]
+    return lines[0]
+
+
+def test_serve_on_a_busy_port_exits_at_once_naming_the_address(tmp_path: Path) -> None:
+    """Was: the normal banner, then the web server restarted for ever while the worker ran."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = environment(f"sqlite:///{tmp_path / 'events.db'}", tmp_path)
+        started = time.monotonic()
+        result = run_cli(["serve", "--port", str(port)], env, tmp_path)
+    assert time.monotonic() - started < 10
+    one_clear_line(result, f"127.0.0.1:{port}", "--port")
+
+
+def test_web_on_a_busy_port_exits_at_once(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = run_cli(
+            ["web", "--port", str(port)], environment(f"sqlite:///{tmp_path / 'e.db'}", tmp_path), tmp_path
+        )
+    one_clear_line(result, f"127.0.0.1:{port}")
+
+
+def test_read_only_commands_in_an_empty_folder_create_nothing_and_say_where_they_looked(
+    tmp_path: Path,
+) -> None:
+    env = environment("sqlite:///webhook_app.db", tmp_path)
+    for command in (["events", "list"], ["azure", "operations"], ["events", "show", "evt_x"]):
+        line = one_clear_line(run_cli(command, env, tmp_path), str(tmp_path / "webhook_app.db"))
+        assert "WEBHOOK_APP_DATABASE_URL" in line
+    assert list(tmp_path.glob("webhook_app.db*")) == []
+
+
+def test_an_sqlite_path_in_a_missing_folder_is_one_line(tmp_path: Path) -> None:
+    env = environment(f"sqlite:///{tmp_path / 'nowhere' / 'events.db'}", tmp_path)
+    for command in (["db", "upgrade"], ["events", "list"]):
+        one_clear_line(run_cli(command, env, tmp_path), str(tmp_path / "nowhere"), "does not exist")
+
+
+def test_a_schema_that_is_not_upgraded_is_one_line(tmp_path: Path) -> None:
+    database = tmp_path / "old.db"
+    sa.create_engine(f"sqlite:///{database}").connect().close()  # an empty file: no schema at all
+    env = environment(f"sqlite:///{database}", tmp_path)
+    for command in (["events", "list"], ["worker"]):
+        one_clear_line(run_cli(command, env, tmp_path), "webhook-app db upgrade")
+
+
+def test_postgres_scheme_urls_are_accepted(tmp_path: Path) -> None:
+    """What Heroku and many hosts hand out: `postgres://`; it meant psycopg2, which is not installed."""
+    url = sa.engine.make_url(POSTGRES_URL)
+    plain = f"postgres://{url.username}@{url.host}:{url.port}/{url.database}"
+    result = run_cli(["db", "upgrade"], environment(plain, tmp_path), tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "schema at" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql+psycopg://postgres@127.0.0.1:5432/no_such_database_here", "no_such_database_here"),
+        ("postgresql+psycopg://postgres@127.0.0.1:{closed}/test", "127.0.0.1"),
+    ],
+    ids=["missing database", "server not answering"],
+)
+def test_database_mistakes_are_one_line(tmp_path: Path, url: str, expected: str) -> None:
+    url = url.format(closed=free_port())
+    for command in (["db", "upgrade"], ["events", "list"]):
+        one_clear_line(
+            run_cli(command, environment(url, tmp_path), tmp_path), "cannot use the database", expected
+        )
+
+
+def test_read_only_commands_need_no_route_secrets(tmp_path: Path) -> None:
+    """Was: `events list` failed unless every ${SECRET} of the routes file was set."""
+    config = tmp_path / "routes.toml"
+    config.write_text(
+        '[[routes]]\nname = "partner"\nhandler = "forward"\n[routes.options]\n'
+        'url = "https://partner.example.com/hook"\nsecret = "${PARTNER_SECRET}"\n'
+    )
+    env = environment(f"sqlite:///{tmp_path / 'events.db'}", tmp_path, config=str(config))
+    assert run_cli(["db", "upgrade"], env, tmp_path).returncode == 0
+    listed = run_cli(["events", "list"], env, tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.strip() == "no events"
+    checked = run_cli(["routes", "check"], env, tmp_path)  # what sends still needs it, and says so
+    one_clear_line(checked, "PARTNER_SECRET")
+    worker = Process(["worker"], env, tmp_path)
+    assert worker.proc.wait(20) != 0 and "PARTNER_SECRET" in worker.output
+    worker.close()
