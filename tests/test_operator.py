@@ -110,3 +110,52 @@ def test_read_only_commands_need_no_route_secrets(tmp_path: Path) -> None:
     worker = Process(["worker"], env, tmp_path)
     assert worker.proc.wait(20) != 0 and "PARTNER_SECRET" in worker.output
     worker.close()
+
+
+def test_destructive_commands_count_first_and_ask_before_removing(database_url: str, tmp_path: Path) -> None:
+    """Was: prune deleted at once, and deliveries retry went ahead when no one could answer."""
+    from datetime import UTC, datetime, timedelta
+
+    from webhook_app.ingest import record_events
+    from webhook_app.providers import resemble
+    from webhook_app.routes import Route
+    from webhook_app.store import NewReceipt, Store, migrate
+
+    store = Store.from_url(database_url)
+    migrate.upgrade(store.engine)
+    old = datetime.now(UTC) - timedelta(days=100)
+    receipt = NewReceipt(provider="resemble", received_at=old, body=b"{}", headers={})
+    events = resemble.to_events(
+        resemble.validate_callback({"id": "old-voice", "status": "finished"}),
+        receipt_id=receipt.id,
+        received_at=old,
+    )
+    record_events(store, (), receipt, events, dedupe_key=None, dedupe_window=timedelta(0))
+    env = environment(database_url, tmp_path)
+
+    counted = run_cli(["prune", "--older-than", "90d", "--dry-run"], env, tmp_path)
+    assert counted.returncode == 0, counted.stderr
+    assert (
+        "1 events" in counted.stdout
+        and "1 receipts" in counted.stdout
+        and "would be removed" in counted.stdout
+    )
+    refused = run_cli(["prune", "--older-than", "90d"], env, tmp_path)
+    one_clear_line(refused, "--yes")
+    assert store.get_event(events[0].id) is not None, "nothing removed without --yes"
+    removed = run_cli(["prune", "--older-than", "90d", "--yes"], env, tmp_path)
+    assert removed.returncode == 0 and store.get_event(events[0].id) is None
+
+    route = Route(name="log", handler="log")
+    fresh = NewReceipt(provider="resemble", received_at=datetime.now(UTC), body=b"{}", headers={})
+    dead = resemble.to_events(
+        resemble.validate_callback({"id": "v2", "status": "finished"}),
+        receipt_id=fresh.id,
+        received_at=fresh.received_at,
+    )
+    record_events(store, (route,), fresh, dead, dedupe_key=None, dedupe_window=timedelta(0))
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE deliveries SET status = 'dead'")
+    one_clear_line(run_cli(["deliveries", "retry"], env, tmp_path), "--yes")
+    assert store.delivery_status_counts() == {"dead": 1}
+    store.dispose()

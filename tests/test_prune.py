@@ -59,7 +59,7 @@ def test_prune_command(settings: Any, store: Store) -> None:
     add(store, "old", 100)
     finish_all(store)
     env = {"WEBHOOK_APP_DATABASE_URL": settings.database_url, "WEBHOOK_APP_DATA_DIR": settings.data_dir}
-    result = CliRunner().invoke(cli, ["prune", "--older-than", "90d"], env=env)
+    result = CliRunner().invoke(cli, ["prune", "--older-than", "90d", "--yes"], env=env)
     assert result.exit_code == 0, result.output
     assert "1 events, 1 deliveries, 1 attempts, 1 receipts, 0 azure_operations removed" in result.output
     bad = CliRunner().invoke(cli, ["prune", "--older-than", "a while"], env=env)

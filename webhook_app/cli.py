@@ -358,8 +358,7 @@ def deliveries_retry(status: str, route: str | None, since: str | None, yes: boo
     if not planned:
         click.echo(f"no {status} deliveries to retry")
         return
-    if not yes and sys.stdin.isatty():
-        click.confirm(f"Retry {len(planned)} {status} deliveries?", abort=True)
+    _confirm(f"Retry {len(planned)} {status} deliveries?", yes)
     batch = 200
     with click.progressbar(length=len(planned), label="retrying", file=sys.stderr) as bar:
         for start in range(0, len(planned), batch):
@@ -367,6 +366,15 @@ def deliveries_retry(status: str, route: str | None, since: str | None, yes: boo
             store.add_deliveries(chunk, now=now)
             bar.update(len(chunk))
     click.echo(f"{len(planned)} deliveries queued again")
+
+
+def _confirm(question: str, yes: bool) -> None:
+    """Ask on a terminal; refuse when no one can answer (cron, a pipe) unless `--yes` was given."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise click.ClickException(f"{question} Nobody can answer here: add --yes to go ahead.")
+    click.confirm(question, abort=True)
 
 
 def _moment(text: str, now: datetime, option: str = "--since") -> datetime:
@@ -435,7 +443,9 @@ def routes_check(send_test: bool) -> None:
 @click.option(
     "--batch", default=1000, show_default=True, type=click.IntRange(1, 100_000), help="Rows per transaction."
 )
-def prune(older_than: str, batch: int) -> None:
+@click.option("--dry-run", is_flag=True, help="Only count what would be removed.")
+@click.option("--yes", is_flag=True, help="Remove without asking (needed when no one can answer).")
+def prune(older_than: str, batch: int, dry_run: bool, yes: bool) -> None:
     """Delete old receipts, events and finished deliveries (never pending ones), in batches."""
     try:
         age = parse_duration(older_than)
@@ -443,6 +453,12 @@ def prune(older_than: str, batch: int) -> None:
         raise click.BadParameter(str(exc), param_hint="--older-than") from None
     before = datetime.now(UTC) - timedelta(seconds=age)
     store = _store(_settings())
+    counts = store.prune_counts(before=before)
+    summary = ", ".join(f"{count} {name}" for name, count in counts.items())
+    if dry_run:
+        click.echo(f"older than {isoformat(before)}: {summary} would be removed")
+        return
+    _confirm(f"Remove {summary} (older than {isoformat(before)})?", yes)
     click.echo(f"pruning what is older than {isoformat(before)}", err=True)
     removed = store.prune(
         before=before, batch=batch, progress=lambda kind, n: click.echo(f"  removed {n} {kind}", err=True)

@@ -667,6 +667,33 @@ class Store:
                     progress(name, len(ids))
         return removed
 
+    def prune_counts(self, *, before: datetime) -> dict[str, int]:
+        """What `prune(before=…)` would remove, counted without removing anything."""
+        unfinished = sa.exists().where(
+            deliveries.c.event_id == events.c.id, deliveries.c.status.in_(DUE_STATUSES)
+        )
+        prunable = sa.and_(events.c.occurred_at < before, ~unfinished)
+        event_ids = sa.select(events.c.id).where(prunable)
+        delivery_ids = sa.select(deliveries.c.id).where(deliveries.c.event_id.in_(event_ids))
+        kept_reference = sa.exists().where(events.c.receipt_id == receipts.c.id, ~prunable)
+        counts = {
+            "events": sa.select(sa.func.count()).select_from(events).where(prunable),
+            "deliveries": sa.select(sa.func.count())
+            .select_from(deliveries)
+            .where(deliveries.c.id.in_(delivery_ids)),
+            "attempts": sa.select(sa.func.count())
+            .select_from(attempts)
+            .where(attempts.c.delivery_id.in_(delivery_ids)),
+            "receipts": sa.select(sa.func.count())
+            .select_from(receipts)
+            .where(receipts.c.received_at < before, ~kept_reference),
+            "azure_operations": sa.select(sa.func.count())
+            .select_from(azure_operations)
+            .where(azure_operations.c.state != "active", azure_operations.c.updated_at < before),
+        }
+        with self._reading() as conn:
+            return {name: int(conn.execute(query).scalar_one()) for name, query in counts.items()}
+
     def delivery_status_counts(self) -> dict[str, int]:
         with self._reading() as conn:
             rows = conn.execute(
