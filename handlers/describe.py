@@ -27,9 +27,11 @@ class Description:
     issue: str | None
     flagged: list[str]
 
+    test: bool = False
+
     @property
     def title(self) -> str:
-        return f"{self.emoji} {self.headline}"
+        return f"{self.emoji} {'TEST: ' if self.test else ''}{self.headline}"
 
 
 def describe(event: Event) -> Description:
@@ -45,7 +47,7 @@ def describe(event: Event) -> Description:
     # Resemble lists only recordings it found a problem with; keep them all, ours first.
     ordered = sorted(data.recordings, key=lambda r: not problems(r))
     flagged = [recording_line(r) for r in ordered]
-    return Description(emoji, headline, facts, issue, flagged)
+    return Description(emoji, headline, facts, issue, flagged, test=event.test)
 
 
 def problems(recording: Recording) -> list[str]:

@@ -48,7 +48,7 @@ class EmailHandler(Handler):
 
     def handle(self, event: Event) -> None:
         try:
-            message = compose(event, self.options["sender"], self.options["to"])
+            message = compose(event, self.options["sender"], self.options["to"], self.event_page(event))
         except (ValueError, TypeError) as exc:  # the same event fails the same way every time
             raise PermanentError(f"cannot write this event as an email: {exc}") from exc
         smtp = self._client()
@@ -112,7 +112,8 @@ def subject(description: Description) -> str:
     """One header line: control characters a provider sent (CR/LF in a voice id made every
     attempt fail) become spaces, and the line stays short enough to fold."""
     facts = dict(description.facts)
-    text = f"[webhook-app] {description.headline}: {facts['Provider']} voice {facts['Voice']}"
+    kind = f"TEST {description.headline}" if description.test else description.headline
+    text = f"[webhook-app] {kind}: {facts['Provider']} voice {facts['Voice']}"
     return clip(_CONTROL.sub(" ", text), SUBJECT_CHARS)
 
 
@@ -120,7 +121,7 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def compose(event: Event, sender: str, recipients: list[str]) -> EmailMessage:
+def compose(event: Event, sender: str, recipients: list[str], page: str | None = None) -> EmailMessage:
     description = describe(event)
     message = EmailMessage()
     message["Subject"] = subject(description)
@@ -129,13 +130,15 @@ def compose(event: Event, sender: str, recipients: list[str]) -> EmailMessage:
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain="webhook-app")
     message["X-Webhook-App-Event-Id"] = event.id
-    message.set_content(plain_text(description))
-    message.add_alternative(html_text(description), subtype="html")
+    message.set_content(plain_text(description, page))
+    message.add_alternative(html_text(description, page), subtype="html")
     return message
 
 
-def plain_text(description: Description) -> str:
+def plain_text(description: Description, page: str | None = None) -> str:
     lines = [description.title, ""]
+    if page:
+        lines += [f"See it: {page}", ""]
     lines += [f"{name}: {value}" for name, value in description.facts]
     if description.issue:
         lines += ["", "Issue:", description.issue]
@@ -145,13 +148,15 @@ def plain_text(description: Description) -> str:
     return "\n".join(lines) + "\n"
 
 
-def html_text(description: Description) -> str:
+def html_text(description: Description, page: str | None = None) -> str:
     e = html.escape
     rows = "".join(
         f"<tr><th align='left' style='padding-right:12px'>{e(name)}</th><td>{e(value)}</td></tr>"
         for name, value in description.facts
     )
     parts = [f"<h2>{e(description.title)}</h2>", f"<table>{rows}</table>"]
+    if page:
+        parts.append(f"<p><a href='{e(page)}'>See it in webhook-app</a></p>")
     if description.issue:
         parts.append(f"<h3>Issue</h3><p>{e(description.issue)}</p>")
     if description.flagged:

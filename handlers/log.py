@@ -15,7 +15,8 @@ class LogHandler(Handler):
 
     def handle(self, event: Event) -> None:
         logger.info(
-            "%s %s voice %s status %s%s",
+            "%s%s %s voice %s status %s%s",
+            "test " if event.test else "",
             event.type,
             event.data.provider,
             event.data.voice_id,

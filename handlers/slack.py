@@ -35,7 +35,10 @@ class SlackHandler(Handler):
 
     def handle(self, event: Event) -> None:
         description = describe(event)
-        payload = {"text": fallback_text(description), "blocks": blocks(description, event)}
+        payload = {
+            "text": fallback_text(description),
+            "blocks": blocks(description, event, self.event_page(event)),
+        }
         response = post(self.client, self.options["webhook_url"], json=payload)
         if response.is_success:
             return
@@ -64,7 +67,7 @@ def fallback_text(description: Description) -> str:
     return clip(escape(f"{description.title}: {description.facts[0][1]} voice {voice}"), 300)
 
 
-def blocks(description: Description, event: Event) -> list[dict[str, Any]]:
+def blocks(description: Description, event: Event, page: str | None = None) -> list[dict[str, Any]]:
     result: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": clip(description.title, HEADER_LIMIT)}},
         {
@@ -101,7 +104,12 @@ def blocks(description: Description, event: Event) -> list[dict[str, Any]]:
     result.append(
         {
             "type": "context",
-            "elements": [{"type": "mrkdwn", "text": f"webhook-app · {event.type} · {event.id}"}],
+            "elements": [
+                {
+                    "type": "mrkdwn",
+                    "text": f"webhook-app · {event.type} · " + (f"<{page}|{event.id}>" if page else event.id),
+                }
+            ],
         }
     )
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import POSTGRES_URL
+from tests.conftest import POSTGRES_URL, wait_until
 from tests.processes import Process, environment, free_port, run_cli
 
 
@@ -159,3 +160,48 @@ def test_destructive_commands_count_first_and_ask_before_removing(database_url: 
     one_clear_line(run_cli(["deliveries", "retry"], env, tmp_path), "--yes")
     assert store.delivery_status_counts() == {"dead": 1}
     store.dispose()
+
+
+def test_a_route_pattern_that_can_never_match_is_an_error_and_a_warning(tmp_path: Path) -> None:
+    config = tmp_path / "routes.toml"
+    config.write_text('[[routes]]\nname = "ops"\nhandler = "log"\nevents = ["voice.dataset.issues"]\n')
+    env = environment(f"sqlite:///{tmp_path / 'events.db'}", tmp_path, config=str(config))
+    one_clear_line(run_cli(["routes", "check"], env, tmp_path), "route 'ops'", "'voice.dataset.issues'")
+    serve = Process(["serve", "--port", str(free_port())], env, tmp_path)
+    try:
+        wait_until(lambda: "matches no event type" in serve.output, timeout=20)
+        assert "warning: route 'ops': events pattern 'voice.dataset.issues'" in serve.output
+    finally:
+        serve.close()
+    listed = run_cli(["events", "list", "--type", "voice.dataset.issues"], env, tmp_path)
+    assert listed.returncode == 2 and "is no event type" in listed.stderr and "Traceback" not in listed.stderr
+
+
+def test_the_callback_url_uses_public_url_and_can_be_seen_again(tmp_path: Path) -> None:
+    env = environment(
+        f"sqlite:///{tmp_path / 'events.db'}", tmp_path, public_url="https://hooks.example.com/"
+    )
+    port = free_port()
+    first = Process(["serve", "--port", str(port)], env, tmp_path)
+    try:
+        wait_until(lambda: "Admin token" in first.output, timeout=20)
+    finally:
+        first.terminate()
+        first.close()
+    token = json.loads((tmp_path / "webhook_app.tokens.json").read_text())["resemble_tokens"][0]
+    assert f"https://hooks.example.com/hooks/resemble/{token}" in first.output
+    second = Process(["serve", "--port", str(port)], env, tmp_path)
+    try:
+        wait_until(lambda: "tokens show" in second.output, timeout=20)
+        assert token not in second.output, "after the first start the token is masked"
+        assert f"https://hooks.example.com/hooks/resemble/{token[:4]}…" in second.output
+    finally:
+        second.terminate()
+        second.close()
+    shown = run_cli(["tokens", "show"], env, tmp_path)
+    assert shown.returncode == 0 and f"https://hooks.example.com/hooks/resemble/{token}" in shown.stdout
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    one_clear_line(
+        run_cli(["tokens", "show"], environment(f"sqlite:///{empty / 'e.db'}", empty), empty), "serve"
+    )

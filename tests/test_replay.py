@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -16,6 +17,7 @@ from webhook_app.dispatch import Dispatcher
 from webhook_app.registry import build_handlers
 from webhook_app.retry import RetryPolicy
 from webhook_app.routes import Route
+from webhook_app.store import EventFilters
 
 SECRET = "whsec_" + base64.b64encode(b"replay-test-secret-0123456789").decode()
 
@@ -136,7 +138,9 @@ def test_bulk_retry_replays_each_dead_delivery_once(setup: Any, sink: Sink) -> N
     assert bad.exit_code == 2 and "neither a duration" in bad.output
 
 
-def test_routes_check_sends_a_test_event_through_each_route(settings: Any, sink: Sink, tmp_path: Any) -> None:
+def test_routes_check_sends_a_test_event_through_each_route(
+    settings: Any, store: Any, sink: Sink, tmp_path: Any
+) -> None:
     config = tmp_path / "routes.toml"
     config.write_text(
         '[[routes]]\nname = "ops-slack"\nhandler = "slack"\nevents = ["voice.consent.*"]\n'
@@ -144,18 +148,31 @@ def test_routes_check_sends_a_test_event_through_each_route(settings: Any, sink:
         '[[routes]]\nname = "broken"\nhandler = "slack"\n'
         '[routes.options]\nwebhook_url = "http://127.0.0.1:9/nothing-listens"\ntimeout_seconds = 1\n'
     )
-    env = {"WEBHOOK_APP_CONFIG": str(config), "WEBHOOK_APP_DATA_DIR": str(tmp_path)}
+    env = {
+        "WEBHOOK_APP_CONFIG": str(config),
+        "WEBHOOK_APP_DATA_DIR": str(tmp_path),
+        "WEBHOOK_APP_DATABASE_URL": settings.database_url,
+    }
     checked = CliRunner().invoke(cli, ["routes", "check"], env=env)
     assert checked.exit_code == 0 and "2 route(s)" in checked.output and sink.requests == []
+    only = CliRunner().invoke(cli, ["routes", "check", "--send-test", "--route", "ops-slack"], env=env)
+    assert only.exit_code == 0, only.output
+    assert "test voice.consent.failed evt_" in only.output and "FAILED" not in only.output
     tested = CliRunner().invoke(cli, ["routes", "check", "--send-test"], env=env)
     assert tested.exit_code == 1
-    assert "test voice.consent.failed: delivered" in tested.output
-    assert "test voice.dataset.issue: FAILED (RetryableError: could not connect" in tested.output
-    (request,) = sink.requests
-    assert (
-        request.path == "/slack"
-        and request.json()["blocks"][0]["text"]["text"] == "⛔ Consent validation failed"
+    assert re.search(r"test voice.consent.failed evt_\w+: delivered", tested.output)
+    assert re.search(
+        r"test voice.dataset.issue evt_\w+: FAILED \(RetryableError: could not connect", tested.output
     )
+    request = sink.requests[-1]
+    assert request.path == "/slack"
+    assert request.json()["blocks"][0]["text"]["text"] == "⛔ TEST: Consent validation failed"
+    assert "TEST" in request.json()["text"]
+    recorded, _ = store.list_events(EventFilters(), limit=10)
+    assert len(recorded) == 3 and all(event["test"] is True for event in recorded), "kept like any event"
+    assert store.delivery_status_counts() == {}, "no delivery: the command made the call itself"
+    unknown = CliRunner().invoke(cli, ["routes", "check", "--send-test", "--route", "nope"], env=env)
+    assert unknown.exit_code == 2 and "no route named 'nope'" in unknown.output
 
 
 def test_routes_check_reports_a_bad_config(tmp_path: Any) -> None:

@@ -7,6 +7,7 @@ import os
 import socket
 import sys
 import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from webhook_app.clock import isoformat
 from webhook_app.config import Settings, ensure_tokens, load_settings, parse_duration, redact_url
 from webhook_app.errors import ConfigError
+from webhook_app.events import EventType
 from webhook_app.logs import configure_logging
 from webhook_app.samples import SIMULATED_STATUSES, resemble_callback
 from webhook_app.store import EventFilters, Store, migrate
 from webhook_app.text import printable
+
+KNOWN_EVENT_TYPES = tuple(str(t) for t in EventType)
 
 
 def _settings(*, sends: bool = False) -> Settings:
@@ -146,7 +150,13 @@ def serve(host: str, port: int, workers: int) -> None:
 
     settings = _settings(sends=True)
     _refuse_busy_port(host, port)
-    configured = bool(settings.admin_tokens and settings.resemble_tokens)
+    for route in settings.routes:
+        for pattern in route.patterns_matching_nothing(KNOWN_EVENT_TYPES):
+            click.echo(
+                f"warning: route '{route.name}': events pattern '{pattern}' matches no event type"
+                " (check it with 'webhook-app routes check')",
+                err=True,
+            )
     settings, made = ensure_tokens(settings)
     _validate_routes(settings)
     store = _store(settings, create=True)
@@ -155,13 +165,21 @@ def serve(host: str, port: int, workers: int) -> None:
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 (only shown)
     base = f"http://{shown_host}:{port}"
     click.echo(f"webhook-app on {base}  (database {redact_url(settings.database_url)})")
-    if not configured:
-        click.echo(
-            ("Made new tokens" if made else "Tokens")
-            + f" (kept in {settings.data_dir}/webhook_app.tokens.json):"
-        )
-        click.echo(f"  Resemble callback_uri: {base}/hooks/resemble/{settings.resemble_tokens[0]}")
+    callback_base = settings.public_url or base
+    if made:
+        click.echo(f"Made new tokens (kept in {settings.data_dir}/webhook_app.tokens.json):")
+        click.echo(f"  Resemble callback_uri: {callback_base}/hooks/resemble/{settings.resemble_tokens[0]}")
         click.echo(f"  Admin token:           {settings.admin_tokens[0]}")
+    else:
+        masked = settings.resemble_tokens[0][:4] + "…"
+        click.echo(
+            f"Resemble callback_uri: {callback_base}/hooks/resemble/{masked}"
+            "  ('webhook-app tokens show' prints it whole)"
+        )
+    if not settings.public_url:
+        click.echo(
+            "Set WEBHOOK_APP_PUBLIC_URL to the address Resemble reaches (e.g. https://hooks.example.com)."
+        )
     click.echo("Try: webhook-app simulate resemble dataset_issue   (Ctrl-C stops)")
     sys.stdout.flush()
     code = Supervisor(
@@ -241,6 +259,10 @@ def events_list(
     as_json: bool,
 ) -> None:
     """The newest events first."""
+    if type_ is not None and type_ not in KNOWN_EVENT_TYPES:
+        raise click.BadParameter(
+            f"'{type_}' is no event type; known: {', '.join(KNOWN_EVENT_TYPES)}", param_hint="--type"
+        )
     store = _store(_settings())
     now = datetime.now(UTC)
     filters = EventFilters(
@@ -368,6 +390,18 @@ def deliveries_retry(status: str, route: str | None, since: str | None, yes: boo
     click.echo(f"{len(planned)} deliveries queued again")
 
 
+def _record_test_event(store: Store, event: Any) -> Any:
+    """Keep a test event in the log like any other (its receipt: the event as sent), with no delivery."""
+    from webhook_app.ingest import record_events
+    from webhook_app.store import NewReceipt
+
+    body = json.dumps(event.to_cloudevent()).encode()
+    receipt = NewReceipt(provider=event.data.provider, received_at=event.time, body=body, headers={})
+    event = replace(event, receipt_id=receipt.id)
+    record_events(store, (), receipt, [event], dedupe_key=None, dedupe_window=timedelta(0))
+    return event
+
+
 def _confirm(question: str, yes: bool) -> None:
     """Ask on a terminal; refuse when no one can answer (cron, a pipe) unless `--yes` was given."""
     if yes:
@@ -392,25 +426,74 @@ def _moment(text: str, now: datetime, option: str = "--since") -> datetime:
 
 
 @cli.group()
+def tokens() -> None:
+    """The callback URL and admin tokens this installation uses."""
+
+
+@tokens.command("show")
+def tokens_show() -> None:
+    """Print the callback URL(s) and admin token(s), from the environment or the tokens file `serve` made."""
+    settings = _settings()
+    if not settings.resemble_tokens and not settings.admin_tokens:
+        raise click.ClickException(
+            f"no tokens in the environment or in {settings.data_dir}/webhook_app.tokens.json; "
+            "'webhook-app serve' makes them on its first start (run this where it runs,"
+            " or set WEBHOOK_APP_DATA_DIR)"
+        )
+    base = settings.public_url or "http://127.0.0.1:8000"
+    for token in settings.resemble_tokens:
+        click.echo(f"Resemble callback_uri: {base}/hooks/resemble/{token}")
+    for token in settings.admin_tokens:
+        click.echo(f"Admin token:           {token}")
+    if not settings.public_url:
+        click.echo(
+            "(the address is serve's default: set WEBHOOK_APP_PUBLIC_URL to the one Resemble reaches)",
+            err=True,
+        )
+
+
+@cli.group()
 def routes() -> None:
     """Routes from the config file."""
 
 
 @routes.command("check")
-@click.option("--send-test", is_flag=True, help="Push a synthetic event through each route's handler now.")
-def routes_check(send_test: bool) -> None:
-    """Validate the routes (handlers, options) and optionally test each one for real."""
+@click.option("--send-test", is_flag=True, help="Push a test event through each route's handler now.")
+@click.option(
+    "--route", "only", help="With --send-test: only this route (partners' targets get nothing unasked)."
+)
+def routes_check(send_test: bool, only: str | None) -> None:
+    """Validate the routes (handlers, options) and optionally test each one for real.
+
+    A test event carries the CloudEvents attribute `test: true`, says TEST in what people
+    read, and is kept in the event log like any other (with no delivery: this command
+    makes the one call itself and prints how it went).
+    """
     from webhook_app.registry import build_handlers
     from webhook_app.samples import TEST_PREFERENCE, sample_event
 
     settings = _settings(sends=True)
     try:
-        handlers = build_handlers(settings.routes, settings.config_path or "default routes")
+        handlers = build_handlers(
+            settings.routes, settings.config_path or "default routes", settings.public_url
+        )
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    never = [
+        f"route '{route.name}': events pattern '{pattern}' matches no event type"
+        for route in settings.routes
+        for pattern in route.patterns_matching_nothing(KNOWN_EVENT_TYPES)
+    ]
+    if never:
+        for handler in handlers.values():
+            handler.close()
+        raise click.ClickException("; ".join(never) + f" (known: {', '.join(KNOWN_EVENT_TYPES)})")
     click.echo(
         f"{len(settings.routes)} route(s) in {settings.config_path or 'the default configuration'}: OK"
     )
+    if only is not None and only not in {route.name for route in settings.routes}:
+        raise click.BadParameter(f"no route named '{only}'", param_hint="--route")
+    store = _store(settings) if send_test else None
     failures = 0
     for route in settings.routes:
         providers = ",".join(route.providers) if route.providers else "any provider"
@@ -418,22 +501,25 @@ def routes_check(send_test: bool) -> None:
             f"- {route.name}: {route.handler} ← {', '.join(route.events)} ({providers}), "
             f"{route.retry.max_attempts} attempts"
         )
-        if not send_test:
+        if store is None or (only is not None and route.name != only):
             continue
         provider = (route.providers or ("resemble",))[0]
         event_type = next((t for t in TEST_PREFERENCE if route.matches(str(t), provider)), None)
         if event_type is None:
             click.echo("    test: skipped, the route matches no known event type")
             continue
+        event = _record_test_event(store, sample_event(event_type, provider))
         try:
-            handlers[route.name].handle(sample_event(event_type, provider))
+            handlers[route.name].handle(event)
         except Exception as exc:  # report every outcome, whatever the handler raised
             failures += 1
-            click.echo(f"    test {event_type}: FAILED ({type(exc).__name__}: {exc})")
+            click.echo(f"    test {event_type} {event.id}: FAILED ({type(exc).__name__}: {exc})")
         else:
-            click.echo(f"    test {event_type}: delivered")
+            click.echo(f"    test {event_type} {event.id}: delivered")
     for handler in handlers.values():
         handler.close()
+    if store is not None:
+        store.dispose()
     if failures:
         sys.exit(1)
 

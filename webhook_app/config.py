@@ -42,6 +42,7 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     dedupe_window: float = 24 * 3600.0
     request_timeout: float = 10.0
+    public_url: str | None = None
     max_rejected_receipts: int = 10_000
     max_tracked_operations: int = 10_000
     log_format: str = "auto"
@@ -81,6 +82,7 @@ _KINDS: dict[str, str] = {
     "max_body_bytes": "int",
     "dedupe_window": "duration",
     "request_timeout": "duration",
+    "public_url": "url",
     "max_rejected_receipts": "int",
     "max_tracked_operations": "int",
     "log_format": "choice:auto,json,text",
@@ -279,6 +281,8 @@ def _convert(raw: Any, kind: str, where: str) -> Any:
             return int(raw)
         if kind == "duration":
             return parse_duration(raw)
+        if kind == "url":
+            return _base_url(str(raw))
         choices = kind.removeprefix("choice:").split(",")
         value = str(raw)
         if kind.endswith(("ERROR", "FULL")):
@@ -288,6 +292,14 @@ def _convert(raw: Any, kind: str, where: str) -> Any:
         return value
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def _base_url(raw: str) -> str:
+    """An external base URL (`https://hooks.example.com` or with a path prefix), without a trailing slash."""
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ValueError(f"{raw!r} is not a base URL such as https://hooks.example.com")
+    return raw.strip().rstrip("/")
 
 
 def redact_url(url: str) -> str:

@@ -81,6 +81,8 @@ class Event:
     data: EventData
     receipt_id: str | None = None
     id: str = field(default_factory=lambda: new_id("evt"))
+    test: bool = False
+    """A test event (`routes check --send-test`): the CloudEvents extension attribute `test: true`."""
 
     @property
     def subject(self) -> str:
@@ -102,7 +104,7 @@ class Event:
             "operation_id": d.operation_id,
             "error": {"code": d.error.code, "message": d.error.message} if d.error else None,
         }
-        return {
+        document: dict[str, Any] = {
             "specversion": SPECVERSION,
             "id": self.id,
             "source": self.source,
@@ -113,6 +115,9 @@ class Event:
             "data": data,
             "receipt_id": self.receipt_id,
         }
+        if self.test:
+            document["test"] = True
+        return document
 
     @classmethod
     def from_cloudevent(cls, document: dict[str, Any]) -> Event:
@@ -132,6 +137,7 @@ class Event:
             time=datetime.fromisoformat(document["time"].replace("Z", "+00:00")),
             data=data,
             receipt_id=document.get("receipt_id"),
+            test=document.get("test") is True,
         )
 
 

@@ -21,6 +21,12 @@ class Handler:
     name: ClassVar[str] = ""
     Options: ClassVar[type[Schema] | None] = None
     """A marshmallow schema for the route's `[routes.options]`; None accepts none."""
+    public_url: str | None = None
+    """The service's external base URL (`PUBLIC_URL`), set when the handler is built, for links."""
+
+    def event_page(self, event: Event) -> str | None:
+        """Where a person sees the event, when the service's external address is known."""
+        return f"{self.public_url}/ui/events/{event.id}" if self.public_url else None
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.options = dict(options)

@@ -41,13 +41,16 @@ def load_handler_class(reference: str) -> type[Handler]:
     return target
 
 
-def build_handlers(routes: tuple[Route, ...], source: str) -> dict[str, Handler]:
+def build_handlers(
+    routes: tuple[Route, ...], source: str, public_url: str | None = None
+) -> dict[str, Handler]:
     """One handler instance per route; a bad handler name or option stops start-up."""
     handlers: dict[str, Handler] = {}
     for route in routes:
         try:
             cls = load_handler_class(route.handler)
             handlers[route.name] = cls.from_route_options(route.options)
+            handlers[route.name].public_url = public_url
         except ConfigError as exc:
             raise ConfigError(f"{source}: route '{route.name}': field 'handler': {exc}") from None
         except ValidationError as exc:

@@ -28,6 +28,10 @@ class Route:
             return False
         return any(fnmatchcase(event_type, pattern) for pattern in self.events)
 
+    def patterns_matching_nothing(self, known_types: tuple[str, ...]) -> list[str]:
+        """Patterns no event type can match: a typo (`voice.dataset.issues`) that would stay silent."""
+        return [p for p in self.events if not any(fnmatchcase(known, p) for known in known_types)]
+
 
 DEFAULT_ROUTES: tuple[Route, ...] = (Route(name="log", handler="log"),)
 """With no config file every event goes to the `log` handler, so a new install shows the flow."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -99,7 +100,7 @@ def sample_event(
     if provider == "resemble" and event_type in _RESEMBLE_STATUS:
         callback = resemble.validate_callback(resemble_callback(_RESEMBLE_STATUS[event_type], voice_id))
         (event,) = resemble.to_events(callback, receipt_id=None, received_at=now)
-        return event
+        return replace(event, test=True)
     error = (
         None
         if event_type in (EventType.TRAINING_SUCCEEDED, EventType.STATUS_CHANGED)
@@ -114,4 +115,4 @@ def sample_event(
         operation_id="00000000-0000-0000-0000-000000000000",
         error=error,
     )
-    return Event(type=event_type, source=f"/providers/{provider}", time=now, data=data)
+    return Event(type=event_type, source=f"/providers/{provider}", time=now, data=data, test=True)

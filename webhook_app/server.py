@@ -101,7 +101,7 @@ def run_worker(
     dispatcher = Dispatcher(
         store,
         settings.routes,
-        build_handlers(settings.routes, settings.config_path or "default routes"),
+        build_handlers(settings.routes, settings.config_path or "default routes", settings.public_url),
         worker_id=worker_id,
         lease_seconds=settings.lease_seconds,
         concurrency=settings.dispatch_concurrency,

@@ -186,3 +186,14 @@ def test_cr_lf_in_a_voice_id_cannot_break_or_add_headers(smtp: Any) -> None:
     assert "\n" not in message["Subject"] and "v1 Bcc: victim@example.com" in message["Subject"]
     plain, _ = parts(message)
     assert "Bcc: victim@example.com" in plain, "the body keeps the provider's text as it was"
+
+
+def test_messages_link_to_the_event_page_when_public_url_is_set(smtp: Any) -> None:
+    controller, mailbox = smtp
+    mailer = handler(controller.port)
+    mailer.public_url = "https://hooks.example.com"
+    event = normalize(load_fixture("resemble_dataset_issue.json"))
+    mailer.handle(event)
+    plain, html = parts(mailbox.messages[0])
+    link = f"https://hooks.example.com/ui/events/{event.id}"
+    assert f"See it: {link}" in plain and f"href='{link}'" in html

@@ -153,3 +153,11 @@ def test_provider_text_is_escaped_in_every_field_slack_renders(slack: Any, sink:
     assert any("&lt;!channel&gt;" in text for text in [message["text"]])
     for text in every_text:
         assert "<!channel>" not in text and "<https://evil" not in text and "<@U123>" not in text, text
+
+
+def test_messages_link_to_the_event_page_when_public_url_is_set(slack: Any, sink: Sink) -> None:
+    slack.public_url = "https://hooks.example.com"
+    event = sample_event(EventType.DATASET_ISSUE)
+    slack.handle(event)
+    context = sent(sink)["blocks"][-1]["elements"][0]["text"]
+    assert f"<https://hooks.example.com/ui/events/{event.id}|{event.id}>" in context

@@ -78,6 +78,7 @@ class CloudEvent(Schema):
     datacontenttype = fields.String(required=True)
     data = fields.Nested(EventData, required=True)
     receipt_id = fields.String(allow_none=True)
+    test = fields.Boolean(metadata={"description": "CloudEvents extension: a test event from `routes check`"})
 
 
 class Attempt(Schema):
