@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
 from tests.conftest import POSTGRES_URL, wait_until
-from tests.processes import Process, environment, free_port, run_cli
+from tests.processes import Process, environment, free_port, run_cli, sink_routes_config, wait_for_http
+from tests.sink import Sink
 
 
 def one_clear_line(result: object, *expected: str) -> str:
@@ -205,3 +209,51 @@ def test_the_callback_url_uses_public_url_and_can_be_seen_again(tmp_path: Path) 
     one_clear_line(
         run_cli(["tokens", "show"], environment(f"sqlite:///{empty / 'e.db'}", empty), empty), "serve"
     )
+
+
+def test_routes_reload_on_sighup_and_keep_the_old_ones_when_the_new_file_is_invalid(
+    database_url: str, tmp_path: Path
+) -> None:
+    """`serve`, then `routes reload`: web (which plans deliveries) and worker take the new routes."""
+    first, second = Sink(), Sink()
+    config = sink_routes_config(tmp_path, first=first.url)
+    env = environment(database_url, tmp_path, config=str(config))
+    port = free_port()
+    serve = Process(["serve", "--port", str(port)], env, tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(base, serve)
+        token = json.loads((tmp_path / "webhook_app.tokens.json").read_text())["resemble_tokens"][0]
+
+        def post(voice: str) -> None:
+            assert (
+                httpx.post(
+                    f"{base}/hooks/resemble/{token}", json={"id": voice, "status": "finished"}
+                ).status_code
+                == 202
+            )
+
+        post("before")
+        wait_until(lambda: len(first.requests) == 1, timeout=20)
+        sink_routes_config(tmp_path, second=second.url)
+        reloaded = run_cli(["routes", "reload"], env, tmp_path)
+        assert reloaded.returncode == 0, reloaded.stderr
+        wait_until(lambda: serve.output.count("routes reloaded") >= 2, timeout=20)  # web and worker
+        time.sleep(1.0)  # gunicorn replaces its workers
+        post("after")
+        wait_until(lambda: len(second.requests) == 1, timeout=20)
+        assert len(first.requests) == 1
+
+        config.write_text('[[routes]]\nname = "bad"\nhandler = "no_such_handler"\n')
+        refused = run_cli(["routes", "reload"], env, tmp_path)
+        one_clear_line(refused, "no_such_handler")
+        os.kill(serve.proc.pid, signal.SIGHUP)  # a reload the command would have refused: both keep theirs
+        wait_until(lambda: serve.output.count("routes not reloaded") >= 2, timeout=20)
+        time.sleep(1.0)
+        post("kept")
+        wait_until(lambda: len(second.requests) == 2, timeout=20)
+        assert serve.proc.poll() is None
+    finally:
+        serve.close()
+        first.close()
+        second.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import sys
 import tempfile
@@ -182,13 +183,23 @@ def serve(host: str, port: int, workers: int) -> None:
         )
     click.echo("Try: webhook-app simulate resemble dataset_issue   (Ctrl-C stops)")
     sys.stdout.flush()
-    code = Supervisor(
-        {
-            "web": child_command("web", "--host", host, "--port", str(port), "--workers", str(workers)),
-            "worker": child_command("worker"),
-        }
-    ).run()
+    pidfile = _serve_pidfile(settings)
+    pidfile.write_text(f"{os.getpid()}\n")
+    try:
+        code = Supervisor(
+            {
+                "web": child_command("web", "--host", host, "--port", str(port), "--workers", str(workers)),
+                "worker": child_command("worker"),
+            }
+        ).run()
+    finally:
+        pidfile.unlink(missing_ok=True)
     sys.exit(code)
+
+
+def _serve_pidfile(settings: Settings) -> Path:
+    """Where `serve` says which process it is, for `routes reload`."""
+    return Path(settings.data_dir) / "webhook_app.serve.pid"
 
 
 @cli.command()
@@ -204,7 +215,7 @@ def web(host: str, port: int, workers: int) -> None:
     settings = _settings(sends=True)
     _refuse_busy_port(host, port)
     _validate_routes(settings)
-    run_web(lambda: create_app(settings), settings, host, port, workers)
+    run_web(create_app, settings, host, port, workers)
 
 
 @cli.command()
@@ -455,6 +466,26 @@ def tokens_show() -> None:
 @cli.group()
 def routes() -> None:
     """Routes from the config file."""
+
+
+@routes.command("reload")
+def routes_reload() -> None:
+    """Make a running `serve` (in this data directory) read its routes again, after checking them.
+
+    Elsewhere send SIGHUP yourself: to `webhook-app worker` processes and to gunicorn's master.
+    """
+    settings = _settings(sends=True)
+    _validate_routes(settings)
+    pidfile = _serve_pidfile(settings)
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError):
+        raise click.ClickException(
+            f"no running 'webhook-app serve' found through {pidfile.absolute()}; run this in its data "
+            "directory, or send SIGHUP to the processes that should reload"
+        ) from None
+    click.echo(f"asked serve (pid {pid}) to reload {len(settings.routes)} route(s); its log says when done")
 
 
 @routes.command("check")

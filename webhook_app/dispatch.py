@@ -86,6 +86,7 @@ class Dispatcher:
         self.poll_interval = poll_interval
         self.wakeup = wakeup or Wakeup()
         self._running = _Running()
+        self._retired: list[Handler] = []
 
     def run_once(self) -> int:
         """Claim one batch, deliver it, wait for it; returns how many were delivered."""
@@ -161,8 +162,14 @@ class Dispatcher:
             return LISTENING_FALLBACK_SECONDS
         return min(LISTENING_FALLBACK_SECONDS, max(0.01, (next_due - now).total_seconds()))
 
+    def replace_routes(self, routes: tuple[Route, ...], handlers: dict[str, Handler]) -> None:
+        """Deliver with new routes from now on. A delivery already running keeps its handler,
+        so the old ones are closed with the dispatcher, not now."""
+        self._retired += self.handlers.values()
+        self.routes, self.handlers = {route.name: route for route in routes}, handlers
+
     def close(self) -> None:
-        for handler in self.handlers.values():
+        for handler in [*self.handlers.values(), *self._retired]:
             handler.close()
 
     def _claim(self, limit: int) -> list[ClaimedDelivery]:

@@ -22,8 +22,9 @@ from prometheus_client import start_http_server
 from webhook_app import metrics
 from webhook_app.azure_poller import AzurePoller
 from webhook_app.clock import worker_clock
-from webhook_app.config import Settings
+from webhook_app.config import Settings, load_settings
 from webhook_app.dispatch import Dispatcher, new_worker_id
+from webhook_app.errors import ConfigError
 from webhook_app.logs import gunicorn_logconfig
 from webhook_app.memory import freeze_startup_objects
 from webhook_app.registry import build_handlers
@@ -40,12 +41,24 @@ STOP_TIMEOUT_SECONDS = 30.0
 
 
 class WebServer(BaseApplication):
-    """Gunicorn run from Python, with the same app factory as the Procfile's `web` line."""
+    """Gunicorn run from Python, with the same app factory as the Procfile's `web` line.
 
-    def __init__(self, factory: Callable[[], Any], options: dict[str, Any]) -> None:
-        self.factory = factory
+    On SIGHUP gunicorn starts new workers; before it does, the settings are read again
+    here, so the new workers plan deliveries with the new routes, or with the old ones
+    when the new file is invalid.
+    """
+
+    def __init__(
+        self, make_app: Callable[[Settings], Any], settings: Settings, options: dict[str, Any]
+    ) -> None:
+        self.make_app = make_app
+        self.settings = settings
         self.options = options
         super().__init__()
+
+    def reload(self) -> None:
+        self.settings = reloaded_settings(self.settings) or self.settings
+        super().reload()
 
     def load_config(self) -> None:
         for key, value in self.options.items():
@@ -55,12 +68,29 @@ class WebServer(BaseApplication):
             self.cfg.set("control_socket_disable", True)
 
     def load(self) -> Any:
-        return self.factory()
+        return self.make_app(self.settings)
 
 
-def run_web(factory: Callable[[], Any], settings: Settings, host: str, port: int, workers: int) -> None:
+def reloaded_settings(current: Settings) -> Settings | None:
+    """The settings read again, if their routes are valid; else None, with the reason logged."""
+    source = current.config_path or "the environment"
+    try:
+        settings = load_settings()
+        for handler in build_handlers(settings.routes, settings.config_path or "default routes").values():
+            handler.close()
+    except ConfigError as exc:
+        logger.error("routes not reloaded, keeping the %d in use: %s", len(current.routes), exc)
+        return None
+    logger.info("routes reloaded from %s: %d route(s)", source, len(settings.routes))
+    return settings
+
+
+def run_web(
+    make_app: Callable[[Settings], Any], settings: Settings, host: str, port: int, workers: int
+) -> None:
     WebServer(
-        factory,
+        make_app,
+        settings,
         {
             "logconfig_dict": gunicorn_logconfig(settings.log_format, settings.log_level, settings.secrets()),
             "bind": f"{host}:{port}",
@@ -85,12 +115,16 @@ def run_worker(
     stop = stop or threading.Event()
     wakeup = Wakeup()
 
+    reload_requested = threading.Event()
+
     def shut_down(*_: object) -> None:
         stop.set()
         wakeup.set()
+        reload_requested.set()
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, shut_down)
+    signal.signal(signal.SIGHUP, lambda *_: reload_requested.set())
     store = Store.from_settings(settings)
     metrics.install()
     if metrics_port:
@@ -113,10 +147,29 @@ def run_worker(
     freeze_startup_objects()
     polling = threading.Thread(target=poller.run, args=(stop,), name="azure-poller")
     polling.start()
+
+    def reload_on_request() -> None:
+        """SIGHUP, off the signal handler: new routes for the dispatcher and the poller, or none."""
+        current = settings
+        while True:
+            reload_requested.wait()
+            reload_requested.clear()
+            if stop.is_set():
+                return
+            new = reloaded_settings(current)
+            if new is not None:
+                handlers = build_handlers(new.routes, new.config_path or "default routes", new.public_url)
+                dispatcher.replace_routes(new.routes, handlers)
+                poller.routes = new.routes
+                current = new
+
+    reloading = threading.Thread(target=reload_on_request, name="routes-reload", daemon=True)
+    reloading.start()
     try:
         dispatcher.run(stop)
     finally:
         stop.set()
+        reload_requested.set()
         polling.join()
         poller.close()
         dispatcher.close()
@@ -139,6 +192,7 @@ class Supervisor:
     def run(self) -> int:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: self.stopping.set())
+        signal.signal(signal.SIGHUP, lambda *_: self._forward(signal.SIGHUP))
         for name in self.commands:
             self._start(name)
         exit_code = 0
@@ -156,6 +210,12 @@ class Supervisor:
                 self._start(name)
         self._stop_children()
         return exit_code
+
+    def _forward(self, signum: int) -> None:
+        """SIGHUP: both children read their routes again (gunicorn restarts its workers)."""
+        for child in self.children.values():
+            if child.poll() is None:
+                child.send_signal(signum)
 
     def _stop_children(self) -> None:
         for child in self.children.values():
