@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from werkzeug.serving import make_server
 
+from tests import setup_machine
 from tests.fake_azure import self_signed_certificate
 from tests.sink import Sink
 from webhook_app import create_app
@@ -31,8 +32,10 @@ ADMIN_TOKEN = "admin-test-token-0123456789abcdefghij"
 RESEMBLE_TOKENS = ("resemble-token-current-0123456789abcdef", "resemble-token-previous-0123456789abcdef")
 
 _BACKENDS = ["sqlite", "postgresql"]
-POSTGRES_URL = os.environ.get("TEST_DATABASE_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-"""Every database test runs on PostgreSQL too; a missing server is a failure, never a skip."""
+POSTGRES_URL = os.environ["TEST_DATABASE_URL"] = setup_machine.postgres_url()
+"""Every database test runs on PostgreSQL too: the server at TEST_DATABASE_URL (or the local
+one), else a throw-away one the tests start themselves (tests/setup_machine.py); set before
+any test module or subprocess reads the variable."""
 
 
 def load_fixture(name: str) -> Any:
