@@ -727,11 +727,17 @@ def azure_create_consent(
 @azure.command("operations")
 @click.option("--state", type=click.Choice(["active", "finished", "stalled", "error"]))
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
-def azure_operations(state: str | None, limit: int) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the operations as JSON lines.")
+def azure_operations(state: str | None, limit: int, as_json: bool) -> None:
     """Tracked operations, newest first."""
+    from webhook_app.api.azure import operation_json
     from webhook_app.store import OperationStore
 
     operations = OperationStore(_store(_settings())).recent(state=state, limit=limit)
+    if as_json:
+        for op in operations:
+            click.echo(json.dumps(operation_json(op), default=_json_default))
+        return
     for op in operations:
         line = f"{op.id}  {op.kind:<14} {op.resource_id:<30} {op.status:<10} {op.state:<8} polls={op.polls}"
         click.echo(printable(line + (f"  error: {op.last_error}" if op.last_error else "")))
