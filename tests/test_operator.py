@@ -257,3 +257,33 @@ def test_routes_reload_on_sighup_and_keep_the_old_ones_when_the_new_file_is_inva
         serve.close()
         first.close()
         second.close()
+
+
+def test_a_test_event_goes_only_to_the_route_named_and_says_test(database_url: str, tmp_path: Path) -> None:
+    partner, ops = Sink(), Sink()
+    try:
+        config = sink_routes_config(tmp_path, partner=partner.url, ops=ops.url)
+        env = environment(database_url, tmp_path, config=str(config))
+        assert run_cli(["db", "upgrade"], env, tmp_path).returncode == 0
+        sent = run_cli(["routes", "check", "--send-test", "--route", "ops"], env, tmp_path)
+        assert sent.returncode == 0 and "Traceback" not in sent.stderr, sent.stderr
+        assert partner.requests == [], "a partner's target gets nothing it was not asked for"
+        (request,) = ops.requests
+        assert request.json()["test"] is True
+        listed = run_cli(["events", "list", "--json"], env, tmp_path)
+        (event,) = [json.loads(line) for line in listed.stdout.splitlines()]
+        assert event["id"] == request.json()["id"] and event["test"] is True
+    finally:
+        partner.close()
+        ops.close()
+
+
+def test_listings_print_json_lines(database_url: str, tmp_path: Path) -> None:
+    env = environment(database_url, tmp_path)
+    assert run_cli(["db", "upgrade"], env, tmp_path).returncode == 0
+    url = "https://eastus.api.cognitive.microsoft.com/customvoice/operations/op-1?api-version=2023-12-01-preview"
+    tracked = run_cli(["azure", "track", url, "--kind", "consent", "--resource-id", "Jessica"], env, tmp_path)
+    assert tracked.returncode == 0, tracked.stderr
+    listed = run_cli(["azure", "operations", "--json"], env, tmp_path)
+    (operation,) = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert operation["resource_id"] == "Jessica" and operation["state"] == "active"
