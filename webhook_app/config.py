@@ -36,6 +36,9 @@ class Settings:
     azure_speech_key: str | None = field(default=None, repr=False)
     azure_endpoint: str | None = None
     azure_allowed_hosts: tuple[str, ...] = ()
+    resemble_api_key: str | None = field(default=None, repr=False)
+    resemble_api_url: str = "https://app.resemble.ai/api/v2"
+    resemble_allowed_hosts: tuple[str, ...] = ()
     azure_poll_interval: float = 10.0
     azure_poll_max_interval: float = 300.0
     azure_max_age: float = 48 * 3600.0
@@ -55,7 +58,12 @@ class Settings:
     def secrets(self) -> tuple[str, ...]:
         """Every value that must stay out of logs: tokens, the Azure key, the database password,
         and route options named like a credential (a Slack webhook URL is one)."""
-        values = [*self.admin_tokens, *self.resemble_tokens, self.azure_speech_key or ""]
+        values = [
+            *self.admin_tokens,
+            *self.resemble_tokens,
+            self.azure_speech_key or "",
+            self.resemble_api_key or "",
+        ]
         values.append(urlsplit(self.database_url).password or "")
         for route in self.routes:
             values += [v for k, v in route.options.items() if isinstance(v, str) and _SECRET_OPTION.search(k)]
@@ -76,6 +84,9 @@ _KINDS: dict[str, str] = {
     "azure_speech_key": "str",
     "azure_endpoint": "str",
     "azure_allowed_hosts": "list",
+    "resemble_api_key": "str",
+    "resemble_api_url": "str",
+    "resemble_allowed_hosts": "list",
     "azure_poll_interval": "duration",
     "azure_poll_max_interval": "duration",
     "azure_max_age": "duration",
