@@ -23,3 +23,23 @@ def test_events_list_filters_by_time_and_prints_json(server: Any, settings: Any)
     assert typed.output.strip() == "no events"
     bad = CliRunner().invoke(cli, ["events", "list", "--until", "soonish"], env=env)
     assert bad.exit_code == 2 and "--until" in bad.output
+
+
+def test_the_command_line_offers_the_statuses_samples_can_build() -> None:
+    from webhook_app import cli as command_line
+    from webhook_app import samples
+
+    assert command_line.SIMULATED_STATUSES == samples.SIMULATED_STATUSES
+
+
+def test_importing_the_package_or_its_handler_api_loads_no_web_or_database_stack() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; import webhook_app; from webhook_app import Handler, Event, EventType; "
+        "import webhook_app.cli; "
+        "print(sorted(m for m in ('flask', 'sqlalchemy', 'psycopg', 'alembic') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "[]"

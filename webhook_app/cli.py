@@ -4,35 +4,37 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import sys
-import tempfile
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any
 
 import click
-import httpx
-import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
 
-from webhook_app.clock import isoformat
-from webhook_app.config import Settings, ensure_tokens, load_settings, parse_duration, redact_url
 from webhook_app.errors import ConfigError
-from webhook_app.events import EventType
-from webhook_app.logs import configure_logging
-from webhook_app.samples import SIMULATED_STATUSES, resemble_callback
-from webhook_app.store import EventFilters, Store, migrate
-from webhook_app.text import printable
 
-KNOWN_EVENT_TYPES = tuple(str(t) for t in EventType)
+if TYPE_CHECKING:
+    from webhook_app.config import Settings
+    from webhook_app.store import Store
+
+# Everything else is imported by the command that needs it: `webhook-app --help` should
+# cost about what importing click does, and `events list` about what a database read does.
+
+SIMULATED_STATUSES = ("finished", "dataset_issue", "consent_validation_failed")
+"""What `simulate resemble` offers: Resemble's documented callback statuses (samples.py builds them)."""
+
+
+def known_event_types() -> tuple[str, ...]:
+    from webhook_app.events import EventType
+
+    return tuple(str(t) for t in EventType)
 
 
 def _settings(*, sends: bool = False) -> Settings:
     """Settings; only commands that deliver (`sends`) need every `${SECRET}` of the routes set."""
+    from webhook_app.config import load_settings
+    from webhook_app.logs import configure_logging
+
     try:
         settings = load_settings(route_secrets=sends)
     except ConfigError as exc:
@@ -48,6 +50,12 @@ def _store(settings: Settings, *, create: bool = False) -> Store:
     folder without a database the command says where it looked, instead of leaving an
     empty one there.
     """
+    import sqlalchemy as sa
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from webhook_app.config import redact_url
+    from webhook_app.store import Store, migrate
+
     url = settings.database_url
     shown = redact_url(url)
     path = sa.engine.make_url(url).database if url.startswith("sqlite") else None
@@ -93,6 +101,8 @@ def database_problem(exc: Exception) -> str:
 
 def _refuse_busy_port(host: str, port: int) -> None:
     """Fail at once if the address is taken: gunicorn would retry, exit, and `serve` restart it for ever."""
+    import socket
+
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
         with socket.socket(family, kind, proto) as probe:
@@ -111,6 +121,8 @@ def _share_metrics_between_processes() -> None:
     gunicorn forks its workers, and `serve` starts a worker beside them: with a shared
     directory, `/metrics` on any of them sums the counts of all.
     """
+    import tempfile
+
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="webhook-app-metrics-")
 
@@ -147,13 +159,16 @@ def serve(host: str, port: int, workers: int) -> None:
     Brings the database schema up to date first, and on a first start makes a callback
     token and an admin token (kept in WEBHOOK_APP_DATA_DIR).
     """
+    from webhook_app.config import ensure_tokens, redact_url
+    from webhook_app.store import migrate
+
     _share_metrics_between_processes()
     from webhook_app.server import Supervisor, child_command
 
     settings = _settings(sends=True)
     _refuse_busy_port(host, port)
     for route in settings.routes:
-        for pattern in route.patterns_matching_nothing(KNOWN_EVENT_TYPES):
+        for pattern in route.patterns_matching_nothing(known_event_types()):
             click.echo(
                 f"warning: route '{route.name}': events pattern '{pattern}' matches no event type"
                 " (check it with 'webhook-app routes check')",
@@ -240,6 +255,9 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending migrations (the Procfile's `release` step)."""
+    from webhook_app.config import redact_url
+    from webhook_app.store import migrate
+
     settings = _settings()
     store = _store(settings, create=True)
     migrate.upgrade(store.engine)
@@ -271,9 +289,12 @@ def events_list(
     as_json: bool,
 ) -> None:
     """The newest events first."""
-    if type_ is not None and type_ not in KNOWN_EVENT_TYPES:
+    from webhook_app.store import EventFilters
+    from webhook_app.text import printable
+
+    if type_ is not None and type_ not in known_event_types():
         raise click.BadParameter(
-            f"'{type_}' is no event type; known: {', '.join(KNOWN_EVENT_TYPES)}", param_hint="--type"
+            f"'{type_}' is no event type; known: {', '.join(known_event_types())}", param_hint="--type"
         )
     store = _store(_settings())
     now = datetime.now(UTC)
@@ -404,6 +425,8 @@ def deliveries_retry(status: str, route: str | None, since: str | None, yes: boo
 
 def _record_test_event(store: Store, event: Any) -> Any:
     """Keep a test event in the log like any other (its receipt: the event as sent), with no delivery."""
+    from dataclasses import replace
+
     from webhook_app.ingest import record_events
     from webhook_app.store import NewReceipt
 
@@ -424,6 +447,8 @@ def _confirm(question: str, yes: bool) -> None:
 
 
 def _moment(text: str, now: datetime, option: str = "--since") -> datetime:
+    from webhook_app.config import parse_duration
+
     try:
         return now - timedelta(seconds=parse_duration(text))
     except ValueError:
@@ -475,6 +500,8 @@ def routes_reload() -> None:
 
     Elsewhere send SIGHUP yourself: to `webhook-app worker` processes and to gunicorn's master.
     """
+    import signal
+
     settings = _settings(sends=True)
     _validate_routes(settings)
     pidfile = _serve_pidfile(settings)
@@ -514,12 +541,12 @@ def routes_check(send_test: bool, only: str | None) -> None:
     never = [
         f"route '{route.name}': events pattern '{pattern}' matches no event type"
         for route in settings.routes
-        for pattern in route.patterns_matching_nothing(KNOWN_EVENT_TYPES)
+        for pattern in route.patterns_matching_nothing(known_event_types())
     ]
     if never:
         for handler in handlers.values():
             handler.close()
-        raise click.ClickException("; ".join(never) + f" (known: {', '.join(KNOWN_EVENT_TYPES)})")
+        raise click.ClickException("; ".join(never) + f" (known: {', '.join(known_event_types())})")
     click.echo(
         f"{len(settings.routes)} route(s) in {settings.config_path or 'the default configuration'}: OK"
     )
@@ -565,6 +592,9 @@ def routes_check(send_test: bool, only: str | None) -> None:
 @click.option("--yes", is_flag=True, help="Remove without asking (needed when no one can answer).")
 def prune(older_than: str, batch: int, dry_run: bool, yes: bool) -> None:
     """Delete old receipts, events and finished deliveries (never pending ones), in batches."""
+    from webhook_app.clock import isoformat
+    from webhook_app.config import parse_duration
+
     try:
         age = parse_duration(older_than)
     except ValueError as exc:
@@ -733,6 +763,7 @@ def azure_operations(state: str | None, limit: int, as_json: bool) -> None:
     """Tracked operations, newest first."""
     from webhook_app.api.azure import operation_json
     from webhook_app.store import OperationStore
+    from webhook_app.text import printable
 
     operations = OperationStore(_store(_settings())).recent(state=state, limit=limit)
     if as_json:
@@ -785,6 +816,8 @@ def _callback_url(settings: Settings, given: str | None) -> str:
 
 def _callback_warnings(url: str) -> list[str]:
     import ipaddress
+    import socket
+    from urllib.parse import urlsplit
 
     from webhook_app.outbound import is_global_address
 
@@ -871,7 +904,7 @@ def resemble_build(uuid: str) -> None:
 def _record_creation(store: Store, settings: Settings, item: dict[str, Any]) -> Any:
     """`voice.status.changed` with the status Resemble answered: the voice's timeline starts here,
     delivered to the routes like any event; the receipt keeps Resemble's answer."""
-    from webhook_app.events import Event, EventData
+    from webhook_app.events import Event, EventData, EventType
     from webhook_app.ingest import record_events
     from webhook_app.providers import resemble as provider
     from webhook_app.store import NewReceipt
@@ -904,6 +937,10 @@ def simulate() -> None:
 @click.option("--voice-id", help="Voice id to use (default: a new UUID).")
 def simulate_resemble(status: str, url: str, token: str | None, voice_id: str | None) -> None:
     """POST a Resemble callback with STATUS, shaped like Resemble's documented payloads."""
+    import httpx
+
+    from webhook_app.samples import resemble_callback
+
     settings = _settings()
     token = token or next(iter(settings.resemble_tokens), None)
     if not token:
@@ -927,6 +964,8 @@ def simulate_resemble(status: str, url: str, token: str | None, voice_id: str | 
 
 
 def _json_default(value: Any) -> Any:
+    from webhook_app.clock import isoformat
+
     if isinstance(value, datetime):
         return isoformat(value)
     raise TypeError(f"cannot serialize {type(value).__name__}")
@@ -935,6 +974,9 @@ def _json_default(value: Any) -> Any:
 def main() -> None:
     try:
         cli(prog_name="webhook-app")
-    except SQLAlchemyError as exc:  # a database that went away mid-command: one line, not a traceback
-        click.echo(f"Error: the database failed: {database_problem(exc)}", err=True)
+    except Exception as exc:
+        database_errors = sys.modules.get("sqlalchemy.exc")  # imported only by commands that use a database
+        if database_errors is None or not isinstance(exc, database_errors.SQLAlchemyError):
+            raise
+        click.echo(f"Error: the database failed: {database_problem(exc)}", err=True)  # went away mid-command
         sys.exit(1)

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from webhook_app.events import Event, EventData, EventType, ProviderError
-from webhook_app.providers import resemble
 
 SIMULATED_STATUSES = ("finished", "dataset_issue", "consent_validation_failed")
 
@@ -98,6 +97,8 @@ def sample_event(
     """A realistic event of any type, for `routes check --send-test`."""
     now = datetime.now(UTC)
     if provider == "resemble" and event_type in _RESEMBLE_STATUS:
+        from webhook_app.providers import resemble  # marshmallow: only for the commands that need it
+
         callback = resemble.validate_callback(resemble_callback(_RESEMBLE_STATUS[event_type], voice_id))
         (event,) = resemble.to_events(callback, receipt_id=None, received_at=now)
         return replace(event, test=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 
-import psycopg
 import sqlalchemy as sa
 
 logger = logging.getLogger(__name__)
@@ -50,6 +49,8 @@ class Wakeup:
         return thread
 
     def _listen(self, dsn: str, stop: threading.Event) -> None:
+        import psycopg  # PostgreSQL only: an SQLite process need not load the driver
+
         backoff = 1.0
         while not stop.is_set():
             try:

@@ -1,0 +1,62 @@
+"""The web application: `create_app()` builds it (the Procfile's `webhook_app:create_app()`)."""
+
+from __future__ import annotations
+
+import weakref
+from datetime import datetime
+from typing import Any
+
+from flask import Flask
+from flask.json.provider import DefaultJSONProvider
+
+from webhook_app.clock import Clock, isoformat
+from webhook_app.config import Settings, load_settings
+from webhook_app.logs import configure_logging
+from webhook_app.memory import freeze_startup_objects
+from webhook_app.registry import build_handlers
+from webhook_app.services import EXTENSION_KEY, Services
+
+
+class _JSONProvider(DefaultJSONProvider):
+    """ISO 8601 times (Flask's default is an HTTP date) and keys in the order written."""
+
+    sort_keys = False
+
+    @staticmethod
+    def default(o: Any) -> Any:
+        if isinstance(o, datetime):
+            return isoformat(o)
+        return DefaultJSONProvider.default(o)
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Flask:
+    """Build the web application. Settings come from the environment unless given."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_format, settings.log_level, settings.secrets())
+    for handler in build_handlers(settings.routes, settings.config_path or "default routes").values():
+        handler.close()  # built only to validate the routes at start-up
+
+    from webhook_app import metrics
+    from webhook_app.api import azure, errors, events, health, hooks, openapi, ui
+
+    metrics.install()
+
+    app = Flask(__name__)
+    app.json = _JSONProvider(app)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["REQUEST_TIMEOUT"] = settings.request_timeout  # read by the web worker (web_worker.py)
+    services = app.extensions[EXTENSION_KEY] = Services.from_settings(settings, clock)
+    # The database closes with the app, at the latest when the process ends (a gunicorn
+    # worker's clean exit): SQLite then folds its WAL into the database file, so after a
+    # clean stop that file alone holds every event.
+    weakref.finalize(app, services.store.dispose)
+    errors.register_error_handlers(app)
+    app.register_blueprint(hooks.bp)
+    app.register_blueprint(events.bp)
+    app.register_blueprint(azure.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(ui.bp)
+    app.register_blueprint(openapi.bp)
+    ui.configure_sessions(app, settings.admin_tokens)
+    freeze_startup_objects()
+    return app
