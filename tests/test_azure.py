@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from tests.conftest import with_routes
 from tests.fake_azure import FakeAzure, azure_error
 from tests.sink import Reply, Sink
-from webhook_app.azure_client import AzureClient
-from webhook_app.azure_poller import AzurePoller
+from webhook_app.azure.client import AzureClient
+from webhook_app.azure.poller import AzurePoller
 from webhook_app.cli import cli
 from webhook_app.dispatch import Dispatcher
 from webhook_app.registry import build_handlers

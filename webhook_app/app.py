@@ -37,7 +37,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         handler.close()  # built only to validate the routes at start-up
 
     from webhook_app import metrics
-    from webhook_app.api import azure, errors, events, health, hooks, openapi, ui
+    from webhook_app.api import errors, events, health, hooks, openapi, ui
+    from webhook_app.azure import api as azure_api
 
     metrics.install()
 
@@ -53,7 +54,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     errors.register_error_handlers(app)
     app.register_blueprint(hooks.bp)
     app.register_blueprint(events.bp)
-    app.register_blueprint(azure.bp)
+    app.register_blueprint(azure_api.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(ui.bp)
     app.register_blueprint(openapi.bp)

@@ -30,7 +30,7 @@ def known_event_types() -> tuple[str, ...]:
     return tuple(str(t) for t in EventType)
 
 
-def _settings(*, sends: bool = False) -> Settings:
+def command_settings(*, sends: bool = False) -> Settings:
     """Settings; only commands that deliver (`sends`) need every `${SECRET}` of the routes set."""
     from webhook_app.config import load_settings
     from webhook_app.logs import configure_logging
@@ -43,7 +43,7 @@ def _settings(*, sends: bool = False) -> Settings:
     return settings
 
 
-def _store(settings: Settings, *, create: bool = False) -> Store:
+def open_store(settings: Settings, *, create: bool = False) -> Store:
     """The store, or one line saying what is wrong with the database and what to do.
 
     Without `create` (every command but `serve` and `db upgrade`) nothing is made: in a
@@ -165,7 +165,7 @@ def serve(host: str, port: int, workers: int) -> None:
     _share_metrics_between_processes()
     from webhook_app.server import Supervisor, child_command
 
-    settings = _settings(sends=True)
+    settings = command_settings(sends=True)
     _refuse_busy_port(host, port)
     for route in settings.routes:
         for pattern in route.patterns_matching_nothing(known_event_types()):
@@ -176,7 +176,7 @@ def serve(host: str, port: int, workers: int) -> None:
             )
     settings, made = ensure_tokens(settings)
     _validate_routes(settings)
-    store = _store(settings, create=True)
+    store = open_store(settings, create=True)
     migrate.upgrade(store.engine)
     store.dispose()
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 (only shown)
@@ -228,7 +228,7 @@ def web(host: str, port: int, workers: int) -> None:
     from webhook_app import create_app
     from webhook_app.server import run_web
 
-    settings = _settings(sends=True)
+    settings = command_settings(sends=True)
     _refuse_busy_port(host, port)
     _validate_routes(settings)
     run_web(create_app, settings, host, port, workers)
@@ -241,9 +241,9 @@ def worker(metrics_port: int | None, metrics_host: str) -> None:
     """Run only the dispatcher and Azure poller; start as many as you need on PostgreSQL."""
     from webhook_app.server import run_worker
 
-    settings = _settings(sends=True)
+    settings = command_settings(sends=True)
     _validate_routes(settings)
-    _store(settings).dispose()  # says what is wrong with the database, or that its schema is old
+    open_store(settings).dispose()  # says what is wrong with the database, or that its schema is old
     run_worker(settings, metrics_port=metrics_port, metrics_host=metrics_host)
 
 
@@ -258,8 +258,8 @@ def db_upgrade() -> None:
     from webhook_app.config import redact_url
     from webhook_app.store import migrate
 
-    settings = _settings()
-    store = _store(settings, create=True)
+    settings = command_settings()
+    store = open_store(settings, create=True)
     migrate.upgrade(store.engine)
     click.echo(f"schema at {migrate.current_revision(store.engine)} ({redact_url(settings.database_url)})")
 
@@ -296,7 +296,7 @@ def events_list(
         raise click.BadParameter(
             f"'{type_}' is no event type; known: {', '.join(known_event_types())}", param_hint="--type"
         )
-    store = _store(_settings())
+    store = open_store(command_settings())
     now = datetime.now(UTC)
     filters = EventFilters(
         type=type_,
@@ -324,12 +324,12 @@ def events_list(
 @click.argument("event_id")
 def events_show(event_id: str) -> None:
     """One event with its deliveries and their attempts."""
-    store = _store(_settings())
+    store = open_store(command_settings())
     document = store.get_event(event_id)
     if document is None:
         raise click.ClickException(f"No event with id {event_id}.")
     click.echo(
-        json.dumps({**document, "deliveries": store.deliveries_of(event_id)}, indent=2, default=_json_default)
+        json.dumps({**document, "deliveries": store.deliveries_of(event_id)}, indent=2, default=json_default)
     )
 
 
@@ -340,10 +340,10 @@ def events_replay(event_id: str, route: str | None) -> None:
     """Deliver EVENT_ID again: new deliveries, the old history stays."""
     from webhook_app.replay import ReplayError, replay_event
 
-    settings = _settings()
+    settings = command_settings()
     try:
         created = replay_event(
-            _store(settings), settings.routes, event_id, route=route, now=datetime.now(UTC)
+            open_store(settings), settings.routes, event_id, route=route, now=datetime.now(UTC)
         )
     except ReplayError as exc:
         raise click.ClickException(str(exc)) from None
@@ -362,8 +362,8 @@ def receipts_reprocess(receipt_ids: tuple[str, ...]) -> None:
     """Validate rejected receipts again and record their events if they pass now."""
     from webhook_app.reprocess import ReprocessError, reprocess_receipt
 
-    settings = _settings()
-    store = _store(settings)
+    settings = command_settings()
+    store = open_store(settings)
     failures = 0
     for receipt_id in receipt_ids:
         try:
@@ -398,8 +398,8 @@ def deliveries() -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def deliveries_retry(status: str, route: str | None, since: str | None, yes: bool) -> None:
     """Replay every delivery in STATUS not replayed yet, each as a new delivery."""
-    settings = _settings()
-    store = _store(settings)
+    settings = command_settings()
+    store = open_store(settings)
     now = datetime.now(UTC)
     planned = store.deliveries_to_retry(
         status=status, route=route, since=_moment(since, now) if since else None
@@ -470,7 +470,7 @@ def tokens() -> None:
 @tokens.command("show")
 def tokens_show() -> None:
     """Print the callback URL(s) and admin token(s), from the environment or the tokens file `serve` made."""
-    settings = _settings()
+    settings = command_settings()
     if not settings.resemble_tokens and not settings.admin_tokens:
         raise click.ClickException(
             f"no tokens in the environment or in {settings.data_dir}/webhook_app.tokens.json; "
@@ -502,7 +502,7 @@ def routes_reload() -> None:
     """
     import signal
 
-    settings = _settings(sends=True)
+    settings = command_settings(sends=True)
     _validate_routes(settings)
     pidfile = _serve_pidfile(settings)
     try:
@@ -531,7 +531,7 @@ def routes_check(send_test: bool, only: str | None) -> None:
     from webhook_app.registry import build_handlers
     from webhook_app.samples import TEST_PREFERENCE, sample_event
 
-    settings = _settings(sends=True)
+    settings = command_settings(sends=True)
     try:
         handlers = build_handlers(
             settings.routes, settings.config_path or "default routes", settings.public_url
@@ -552,7 +552,7 @@ def routes_check(send_test: bool, only: str | None) -> None:
     )
     if only is not None and only not in {route.name for route in settings.routes}:
         raise click.BadParameter(f"no route named '{only}'", param_hint="--route")
-    store = _store(settings) if send_test else None
+    store = open_store(settings) if send_test else None
     failures = 0
     for route in settings.routes:
         providers = ",".join(route.providers) if route.providers else "any provider"
@@ -600,7 +600,7 @@ def prune(older_than: str, batch: int, dry_run: bool, yes: bool) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--older-than") from None
     before = datetime.now(UTC) - timedelta(seconds=age)
-    store = _store(_settings())
+    store = open_store(command_settings())
     counts = store.prune_counts(before=before)
     summary = ", ".join(f"{count} {name}" for name, count in counts.items())
     if dry_run:
@@ -612,169 +612,6 @@ def prune(older_than: str, batch: int, dry_run: bool, yes: bool) -> None:
         before=before, batch=batch, progress=lambda kind, n: click.echo(f"  removed {n} {kind}", err=True)
     )
     click.echo(", ".join(f"{count} {name}" for name, count in removed.items()) + " removed")
-
-
-@cli.group()
-def azure() -> None:
-    """Azure AI Speech personal voice: create, track and list long-running operations."""
-
-
-def _track_and_report(settings: Settings, url: str, kind: str, resource_id: str) -> None:
-    from webhook_app.azure_poller import track_operation
-    from webhook_app.providers.azure import UnsafeOperationURL
-    from webhook_app.store import OperationStore, TooManyOperations
-
-    store = _store(settings)
-    try:
-        operation, created = track_operation(
-            OperationStore(store),
-            settings,
-            url=url,
-            kind=kind,
-            resource_id=resource_id,
-            now=datetime.now(UTC),
-        )
-    except (UnsafeOperationURL, ValueError, TooManyOperations) as exc:
-        raise click.ClickException(str(exc)) from None
-    verb = "tracking" if created else "already tracked as"
-    click.echo(f"{verb} {operation.id}: {kind} {operation.resource_id}, status {operation.status}")
-    click.echo(f"  {operation.operation_url}")
-    if created:
-        click.echo(f"  first poll in {settings.azure_poll_interval:g}s by 'webhook-app worker' (or serve)")
-
-
-@azure.command("track")
-@click.argument("operation_url")
-@click.option("--kind", type=click.Choice(["personal_voice", "consent"]), required=True)
-@click.option(
-    "--resource-id", required=True, help="The personal voice id or consent id the operation creates."
-)
-def azure_track(operation_url: str, kind: str, resource_id: str) -> None:
-    """Track OPERATION_URL (an Operation-Location) and turn its status changes into events."""
-    _track_and_report(_settings(), operation_url, kind, resource_id)
-
-
-def _azure_client(settings: Settings, endpoint: str | None) -> tuple[Any, str]:
-    from webhook_app.azure_client import AzureClient
-
-    endpoint = endpoint or settings.azure_endpoint
-    if not endpoint:
-        raise click.ClickException(
-            "Pass --endpoint https://<region>.api.cognitive.microsoft.com or set WEBHOOK_APP_AZURE_ENDPOINT."
-        )
-    if not settings.azure_speech_key:
-        raise click.ClickException("Set WEBHOOK_APP_AZURE_SPEECH_KEY to your Speech resource key.")
-    return AzureClient(settings.azure_speech_key, settings.azure_allowed_hosts), endpoint
-
-
-def _create(settings: Settings, endpoint: str | None, kind: str, resource_id: str, **fields: Any) -> None:
-    from webhook_app.azure_client import AzureRequestError
-
-    client, endpoint = _azure_client(settings, endpoint)
-    try:
-        if kind == "personal_voice":
-            url = client.create_personal_voice(endpoint, voice_id=resource_id, **fields)
-        else:
-            url = client.create_consent(endpoint, consent_id=resource_id, **fields)
-    except (AzureRequestError, ValueError) as exc:  # UnsafeOperationURL, or an id Azure would not take
-        raise click.ClickException(str(exc)) from None
-    finally:
-        client.close()
-    click.echo(f"Azure accepted the {kind.replace('_', ' ')} {resource_id}")
-    _track_and_report(settings, url, kind, resource_id)
-
-
-@azure.command("create-personal-voice")
-@click.option(
-    "--endpoint", help="https://<region>.api.cognitive.microsoft.com (default WEBHOOK_APP_AZURE_ENDPOINT)."
-)
-@click.option(
-    "--voice-id", required=True, help="The personal voice id to create (case-sensitive, permanent)."
-)
-@click.option("--project-id", required=True)
-@click.option("--consent-id", required=True)
-@click.option("--container-url", required=True, help="Azure Blob container URL with a SAS token.")
-@click.option("--prefix", help="Blob name prefix, e.g. jessica/.")
-@click.option("--extension", "extensions", multiple=True, default=["*.wav"], show_default=True)
-def azure_create_personal_voice(
-    endpoint: str | None,
-    voice_id: str,
-    project_id: str,
-    consent_id: str,
-    container_url: str,
-    prefix: str | None,
-    extensions: tuple[str, ...],
-) -> None:
-    """PersonalVoices_Create, then track the operation it answers with."""
-    _create(
-        _settings(),
-        endpoint,
-        "personal_voice",
-        voice_id,
-        project_id=project_id,
-        consent_id=consent_id,
-        container_url=container_url,
-        prefix=prefix,
-        extensions=list(extensions),
-    )
-
-
-@azure.command("create-consent")
-@click.option(
-    "--endpoint", help="https://<region>.api.cognitive.microsoft.com (default WEBHOOK_APP_AZURE_ENDPOINT)."
-)
-@click.option("--consent-id", required=True)
-@click.option("--project-id", required=True)
-@click.option("--voice-talent-name", required=True)
-@click.option("--company-name", required=True)
-@click.option("--audio-url", required=True, help="Public URL of the recorded consent statement.")
-@click.option("--locale", required=True, help="BCP-47, e.g. en-US.")
-@click.option("--description")
-def azure_create_consent(
-    endpoint: str | None,
-    consent_id: str,
-    project_id: str,
-    voice_talent_name: str,
-    company_name: str,
-    audio_url: str,
-    locale: str,
-    description: str | None,
-) -> None:
-    """Consents_Create, then track the operation it answers with."""
-    _create(
-        _settings(),
-        endpoint,
-        "consent",
-        consent_id,
-        project_id=project_id,
-        voice_talent_name=voice_talent_name,
-        company_name=company_name,
-        audio_url=audio_url,
-        locale=locale,
-        description=description,
-    )
-
-
-@azure.command("operations")
-@click.option("--state", type=click.Choice(["active", "finished", "stalled", "error"]))
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
-@click.option("--json", "as_json", is_flag=True, help="Print the operations as JSON lines.")
-def azure_operations(state: str | None, limit: int, as_json: bool) -> None:
-    """Tracked operations, newest first."""
-    from webhook_app.api.azure import operation_json
-    from webhook_app.store import OperationStore
-    from webhook_app.text import printable
-
-    operations = OperationStore(_store(_settings())).recent(state=state, limit=limit)
-    if as_json:
-        for op in operations:
-            click.echo(json.dumps(operation_json(op), default=_json_default))
-        return
-    for op in operations:
-        line = f"{op.id}  {op.kind:<14} {op.resource_id:<30} {op.status:<10} {op.state:<8} polls={op.polls}"
-        click.echo(printable(line + (f"  error: {op.last_error}" if op.last_error else "")))
-    if not operations:
-        click.echo("no tracked operations")
 
 
 @cli.group()
@@ -862,9 +699,9 @@ def resemble_create_voice(
     """Create a voice whose callback_uri is this service, and start its timeline with its first status."""
     from webhook_app.resemble_client import ResembleRequestError
 
-    settings = _settings()
+    settings = command_settings()
     callback = _callback_url(settings, callback_url)
-    store = _store(settings)
+    store = open_store(settings)
     client = _resemble_client(settings)
     try:
         item = client.create_voice(
@@ -892,7 +729,7 @@ def resemble_build(uuid: str) -> None:
     """Start training a voice (Resemble's Build voice)."""
     from webhook_app.resemble_client import ResembleRequestError
 
-    client = _resemble_client(_settings())
+    client = _resemble_client(command_settings())
     try:
         click.echo(client.build(uuid))
     except ResembleRequestError as exc:
@@ -941,7 +778,7 @@ def simulate_resemble(status: str, url: str, token: str | None, voice_id: str | 
 
     from webhook_app.samples import resemble_callback
 
-    settings = _settings()
+    settings = command_settings()
     token = token or next(iter(settings.resemble_tokens), None)
     if not token:
         raise click.ClickException("No callback token: pass --token or set WEBHOOK_APP_RESEMBLE_TOKENS.")
@@ -963,12 +800,17 @@ def simulate_resemble(status: str, url: str, token: str | None, voice_id: str | 
         sys.exit(1)
 
 
-def _json_default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     from webhook_app.clock import isoformat
 
     if isinstance(value, datetime):
         return isoformat(value)
     raise TypeError(f"cannot serialize {type(value).__name__}")
+
+
+from webhook_app.azure.cli import azure  # noqa: E402 - registered last: it calls back into this module
+
+cli.add_command(azure)
 
 
 def main() -> None:

@@ -20,7 +20,7 @@ from gunicorn.app.base import BaseApplication
 from prometheus_client import start_http_server
 
 from webhook_app import metrics
-from webhook_app.azure_poller import AzurePoller
+from webhook_app.azure.poller import AzurePoller
 from webhook_app.clock import worker_clock
 from webhook_app.config import Settings, load_settings
 from webhook_app.dispatch import Dispatcher, new_worker_id

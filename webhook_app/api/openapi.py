@@ -15,8 +15,8 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Response, jsonify
 
 from webhook_app.api import schemas
-from webhook_app.api.azure import TrackSchema
 from webhook_app.api.events import EventQuerySchema, ReplayQuerySchema
+from webhook_app.azure.api import TrackSchema
 from webhook_app.providers.resemble import CallbackSchema, RecordingSchema
 
 bp = Blueprint("openapi", __name__)

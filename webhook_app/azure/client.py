@@ -8,14 +8,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from webhook_app.outbound import Answer, Outbound, OutboundError
-from webhook_app.providers.azure import (
+from webhook_app.azure.mapping import (
     API_VERSION,
     UnsafeOperationURL,
     check_resource_id,
     describe_error,
     host_allowed,
 )
+from webhook_app.outbound import Answer, Outbound, OutboundError
 
 KEY_HEADER = "Ocp-Apim-Subscription-Key"
 TIMEOUT_SECONDS = 10.0

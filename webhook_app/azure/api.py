@@ -12,8 +12,8 @@ from webhook_app.api.auth import require_admin
 from webhook_app.api.body import storable_text
 from webhook_app.api.errors import api_error
 from webhook_app.api.schemas import respond
-from webhook_app.azure_poller import track_operation
-from webhook_app.providers.azure import KINDS, UnsafeOperationURL, check_resource_id
+from webhook_app.azure.mapping import KINDS, UnsafeOperationURL, check_resource_id
+from webhook_app.azure.poller import track_operation
 from webhook_app.services import services
 from webhook_app.store import OperationStore, TooManyOperations, TrackedOperation
 

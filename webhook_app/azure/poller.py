@@ -22,14 +22,14 @@ import httpx
 from sqlalchemy.exc import SQLAlchemyError
 
 from webhook_app import signals
-from webhook_app.azure_client import AzureClient, AzureRequestError
+from webhook_app.azure import mapping as azure
+from webhook_app.azure.client import AzureClient, AzureRequestError
 from webhook_app.clock import Clock, SystemClock
 from webhook_app.config import Settings
 from webhook_app.dispatch import new_worker_id
 from webhook_app.events import Event
 from webhook_app.ingest import plan_deliveries
 from webhook_app.outbound import Answer, AnswerTooLarge, OutboundTimeout
-from webhook_app.providers import azure
 from webhook_app.retry import parse_retry_after
 from webhook_app.routes import Route
 from webhook_app.store import NewOperation, NewReceipt, OperationStore, Store, TrackedOperation
