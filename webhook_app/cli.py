@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from webhook_app.errors import ConfigError
+from webhook_app.states import DeliveryStatus, Provider, values
 
 if TYPE_CHECKING:
     from webhook_app.config import Settings
@@ -271,7 +272,7 @@ def events() -> None:
 
 @events.command("list")
 @click.option("--type", "type_", help="Event type, e.g. voice.dataset.issue.")
-@click.option("--provider", type=click.Choice(["resemble", "azure"]))
+@click.option("--provider", type=click.Choice(values(Provider)))
 @click.option("--voice-id")
 @click.option("--status", help="The provider's status word.")
 @click.option("--since", help="Only events since: a duration ago (24h, 7d) or an ISO 8601 time.")
@@ -392,7 +393,12 @@ def deliveries() -> None:
 
 
 @deliveries.command("retry")
-@click.option("--status", type=click.Choice(["dead", "failed"]), default="dead", show_default=True)
+@click.option(
+    "--status",
+    type=click.Choice([DeliveryStatus.DEAD.value, DeliveryStatus.FAILED.value]),
+    default=DeliveryStatus.DEAD.value,
+    show_default=True,
+)
 @click.option("--route", help="Only deliveries of this route.")
 @click.option("--since", help="Only those last changed since: a duration ago (24h, 7d) or an ISO 8601 time.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")

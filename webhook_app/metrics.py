@@ -22,6 +22,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
 from webhook_app import signals
+from webhook_app.states import OperationState, values
 from webhook_app.store import Store
 from webhook_app.store.tables import DUE_STATUSES, azure_operations, deliveries
 
@@ -149,7 +150,7 @@ class StoreCollector(Collector):
         tracked = GaugeMetricFamily(
             "webhook_app_azure_operations", "Tracked Azure operations by state.", labels=["state"]
         )
-        for state in ("active", "finished", "stalled", "error"):
+        for state in values(OperationState):
             tracked.add_metric([state], operations.get(state, 0))
         yield tracked
 

@@ -10,8 +10,9 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from webhook_app.errors import ConfigError
 from webhook_app.retry import RetryPolicy
+from webhook_app.states import Provider, values
 
-PROVIDERS = ("resemble", "azure")
+PROVIDERS = values(Provider)
 
 
 @dataclass(frozen=True)

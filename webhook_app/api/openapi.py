@@ -18,6 +18,7 @@ from webhook_app.api import schemas
 from webhook_app.api.events import EventQuerySchema, ReplayQuerySchema
 from webhook_app.azure.api import TrackSchema
 from webhook_app.providers.resemble import CallbackSchema, RecordingSchema
+from webhook_app.states import OperationState, values
 
 bp = Blueprint("openapi", __name__)
 
@@ -155,7 +156,7 @@ PATHS: dict[str, dict[str, Any]] = {
                 {
                     "in": "query",
                     "name": "state",
-                    "schema": {"type": "string", "enum": ["active", "finished", "stalled", "error"]},
+                    "schema": {"type": "string", "enum": list(values(OperationState))},
                 },
                 {"in": "query", "name": "limit", "schema": {"type": "integer", "minimum": 1, "maximum": 500}},
             ],

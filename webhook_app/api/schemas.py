@@ -14,6 +14,7 @@ from flask import Response, jsonify
 from marshmallow import Schema, fields
 
 from webhook_app.clock import isoformat
+from webhook_app.states import DeliveryStatus, OperationKind, OperationState, Provider, ReceiptStatus, values
 
 
 class Moment(fields.DateTime):
@@ -52,7 +53,7 @@ class ProviderError(Schema):
 
 
 class EventData(Schema):
-    provider = fields.String(required=True, metadata={"enum": ["resemble", "azure"]})
+    provider = fields.String(required=True, metadata={"enum": list(values(Provider))})
     voice_id = fields.String(required=True)
     status = fields.String(required=True)
     ok = fields.Boolean(required=True)
@@ -92,7 +93,7 @@ class Attempt(Schema):
 class Delivery(Schema):
     id = fields.String(required=True)
     route = fields.String(required=True)
-    status = fields.String(required=True, metadata={"enum": ["pending", "succeeded", "failed", "dead"]})
+    status = fields.String(required=True, metadata={"enum": list(values(DeliveryStatus))})
     replay_of = fields.String(allow_none=True)
     next_attempt_at = Moment(allow_none=True)
     last_error = fields.String(allow_none=True)
@@ -119,7 +120,7 @@ class Receipt(Schema):
     id = fields.String(required=True)
     provider = fields.String(required=True)
     received_at = Moment(required=True)
-    status = fields.String(required=True, metadata={"enum": ["accepted", "rejected"]})
+    status = fields.String(required=True, metadata={"enum": list(values(ReceiptStatus))})
     reason = fields.Raw(allow_none=True)
     content_type = fields.String(allow_none=True)
     headers = fields.Dict(keys=fields.String(), values=fields.String(), required=True)
@@ -150,10 +151,10 @@ class Operation(Schema):
     id = fields.String(required=True)
     operation_url = fields.String(required=True)
     operation_id = fields.String(required=True)
-    kind = fields.String(required=True, metadata={"enum": ["personal_voice", "consent"]})
+    kind = fields.String(required=True, metadata={"enum": list(values(OperationKind))})
     resource_id = fields.String(required=True)
     status = fields.String(required=True)
-    state = fields.String(required=True, metadata={"enum": ["active", "finished", "stalled", "error"]})
+    state = fields.String(required=True, metadata={"enum": list(values(OperationState))})
     attempts = fields.Integer(required=True)
     next_poll_at = Moment(allow_none=True)
     last_error = fields.String(allow_none=True)

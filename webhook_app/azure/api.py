@@ -15,11 +15,10 @@ from webhook_app.api.schemas import respond
 from webhook_app.azure.mapping import KINDS, UnsafeOperationURL, check_resource_id
 from webhook_app.azure.poller import track_operation
 from webhook_app.services import services
+from webhook_app.states import OperationState, values
 from webhook_app.store import OperationStore, TooManyOperations, TrackedOperation
 
 bp = Blueprint("azure", __name__, url_prefix="/api/azure")
-
-STATES = ("active", "finished", "stalled", "error")
 
 
 def _azure_resource_id(value: str) -> None:
@@ -42,7 +41,7 @@ class OperationQuerySchema(Schema):
     class Meta:
         unknown = RAISE
 
-    state = fields.String(validate=validate.OneOf(STATES))
+    state = fields.String(validate=validate.OneOf(values(OperationState)))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
@@ -56,7 +55,7 @@ def operation_json(operation: TrackedOperation) -> dict[str, Any]:
         "status": operation.status,
         "state": operation.state,
         "attempts": operation.polls,
-        "next_poll_at": operation.next_poll_at if operation.state == "active" else None,
+        "next_poll_at": operation.next_poll_at if operation.state == OperationState.ACTIVE else None,
         "last_error": operation.last_error,
         "created_at": operation.created_at,
     }

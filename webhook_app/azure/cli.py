@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from webhook_app.states import OperationKind, OperationState, values
+
 if TYPE_CHECKING:
     from webhook_app.config import Settings
 
@@ -44,7 +46,7 @@ def _track_and_report(settings: Settings, url: str, kind: str, resource_id: str)
 
 @azure.command("track")
 @click.argument("operation_url")
-@click.option("--kind", type=click.Choice(["personal_voice", "consent"]), required=True)
+@click.option("--kind", type=click.Choice(values(OperationKind)), required=True)
 @click.option(
     "--resource-id", required=True, help="The personal voice id or consent id the operation creates."
 )
@@ -161,7 +163,7 @@ def azure_create_consent(
 
 
 @azure.command("operations")
-@click.option("--state", type=click.Choice(["active", "finished", "stalled", "error"]))
+@click.option("--state", type=click.Choice(values(OperationState)))
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
 @click.option("--json", "as_json", is_flag=True, help="Print the operations as JSON lines.")
 def azure_operations(state: str | None, limit: int, as_json: bool) -> None:

@@ -18,10 +18,11 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from webhook_app.events import Event, EventData, EventType, ProviderError
+from webhook_app.states import OperationKind, values
 
 PROVIDER = "azure"
 SOURCE = "/providers/azure"
-KINDS = ("personal_voice", "consent")
+KINDS = values(OperationKind)
 TERMINAL = frozenset({"Succeeded", "Failed"})
 DEFAULT_HOSTS = ("*.api.cognitive.microsoft.com", "*.cognitiveservices.azure.com")
 API_VERSION = "2023-12-01-preview"

@@ -32,6 +32,7 @@ from webhook_app.ingest import plan_deliveries
 from webhook_app.outbound import Answer, AnswerTooLarge, OutboundTimeout
 from webhook_app.retry import parse_retry_after
 from webhook_app.routes import Route
+from webhook_app.states import OperationState
 from webhook_app.store import NewOperation, NewReceipt, OperationStore, Store, TrackedOperation
 
 logger = logging.getLogger(__name__)
@@ -276,7 +277,7 @@ class AzurePoller:
             operation,
             now,
             status=status,
-            state="finished" if finished else "active",
+            state=OperationState.FINISHED.value if finished else OperationState.ACTIVE.value,
             receipt=receipt,
             event=event,
             interval=self.settings.azure_poll_interval,
@@ -299,7 +300,7 @@ class AzurePoller:
             operation,
             now,
             status=operation.status,
-            state="stalled",
+            state=OperationState.STALLED.value,
             receipt=receipt,
             event=event,
             interval=operation.interval_seconds,

@@ -18,6 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from webhook_app.config import Settings
 from webhook_app.events import Event, new_id
+from webhook_app.states import DeliveryStatus, OperationState, ReceiptStatus
 from webhook_app.store.engine import IMMEDIATE, create_engine, writers_for
 from webhook_app.store.fast_path import FastPath
 from webhook_app.store.tables import DUE_STATUSES, attempts, azure_operations, deliveries, events, receipts
@@ -148,7 +149,9 @@ class Store:
         between concurrent identical requests, so exactly one of them records events.
         """
         if dedupe_key is not None:
-            row = _receipt_row(receipt, status="accepted", reason=None) | {"dedupe_key": dedupe_key}
+            row = _receipt_row(receipt, status=ReceiptStatus.ACCEPTED.value, reason=None) | {
+                "dedupe_key": dedupe_key
+            }
             event_rows = [_event_row(e) for e in new_events]
             delivery_rows = [_delivery_row(p, receipt.received_at) for p in planned]
             if self._fast_path.record(row, event_rows, delivery_rows):
@@ -165,7 +168,7 @@ class Store:
         dedupe_key: str | None,
         dedupe_window: timedelta,
     ) -> IngestResult:
-        row = _receipt_row(receipt, status="accepted", reason=None)
+        row = _receipt_row(receipt, status=ReceiptStatus.ACCEPTED.value, reason=None)
         if dedupe_key is None:
             conn.execute(self._insert_receipt, row)
         else:
@@ -226,7 +229,7 @@ class Store:
             row = conn.execute(
                 sa.select(receipts.c.status, receipts.c.received_at).where(receipts.c.id == receipt_id)
             ).first()
-            if row is None or row.status != "rejected":
+            if row is None or row.status != ReceiptStatus.REJECTED.value:
                 raise LookupError(f"No rejected receipt with id {receipt_id}.")
             holder = conn.execute(
                 sa.select(receipts.c.id, receipts.c.received_at).where(receipts.c.dedupe_key == dedupe_key)
@@ -238,7 +241,7 @@ class Store:
             conn.execute(
                 receipts.update()
                 .where(receipts.c.id == receipt_id)
-                .values(status="accepted", reason=None, dedupe_key=dedupe_key)
+                .values(status=ReceiptStatus.ACCEPTED.value, reason=None, dedupe_key=dedupe_key)
             )
             self._insert_events_and_deliveries(conn, new_events, planned, now)
         return IngestResult(receipt_id, [e.id for e in new_events], duplicate=False)
@@ -249,9 +252,13 @@ class Store:
         Only the newest `keep` rejected receipts stay: a sender that knows the token must
         not be able to fill the disk with refusals. The oldest go in the same transaction.
         """
-        rejected = receipts.c.status == "rejected"
+        rejected = receipts.c.status == ReceiptStatus.REJECTED.value
         with self._writing() as conn:
-            conn.execute(receipts.insert().values(_receipt_row(receipt, status="rejected", reason=reason)))
+            conn.execute(
+                receipts.insert().values(
+                    _receipt_row(receipt, status=ReceiptStatus.REJECTED.value, reason=reason)
+                )
+            )
             oldest_kept = conn.execute(
                 sa.select(receipts.c.received_at, receipts.c.id)
                 .where(rejected)
@@ -355,7 +362,7 @@ class Store:
             started_at,
             finished_at,
             "succeeded",
-            status="succeeded",
+            status=DeliveryStatus.SUCCEEDED.value,
             error=None,
             next_attempt_at=None,
         )
@@ -376,7 +383,7 @@ class Store:
             started_at,
             finished_at,
             "failed",
-            status="failed",
+            status=DeliveryStatus.FAILED.value,
             error=error,
             next_attempt_at=next_attempt_at,
         )
@@ -385,7 +392,14 @@ class Store:
         self, claim: ClaimedDelivery, *, worker: str, started_at: datetime, finished_at: datetime, error: str
     ) -> bool:
         return self._finish_attempt(
-            claim, worker, started_at, finished_at, "dead", status="dead", error=error, next_attempt_at=None
+            claim,
+            worker,
+            started_at,
+            finished_at,
+            "dead",
+            status=DeliveryStatus.DEAD.value,
+            error=error,
+            next_attempt_at=None,
         )
 
     def _finish_attempt(
@@ -630,7 +644,10 @@ class Store:
         )
         old_operations = (
             sa.select(azure_operations.c.id)
-            .where(azure_operations.c.state != "active", azure_operations.c.updated_at < before)
+            .where(
+                azure_operations.c.state != OperationState.ACTIVE.value,
+                azure_operations.c.updated_at < before,
+            )
             .limit(batch)
         )
         while True:
@@ -689,7 +706,10 @@ class Store:
             .where(receipts.c.received_at < before, ~kept_reference),
             "azure_operations": sa.select(sa.func.count())
             .select_from(azure_operations)
-            .where(azure_operations.c.state != "active", azure_operations.c.updated_at < before),
+            .where(
+                azure_operations.c.state != OperationState.ACTIVE.value,
+                azure_operations.c.updated_at < before,
+            ),
         }
         with self._reading() as conn:
             return {name: int(conn.execute(query).scalar_one()) for name, query in counts.items()}
@@ -763,7 +783,7 @@ class OperationStore:
             "kind": new.kind,
             "resource_id": new.resource_id,
             "status": new.status,
-            "state": "active",
+            "state": OperationState.ACTIVE.value,
             "polls": 0,
             "interval_seconds": new.interval_seconds,
             "next_poll_at": now + timedelta(seconds=new.interval_seconds),
@@ -774,13 +794,13 @@ class OperationStore:
             active = conn.execute(
                 sa.select(sa.func.count())
                 .select_from(azure_operations)
-                .where(azure_operations.c.state == "active")
+                .where(azure_operations.c.state == OperationState.ACTIVE.value)
             ).scalar_one()
             if active >= limit:
                 known = conn.execute(
                     sa.select(azure_operations.c.id).where(
                         azure_operations.c.operation_url == new.operation_url,
-                        azure_operations.c.state != "error",
+                        azure_operations.c.state != OperationState.ERROR.value,
                     )
                 ).first()
                 if known is None:
@@ -793,9 +813,15 @@ class OperationStore:
                     azure_operations.update()
                     .where(
                         azure_operations.c.operation_url == new.operation_url,
-                        azure_operations.c.state == "error",
+                        azure_operations.c.state == OperationState.ERROR.value,
                     )
-                    .values(state="active", next_poll_at=now, last_error=None, locked_by=None, updated_at=now)
+                    .values(
+                        state=OperationState.ACTIVE.value,
+                        next_poll_at=now,
+                        last_error=None,
+                        locked_by=None,
+                        updated_at=now,
+                    )
                 )
             found = conn.execute(
                 sa.select(azure_operations).where(azure_operations.c.operation_url == new.operation_url)
@@ -810,7 +836,7 @@ class OperationStore:
         due = (
             sa.select(table.c.id)
             .where(
-                table.c.state == "active",
+                table.c.state == OperationState.ACTIVE.value,
                 table.c.next_poll_at <= now,
                 sa.or_(table.c.locked_until.is_(None), table.c.locked_until <= now),
             )
@@ -851,7 +877,12 @@ class OperationStore:
     def stop(self, operation: TrackedOperation, *, worker: str, now: datetime, last_error: str) -> bool:
         """Stop polling (e.g. 401: the key is wrong) until the operation is tracked again."""
         return self._update(
-            operation, worker, state="error", polls=operation.polls + 1, last_error=last_error, updated_at=now
+            operation,
+            worker,
+            state=OperationState.ERROR.value,
+            polls=operation.polls + 1,
+            last_error=last_error,
+            updated_at=now,
         )
 
     def record_transition(
@@ -919,7 +950,7 @@ class OperationStore:
         with self.store._reading() as conn:
             return conn.execute(
                 sa.select(sa.func.min(azure_operations.c.next_poll_at)).where(
-                    azure_operations.c.state == "active"
+                    azure_operations.c.state == OperationState.ACTIVE.value
                 )
             ).scalar()
 
@@ -1037,7 +1068,7 @@ def _delivery_row(planned: PlannedDelivery, now: datetime) -> dict[str, Any]:
         "id": new_id("dlv"),
         "event_id": planned.event_id,
         "route": planned.route,
-        "status": "pending",
+        "status": DeliveryStatus.PENDING.value,
         "attempts": 0,
         "next_attempt_at": now,
         "created_at": now,

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
+from webhook_app.states import DeliveryStatus
+
 metadata = sa.MetaData()
 
 BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
@@ -89,7 +91,7 @@ sign_in_failures = sa.Table(
     sa.Column("window_started_at", UTCDateTime(), nullable=False),
 )
 
-DUE_STATUSES = ("pending", "failed")
+DUE_STATUSES = (DeliveryStatus.PENDING.value, DeliveryStatus.FAILED.value)
 
 deliveries = sa.Table(
     "deliveries",

@@ -1,0 +1,43 @@
+"""The named states and kinds of what the service keeps, each defined once.
+
+CLI choices, marshmallow validators and OpenAPI enums are derived from these (`values`),
+so a new state is added in one place. Values are what the database stores.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Provider(StrEnum):
+    RESEMBLE = "resemble"
+    AZURE = "azure"
+
+
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # will be retried
+    DEAD = "dead"
+
+
+class ReceiptStatus(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+
+
+class OperationState(StrEnum):
+    ACTIVE = "active"
+    FINISHED = "finished"
+    STALLED = "stalled"
+    ERROR = "error"
+
+
+class OperationKind(StrEnum):
+    PERSONAL_VOICE = "personal_voice"
+    CONSENT = "consent"
+
+
+def values(states: type[StrEnum]) -> tuple[str, ...]:
+    """The plain strings, in the order defined: for choices, validators and enums."""
+    return tuple(member.value for member in states)
