@@ -1,10 +1,10 @@
 """Garbage collection that does not stall requests.
 
-A full collection walks every object the collector tracks. After start-up that is about
-100,000 objects (modules, classes, the app), none of which will ever be garbage, and
-walking them took 30-40 ms on a 2-core machine: often enough to be the p99 of
-`GET /api/events`. `gc.freeze()` moves them out of the collector's sight; objects made
-later are collected as before.
+A full collection walks every object the collector tracks. After start-up that is the
+many objects of modules, classes and the app, none of which will ever be garbage, and
+walking them was long enough to be the slowest requests' time (figures in
+benchmarks/RESULTS.md, "Growth"). `gc.freeze()` moves them out of the collector's sight;
+objects made later are collected as before.
 """
 
 from __future__ import annotations

@@ -99,7 +99,7 @@ def run_web(
             "timeout": 30,
             "graceful_timeout": 10,
             "keepalive": 0,  # one request per connection, as sync workers did: kept-alive connections
-            # stay with the worker that accepted them, and an unlucky worker's queue grows (p99 ×10)
+            # stay with the worker that accepted them, and an unlucky worker's queue grows
         },
     ).run()
 

@@ -10,7 +10,7 @@ Once a request has arrived in full (headers and body, the body held in memory up
 `MAX_BODY_BYTES`), it waits for a turn to run the app. The turns are few and handed out
 in arrival order, so the app sees what a sync worker would (one request at a time per
 database connection) and no request waits behind later ones; without them, gevent ran
-dozens of requests at once and some waited over a second (see benchmarks/RESULTS.md).
+dozens of requests at once and served some far later than others (benchmarks/RESULTS.md).
 
 The deadline: from the first byte of a request, its headers and body must have arrived
 within `REQUEST_TIMEOUT` (the app's config, from `WEBHOOK_APP_REQUEST_TIMEOUT`), or it is

@@ -130,8 +130,8 @@ def when(value: Any) -> str:
 
 
 SHOWN_BODY_BYTES = 64 * 1024
-"""A receipt's body is shown up to this size (the rest is in `GET /api/receipts/<id>`): a 1 MiB
-body of tiny items, indented, made a page of over 3 MB."""
+"""A receipt's body is shown up to this size (the rest is in `GET /api/receipts/<id>`): a
+large body of tiny items, indented, would make a page several times its size."""
 
 
 @bp.app_template_filter("pretty")

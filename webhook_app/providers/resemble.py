@@ -79,9 +79,9 @@ class CallbackSchema(Schema):
 _schema = CallbackSchema()
 MAX_RECORDINGS_IN_EVENT = 1000
 """An event keeps at most this many recordings, flagged ones first; `recordings_omitted` counts
-the rest, and the receipt keeps the body as sent. Without a cap a 1 MiB body of empty
-recordings (`[{},{},…]`, 350k of them) became a 62 MB event, and every copy of it (API
-answer, page, forward POST, worker memory) as large."""
+the rest, and the receipt keeps the body as sent. Without a cap a body of empty recordings
+(`[{},{},…]`) would become an event many times its size, and so would every copy of it
+(API answer, page, forward POST, a worker's memory)"""
 _RECORDING_TEXTS = ("uuid", "name", "transcript")
 _RECORDING_SCORES = ("stoi_score", "pesq_score", "si_sdr_score", "resemble_sample_score")
 _RECORDING_FLAGS = ("is_active", "is_outlier", "is_silent")

@@ -88,26 +88,24 @@ class SQLiteWriters:
     """Writers of one SQLite file: they take turns in the kernel, and checkpoints happen beside them.
 
     Turns: SQLite's busy handler retries a locked database with sleeps of up to 100 ms, so
-    under contention a writer sleeps on long after the lock is free (most of the ingest p99
-    before this). An exclusive `flock` on a file beside the database queues the writers of
-    every process, and the kernel wakes the next one the moment the lock is released (also
-    when its holder is killed). SQLite's own locking still decides what is safe; this only
-    decides who tries first. A thread lock comes first: `flock` does not exclude threads
-    sharing one descriptor.
+    under contention a writer sleeps on long after the lock is free. An exclusive `flock`
+    on a file beside the database queues the writers of every process, and the kernel
+    wakes the next one the moment the lock is released (also when its holder is killed).
+    SQLite's own locking still decides what is safe; this only decides who tries first. A
+    thread lock comes first: `flock` does not exclude threads sharing one descriptor.
 
     Checkpoints: by default the commit that grows the WAL past 1,000 pages copies it into
-    the database and fsyncs, while holding its turn, so every writer waits behind it (with
-    2 workers: about 690 callbacks/s with it, 1,100 without). Here no commit checkpoints
-    (`wal_autocheckpoint=0`); every `CHECKPOINT_SECONDS` a thread of each writing process
-    copies the WAL into the database with a PASSIVE checkpoint, which blocks no reader and
-    no writer, then takes one turn to copy the few frames written meanwhile. Without that
-    last step, a checkpoint that never catches up with the writers never lets the WAL
-    start over, and it grows without bound.
+    the database and fsyncs, while holding its turn, so every writer waits behind it. Here
+    no commit checkpoints (`wal_autocheckpoint=0`); every `CHECKPOINT_SECONDS` a thread of
+    each writing process copies the WAL into the database with a PASSIVE checkpoint, which
+    blocks no reader and no writer, then takes one turn to copy the few frames written
+    meanwhile. Without that last step, a checkpoint that never catches up with the writers
+    never lets the WAL start over, and it grows without bound.
 
     Often, while writes come: each turn taken is short, and the WAL stays well under
-    `WAL_SIZE_LIMIT_BYTES`, so it is reused instead of cut back and grown again (a
-    growing WAL costs about twice as much per commit). Every 0.2 s instead of 1 s: ingest
-    p99 56-80 ms → 32-39 ms and ~5 % more callbacks/s. With no writes, once a second.
+    `WAL_SIZE_LIMIT_BYTES`, so it is reused instead of cut back and grown again (a growing
+    WAL costs more per commit). With no writes, once a second. The figures behind each
+    choice are in benchmarks/RESULTS.md.
     """
 
     def __init__(self, engine: sa.Engine, database: str) -> None:

@@ -1,8 +1,8 @@
 """The ingest hot path: a new callback's receipt, events and deliveries in the fewest round trips.
 
 Almost every callback is new, so that case is written through the driver with SQL built
-once per database, skipping SQLAlchemy's per-statement work (the store was about half of
-a callback's cost, most of it per-statement overhead and round trips):
+once per database, skipping SQLAlchemy's per-statement work, which with its round trips
+was most of what storing a callback cost (benchmarks/RESULTS.md):
 
 - PostgreSQL: one statement in autocommit, data-modifying CTEs chained on the receipt
   insert, `pg_notify` included: one round trip and one commit instead of seven round trips.

@@ -12,8 +12,8 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 HEAD_REVISION = "0006"
-"""The newest migration: checking that a schema is current then needs no alembic (80 ms to
-import, most of a read-only command's start). tests/test_migrations.py keeps it in step."""
+"""The newest migration: checking that a schema is current then needs no alembic (the
+larger part of a read-only command's start). tests/test_migrations.py keeps it in step."""
 
 
 def _config(connection: sa.Connection | None = None) -> Config:
