@@ -290,7 +290,7 @@ def events_list(
     as_json: bool,
 ) -> None:
     """The newest events first."""
-    from webhook_app.store import EventFilters
+    from webhook_app.filters import parse_event_filters
     from webhook_app.text import printable
 
     if type_ is not None and type_ not in known_event_types():
@@ -299,13 +299,13 @@ def events_list(
         )
     store = open_store(command_settings())
     now = datetime.now(UTC)
-    filters = EventFilters(
-        type=type_,
-        provider=provider,
-        voice_id=voice_id,
-        status=status,
-        since=_moment(since, now, "--since") if since else None,
-        until=_moment(until, now, "--until") if until else None,
+    moments = {
+        name: _moment(text, now, f"--{name}").isoformat()
+        for name, text in (("since", since), ("until", until))
+        if text
+    }
+    filters = parse_event_filters(
+        {"type": type_, "provider": provider, "voice_id": voice_id, "status": status} | moments
     )
     items, _ = store.list_events(filters, limit=limit)
     for item in items:

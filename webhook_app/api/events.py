@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -13,26 +12,21 @@ from webhook_app.api import schemas
 from webhook_app.api.auth import require_admin
 from webhook_app.api.errors import api_error
 from webhook_app.api.schemas import respond
+from webhook_app.filters import EventFilterSchema, event_filters
 from webhook_app.replay import ReplayError, replay_event
 from webhook_app.routes import PROVIDERS
 from webhook_app.services import services
-from webhook_app.store import EventFilters, decode_cursor
+from webhook_app.store import decode_cursor
 
 bp = Blueprint("events", __name__, url_prefix="/api")
 
 MAX_PAGE = 500
 
 
-class EventQuerySchema(Schema):
+class EventQuerySchema(EventFilterSchema):
     class Meta:
         unknown = RAISE  # a misspelt filter must not silently match everything
 
-    type = fields.String()
-    provider = fields.String(validate=validate.OneOf(PROVIDERS))
-    voice_id = fields.String()
-    status = fields.String()
-    since = fields.AwareDateTime(default_timezone=UTC)
-    until = fields.AwareDateTime(default_timezone=UTC)
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE))
     cursor = fields.String()
 
@@ -54,14 +48,7 @@ def list_events() -> Response:
         args = _query_args()
     except ValidationError as exc:
         return api_error(400, "invalid_query", "Some query parameters are not valid.", exc.messages)
-    filters = EventFilters(
-        type=args.get("type"),
-        provider=args.get("provider"),
-        voice_id=args.get("voice_id"),
-        status=args.get("status"),
-        since=args.get("since"),
-        until=args.get("until"),
-    )
+    filters = event_filters(args)
     items, next_cursor = services().store.list_events(filters, limit=args["limit"], cursor=args.get("cursor"))
     return respond(schemas.EventPage, {"items": items, "next_cursor": next_cursor})
 

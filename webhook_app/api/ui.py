@@ -24,11 +24,13 @@ from typing import Any, TypeVar
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask.wrappers import Request
+from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from webhook_app.api.auth import token_matches
 from webhook_app.events import EventType
+from webhook_app.filters import parse_event_filters
 from webhook_app.replay import ReplayError, replay_event
 from webhook_app.routes import PROVIDERS
 from webhook_app.services import services
@@ -185,28 +187,15 @@ def logout() -> Response:
 
 
 def _filters() -> tuple[EventFilters, str | None, list[str]]:
-    args, errors = request.args, []
-
-    def moment(name: str) -> datetime | None:
-        raw = args.get(name, "").strip()
-        if not raw:
-            return None
-        try:
-            parsed = datetime.fromisoformat(raw)
-        except ValueError:
-            errors.append(f"'{raw}' is not a date and time for {name}.")
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-    filters = EventFilters(
-        type=args.get("type") or None,
-        provider=args.get("provider") or None,
-        voice_id=args.get("voice_id", "").strip() or None,
-        status=args.get("status", "").strip() or None,
-        since=moment("since"),
-        until=moment("until"),
-    )
-    cursor = args.get("cursor") or None
+    errors: list[str] = []
+    try:
+        filters = parse_event_filters(request.args)
+    except ValidationError as exc:
+        fields = exc.messages if isinstance(exc.messages, dict) else {}
+        errors += [f"{name}: {' '.join(map(str, problems))}" for name, problems in fields.items()]
+        valid = {k: v for k, v in request.args.items() if k not in fields}
+        filters = parse_event_filters(valid)
+    cursor = request.args.get("cursor") or None
     if cursor is not None:
         try:
             decode_cursor(cursor, timed=filters.since is not None or filters.until is not None)
