@@ -11,7 +11,9 @@ from webhook_app.filters import parse_event_filters
 
 
 def test_blank_values_mean_no_filter_and_times_without_a_zone_are_utc() -> None:
-    filters = parse_event_filters({"type": "", "voice_id": " v1 ", "since": "2026-11-30T06:45", "until": None})
+    filters = parse_event_filters(
+        {"type": "", "voice_id": " v1 ", "since": "2026-11-30T06:45", "until": None}
+    )
     assert filters.type is None and filters.voice_id == "v1" and filters.until is None
     assert filters.since == datetime(2026, 11, 30, 6, 45, tzinfo=UTC)
 
