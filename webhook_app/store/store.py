@@ -75,7 +75,8 @@ class Store:
         self.engine = engine
         self._writers = writers_for(engine)
         self._fast_path = FastPath(engine, self._writers.turn)
-        self._insert_ignoring_conflict = _insert_ignoring_conflict_for(engine.dialect.name)
+        self.insert_ignoring_conflict = _insert_ignoring_conflict_for(engine.dialect.name)
+        """An INSERT that skips a row whose unique key is taken (`ON CONFLICT DO NOTHING`)."""
         # Built once: constructing statements per request cost more than running them.
         self._insert_receipt = receipts.insert()
         self._insert_keyed_receipt = (
@@ -157,9 +158,9 @@ class Store:
             if self._fast_path.record(row, event_rows, delivery_rows):
                 return IngestResult(receipt.id, [e.id for e in new_events], duplicate=False)
         with self._writing() as conn:  # the key is taken (a duplicate or a stale copy), or there is none
-            return self._record(conn, receipt, new_events, planned, dedupe_key, dedupe_window)
+            return self.record_in(conn, receipt, new_events, planned, dedupe_key, dedupe_window)
 
-    def _record(
+    def record_in(
         self,
         conn: sa.Connection,
         receipt: NewReceipt,
@@ -168,6 +169,7 @@ class Store:
         dedupe_key: str | None,
         dedupe_window: timedelta,
     ) -> IngestResult:
+        """Record within the caller's transaction (an Azure transition commits with its row's update)."""
         row = _receipt_row(receipt, status=ReceiptStatus.ACCEPTED.value, reason=None)
         if dedupe_key is None:
             conn.execute(self._insert_receipt, row)
@@ -720,270 +722,6 @@ class Store:
                 sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status)
             ).all()
         return {status: count for status, count in rows}
-
-
-class LeaseLost(Exception):
-    """The row changed hands (or state) since it was claimed; the transaction is rolled back."""
-
-
-@dataclass(frozen=True)
-class NewOperation:
-    operation_url: str
-    operation_id: str
-    kind: str
-    resource_id: str
-    interval_seconds: float
-    status: str = "NotStarted"
-    id: str = field(default_factory=lambda: new_id("op"))
-
-
-@dataclass(frozen=True)
-class TrackedOperation:
-    id: str
-    operation_url: str
-    operation_id: str
-    kind: str
-    resource_id: str
-    status: str
-    state: str
-    polls: int
-    interval_seconds: float
-    next_poll_at: datetime
-    created_at: datetime
-    last_error: str | None
-
-
-class TooManyOperations(Exception):
-    """The limit of active tracked operations (`MAX_TRACKED_OPERATIONS`) is reached."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            f"{limit} Azure operations are being tracked already (WEBHOOK_APP_MAX_TRACKED_OPERATIONS);"
-            " wait for some to finish, or raise the limit."
-        )
-
-
-class OperationStore:
-    """Tracked Azure operations: each poll outcome is one named, guarded transition."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def track(self, new: NewOperation, *, now: datetime, limit: int) -> tuple[TrackedOperation, bool]:
-        """Start tracking (first poll after `interval_seconds`); returns (operation, created).
-
-        Tracking a URL already tracked returns that operation; one stopped by an error
-        (e.g. a wrong key) becomes active again, so fixing the key and tracking resumes it.
-        `TooManyOperations` when `limit` operations are active already.
-        """
-        row = {
-            "id": new.id,
-            "operation_url": new.operation_url,
-            "operation_id": new.operation_id,
-            "kind": new.kind,
-            "resource_id": new.resource_id,
-            "status": new.status,
-            "state": OperationState.ACTIVE.value,
-            "polls": 0,
-            "interval_seconds": new.interval_seconds,
-            "next_poll_at": now + timedelta(seconds=new.interval_seconds),
-            "created_at": now,
-            "updated_at": now,
-        }
-        with self.store._writing() as conn:
-            active = conn.execute(
-                sa.select(sa.func.count())
-                .select_from(azure_operations)
-                .where(azure_operations.c.state == OperationState.ACTIVE.value)
-            ).scalar_one()
-            if active >= limit:
-                known = conn.execute(
-                    sa.select(azure_operations.c.id).where(
-                        azure_operations.c.operation_url == new.operation_url,
-                        azure_operations.c.state != OperationState.ERROR.value,
-                    )
-                ).first()
-                if known is None:
-                    raise TooManyOperations(limit)
-            inserted = conn.execute(
-                self.store._insert_ignoring_conflict(azure_operations, row).returning(azure_operations.c.id)
-            ).first()
-            if inserted is None:
-                conn.execute(
-                    azure_operations.update()
-                    .where(
-                        azure_operations.c.operation_url == new.operation_url,
-                        azure_operations.c.state == OperationState.ERROR.value,
-                    )
-                    .values(
-                        state=OperationState.ACTIVE.value,
-                        next_poll_at=now,
-                        last_error=None,
-                        locked_by=None,
-                        updated_at=now,
-                    )
-                )
-            found = conn.execute(
-                sa.select(azure_operations).where(azure_operations.c.operation_url == new.operation_url)
-            ).one()
-        return _operation(found), inserted is not None
-
-    def claim_due(
-        self, *, worker: str, now: datetime, limit: int, lease: timedelta
-    ) -> list[TrackedOperation]:
-        """Lease due active operations, as deliveries are leased (SKIP LOCKED on PostgreSQL)."""
-        table = azure_operations
-        due = (
-            sa.select(table.c.id)
-            .where(
-                table.c.state == OperationState.ACTIVE.value,
-                table.c.next_poll_at <= now,
-                sa.or_(table.c.locked_until.is_(None), table.c.locked_until <= now),
-            )
-            .order_by(table.c.next_poll_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
-        with self.store._writing() as conn:
-            claimed = conn.execute(
-                table.update()
-                .where(table.c.id.in_(due.scalar_subquery()))
-                .values(locked_by=worker, locked_until=now + lease)
-                .returning(*table.c)
-            ).all()
-        return [_operation(row) for row in claimed]
-
-    def record_poll(
-        self,
-        operation: TrackedOperation,
-        *,
-        worker: str,
-        now: datetime,
-        next_poll_at: datetime,
-        interval_seconds: float,
-        last_error: str | None,
-    ) -> bool:
-        """A poll that changed nothing (or failed and will be retried): schedule the next one."""
-        return self._update(
-            operation,
-            worker,
-            polls=operation.polls + 1,
-            next_poll_at=next_poll_at,
-            interval_seconds=interval_seconds,
-            last_error=last_error,
-            updated_at=now,
-        )
-
-    def stop(self, operation: TrackedOperation, *, worker: str, now: datetime, last_error: str) -> bool:
-        """Stop polling (e.g. 401: the key is wrong) until the operation is tracked again."""
-        return self._update(
-            operation,
-            worker,
-            state=OperationState.ERROR.value,
-            polls=operation.polls + 1,
-            last_error=last_error,
-            updated_at=now,
-        )
-
-    def record_transition(
-        self,
-        operation: TrackedOperation,
-        *,
-        worker: str,
-        now: datetime,
-        status: str,
-        state: str,
-        next_poll_at: datetime,
-        interval_seconds: float,
-        last_error: str | None,
-        receipt: NewReceipt,
-        new_events: Sequence[Event],
-        planned: Sequence[PlannedDelivery],
-        dedupe_key: str,
-        dedupe_window: timedelta,
-    ) -> IngestResult | None:
-        """The status changed: update the row and record the event(s) in ONE transaction.
-
-        The update is guarded by the status and lease seen at claim time, so a transition
-        is recorded exactly once even if two workers polled the same operation. Returns
-        None (and records nothing) when the guard fails.
-        """
-        try:
-            with self.store._writing() as conn:
-                moved = conn.execute(
-                    azure_operations.update()
-                    .where(*self._guard(operation, worker))
-                    .values(
-                        status=status,
-                        state=state,
-                        polls=operation.polls + 1,
-                        next_poll_at=next_poll_at,
-                        interval_seconds=interval_seconds,
-                        last_error=last_error,
-                        locked_by=None,
-                        locked_until=None,
-                        updated_at=now,
-                    )
-                    .returning(azure_operations.c.id)
-                ).first()
-                if moved is None:
-                    raise LeaseLost(operation.id)
-                return self.store._record(conn, receipt, new_events, planned, dedupe_key, dedupe_window)
-        except LeaseLost:
-            return None
-
-    def _guard(self, operation: TrackedOperation, worker: str) -> list[Any]:
-        table = azure_operations
-        return [table.c.id == operation.id, table.c.status == operation.status, table.c.locked_by == worker]
-
-    def _update(self, operation: TrackedOperation, worker: str, **values: Any) -> bool:
-        with self.store._writing() as conn:
-            updated = conn.execute(
-                azure_operations.update()
-                .where(*self._guard(operation, worker))
-                .values(locked_by=None, locked_until=None, **values)
-                .returning(azure_operations.c.id)
-            ).first()
-        return updated is not None
-
-    def next_due_at(self) -> datetime | None:
-        with self.store._reading() as conn:
-            return conn.execute(
-                sa.select(sa.func.min(azure_operations.c.next_poll_at)).where(
-                    azure_operations.c.state == OperationState.ACTIVE.value
-                )
-            ).scalar()
-
-    def get(self, operation_id: str) -> TrackedOperation | None:
-        with self.store._reading() as conn:
-            row = conn.execute(
-                sa.select(azure_operations).where(azure_operations.c.id == operation_id)
-            ).first()
-        return _operation(row) if row else None
-
-    def recent(self, *, state: str | None, limit: int) -> list[TrackedOperation]:
-        query = sa.select(azure_operations).order_by(azure_operations.c.created_at.desc()).limit(limit)
-        if state is not None:
-            query = query.where(azure_operations.c.state == state)
-        with self.store._reading() as conn:
-            return [_operation(row) for row in conn.execute(query).all()]
-
-
-def _operation(row: Any) -> TrackedOperation:
-    return TrackedOperation(
-        id=row.id,
-        operation_url=row.operation_url,
-        operation_id=row.operation_id,
-        kind=row.kind,
-        resource_id=row.resource_id,
-        status=row.status,
-        state=row.state,
-        polls=row.polls,
-        interval_seconds=row.interval_seconds,
-        next_poll_at=row.next_poll_at,
-        created_at=row.created_at,
-        last_error=row.last_error,
-    )
 
 
 MAX_SEQ = 2**63
