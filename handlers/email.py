@@ -22,10 +22,11 @@ from webhook_app.errors import PermanentError, RetryableError
 from webhook_app.events import Event
 from webhook_app.handler import Handler
 from webhook_app.outbound import Deadline
+from webhook_app.text import CONTROL_CHARACTERS
 
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
 SUBJECT_CHARS = 200
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
+_CONTROL_RUNS = re.compile(f"(?:{CONTROL_CHARACTERS.pattern})+")
 
 
 class EmailHandler(Handler):
@@ -114,7 +115,7 @@ def subject(description: Description) -> str:
     facts = dict(description.facts)
     kind = f"TEST {description.headline}" if description.test else description.headline
     text = f"[webhook-app] {kind}: {facts['Provider']} voice {facts['Voice']}"
-    return clip(_CONTROL.sub(" ", text), SUBJECT_CHARS)
+    return clip(_CONTROL_RUNS.sub(" ", text), SUBJECT_CHARS)
 
 
 def clip(text: str, limit: int) -> str:

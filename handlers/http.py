@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from webhook_app.errors import PermanentError, RetryableError
-from webhook_app.outbound import Address, Answer, BlockedAddress, Outbound, OutboundTimeout
+from webhook_app.outbound import Answer, BlockedAddress, Outbound, OutboundTimeout
 from webhook_app.retry import parse_retry_after
 
 
@@ -41,6 +41,3 @@ def post(client: Outbound, url: str, **kwargs: Any) -> Answer:
 def short(text: str, limit: int = 200) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-__all__ = ["Address", "new_client", "post", "short"]

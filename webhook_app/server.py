@@ -25,6 +25,7 @@ from webhook_app.clock import worker_clock
 from webhook_app.config import Settings, load_settings
 from webhook_app.dispatch import Dispatcher, new_worker_id
 from webhook_app.errors import ConfigError
+from webhook_app.handler import Handler
 from webhook_app.logs import gunicorn_logconfig
 from webhook_app.memory import freeze_startup_objects
 from webhook_app.registry import build_handlers
@@ -57,7 +58,11 @@ class WebServer(BaseApplication):
         super().__init__()
 
     def reload(self) -> None:
-        self.settings = reloaded_settings(self.settings) or self.settings
+        reloaded = reloaded_settings(self.settings)
+        if reloaded is not None:
+            self.settings, handlers = reloaded
+            for handler in handlers.values():  # built to check the routes; the workers build their own
+                handler.close()
         super().reload()
 
     def load_config(self) -> None:
@@ -71,18 +76,20 @@ class WebServer(BaseApplication):
         return self.make_app(self.settings)
 
 
-def reloaded_settings(current: Settings) -> Settings | None:
-    """The settings read again, if their routes are valid; else None, with the reason logged."""
+def reloaded_settings(current: Settings) -> tuple[Settings, dict[str, Handler]] | None:
+    """The settings read again with their routes' handlers built, if they are valid; else
+    None, with the reason logged."""
     source = current.config_path or "the environment"
     try:
         settings = load_settings()
-        for handler in build_handlers(settings.routes, settings.config_path or "default routes").values():
-            handler.close()
+        handlers = build_handlers(
+            settings.routes, settings.config_path or "default routes", settings.public_url
+        )
     except ConfigError as exc:
         logger.error("routes not reloaded, keeping the %d in use: %s", len(current.routes), exc)
         return None
     logger.info("routes reloaded from %s: %d route(s)", source, len(settings.routes))
-    return settings
+    return settings, handlers
 
 
 def run_web(
@@ -156,12 +163,11 @@ def run_worker(
             reload_requested.clear()
             if stop.is_set():
                 return
-            new = reloaded_settings(current)
-            if new is not None:
-                handlers = build_handlers(new.routes, new.config_path or "default routes", new.public_url)
-                dispatcher.replace_routes(new.routes, handlers)
-                poller.routes = new.routes
-                current = new
+            reloaded = reloaded_settings(current)
+            if reloaded is not None:
+                current, handlers = reloaded
+                dispatcher.replace_routes(current.routes, handlers)
+                poller.routes = current.routes
 
     reloading = threading.Thread(target=reload_on_request, name="routes-reload", daemon=True)
     reloading.start()

@@ -33,11 +33,12 @@ from gevent.lock import Semaphore
 from gunicorn.workers.ggevent import GeventWorker
 from werkzeug.exceptions import RequestTimeout
 
+from webhook_app.api.body import read_at_most
+
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 10.0
 APP_TURNS = 2
 """Requests running the app at once, per worker: one more than a sync worker, so a request
 can parse while another waits for its commit (PostgreSQL answers over the network)."""
-READ_CHUNK_BYTES = 64 * 1024
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -94,7 +95,7 @@ def timeout_answer(seconds: float) -> bytes:
     return head.encode() + body
 
 
-def read_in_full(app: WSGIApp, limit: int | None, turns: Semaphore) -> WSGIApp:
+def read_in_full(app: WSGIApp, limit: int, turns: Semaphore) -> WSGIApp:
     """Wrap the app: read the whole body first (at most `limit` + 1 bytes), then wait for a turn.
 
     The body goes to the app with its real length, whatever the transfer encoding, so a
@@ -102,20 +103,13 @@ def read_in_full(app: WSGIApp, limit: int | None, turns: Semaphore) -> WSGIApp:
     """
 
     def call(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        stream = environ["wsgi.input"]
-        chunks, size = [], 0
-        while limit is None or size <= limit:
-            chunk = stream.read(READ_CHUNK_BYTES)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if limit is not None and size > limit:
+        body = read_at_most(environ["wsgi.input"], limit)
+        if len(body) > limit:
             sock = environ.get("gunicorn.socket")
             if isinstance(sock, DeadlineSocket):
                 sock.must_close = True  # the rest is not read; the connection cannot be reused
-        environ["wsgi.input"] = io.BytesIO(b"".join(chunks))
-        environ["CONTENT_LENGTH"] = str(size)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
         environ.pop("HTTP_TRANSFER_ENCODING", None)
         environ["wsgi.input_terminated"] = False
         gevent.sleep(0)  # let the requests that arrived meanwhile line up before this one takes a turn
@@ -136,7 +130,9 @@ class RequestDeadlineWorker(GeventWorker):
         app = self.wsgi
         config = getattr(app, "config", None) or {}
         self.request_timeout = float(config.get("REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT_SECONDS))
-        self.wsgi = read_in_full(app, config.get("MAX_CONTENT_LENGTH"), Semaphore(APP_TURNS))
+        self.wsgi = read_in_full(
+            app, int(config.get("MAX_CONTENT_LENGTH") or 1024 * 1024), Semaphore(APP_TURNS)
+        )
 
     def timeout_ctx(self) -> AbstractContextManager[None]:
         return nullcontext()  # DeadlineSocket bounds every wait, idle or not

@@ -10,11 +10,13 @@ only when an escape of that kind is there.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, BinaryIO
 
 from flask import request
 from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
+
+from webhook_app.text import storable
 
 READ_CHUNK_BYTES = 64 * 1024
 _SUSPECT_ESCAPE = re.compile(rb"\\u0000|\\u[dD][89a-fA-F]")
@@ -29,7 +31,14 @@ def read_body(limit: int) -> bytes:
     """
     if request.content_length is not None or not request.environ.get("wsgi.input_terminated"):
         return request.get_data(cache=False)
-    stream = request.environ["wsgi.input"]
+    body = read_at_most(request.environ["wsgi.input"], limit)
+    if len(body) > limit:
+        raise RequestEntityTooLarge()
+    return body
+
+
+def read_at_most(stream: BinaryIO, limit: int) -> bytes:
+    """The stream to its end, or its first `limit` + 1 bytes: enough to tell it is too long."""
     chunks, size = [], 0
     while size <= limit:
         chunk = stream.read(min(READ_CHUNK_BYTES, limit + 1 - size))
@@ -37,8 +46,6 @@ def read_body(limit: int) -> bytes:
             break
         chunks.append(chunk)
         size += len(chunk)
-    if size > limit:
-        raise RequestEntityTooLarge()
     return b"".join(chunks)
 
 
@@ -60,17 +67,6 @@ def unstorable_text(body: bytes, parsed: Any) -> str | None:
         elif isinstance(value, list):
             stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
     return None
-
-
-def storable(text: str) -> bool:
-    """Whether both databases can keep `text` (no NUL, no unpaired surrogate)."""
-    if "\x00" in text:
-        return False
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def storable_text(text: str) -> None:

@@ -11,7 +11,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from webhook_app import signals
-from webhook_app.api.body import storable
+from webhook_app.text import storable
 
 logger = logging.getLogger(__name__)
 

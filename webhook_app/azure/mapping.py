@@ -19,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from webhook_app.events import Event, EventData, EventType, ProviderError
 from webhook_app.states import OperationKind, values
+from webhook_app.text import storable
 
 PROVIDER = "azure"
 SOURCE = "/providers/azure"
@@ -120,11 +121,7 @@ def word(value: Any, max_chars: int = MAX_WORD_CHARS) -> str | None:
     What Azure (or a proxy in front of it) answers is input: a value of another type, too
     long for its column, or holding NUL would otherwise fail every write of the poll.
     """
-    if not isinstance(value, str) or not value or len(value) > max_chars or "\x00" in value:
-        return None
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
+    if not isinstance(value, str) or not value or len(value) > max_chars or not storable(value):
         return None
     return value
 
