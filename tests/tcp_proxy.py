@@ -19,8 +19,8 @@ class TcpProxy:
 
     def cut(self) -> None:
         """Drop every open connection and refuse new ones, as a network partition would."""
-        self.is_cut.set()
         with self._lock:
+            self.is_cut.set()
             for sock in self._open:
                 with suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
@@ -49,6 +49,10 @@ class TcpProxy:
                 client.close()
                 continue
             with self._lock:
+                if self.is_cut.is_set():  # cut while this one was being connected: it must not survive
+                    client.close()
+                    upstream.close()
+                    continue
                 self._open.update((client, upstream))
             for source, sink in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
