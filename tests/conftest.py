@@ -23,6 +23,7 @@ from tests.fake_azure import self_signed_certificate
 from tests.sink import Sink
 from webhook_app import create_app
 from webhook_app.config import Settings
+from webhook_app.dispatch import Dispatcher
 from webhook_app.routes import Route
 from webhook_app.store import Store, migrate
 
@@ -148,6 +149,14 @@ def sink() -> Iterator[Sink]:
 
 def with_routes(settings: Settings, *routes: Route) -> Settings:
     return replace(settings, routes=routes)
+
+
+def deliver_due(dispatcher: Dispatcher) -> int:
+    """One round of the worker's loop for `dispatcher`, then the wait a stop makes for the
+    handlers it started: how many deliveries it claimed."""
+    claimed = dispatcher.run_once()
+    dispatcher.wait_for_running()
+    return claimed
 
 
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> Any:

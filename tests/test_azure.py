@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import with_routes
+from tests.conftest import deliver_due, with_routes
 from tests.fake_azure import FakeAzure, azure_error
 from tests.sink import Reply, Sink
 from webhook_app.azure.client import AzureClient
@@ -22,6 +22,7 @@ from webhook_app.dispatch import Dispatcher
 from webhook_app.registry import build_handlers
 from webhook_app.routes import Route
 from webhook_app.store import NewOperation, OperationStore
+from webhook_app.worker import Worker
 
 KEY = "test-azure-key"
 START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)  # in the past, so deliveries it plans are due
@@ -349,7 +350,7 @@ def test_azure_events_flow_through_the_same_routes_and_handlers(
     harness.poll_when_due(op["id"])
     resemble = harness.server.post_callback({"id": "Jessica-PersonalVoice", "status": "finished"})
     assert resemble.status_code == 202
-    Dispatcher(harness.server.store, routes, build_handlers(routes, "test")).run_once()
+    deliver_due(Dispatcher(harness.server.store, routes, build_handlers(routes, "test")))
     (delivered,) = sink.requests
     assert (
         delivered.json()["type"] == "voice.training.succeeded"
@@ -509,7 +510,7 @@ def test_idle_poller_sleeps_until_the_next_operation_is_due(harness: Harness, az
 
     harness.poller.operations.claim_due = counting  # type: ignore[method-assign]
     stop = threading.Event()
-    thread = threading.Thread(target=harness.poller.run, args=(stop,))
+    thread = threading.Thread(target=Worker([harness.poller]).run, args=(stop,))
     thread.start()
     stop.wait(2.5)
     stop.set()

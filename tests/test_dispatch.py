@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import load_fixture, wait_until
+from tests.conftest import deliver_due, load_fixture, wait_until
 from tests.plugins import SinkHandler
 from tests.sink import Reply, Sink
 from webhook_app import signals
@@ -22,6 +22,7 @@ from webhook_app.providers import resemble
 from webhook_app.retry import RetryPolicy
 from webhook_app.routes import Route
 from webhook_app.store import NewReceipt, Store
+from webhook_app.worker import Worker
 
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -81,8 +82,8 @@ def test_a_successful_handler_gets_the_normalized_event_once(store: Store) -> No
     handler = Scripted()
     event_id = ingest(store, (route,), clock)
     d = dispatcher(store, (route,), {"r": handler}, clock)
-    assert d.run_once() == 1
-    assert d.run_once() == 0
+    assert deliver_due(d) == 1
+    assert deliver_due(d) == 0
     (event,) = handler.seen
     assert event.id == event_id and event.data.recordings[0].stoi_score == pytest.approx(0.41)
     delivery = only_delivery(store, event_id)
@@ -100,11 +101,11 @@ def test_failures_retry_with_growing_delays_then_die_after_max_attempts(store: S
     d = dispatcher(store, (route,), {"r": handler}, clock)
     delays = []
     for attempt in range(1, 6):
-        assert d.run_once() == 1
+        assert deliver_due(d) == 1
         delivery = only_delivery(store, event_id)
         if attempt < 5:
             assert delivery["status"] == "failed"
-            assert d.run_once() == 0, "not due again before its delay"
+            assert deliver_due(d) == 0, "not due again before its delay"
             delays.append((delivery["next_attempt_at"] - clock.now()).total_seconds())
             clock.advance_to(delivery["next_attempt_at"])
     assert delivery["status"] == "dead"
@@ -119,7 +120,7 @@ def test_permanent_error_is_dead_at_once(store: Store) -> None:
     clock = FakeClock()
     route = Route(name="r", handler="x")
     event_id = ingest(store, (route,), clock)
-    dispatcher(store, (route,), {"r": Scripted(PermanentError("webhook URL revoked"))}, clock).run_once()
+    deliver_due(dispatcher(store, (route,), {"r": Scripted(PermanentError("webhook URL revoked"))}, clock))
     delivery = only_delivery(store, event_id)
     assert delivery["status"] == "dead"
     assert delivery["attempts"][0]["error"] == "permanent error: webhook URL revoked"
@@ -130,11 +131,11 @@ def test_unexpected_exception_is_retried_not_lost(store: Store) -> None:
     route = Route(name="r", handler="x")
     event_id = ingest(store, (route,), clock)
     d = dispatcher(store, (route,), {"r": Scripted(KeyError("bug"))}, clock)
-    d.run_once()
+    deliver_due(d)
     delivery = only_delivery(store, event_id)
     assert delivery["status"] == "failed" and "KeyError" in delivery["last_error"]
     clock.advance_to(delivery["next_attempt_at"])
-    d.run_once()
+    deliver_due(d)
     assert only_delivery(store, event_id)["status"] == "succeeded"
 
 
@@ -142,14 +143,14 @@ def test_retry_after_from_the_target_sets_the_next_attempt(store: Store) -> None
     clock = FakeClock()
     route = Route(name="r", handler="x")
     event_id = ingest(store, (route,), clock)
-    dispatcher(store, (route,), {"r": Scripted(RetryableError("429", retry_after=120))}, clock).run_once()
+    deliver_due(dispatcher(store, (route,), {"r": Scripted(RetryableError("429", retry_after=120))}, clock))
     assert only_delivery(store, event_id)["next_attempt_at"] == START + timedelta(seconds=120)
 
 
 def test_a_delivery_for_a_route_no_longer_configured_is_dead_with_a_reason(store: Store) -> None:
     clock = FakeClock()
     event_id = ingest(store, (Route(name="removed", handler="x"),), clock)
-    dispatcher(store, (), {}, clock).run_once()
+    deliver_due(dispatcher(store, (), {}, clock))
     delivery = only_delivery(store, event_id)
     assert delivery["status"] == "dead" and "no longer configured" in delivery["last_error"]
 
@@ -180,7 +181,7 @@ def test_signals_report_each_outcome(store: Store) -> None:
             "retry": Scripted(RetryableError("x")),
             "dead": Scripted(PermanentError("x")),
         }
-        dispatcher(store, routes, handlers, clock).run_once()
+        deliver_due(dispatcher(store, routes, handlers, clock))
     finally:
         for signal, receiver in receivers.items():
             signal.disconnect(receiver)
@@ -253,7 +254,7 @@ def test_a_handler_slower_than_the_lease_runs_once(store: Store) -> None:
         for n in range(2)
     ]
     stop = threading.Event()
-    threads = [threading.Thread(target=w.run, args=(stop,)) for w in workers]
+    threads = [threading.Thread(target=Worker([w]).run, args=(stop,)) for w in workers]
     for thread in threads:
         thread.start()
     try:
@@ -282,7 +283,7 @@ def test_a_slow_failing_route_does_not_delay_another(store: Store, sink: Sink) -
     event_ids = [ingest(store, routes, clock), ingest(store, routes, clock, "resemble_finished.json")]
     d = Dispatcher(store, routes, handlers, lease_seconds=30, concurrency=4, poll_interval=0.05)
     stop = threading.Event()
-    thread = threading.Thread(target=d.run, args=(stop,))
+    thread = threading.Thread(target=Worker([d]).run, args=(stop,))
     thread.start()
     try:
 
@@ -308,11 +309,11 @@ def test_sink_errors_map_to_retry_and_dead(store: Store, sink: Sink) -> None:
     event_id = ingest(store, (route,), clock)
     d = dispatcher(store, (route,), {"s": SinkHandler.from_route_options({"url": sink.url})}, clock)
     sink.respond = lambda _: Reply(status=503)
-    d.run_once()
+    deliver_due(d)
     delivery = only_delivery(store, event_id)
     assert delivery["status"] == "failed" and delivery["last_error"] == "sink answered 503"
     sink.respond = lambda _: Reply(status=410)
     clock.advance_to(delivery["next_attempt_at"])
-    d.run_once()
+    deliver_due(d)
     assert only_delivery(store, event_id)["status"] == "dead"
     assert [r.json()["id"] for r in sink.requests] == [event_id, event_id]

@@ -108,7 +108,7 @@ def test_sqlite_writers_wait_for_their_turn_across_stores(tmp_path: Path) -> Non
     try:
         migrate.upgrade(first.engine)
         done = threading.Event()
-        with first._writers.turn():
+        with first.writers.turn():
             writer = threading.Thread(target=lambda: (record(second, dedupe_key="e" * 64), done.set()))
             writer.start()
             assert not done.wait(0.5), "the second store wrote while the first held the turn"
@@ -145,7 +145,7 @@ def test_sqlite_checkpoints_take_no_writer_turn_while_nothing_is_written(tmp_pat
     """Idle ticks are one cheap pass; a turn (which holds every writer back) only follows writes."""
     store = Store.from_url(f"sqlite:///{tmp_path / 'events.db'}")
     turns_taken = []
-    take_turn = store._writers.turn
+    take_turn = store.writers.turn
 
     def counted_turn() -> Any:
         turns_taken.append(threading.current_thread().name)
@@ -153,7 +153,7 @@ def test_sqlite_checkpoints_take_no_writer_turn_while_nothing_is_written(tmp_pat
 
     try:
         migrate.upgrade(store.engine)
-        store._writers.turn = counted_turn  # type: ignore[method-assign]
+        store.writers.turn = counted_turn  # type: ignore[method-assign]
         for n in range(20):
             record(store, dedupe_key=f"a{n:063d}", voice_id=f"voice-{n}")
         wait_until(lambda: "sqlite-checkpoints" in turns_taken, timeout=10)

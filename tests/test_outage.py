@@ -73,7 +73,7 @@ def test_database_outage_answers_503_loses_nothing_and_recovers_by_itself(
         assert server.admin.get("/api/events").status_code == 503
         try:
             # The worker backs off (within a pool checkout timeout, 30 s, at worst).
-            wait_until(lambda: "cannot claim deliveries" in worker.output, timeout=45)
+            wait_until(lambda: "dispatcher: a round failed" in worker.output, timeout=45)
         except AssertionError:
             raise AssertionError(worker.output[-3000:]) from None
 
@@ -121,8 +121,8 @@ def test_metrics_are_served_while_the_database_is_down_and_count_the_5xx(
     assert value(down, "webhook_app_database_up") == 0
     assert value(down, "webhook_app_callbacks_received_total", provider="resemble", outcome="accepted") >= 1
     served_errors = value(
-        down, "webhook_app_http_server_errors_total", status="503", endpoint="hooks.resemble_callback"
+        down, "webhook_app_http_server_errors_total", status="503", endpoint="hooks.callback"
     )
     assert served_errors - value(up, "webhook_app_http_server_errors_total", status="503",
-                                 endpoint="hooks.resemble_callback") == 3  # fmt: skip
+                                 endpoint="hooks.callback") == 3  # fmt: skip
     proxy.restore()

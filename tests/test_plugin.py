@@ -23,17 +23,19 @@ def readme_block(marker: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def build_plugin(tmp_path: Path) -> Path:
-    module_path, code = readme_block("handler")
-    _, entry_point = readme_block("entry-point")
-    package = tmp_path / "pager-plugin"
+def build_plugin(tmp_path: Path, code_marker: str = "handler", entry_marker: str = "entry-point") -> Path:
+    """The README's example as a package installed into a folder of its own (for PYTHONPATH)."""
+    module_path, code = readme_block(code_marker)
+    _, entry_point = readme_block(entry_marker)
+    package_name = module_path.split("/")[0]
+    package = tmp_path / f"{package_name}-plugin"
     (package / module_path).parent.mkdir(parents=True)
     (package / module_path).write_text(code)
     (package / module_path).parent.joinpath("__init__.py").write_text("")
     (package / "pyproject.toml").write_text(
         '[build-system]\nrequires = ["setuptools"]\nbuild-backend = "setuptools.build_meta"\n'
-        '[project]\nname = "mycompany-pager"\nversion = "1.0"\n'
-        '[tool.setuptools]\npackages = ["mycompany"]\n' + entry_point
+        f'[project]\nname = "{package_name.replace("_", "-")}-plugin"\nversion = "1.0"\n'
+        f'[tool.setuptools]\npackages = ["{package_name}"]\n' + entry_point
     )
     target = tmp_path / "site"
     subprocess.run(
@@ -48,7 +50,7 @@ def test_the_guide_handler_installed_as_a_plugin_receives_events(
     database_url: str, tmp_path: Path, sink: Sink
 ) -> None:
     site = build_plugin(tmp_path)
-    assert list(site.glob("mycompany_pager-1.0.dist-info/entry_points.txt"))
+    assert list(site.glob("mycompany_plugin-1.0.dist-info/entry_points.txt"))
     config = tmp_path / "routes.toml"
     options = f'[routes.options]\nurl = "{sink.url}/alerts"\napi_key = "pager-secret"\n'
     config.write_text(

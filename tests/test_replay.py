@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import load_fixture, with_routes
+from tests.conftest import deliver_due, load_fixture, with_routes
 from tests.sink import Reply, Sink
 from webhook_app.cli import cli
 from webhook_app.dispatch import Dispatcher
@@ -53,7 +53,7 @@ def test_dead_delivery_replayed_by_api_then_by_cli_keeps_every_history(setup: An
     server, dispatcher, settings = setup
     sink.respond = lambda _: Reply(status=503, body=b"down")
     (event_id,) = server.post_callback(load_fixture("resemble_dataset_issue.json")).json()["event_ids"]
-    dispatcher.run_once()
+    deliver_due(dispatcher)
     (dead,) = deliveries_of(server, event_id, "partner")
     assert (
         dead["status"] == "dead"
@@ -69,7 +69,7 @@ def test_dead_delivery_replayed_by_api_then_by_cli_keeps_every_history(setup: An
         and created["replay_of"] == dead["id"]
         and created["status"] == "pending"
     )
-    dispatcher.run_once()
+    deliver_due(dispatcher)
 
     # And once more from the command line (its config has the same routes through the env).
     config = f'[[routes]]\nname = "partner"\nhandler = "forward"\n[routes.options]\nurl = "{sink.url}"\n'
@@ -82,7 +82,7 @@ def test_dead_delivery_replayed_by_api_then_by_cli_keeps_every_history(setup: An
     )
     assert result.exit_code == 0, result.output
     assert "partner  pending" in result.output
-    dispatcher.run_once()
+    deliver_due(dispatcher)
 
     history = deliveries_of(server, event_id, "partner")
     assert [d["status"] for d in history] == ["dead", "succeeded", "succeeded"]
@@ -117,7 +117,7 @@ def test_bulk_retry_replays_each_dead_delivery_once(setup: Any, sink: Sink) -> N
     sink.respond = lambda _: Reply(status=500)
     for n in range(3):
         server.post_callback({"id": f"voice-{n}", "status": "dataset_issue"})
-    dispatcher.run_once()
+    deliver_due(dispatcher)
     runner = CliRunner()
     env = cli_env(settings)
     result = runner.invoke(
@@ -130,7 +130,7 @@ def test_bulk_retry_replays_each_dead_delivery_once(setup: Any, sink: Sink) -> N
     )
     assert "no dead deliveries to retry" in again.output
     sink.respond = lambda _: Reply(status=200)
-    dispatcher.run_once()
+    deliver_due(dispatcher)
     assert server.store.delivery_status_counts() == {"dead": 3, "succeeded": 6}
     future = runner.invoke(cli, ["deliveries", "retry", "--since", "2999-01-01T00:00:00", "--yes"], env=env)
     assert "no dead deliveries" in future.output

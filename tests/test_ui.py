@@ -9,7 +9,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests import setup_machine
-from tests.conftest import ADMIN_TOKEN, load_fixture, with_routes
+from tests.conftest import ADMIN_TOKEN, deliver_due, load_fixture, with_routes
 from tests.sink import Reply, Sink
 from webhook_app.dispatch import Dispatcher
 from webhook_app.registry import build_handlers
@@ -55,7 +55,7 @@ def test_sign_in_filter_open_replay_and_see_the_new_attempt(site: Any, browser: 
     issue = server.post_callback(load_fixture("resemble_dataset_issue.json")).json()["event_ids"][0]
     server.post_callback(load_fixture("resemble_finished.json"))
     server.post_callback(load_fixture("resemble_consent_validation_failed.json"))
-    dispatcher.run_once()  # the partner route fails once and is dead
+    deliver_due(dispatcher)  # the partner route fails once and is dead
 
     context = browser.new_context()
     page = context.new_page()
@@ -94,7 +94,7 @@ def test_sign_in_filter_open_replay_and_see_the_new_attempt(site: Any, browser: 
     page.select_option("select[name=route]", "partner")
     page.click("text=Replay")
     assert "Replay queued: partner." in page.inner_text("[role=status]")
-    dispatcher.run_once()
+    deliver_due(dispatcher)
     page.reload()
     rows = [row.split("\t") for row in page.locator("tr.delivery").all_inner_texts()]
     assert sorted((cells[0], cells[1]) for cells in rows) == [

@@ -38,7 +38,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     from webhook_app import metrics
     from webhook_app.api import errors, events, health, hooks, openapi, ui
-    from webhook_app.azure import api as azure_api
 
     metrics.install()
 
@@ -54,7 +53,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     errors.register_error_handlers(app)
     app.register_blueprint(hooks.bp)
     app.register_blueprint(events.bp)
-    app.register_blueprint(azure_api.bp)
+    for provider in services.providers.values():
+        for blueprint in provider.blueprints():
+            app.register_blueprint(blueprint)
     app.register_blueprint(health.bp)
     app.register_blueprint(ui.bp)
     app.register_blueprint(openapi.bp)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from webhook_app.errors import ConfigError
-from webhook_app.states import DeliveryStatus, Provider, values
+from webhook_app.states import DeliveryStatus
 
 if TYPE_CHECKING:
     from webhook_app.config import Settings
@@ -272,7 +272,7 @@ def events() -> None:
 
 @events.command("list")
 @click.option("--type", "type_", help="Event type, e.g. voice.dataset.issue.")
-@click.option("--provider", type=click.Choice(values(Provider)))
+@click.option("--provider", help="A provider's name, e.g. resemble or azure.")
 @click.option("--voice-id")
 @click.option("--status", help="The provider's status word.")
 @click.option("--since", help="Only events since: a duration ago (24h, 7d) or an ISO 8601 time.")
@@ -361,16 +361,19 @@ def receipts() -> None:
 @click.argument("receipt_ids", nargs=-1, required=True)
 def receipts_reprocess(receipt_ids: tuple[str, ...]) -> None:
     """Validate rejected receipts again and record their events if they pass now."""
+    from webhook_app.registry import load_providers
     from webhook_app.reprocess import ReprocessError, reprocess_receipt
 
     settings = command_settings()
     store = open_store(settings)
+    providers = load_providers(settings)
     failures = 0
     for receipt_id in receipt_ids:
         try:
             result = reprocess_receipt(
                 store,
                 settings.routes,
+                providers,
                 receipt_id,
                 dedupe_window=timedelta(seconds=settings.dedupe_window),
                 now=datetime.now(UTC),

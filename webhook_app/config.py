@@ -54,6 +54,14 @@ class Settings:
     dispatch_concurrency: int = 8
     dispatch_poll_interval: float = 0.5
     routes: tuple[Route, ...] = DEFAULT_ROUTES
+    provider_tokens: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
+    """Callback tokens of installed providers other than Resemble: `WEBHOOK_APP_<NAME>_TOKENS`."""
+
+    def callback_tokens(self, provider: str) -> tuple[str, ...]:
+        """The tokens valid in `/hooks/<provider>/<token>`."""
+        if provider == "resemble":
+            return self.resemble_tokens
+        return self.provider_tokens.get(provider.replace("-", "_").lower(), ())
 
     def secrets(self) -> tuple[str, ...]:
         """Every value that must stay out of logs: tokens, the Azure key, the database password,
@@ -61,6 +69,7 @@ class Settings:
         values = [
             *self.admin_tokens,
             *self.resemble_tokens,
+            *(token for tokens in self.provider_tokens.values() for token in tokens),
             self.azure_speech_key or "",
             self.resemble_api_key or "",
         ]
@@ -135,10 +144,27 @@ def load_settings(environ: Mapping[str, str] | None = None, *, route_secrets: bo
             values[name] = _convert(file_values[name], kind, f"{config_path}: field '{name}'")
     if "database_url" in values:
         values["database_url"] = normalize_database_url(values["database_url"])
-    settings = Settings(config_path=config_path, routes=routes, **values)
+    provider_tokens = _provider_tokens(environ)
+    settings = Settings(config_path=config_path, routes=routes, provider_tokens=provider_tokens, **values)
     for name in ("admin_tokens", "resemble_tokens"):
         _refuse_short_tokens(name, getattr(settings, name))
+    for provider, tokens in provider_tokens.items():
+        _refuse_short_tokens(f"{provider}_tokens", tokens)
     return _with_stored_tokens(settings)
+
+
+_PROVIDER_TOKENS = re.compile(rf"^{ENV_PREFIX}([A-Z0-9_]+)_TOKENS$")
+
+
+def _provider_tokens(environ: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """`WEBHOOK_APP_<NAME>_TOKENS` for providers other than Resemble; `<NAME>` is the provider's
+    name in capitals, `-` written `_`."""
+    found: dict[str, tuple[str, ...]] = {}
+    for env_name, value in environ.items():
+        match = _PROVIDER_TOKENS.match(env_name)
+        if match and match.group(1) not in ("ADMIN", "RESEMBLE") and value.strip():
+            found[match.group(1).lower()] = tuple(_convert(value, "list", env_name))
+    return found
 
 
 MIN_TOKEN_CHARS = 32
@@ -253,7 +279,7 @@ def interpolate(
     return value
 
 
-class MissingVariable(Exception):
+class MissingVariable(ConfigError):
     def __init__(self, name: str, path: tuple[str | int, ...]) -> None:
         super().__init__(name)
         self.name = name

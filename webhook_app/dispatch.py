@@ -11,16 +11,11 @@ occupy one of `concurrency` threads.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import threading
-import uuid
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-
-from sqlalchemy.exc import SQLAlchemyError
 
 from webhook_app import signals
 from webhook_app.clock import Clock, SystemClock
@@ -30,14 +25,9 @@ from webhook_app.handler import Handler
 from webhook_app.routes import Route
 from webhook_app.store import ClaimedDelivery, Store
 from webhook_app.wakeup import LISTENING_FALLBACK_SECONDS, Wakeup
+from webhook_app.worker import Job, new_worker_id
 
 logger = logging.getLogger(__name__)
-
-MAX_OUTAGE_BACKOFF_SECONDS = 30.0
-
-
-def new_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
 
 
 class _Running:
@@ -62,7 +52,9 @@ class _Running:
             return set(self._ids)
 
 
-class Dispatcher:
+class Dispatcher(Job):
+    name = "dispatcher"
+
     def __init__(
         self,
         store: Store,
@@ -76,6 +68,7 @@ class Dispatcher:
         poll_interval: float = 0.5,
         wakeup: Wakeup | None = None,
     ) -> None:
+        super().__init__()
         self.store = store
         self.routes = {route.name: route for route in routes}
         self.handlers = handlers
@@ -84,59 +77,60 @@ class Dispatcher:
         self.lease = timedelta(seconds=lease_seconds)
         self.concurrency = concurrency
         self.poll_interval = poll_interval
-        self.wakeup = wakeup or Wakeup()
+        if wakeup is not None:
+            self.wakeup = wakeup
         self._running = _Running()
+        self._futures: set[Future[None]] = set()
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="deliver")
+        self._drained = threading.Event()  # leases are kept until the last handler returns
+        self._keeper = threading.Thread(target=self._keep_leases, name="lease-keeper", daemon=True)
         self._retired: list[Handler] = []
+        self._free_after_round = 0
+
+    def start(self) -> None:
+        self._keeper.start()
 
     def run_once(self) -> int:
-        """Claim one batch, deliver it, wait for it; returns how many were delivered."""
-        claims = self._claim(self.concurrency)
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            list(pool.map(self.deliver, claims))
+        """Claim as many due deliveries as there are free threads and start them."""
+        self._futures = {future for future in self._futures if not future.done()}
+        free = self._free_after_round = self.concurrency - len(self._futures)
+        if free <= 0:
+            return 0
+        claims = self.store.claim_due_deliveries(
+            worker=self.worker_id, now=self.clock.now(), limit=free, lease=self.lease
+        )
+        for claim in claims:
+            future = self._pool.submit(self.deliver, claim)
+            future.add_done_callback(lambda _: self.wakeup.set())  # a thread is free again
+            self._futures.add(future)
+        self._free_after_round = free - len(claims)
         return len(claims)
 
-    def run(self, stop: threading.Event) -> None:
-        """Deliver until `stop` is set (and `wakeup` set to notice it), then finish what is in flight."""
-        logger.info("dispatcher %s started: %d route(s)", self.worker_id, len(self.routes))
-        drained = threading.Event()  # leases are kept until the last handler returns, after `stop`
-        keeper = threading.Thread(target=self._keep_leases, args=(drained,), name="lease-keeper")
-        keeper.start()
-        try:
-            self._dispatch(stop)
-        finally:
-            drained.set()
-            keeper.join()
-        logger.info("dispatcher %s stopped", self.worker_id)
+    def idle_seconds(self, claimed: int) -> float:
+        """Until woken (a notification, a free thread), the next scheduled retry, or the
+        fallback poll, whichever comes first; the poll interval while every thread is busy."""
+        if self._free_after_round <= 0 or not self.wakeup.listening:
+            return self.poll_interval
+        now = self.clock.now()
+        next_due = self.store.next_delivery_due_at(now)
+        if next_due is None:
+            return LISTENING_FALLBACK_SECONDS
+        return min(LISTENING_FALLBACK_SECONDS, max(0.01, (next_due - now).total_seconds()))
 
-    def _dispatch(self, stop: threading.Event) -> None:
-        outage_backoff = self.poll_interval
-        with ThreadPoolExecutor(self.concurrency, thread_name_prefix="deliver") as pool:
-            running: set[Future[None]] = set()
-            while not stop.is_set():
-                running = {future for future in running if not future.done()}
-                free = self.concurrency - len(running)
-                try:
-                    claims = self._claim(free)
-                    idle = self._idle_seconds() if len(claims) < free else self.poll_interval
-                except Exception as exc:  # the loop must outlive any outage
-                    logger.warning(
-                        "cannot claim deliveries (database unavailable?): %s",
-                        exc,
-                        exc_info=not isinstance(exc, SQLAlchemyError),
-                    )
-                    stop.wait(outage_backoff)
-                    outage_backoff = min(outage_backoff * 2, MAX_OUTAGE_BACKOFF_SECONDS)
-                    continue
-                outage_backoff = self.poll_interval
-                for claim in claims:
-                    future = pool.submit(self.deliver, claim)
-                    future.add_done_callback(lambda _: self.wakeup.set())  # a slot is free again
-                    running.add(future)
-                self.wakeup.wait(idle)
+    def wait_for_running(self) -> None:
+        """Until the handlers started so far have returned and their outcomes are recorded."""
+        wait(self._futures)
 
-    def _keep_leases(self, drained: threading.Event) -> None:
+    def finish(self) -> None:
+        """Wait for the handlers running now, keeping their leases meanwhile."""
+        self.wait_for_running()
+        self._drained.set()
+        if self._keeper.is_alive():
+            self._keeper.join()
+
+    def _keep_leases(self) -> None:
         """Every third of the lease, extend the leases of the handlers still running."""
-        while not drained.wait(self.lease.total_seconds() / 3):
+        while not self._drained.wait(self.lease.total_seconds() / 3):
             running = self._running.ids()
             try:
                 held = self.store.extend_delivery_leases(
@@ -152,16 +146,6 @@ class Dispatcher:
                     extra={"delivery_id": lost},
                 )
 
-    def _idle_seconds(self) -> float:
-        """Sleep until woken, the next scheduled retry, or the fallback poll, whichever comes first."""
-        if not self.wakeup.listening:
-            return self.poll_interval
-        now = self.clock.now()
-        next_due = self.store.next_delivery_due_at(now)
-        if next_due is None:
-            return LISTENING_FALLBACK_SECONDS
-        return min(LISTENING_FALLBACK_SECONDS, max(0.01, (next_due - now).total_seconds()))
-
     def replace_routes(self, routes: tuple[Route, ...], handlers: dict[str, Handler]) -> None:
         """Deliver with new routes from now on. A delivery already running keeps its handler,
         so the old ones are closed with the dispatcher, not now."""
@@ -169,13 +153,9 @@ class Dispatcher:
         self.routes, self.handlers = {route.name: route for route in routes}, handlers
 
     def close(self) -> None:
+        self._pool.shutdown(wait=True)
         for handler in [*self.handlers.values(), *self._retired]:
             handler.close()
-
-    def _claim(self, limit: int) -> list[ClaimedDelivery]:
-        return self.store.claim_due_deliveries(
-            worker=self.worker_id, now=self.clock.now(), limit=limit, lease=self.lease
-        )
 
     def deliver(self, claim: ClaimedDelivery) -> None:
         """Run one delivery and record its outcome; never raises."""

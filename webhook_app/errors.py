@@ -1,4 +1,9 @@
-"""The project's small exception hierarchy."""
+"""The project's exception tree: every error this package raises on purpose is a `WebhookAppError`.
+
+The classes a handler or a provider plugin uses live here (and in `provider.py`); the
+others live beside the code that raises them (`outbound.OutboundError`,
+`azure.client.PollFailed`, `store.operations.TooManyOperations`, `reprocess.ReprocessError`, …).
+"""
 
 from __future__ import annotations
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
 
-from webhook_app.states import Provider, values
+from webhook_app.provider import PROVIDER_NAME
+from webhook_app.routes import PROVIDER_NAME_ERROR
 from webhook_app.store import EventFilters
 
 
@@ -21,7 +22,7 @@ class EventFilterSchema(Schema):
         unknown = EXCLUDE  # the API's own schema raises on unknown names; the page ignores them
 
     type = fields.String()
-    provider = fields.String(validate=validate.OneOf(values(Provider)))
+    provider = fields.String(validate=validate.Regexp(PROVIDER_NAME, error=PROVIDER_NAME_ERROR))
     voice_id = fields.String()
     status = fields.String()
     since = fields.AwareDateTime(default_timezone=UTC)

@@ -1,14 +1,25 @@
-"""Recording provider input: events plus one delivery per matching route, committed together."""
+"""Accept, record, announce: what every provider's input goes through, from any door.
+
+The callback view and `receipts reprocess` both parse a body with `parse_callback` (JSON,
+text a database can keep, then the provider's own rules) and record with `record_events`
+or `accept_rejected`: the events plus one delivery per matching route, committed together,
+announced (`event_recorded`) only after the commit. Only then may a caller acknowledge.
+"""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from webhook_app import signals
 from webhook_app.events import Event
+from webhook_app.provider import InvalidCallback, ParsedCallback, Provider
 from webhook_app.routes import Route
 from webhook_app.store import IngestResult, NewReceipt, PlannedDelivery, Store
+from webhook_app.text import unstorable_text
+
+_TOO_DEEP = "The body nests arrays or objects too deeply."
 
 
 def plan_deliveries(events: Sequence[Event], routes: Sequence[Route]) -> list[PlannedDelivery]:
@@ -18,6 +29,29 @@ def plan_deliveries(events: Sequence[Event], routes: Sequence[Route]) -> list[Pl
         for route in routes
         if route.matches(str(event.type), event.data.provider)
     ]
+
+
+def parse_callback(
+    provider: Provider, body: bytes, *, receipt_id: str, received_at: datetime
+) -> ParsedCallback:
+    """The body's events and dedupe key; `InvalidCallback` says what is wrong (400 or 422)."""
+    try:
+        parsed = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidCallback(f"The body is not valid JSON: {exc}", status=400, code="invalid_json") from None
+    except RecursionError:
+        raise InvalidCallback(_TOO_DEEP, status=400, code="invalid_json") from None
+    unstorable = unstorable_text(body, parsed)
+    if unstorable is not None:
+        raise InvalidCallback(
+            f"The text at {unstorable} holds a NUL or an unpaired surrogate, which cannot be stored.",
+            {"path": unstorable},
+            code="invalid_text",
+        )
+    try:
+        return provider.parse(parsed, receipt_id=receipt_id, received_at=received_at)
+    except RecursionError:
+        raise InvalidCallback(_TOO_DEEP, status=400, code="invalid_json") from None
 
 
 def record_events(
@@ -37,7 +71,34 @@ def record_events(
         dedupe_key=dedupe_key,
         dedupe_window=dedupe_window,
     )
+    announce(store, events, result)
+    return result
+
+
+def accept_rejected(
+    store: Store,
+    routes: Sequence[Route],
+    receipt_id: str,
+    parsed: ParsedCallback,
+    *,
+    dedupe_window: timedelta,
+    now: datetime,
+) -> IngestResult:
+    """A rejected receipt that now parses becomes accepted, with its events, in one transaction."""
+    result = store.accept_rejected(
+        receipt_id,
+        parsed.events,
+        plan_deliveries(parsed.events, routes),
+        dedupe_key=parsed.dedupe_key,
+        dedupe_window=dedupe_window,
+        now=now,
+    )
+    announce(store, parsed.events, result)
+    return result
+
+
+def announce(store: Store, events: Sequence[Event], result: IngestResult) -> None:
+    """`event_recorded` for events that are new (a duplicate was announced the first time)."""
     if not result.duplicate:
         for event in events:
             signals.event_recorded.send(store, event=event)
-    return result

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import sqlalchemy as sa
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -24,7 +23,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from webhook_app import signals
 from webhook_app.states import OperationState, values
 from webhook_app.store import Store
-from webhook_app.store.tables import DUE_STATUSES, azure_operations, deliveries
+from webhook_app.store.tables import DUE_STATUSES
 
 logger = logging.getLogger(__name__)
 
@@ -116,22 +115,8 @@ class StoreCollector(Collector):
 
     def _gauges(self) -> Iterator[Metric]:
         now = datetime.now(UTC)
-        with self.store.engine.connect() as conn:
-            backlog: dict[str, int] = dict(
-                conn.execute(
-                    sa.select(deliveries.c.status, sa.func.count())
-                    .where(deliveries.c.status.in_(DUE_STATUSES))
-                    .group_by(deliveries.c.status)
-                ).all()
-            )
-            oldest = conn.execute(
-                sa.select(sa.func.min(deliveries.c.created_at)).where(deliveries.c.status.in_(DUE_STATUSES))
-            ).scalar()
-            operations: dict[str, int] = dict(
-                conn.execute(
-                    sa.select(azure_operations.c.state, sa.func.count()).group_by(azure_operations.c.state)
-                ).all()
-            )
+        snapshot = self.store.backlog_snapshot()
+        backlog, oldest, operations = snapshot.backlog, snapshot.oldest_due_created_at, snapshot.operations
         gauge = GaugeMetricFamily(
             "webhook_app_deliveries_backlog",
             "Deliveries waiting: pending or failed (to retry).",

@@ -1,4 +1,5 @@
-"""Finding handler classes: by entry-point name (`webhook_app.handlers`) or dotted path."""
+"""Finding plugins: handler classes by entry-point name (`webhook_app.handlers`) or dotted path,
+and the installed providers (`webhook_app.providers`)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ from importlib.metadata import entry_points
 
 from marshmallow import ValidationError
 
+from webhook_app.config import Settings
 from webhook_app.errors import ConfigError
 from webhook_app.handler import Handler
+from webhook_app.provider import PROVIDER_NAME, Provider
 from webhook_app.routes import Route, describe_validation_error
 
 ENTRY_POINT_GROUP = "webhook_app.handlers"
+PROVIDER_ENTRY_POINT_GROUP = "webhook_app.providers"
 
 
 def available_handlers() -> dict[str, str]:
@@ -57,3 +61,22 @@ def build_handlers(
             detail = describe_validation_error({"options": exc.messages})
             raise ConfigError(f"{source}: route '{route.name}': {detail}") from None
     return handlers
+
+
+def load_providers(settings: Settings) -> dict[str, Provider]:
+    """Every installed provider, by name; a provider that cannot be loaded stops start-up."""
+    providers: dict[str, Provider] = {}
+    for entry_point in entry_points(group=PROVIDER_ENTRY_POINT_GROUP):
+        where = f"provider '{entry_point.name}' ({entry_point.value})"
+        try:
+            cls = entry_point.load()
+        except (ImportError, AttributeError) as exc:
+            raise ConfigError(f"cannot import {where}: {exc}") from None
+        if not (isinstance(cls, type) and issubclass(cls, Provider)):
+            raise ConfigError(f"{where} is not a subclass of webhook_app.Provider")
+        if cls.name != entry_point.name or not PROVIDER_NAME.match(cls.name):
+            raise ConfigError(
+                f"{where}: its name must be the entry point's name, lower-case letters, digits and '-'"
+            )
+        providers[cls.name] = cls(settings)
+    return providers

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from webhook_app.errors import WebhookAppError
 from webhook_app.events import Event
 from webhook_app.ingest import plan_deliveries
 from webhook_app.routes import Route
 from webhook_app.store import PlannedDelivery, Store
 
 
-class ReplayError(LookupError):
+class ReplayError(WebhookAppError, LookupError):
     """The event or route to replay does not exist; the message says which."""
 
 

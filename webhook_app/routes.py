@@ -9,10 +9,10 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from webhook_app.errors import ConfigError
+from webhook_app.provider import PROVIDER_NAME
 from webhook_app.retry import RetryPolicy
-from webhook_app.states import Provider, values
 
-PROVIDERS = values(Provider)
+PROVIDER_NAME_ERROR = "a provider's name: lower-case letters, digits and '-', e.g. resemble"
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,9 @@ class _RouteSchema(Schema):
     )
     handler = fields.String(required=True, validate=validate.Length(min=1))
     events = fields.List(fields.String(), load_default=lambda: ["*"], validate=validate.Length(min=1))
-    providers = fields.List(fields.String(validate=validate.OneOf(PROVIDERS)), load_default=None)
+    providers = fields.List(
+        fields.String(validate=validate.Regexp(PROVIDER_NAME, error=PROVIDER_NAME_ERROR)), load_default=None
+    )
     retry = fields.Nested(_RetrySchema, load_default=lambda: _RetrySchema().load({}))
     options = fields.Dict(keys=fields.String(), load_default=dict)
 

@@ -20,17 +20,17 @@ from gunicorn.app.base import BaseApplication
 from prometheus_client import start_http_server
 
 from webhook_app import metrics
-from webhook_app.azure.poller import AzurePoller
 from webhook_app.clock import worker_clock
 from webhook_app.config import Settings, load_settings
-from webhook_app.dispatch import Dispatcher, new_worker_id
+from webhook_app.dispatch import Dispatcher
 from webhook_app.errors import ConfigError
 from webhook_app.handler import Handler
 from webhook_app.logs import gunicorn_logconfig
 from webhook_app.memory import freeze_startup_objects
-from webhook_app.registry import build_handlers
+from webhook_app.registry import build_handlers, load_providers
 from webhook_app.store import Store
 from webhook_app.wakeup import Wakeup
+from webhook_app.worker import JobContext, Worker, new_worker_id
 
 logger = logging.getLogger(__name__)
 
@@ -118,27 +118,14 @@ def run_worker(
     metrics_port: int | None = None,
     metrics_host: str = "127.0.0.1",
 ) -> None:
-    """Dispatch and poll Azure until SIGINT/SIGTERM (or `stop`), then finish in-flight work."""
+    """Run every job (deliveries, and what providers add, such as Azure polling) until
+    SIGINT/SIGTERM (or `stop`), then finish in-flight work."""
     stop = stop or threading.Event()
-    wakeup = Wakeup()
-
     reload_requested = threading.Event()
-
-    def shut_down(*_: object) -> None:
-        stop.set()
-        wakeup.set()
-        reload_requested.set()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, shut_down)
-    signal.signal(signal.SIGHUP, lambda *_: reload_requested.set())
     store = Store.from_settings(settings)
-    metrics.install()
-    if metrics_port:
-        start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry_for(store))
-    wakeup.listen(store.engine, stop)
-    worker_id = new_worker_id()
     clock = worker_clock(store.engine)
+    worker_id = new_worker_id()
+    wakeup = Wakeup()
     dispatcher = Dispatcher(
         store,
         settings.routes,
@@ -150,13 +137,26 @@ def run_worker(
         wakeup=wakeup,
         clock=clock,
     )
-    poller = AzurePoller(store, settings.routes, settings, worker_id=worker_id, clock=clock)
+    context = JobContext(store=store, settings=settings, clock=clock, worker_id=worker_id)
+    provided = [job for provider in load_providers(settings).values() for job in provider.jobs(context)]
+    worker = Worker([dispatcher, *provided])
+
+    def shut_down(*_: object) -> None:
+        stop.set()
+        worker.wake()
+        reload_requested.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, shut_down)
+    signal.signal(signal.SIGHUP, lambda *_: reload_requested.set())
+    metrics.install()
+    if metrics_port:
+        start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry_for(store))
+    wakeup.listen(store.engine, stop)
     freeze_startup_objects()
-    polling = threading.Thread(target=poller.run, args=(stop,), name="azure-poller")
-    polling.start()
 
     def reload_on_request() -> None:
-        """SIGHUP, off the signal handler: new routes for the dispatcher and the poller, or none."""
+        """SIGHUP, off the signal handler: new routes for every job, or none."""
         current = settings
         while True:
             reload_requested.wait()
@@ -166,19 +166,14 @@ def run_worker(
             reloaded = reloaded_settings(current)
             if reloaded is not None:
                 current, handlers = reloaded
-                dispatcher.replace_routes(current.routes, handlers)
-                poller.routes = current.routes
+                worker.replace_routes(current.routes, handlers)
 
     reloading = threading.Thread(target=reload_on_request, name="routes-reload", daemon=True)
     reloading.start()
     try:
-        dispatcher.run(stop)
+        worker.run(stop)
     finally:
-        stop.set()
         reload_requested.set()
-        polling.join()
-        poller.close()
-        dispatcher.close()
         store.dispose()
 
 

@@ -8,6 +8,8 @@ from flask import current_app
 
 from webhook_app.clock import Clock, SystemClock
 from webhook_app.config import Settings
+from webhook_app.provider import Provider
+from webhook_app.registry import load_providers
 from webhook_app.store import Store
 
 EXTENSION_KEY = "webhook_app"
@@ -18,6 +20,7 @@ class Services:
     settings: Settings
     store: Store
     clock: Clock
+    providers: dict[str, Provider]
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -25,6 +28,7 @@ class Services:
             settings=settings,
             store=Store.from_settings(settings),
             clock=clock or SystemClock(),
+            providers=load_providers(settings),
         )
 
 

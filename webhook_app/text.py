@@ -3,13 +3,21 @@
 A newline in a voice id forged a whole log line, and escape sequences in one reached the
 operator's terminal through `events list`. Control characters are shown escaped instead
 (`\\n`, `\\x1b`), so what a provider sent is still visible, and nothing it sent acts.
+
+JSON can carry strings no database column takes: `\\u0000` (PostgreSQL refuses NUL in text
+and jsonb) and unpaired surrogates such as `\\ud800` (not encodable as UTF-8, for either
+database). Both can only arrive as `\\u` escapes, since raw NUL bytes and raw surrogates
+are not valid JSON text; so the raw body is searched first, and the parsed value is walked
+only when an escape of that kind is there.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SUSPECT_ESCAPE = re.compile(rb"\\u0000|\\u[dD][89a-fA-F]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -32,3 +40,23 @@ def storable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def unstorable_text(body: bytes, parsed: Any) -> str | None:
+    """Where `parsed` holds a NUL or an unpaired surrogate (a path like `recordings[2].name`), or None."""
+    if not _SUSPECT_ESCAPE.search(body):
+        return None
+    stack: list[tuple[str, Any]] = [("", parsed)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if not storable(value):
+                return path or "(the body)"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not storable(key):
+                    return f"{path}.(a key)" if path else "(a key)"
+                stack.append((f"{path}.{key}" if path else key, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+    return None

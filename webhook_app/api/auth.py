@@ -1,9 +1,8 @@
-"""Bearer-token checks for the admin API, and token comparison for callback URLs."""
+"""Bearer-token checks for the admin API."""
 
 from __future__ import annotations
 
-import hmac
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -11,17 +10,9 @@ from flask import request
 
 from webhook_app.api.errors import api_error
 from webhook_app.services import services
+from webhook_app.tokens import token_matches
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-def token_matches(candidate: str, valid: Iterable[str]) -> bool:
-    """Constant-time against every valid token, so timing says neither which nor how much matched."""
-    given = candidate.encode()
-    matched = False
-    for token in valid:
-        matched |= hmac.compare_digest(given, token.encode())
-    return matched
 
 
 def require_admin(view: F) -> F:

@@ -1,16 +1,8 @@
-"""A callback body read whole and bounded, and the JSON text a database cannot keep.
-
-JSON can carry strings no database column takes: `\\u0000` (PostgreSQL refuses NUL in text
-and jsonb) and unpaired surrogates such as `\\ud800` (not encodable as UTF-8, for either
-database). Both can only arrive as `\\u` escapes, since raw NUL bytes and raw surrogates
-are not valid JSON text; so the raw body is searched first, and the parsed value is walked
-only when an escape of that kind is there.
-"""
+"""A request body read whole and bounded, and a validator for text a database cannot keep."""
 
 from __future__ import annotations
 
-import re
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from flask import request
 from marshmallow import ValidationError
@@ -19,7 +11,6 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from webhook_app.text import storable
 
 READ_CHUNK_BYTES = 64 * 1024
-_SUSPECT_ESCAPE = re.compile(rb"\\u0000|\\u[dD][89a-fA-F]")
 
 
 def read_body(limit: int) -> bytes:
@@ -47,26 +38,6 @@ def read_at_most(stream: BinaryIO, limit: int) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks)
-
-
-def unstorable_text(body: bytes, parsed: Any) -> str | None:
-    """Where `parsed` holds a NUL or an unpaired surrogate (a path like `recordings[2].name`), or None."""
-    if not _SUSPECT_ESCAPE.search(body):
-        return None
-    stack: list[tuple[str, Any]] = [("", parsed)]
-    while stack:
-        path, value = stack.pop()
-        if isinstance(value, str):
-            if not storable(value):
-                return path or "(the body)"
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                if not storable(key):
-                    return f"{path}.(a key)" if path else "(a key)"
-                stack.append((f"{path}.{key}" if path else key, item))
-        elif isinstance(value, list):
-            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
-    return None
 
 
 def storable_text(text: str) -> None:

@@ -41,8 +41,9 @@ def register_error_handlers(app: Flask) -> None:
         status = exc.code or 500
         message = exc.description or exc.name
         if status == 413:
-            if request.blueprint == "hooks":  # /hooks/<provider>/<token>
-                signals.callback_received.send(app, provider=request.path.split("/")[2], outcome="too_large")
+            if request.blueprint == "hooks":  # /hooks/<provider>/<token>, refused after authentication
+                provider = (request.view_args or {}).get("provider_name", "unknown")
+                signals.callback_received.send(app, provider=provider, outcome="too_large")
             limit = app.config.get("MAX_CONTENT_LENGTH")
             message = f"The request body is larger than the limit of {limit} bytes."
         response = api_error(status, _CODES.get(status, exc.name.lower().replace(" ", "_")), message)

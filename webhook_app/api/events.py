@@ -14,7 +14,6 @@ from webhook_app.api.errors import api_error
 from webhook_app.api.schemas import respond
 from webhook_app.filters import EventFilterSchema, event_filters
 from webhook_app.replay import ReplayError, replay_event
-from webhook_app.routes import PROVIDERS
 from webhook_app.services import services
 from webhook_app.store import decode_cursor
 
@@ -90,9 +89,10 @@ def replay(event_id: str) -> Response:
 @bp.get("/voices/<provider>/<voice_id>")
 @require_admin
 def get_voice(provider: str, voice_id: str) -> Response:
-    if provider not in PROVIDERS:
+    installed = services().providers
+    if provider not in installed:
         return api_error(
-            404, "not_found", f"Unknown provider {provider!r}; use one of {', '.join(PROVIDERS)}."
+            404, "not_found", f"Unknown provider {provider!r}; use one of {', '.join(sorted(installed))}."
         )
     timeline = services().store.voice_timeline(provider, voice_id)
     if not timeline:

@@ -1,4 +1,4 @@
-"""Provider callbacks: `POST /hooks/resemble/<token>`.
+"""Provider callbacks: `POST /hooks/<provider>/<token>` (Resemble's is `/hooks/resemble/<token>`).
 
 Order matters: authenticate (404, nothing stored), bound the body (413), then every
 authenticated request is kept: accepted with its events, or rejected with the reason.
@@ -6,26 +6,25 @@ authenticated request is kept: accepted with its events, or rejected with the re
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import timedelta
 
 from flask import Blueprint, Response, request
-from marshmallow import ValidationError
 
 from webhook_app import signals
 from webhook_app.api import schemas
-from webhook_app.api.auth import token_matches
-from webhook_app.api.body import read_body, unstorable_text
+from webhook_app.api.body import read_body
 from webhook_app.api.errors import api_error
 from webhook_app.api.schemas import respond
-from webhook_app.ingest import record_events
-from webhook_app.providers import resemble
+from webhook_app.ingest import parse_callback, record_events
+from webhook_app.provider import InvalidCallback
 from webhook_app.services import services
 from webhook_app.store import NewReceipt
 
 bp = Blueprint("hooks", __name__)
 logger = logging.getLogger(__name__)
+
+UNKNOWN_PROVIDER = "unknown"  # the metrics label for a path naming no installed provider
 
 KEPT_HEADERS = frozenset(
     {"content-type", "content-length", "content-encoding", "transfer-encoding", "user-agent", "accept",
@@ -48,15 +47,25 @@ def _is_json(content_type: str | None) -> bool:
     )
 
 
-@bp.post("/hooks/resemble/<token>")
-def resemble_callback(token: str) -> Response:
+def provider_label(name: str) -> str:
+    """The provider's name when it is installed, else `unknown`: a path never makes a new label."""
+    return name if name in services().providers else UNKNOWN_PROVIDER
+
+
+@bp.post("/hooks/<provider_name>/<token>")
+def callback(provider_name: str, token: str) -> Response:
     ctx = services()
-    if not token_matches(token, ctx.settings.resemble_tokens):
-        signals.callback_received.send(ctx.store, provider=resemble.PROVIDER, outcome="not_found")
+    provider = ctx.providers.get(provider_name)
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    if provider is None or not provider.sends_callbacks or not provider.authenticate(token, headers):
+        signals.callback_received.send(ctx.store, provider=provider_label(provider_name), outcome="not_found")
         return api_error(404, "not_found", "No callback URL matches this path.")
     body = read_body(ctx.settings.max_body_bytes)  # over the limit raises 413
+    if not provider.verify(headers, body):
+        signals.callback_received.send(ctx.store, provider=provider.name, outcome="not_found")
+        return api_error(401, "invalid_signature", "The callback's signature does not match its body.")
     receipt = NewReceipt(
-        provider=resemble.PROVIDER,
+        provider=provider.name,
         received_at=ctx.clock.now(),
         body=body,
         headers=kept_headers(),
@@ -69,9 +78,9 @@ def resemble_callback(token: str) -> Response:
             {"code": code, "message": message, "details": details},
             keep=ctx.settings.max_rejected_receipts,
         )
-        signals.callback_received.send(ctx.store, provider=resemble.PROVIDER, outcome="rejected")
+        signals.callback_received.send(ctx.store, provider=provider.name, outcome="rejected")
         logger.warning(
-            "rejected a Resemble callback (%s): %s", code, message, extra={"receipt_id": receipt.id}
+            "rejected a %s callback (%s): %s", provider.name, code, message, extra={"receipt_id": receipt.id}
         )
         response = api_error(status, code, message, details)
         response.headers["X-Receipt-Id"] = receipt.id
@@ -80,41 +89,20 @@ def resemble_callback(token: str) -> Response:
     if not _is_json(request.content_type):
         return reject(415, "unsupported_media_type", "Send the callback as application/json.")
     try:
-        parsed = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return reject(400, "invalid_json", f"The body is not valid JSON: {exc}")
-    except RecursionError:
-        return reject(400, "invalid_json", "The body nests arrays or objects too deeply.")
-    unstorable = unstorable_text(body, parsed)
-    if unstorable is not None:
-        return reject(
-            422,
-            "invalid_text",
-            f"The text at {unstorable} holds a NUL or an unpaired surrogate, which cannot be stored.",
-            {"path": unstorable},
-        )
-    try:
-        callback = resemble.validate_callback(parsed)
-        dedupe_key = resemble.dedupe_key(parsed)
-    except ValidationError as exc:
-        return reject(
-            422, "invalid_callback", "The callback does not match Resemble's documented shape.", exc.messages
-        )
-    except RecursionError:
-        return reject(400, "invalid_json", "The body nests arrays or objects too deeply.")
-
-    events = resemble.to_events(callback, receipt_id=receipt.id, received_at=receipt.received_at)
+        parsed = parse_callback(provider, body, receipt_id=receipt.id, received_at=receipt.received_at)
+    except InvalidCallback as invalid:
+        return reject(invalid.status, invalid.code, invalid.message, invalid.details)
     result = record_events(
         ctx.store,
         ctx.settings.routes,
         receipt,
-        events,
-        dedupe_key=dedupe_key,
+        parsed.events,
+        dedupe_key=parsed.dedupe_key,
         dedupe_window=timedelta(seconds=ctx.settings.dedupe_window),
     )
     outcome = "duplicate" if result.duplicate else "accepted"
-    signals.callback_received.send(ctx.store, provider=resemble.PROVIDER, outcome=outcome)
-    for event in events:
+    signals.callback_received.send(ctx.store, provider=provider.name, outcome=outcome)
+    for event in parsed.events:
         logger.info(
             "%s %s for voice %s",
             "duplicate of" if result.duplicate else "recorded",

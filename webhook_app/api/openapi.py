@@ -7,6 +7,8 @@ the views serialize through.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Sequence
 from importlib.metadata import version
 from typing import Any
 
@@ -18,6 +20,7 @@ from webhook_app.api import schemas
 from webhook_app.api.events import EventQuerySchema, ReplayQuerySchema
 from webhook_app.azure.api import TrackSchema
 from webhook_app.providers.resemble import CallbackSchema, RecordingSchema
+from webhook_app.services import services
 from webhook_app.states import OperationState, values
 
 bp = Blueprint("openapi", __name__)
@@ -70,11 +73,15 @@ def _path_param(name: str, description: str) -> dict[str, Any]:
 
 
 PATHS: dict[str, dict[str, Any]] = {
-    "/hooks/resemble/{token}": {
+    "/hooks/{provider_name}/{token}": {
         "post": {
-            "summary": "Receive a Resemble voice callback",
-            "description": "Stored before it is acknowledged; the path's token is the caller's credential.",
-            "parameters": [_path_param("token", "One of WEBHOOK_APP_RESEMBLE_TOKENS")],
+            "summary": "Receive a provider's callback (Resemble: /hooks/resemble/<token>)",
+            "description": "Stored before it is acknowledged; the path's token is the caller's credential. "
+            "The body is the provider's own: Resemble's is described here.",
+            "parameters": [
+                _path_param("provider_name", "An installed provider that calls back, e.g. resemble"),
+                _path_param("token", "One of WEBHOOK_APP_<PROVIDER>_TOKENS (WEBHOOK_APP_RESEMBLE_TOKENS)"),
+            ],
             "requestBody": {"required": True, "content": {JSON: {"schema": "ResembleCallback"}}},
             "responses": _answers(
                 r200="IngestResult",
@@ -181,7 +188,8 @@ PATHS: dict[str, dict[str, Any]] = {
 }
 
 
-def build_spec() -> dict[str, Any]:
+def build_spec(callback_providers: Sequence[str] = ("resemble",)) -> dict[str, Any]:
+    """The document; `callback_providers` are the names `/hooks/{provider_name}/…` takes."""
     spec = APISpec(
         title="webhook-app",
         version=version("webhook-app"),
@@ -192,11 +200,14 @@ def build_spec() -> dict[str, Any]:
     spec.components.security_scheme("admin", {"type": "http", "scheme": "bearer"})
     for name, schema in SCHEMAS.items():
         spec.components.schema(name, schema=schema)
-    for path, operations in PATHS.items():
+    for path, operations in copy.deepcopy(PATHS).items():
+        if path == "/hooks/{provider_name}/{token}":
+            operations["post"]["parameters"][0]["schema"]["enum"] = list(callback_providers)
         spec.path(path=path, operations=operations)
     return spec.to_dict()
 
 
 @bp.get("/openapi.json")
 def openapi() -> Response:
-    return jsonify(build_spec())
+    providers = services().providers.values()
+    return jsonify(build_spec(sorted(p.name for p in providers if p.sends_callbacks)))

@@ -14,7 +14,8 @@ from flask import Response, jsonify
 from marshmallow import Schema, fields
 
 from webhook_app.clock import isoformat
-from webhook_app.states import DeliveryStatus, OperationKind, OperationState, Provider, ReceiptStatus, values
+from webhook_app.provider import PROVIDER_NAME
+from webhook_app.states import DeliveryStatus, OperationKind, OperationState, ReceiptStatus, values
 
 
 class Moment(fields.DateTime):
@@ -53,7 +54,7 @@ class ProviderError(Schema):
 
 
 class EventData(Schema):
-    provider = fields.String(required=True, metadata={"enum": list(values(Provider))})
+    provider = fields.String(required=True, metadata={"pattern": PROVIDER_NAME.pattern})
     voice_id = fields.String(required=True)
     status = fields.String(required=True)
     ok = fields.Boolean(required=True)

@@ -28,14 +28,13 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from webhook_app.api.auth import token_matches
 from webhook_app.events import EventType
 from webhook_app.filters import parse_event_filters
 from webhook_app.replay import ReplayError, replay_event
-from webhook_app.routes import PROVIDERS
 from webhook_app.services import services
 from webhook_app.store import EventFilters, decode_cursor
 from webhook_app.store.ui_sessions import SignInLimit, UISessions
+from webhook_app.tokens import token_matches
 
 bp = Blueprint("ui", __name__, url_prefix="/ui")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -218,7 +217,7 @@ def events() -> str:
         query=query,
         errors=errors,
         types=[t.value for t in EventType],
-        providers=PROVIDERS,
+        providers=sorted(services().providers),
     )
 
 

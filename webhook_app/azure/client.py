@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,15 +16,38 @@ from webhook_app.azure.mapping import (
     describe_error,
     host_allowed,
 )
-from webhook_app.outbound import Answer, Outbound, OutboundError
+from webhook_app.errors import WebhookAppError
+from webhook_app.outbound import Answer, AnswerTooLarge, Outbound, OutboundError, OutboundTimeout
+from webhook_app.retry import parse_retry_after
 
 KEY_HEADER = "Ocp-Apim-Subscription-Key"
 TIMEOUT_SECONDS = 10.0
 MAX_ANSWER_BYTES = 1024 * 1024  # Azure's answers are a few KiB; a larger one is refused, not read
+KEPT_RESPONSE_HEADERS = ("x-ms-request-id", "apim-request-id", "retry-after")
 
 
-class AzureRequestError(Exception):
+class AzureRequestError(WebhookAppError):
     """Azure refused a request; the message carries Azure's own error code and text."""
+
+
+class PollFailed(WebhookAppError):
+    """A read could not complete; try again after a backoff (at least `retry_after` seconds)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PollStopped(WebhookAppError):
+    """Reading cannot go on without a person (wrong key, refused request)."""
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class OperationGone(WebhookAppError):
+    """Azure answered 404/410 for the operation itself."""
 
 
 class AzureClient:
@@ -50,6 +74,42 @@ class AzureClient:
         """GET with the key, bounded as a whole by the timeout; `OutboundError` or httpx's
         `TransportError` for the caller to retry."""
         return self.http.get(url, headers=self._headers(url))
+
+    def read(self, url: str, *, now: datetime, missing_ok: bool = False) -> tuple[Any, dict[str, str]]:
+        """GET an operation or resource: its JSON and the headers worth keeping, or what the
+        answer means: `PollFailed` (try later), `PollStopped` (a person must act),
+        `OperationGone` (404/410; with `missing_ok`, `None` instead)."""
+        try:
+            response = self.get(url)
+        except (UnsafeOperationURL, AzureRequestError) as exc:
+            raise PollStopped(str(exc)) from exc
+        except OutboundTimeout as exc:
+            raise PollFailed(f"Azure did not answer in time: {exc}") from exc
+        except AnswerTooLarge as exc:
+            raise PollFailed(f"Azure's answer was refused: {exc}") from exc
+        except httpx.TransportError as exc:
+            raise PollFailed(f"cannot reach Azure: {exc}") from exc
+        headers = {k.lower(): v for k, v in response.headers.items() if k.lower() in KEPT_RESPONSE_HEADERS}
+        code = response.status_code
+        if code == 200:
+            try:
+                return response.json(), headers
+            except ValueError as exc:
+                raise PollFailed("Azure answered 200 with a body that is not JSON") from exc
+        detail = describe_error(_json_or_none(response), code)
+        if code == 429 or code >= 500:
+            raise PollFailed(detail, parse_retry_after(response.headers.get("Retry-After"), now))
+        if code in (401, 403):
+            raise PollStopped(
+                f"{detail}. Azure rejected the subscription key: check WEBHOOK_APP_AZURE_SPEECH_KEY "
+                "(and that it belongs to this region's Speech resource), then track the operation again.",
+                status_code=code,
+            )
+        if code in (404, 410):
+            if missing_ok:
+                return None, headers
+            raise OperationGone(f"Azure no longer knows this operation ({detail}).")
+        raise PollStopped(detail, status_code=code)
 
     def create_personal_voice(
         self,
@@ -103,14 +163,17 @@ class AzureClient:
         except (httpx.HTTPError, OutboundError) as exc:
             raise AzureRequestError(f"could not reach Azure at {urlsplit(url).hostname}: {exc}") from exc
         if response.status_code not in (200, 201):
-            try:
-                detail = response.json()
-            except ValueError:
-                detail = None
-            raise AzureRequestError(describe_error(detail, response.status_code))
+            raise AzureRequestError(describe_error(_json_or_none(response), response.status_code))
         location = response.headers.get("Operation-Location")
         if not location:
             raise AzureRequestError(
                 f"Azure answered {response.status_code} without an Operation-Location header"
             )
         return location
+
+
+def _json_or_none(response: Answer) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None

@@ -17,6 +17,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from webhook_app.errors import WebhookAppError
 from webhook_app.events import Event, EventData, EventType, ProviderError
 from webhook_app.states import OperationKind, values
 from webhook_app.text import storable
@@ -65,7 +66,7 @@ def check_resource_id(resource_id: str) -> str:
     return resource_id
 
 
-class UnsafeOperationURL(ValueError):
+class UnsafeOperationURL(WebhookAppError, ValueError):
     """The URL may not receive the subscription key (not https, or not an allowed Azure host)."""
 
 

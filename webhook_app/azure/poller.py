@@ -13,46 +13,29 @@ from __future__ import annotations
 import json
 import logging
 import random
-import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
-from sqlalchemy.exc import SQLAlchemyError
-
 from webhook_app import signals
 from webhook_app.azure import mapping as azure
-from webhook_app.azure.client import AzureClient, AzureRequestError
+from webhook_app.azure.client import AzureClient, OperationGone, PollFailed, PollStopped
 from webhook_app.clock import Clock, SystemClock
 from webhook_app.config import Settings
-from webhook_app.dispatch import new_worker_id
 from webhook_app.events import Event
+from webhook_app.handler import Handler
 from webhook_app.ingest import plan_deliveries
-from webhook_app.outbound import Answer, AnswerTooLarge, OutboundTimeout
 from webhook_app.retry import parse_retry_after
 from webhook_app.routes import Route
 from webhook_app.states import OperationState
 from webhook_app.store import NewOperation, NewReceipt, OperationStore, Store, TrackedOperation
+from webhook_app.worker import Job, new_worker_id
 
 logger = logging.getLogger(__name__)
 
 GROWTH = 1.5
 IDLE_SLEEP_CAP_SECONDS = 5.0
-KEPT_RESPONSE_HEADERS = ("x-ms-request-id", "apim-request-id", "retry-after")
 STATUS_CHARS = 40  # the column's size; Azure's words (NotStarted, Running, Succeeded, Failed) are far shorter
-
-
-class PollFailed(Exception):
-    """A poll could not complete; the operation is polled again after a backoff."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-class PollStopped(Exception):
-    """Polling cannot go on without a person (wrong key, refused request)."""
 
 
 def track_operation(
@@ -73,7 +56,9 @@ def track_operation(
     return operations.track(new, now=now, limit=settings.max_tracked_operations)
 
 
-class AzurePoller:
+class AzurePoller(Job):
+    name = "azure-poller"
+
     def __init__(
         self,
         store: Store,
@@ -86,6 +71,7 @@ class AzurePoller:
         batch: int = 16,
         jitter: Callable[[], float] = random.random,
     ) -> None:
+        super().__init__()
         self.store = store
         self.operations = OperationStore(store)
         self.routes = tuple(routes)
@@ -100,30 +86,17 @@ class AzurePoller:
     def close(self) -> None:
         self.client.close()
 
-    def run(self, stop: threading.Event) -> None:
-        """Poll until `stop`; sleeps until the next operation is due (never a busy loop)."""
-        logger.info("azure poller %s started", self.worker_id)
-        backoff = 1.0
-        while not stop.is_set():
-            try:
-                if self.run_once() >= self.batch:
-                    continue
-                next_due = self.operations.next_due_at()
-                backoff = 1.0
-            except Exception as exc:  # the loop must outlive any outage
-                logger.warning(
-                    "azure poller cannot reach the database: %s",
-                    exc,
-                    exc_info=not isinstance(exc, SQLAlchemyError),
-                )
-                stop.wait(backoff)
-                backoff = min(backoff * 2, 30.0)
-                continue
-            wait = IDLE_SLEEP_CAP_SECONDS
-            if next_due is not None:
-                wait = min(wait, max(0.05, (next_due - self.clock.now()).total_seconds()))
-            stop.wait(wait)
-        logger.info("azure poller %s stopped", self.worker_id)
+    def replace_routes(self, routes: tuple[Route, ...], handlers: dict[str, Handler]) -> None:
+        self.routes = routes
+
+    def idle_seconds(self, claimed: int) -> float:
+        """None at once after a full batch; else until the next operation is due, at most 5 s."""
+        if claimed >= self.batch:
+            return 0.0
+        next_due = self.operations.next_due_at()
+        if next_due is None:
+            return IDLE_SLEEP_CAP_SECONDS
+        return min(IDLE_SLEEP_CAP_SECONDS, max(0.05, (next_due - self.clock.now()).total_seconds()))
 
     def run_once(self) -> int:
         """Poll every due operation once; returns how many were polled."""
@@ -148,7 +121,7 @@ class AzurePoller:
             )
             return
         try:
-            body, headers = self._read(operation.operation_url)
+            body, headers = self.client.read(operation.operation_url, now=now)
             status = azure.word(body.get("status"), STATUS_CHARS) if isinstance(body, dict) else None
             if status is None:
                 raise PollFailed(
@@ -161,15 +134,16 @@ class AzurePoller:
                 return
             resource = None
             if status in azure.TERMINAL:
-                resource, _ = self._read(
+                resource, _ = self.client.read(
                     azure.resource_url(operation.operation_url, operation.kind, operation.resource_id),
+                    now=now,
                     missing_ok=True,
                 )
         except PollFailed as exc:
             self._schedule(operation, now, operation.interval_seconds * 2, str(exc), exc.retry_after)
             signals.azure_polled.send(self, outcome="retry")
             return
-        except _Gone as exc:
+        except OperationGone as exc:
             self._stalled(operation, str(exc))
             return
         except PollStopped as exc:
@@ -187,40 +161,6 @@ class AzurePoller:
             self._schedule(operation, self.clock.now(), operation.interval_seconds * 2, error, None)
         except Exception:  # the database itself: the lease expires and the operation is polled again
             logger.warning("could not record the failed poll of %s", operation.id, extra=_context(operation))
-
-    def _read(self, url: str, *, missing_ok: bool = False) -> tuple[Any, dict[str, str]]:
-        try:
-            response = self.client.get(url)
-        except azure.UnsafeOperationURL as exc:
-            raise PollStopped(str(exc)) from exc
-        except AzureRequestError as exc:
-            raise PollStopped(str(exc)) from exc
-        except OutboundTimeout as exc:
-            raise PollFailed(f"Azure did not answer in time: {exc}") from exc
-        except AnswerTooLarge as exc:
-            raise PollFailed(f"Azure's answer was refused: {exc}") from exc
-        except httpx.TransportError as exc:
-            raise PollFailed(f"cannot reach Azure: {exc}") from exc
-        headers = {k.lower(): v for k, v in response.headers.items() if k.lower() in KEPT_RESPONSE_HEADERS}
-        code = response.status_code
-        if code == 200:
-            try:
-                return response.json(), headers
-            except ValueError as exc:
-                raise PollFailed("Azure answered 200 with a body that is not JSON") from exc
-        detail = azure.describe_error(_json_or_none(response), code)
-        if code == 429 or code >= 500:
-            raise PollFailed(detail, parse_retry_after(response.headers.get("Retry-After"), self.clock.now()))
-        if code in (401, 403):
-            raise PollStopped(
-                f"{detail}. Azure rejected the subscription key: check WEBHOOK_APP_AZURE_SPEECH_KEY "
-                "(and that it belongs to this region's Speech resource), then track the operation again."
-            )
-        if code in (404, 410):
-            if missing_ok:
-                return None, headers
-            raise _Gone(f"Azure no longer knows this operation ({detail}).")
-        raise PollStopped(detail)
 
     def _schedule(
         self,
@@ -366,17 +306,6 @@ class AzurePoller:
             headers=headers,
             content_type="application/json",
         )
-
-
-class _Gone(Exception):
-    """Azure answered 404/410 for the operation itself."""
-
-
-def _json_or_none(response: Answer) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
 
 
 def _context(operation: TrackedOperation) -> dict[str, str]:

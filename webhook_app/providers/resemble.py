@@ -1,7 +1,8 @@
 """Resemble AI voice callbacks (`callback_uri` of Create voice, API v2) as normalized events.
 
 Resemble does not sign callbacks, so authentication is the token in the callback URL
-(handled by the ingest view). This module only validates and maps.
+(`WEBHOOK_APP_RESEMBLE_TOKENS`, the provider's default check). This module only
+validates and maps.
 
 The published examples have slips that real payloads may share: `si_dr_score` for
 `si_sdr_score`, `ok` and flags as strings, scores as numeric strings. All are accepted.
@@ -15,7 +16,7 @@ import math
 from datetime import datetime
 from typing import Any
 
-from marshmallow import EXCLUDE, INCLUDE, Schema, fields, pre_load, validate
+from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, pre_load, validate
 
 from webhook_app.events import (
     FAILURE_TYPES,
@@ -25,6 +26,7 @@ from webhook_app.events import (
     ProviderError,
     Recording,
 )
+from webhook_app.provider import InvalidCallback, ParsedCallback, Provider
 
 PROVIDER = "resemble"
 SOURCE = "/providers/resemble"
@@ -241,3 +243,19 @@ def dedupe_key(body: Any) -> str:
     voice_id = body.get("id") if isinstance(body, dict) else None
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(f"{PROVIDER}\x00{voice_id}\x00{canonical}".encode()).hexdigest()
+
+
+class ResembleProvider(Provider):
+    """`POST /hooks/resemble/<token>`: a voice's training, dataset and consent outcomes."""
+
+    name = PROVIDER
+
+    def parse(self, body: Any, *, receipt_id: str, received_at: datetime) -> ParsedCallback:
+        try:
+            callback = validate_callback(body)
+            key = dedupe_key(body)
+        except ValidationError as exc:
+            raise InvalidCallback(
+                "The callback does not match Resemble's documented shape.", exc.messages
+            ) from None
+        return ParsedCallback(to_events(callback, receipt_id=receipt_id, received_at=received_at), key)

@@ -9,13 +9,22 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from webhook_app.errors import WebhookAppError
 from webhook_app.events import Event, new_id
 from webhook_app.states import OperationState
-from webhook_app.store.store import IngestResult, NewReceipt, PlannedDelivery, Store
+from webhook_app.store.lease_queue import LeaseQueue
+from webhook_app.store.records import IngestResult, NewReceipt, PlannedDelivery
+from webhook_app.store.store import Store
 from webhook_app.store.tables import azure_operations
 
+OPERATION_QUEUE = LeaseQueue(
+    azure_operations,
+    azure_operations.c.next_poll_at,
+    azure_operations.c.state == OperationState.ACTIVE.value,
+)
 
-class LeaseLost(Exception):
+
+class LeaseLost(WebhookAppError):
     """The row changed hands (or state) since it was claimed; the transaction is rolled back."""
 
 
@@ -46,7 +55,7 @@ class TrackedOperation:
     last_error: str | None
 
 
-class TooManyOperations(Exception):
+class TooManyOperations(WebhookAppError):
     """The limit of active tracked operations (`MAX_TRACKED_OPERATIONS`) is reached."""
 
     def __init__(self, limit: int) -> None:
@@ -124,26 +133,11 @@ class OperationStore:
     def claim_due(
         self, *, worker: str, now: datetime, limit: int, lease: timedelta
     ) -> list[TrackedOperation]:
-        """Lease due active operations, as deliveries are leased (SKIP LOCKED on PostgreSQL)."""
-        table = azure_operations
-        due = (
-            sa.select(table.c.id)
-            .where(
-                table.c.state == OperationState.ACTIVE.value,
-                table.c.next_poll_at <= now,
-                sa.or_(table.c.locked_until.is_(None), table.c.locked_until <= now),
-            )
-            .order_by(table.c.next_poll_at)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
-        )
+        """Lease due active operations, as deliveries are leased."""
         with self.store.writing() as conn:
-            claimed = conn.execute(
-                table.update()
-                .where(table.c.id.in_(due.scalar_subquery()))
-                .values(locked_by=worker, locked_until=now + lease)
-                .returning(*table.c)
-            ).all()
+            claimed = OPERATION_QUEUE.claim(
+                conn, worker=worker, now=now, limit=limit, lease=lease, returning=tuple(azure_operations.c)
+            )
         return [_operation(row) for row in claimed]
 
     def record_poll(
@@ -213,8 +207,7 @@ class OperationStore:
                         next_poll_at=next_poll_at,
                         interval_seconds=interval_seconds,
                         last_error=last_error,
-                        locked_by=None,
-                        locked_until=None,
+                        **LeaseQueue.RELEASED,
                         updated_at=now,
                     )
                     .returning(azure_operations.c.id)
@@ -226,26 +219,22 @@ class OperationStore:
             return None
 
     def _guard(self, operation: TrackedOperation, worker: str) -> list[Any]:
-        table = azure_operations
-        return [table.c.id == operation.id, table.c.status == operation.status, table.c.locked_by == worker]
+        """Still leased to `worker`, and still in the status it was claimed in."""
+        return [OPERATION_QUEUE.held_by(operation.id, worker), azure_operations.c.status == operation.status]
 
     def _update(self, operation: TrackedOperation, worker: str, **values: Any) -> bool:
         with self.store.writing() as conn:
             updated = conn.execute(
                 azure_operations.update()
                 .where(*self._guard(operation, worker))
-                .values(locked_by=None, locked_until=None, **values)
+                .values(**LeaseQueue.RELEASED, **values)
                 .returning(azure_operations.c.id)
             ).first()
         return updated is not None
 
     def next_due_at(self) -> datetime | None:
         with self.store.reading() as conn:
-            return conn.execute(
-                sa.select(sa.func.min(azure_operations.c.next_poll_at)).where(
-                    azure_operations.c.state == OperationState.ACTIVE.value
-                )
-            ).scalar()
+            return OPERATION_QUEUE.next_due_at(conn)
 
     def get(self, operation_id: str) -> TrackedOperation | None:
         with self.store.reading() as conn:

@@ -1,0 +1,75 @@
+"""The provider guide in README.md, installed as a real package, takes callbacks in a running `serve`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import ADMIN_TOKEN, wait_until
+from tests.processes import Process, environment, free_port, run_cli, wait_for_http
+from tests.sink import Sink
+from tests.test_plugin import build_plugin
+
+ACME_TOKEN = "acme-voice-callback-token-0123456789abcdef"
+
+
+def test_the_guide_provider_installed_as_a_plugin_takes_callbacks_end_to_end(
+    database_url: str, tmp_path: Path, sink: Sink
+) -> None:
+    site = build_plugin(tmp_path, "provider", "provider-entry-point")
+    assert list(site.glob("acme_voice_plugin-1.0.dist-info/entry_points.txt"))
+    config = tmp_path / "routes.toml"
+    config.write_text(
+        '[[routes]]\nname = "acme-only"\nhandler = "tests.plugins:SinkHandler"\n'
+        'events = ["voice.*"]\nproviders = ["acme-voice"]\n'
+        f'[routes.options]\nurl = "{sink.url}/acme"\n'
+    )
+    env = environment(
+        database_url, tmp_path, config=str(config), admin_tokens=ADMIN_TOKEN, acme_voice_tokens=ACME_TOKEN
+    )
+    env["PYTHONPATH"] = f"{site}:{env['PYTHONPATH']}"
+    port = free_port()
+    serve = Process(["serve", "--port", str(port)], env, tmp_path)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_http(base, serve)
+        hook = f"{base}/hooks/acme-voice/{ACME_TOKEN}"
+        callback = {"voice": "narrator-7", "state": "bad_audio", "message": "3 clips are silent"}
+
+        accepted = httpx.post(hook, json=callback)
+        assert accepted.status_code == 202, accepted.text
+        (event_id,) = accepted.json()["event_ids"]
+        again = httpx.post(hook, json=callback)
+        assert again.status_code == 200 and again.json() == {**accepted.json(), "duplicate": True}
+
+        invalid = httpx.post(hook, json={"voice": "narrator-7"})
+        assert invalid.status_code == 422
+        assert invalid.json()["error"]["details"] == {"state": ["a string is required"]}
+        assert httpx.post(f"{base}/hooks/acme-voice/{'x' * 40}", json=callback).status_code == 404
+        assert httpx.post(f"{base}/hooks/azure/{ACME_TOKEN}", json=callback).status_code == 404, (
+            "Azure is polled: it has no callback URL"
+        )
+
+        admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        (event,) = admin.get("/api/events", params={"provider": "acme-voice"}).json()["items"]
+        assert event["id"] == event_id and event["type"] == "voice.dataset.issue"
+        assert event["data"]["error"] == {"code": "bad_audio", "message": "3 clips are silent"}
+        rejected = admin.get(f"/api/receipts/{invalid.headers['X-Receipt-Id']}").json()
+        assert rejected["provider"] == "acme-voice" and rejected["status"] == "rejected"
+
+        wait_until(lambda: len(sink.requests) == 1, timeout=20)
+        delivered: dict[str, Any] = sink.requests[0].json()
+        assert sink.requests[0].path == "/acme" and delivered["id"] == event_id
+        assert delivered["source"] == "/providers/acme-voice" and delivered["subject"] == "narrator-7"
+
+        reprocessed = run_cli(["receipts", "reprocess", invalid.headers["X-Receipt-Id"]], env, tmp_path)
+        assert reprocessed.returncode == 1
+        assert "Still not a valid callback: field 'state'" in reprocessed.stderr
+    except AssertionError:
+        print(serve.output)
+        raise
+    finally:
+        serve.close()
+    assert ACME_TOKEN not in serve.output

@@ -1,0 +1,66 @@
+"""The database handle every part of the store shares: engine, transactions in turn, dialect helpers.
+
+Each write is one short transaction. Callers pass `now` (from the injectable clock), so
+the store never reads the wall clock itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Self
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from webhook_app.config import Settings
+from webhook_app.store.engine import IMMEDIATE, create_engine, writers_for
+
+
+class Database:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self.writers = writers_for(engine)
+        module: Any = postgresql if engine.dialect.name == "postgresql" else sqlite
+        self._dialect_insert = module.insert
+
+    @classmethod
+    def from_url(cls, url: str, *, pool_size: int = 5, sqlite_synchronous: str = "NORMAL") -> Self:
+        """A store on `url`; each process holds up to `pool_size` connections, twice that at peaks."""
+        engine = create_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, sqlite_synchronous=sqlite_synchronous
+        )
+        return cls(engine)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        return cls.from_url(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            sqlite_synchronous=settings.sqlite_synchronous,
+        )
+
+    def dispose(self) -> None:
+        self.writers.close()
+        self.engine.dispose()
+
+    @contextmanager
+    def writing(self) -> Iterator[sa.Connection]:
+        """A write transaction, in turn with this process's other writers."""
+        with self.writers.turn(), self.engine.connect() as conn:
+            conn.execution_options(**{IMMEDIATE: True})
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[sa.Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def ping(self) -> None:
+        with self.reading() as conn:
+            conn.execute(sa.text("SELECT 1"))
+
+    def insert_ignoring_conflict(self, table: sa.Table, values: dict[str, Any]) -> Any:
+        """An INSERT that skips a row whose unique key is taken (`ON CONFLICT DO NOTHING`)."""
+        return self._dialect_insert(table).values(values).on_conflict_do_nothing()

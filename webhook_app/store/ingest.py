@@ -1,0 +1,214 @@
+"""Recording what arrived: receipts, their events and deliveries, under one dedupe policy.
+
+A callback's receipt takes its `dedupe_key` in a unique index, so between concurrent
+identical callbacks the database decides: exactly one records events, the others answer
+as duplicates of it. A key older than the window no longer counts and is released.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from webhook_app.events import Event
+from webhook_app.states import ReceiptStatus
+from webhook_app.store.database import Database
+from webhook_app.store.fast_path import FastPath
+from webhook_app.store.records import (
+    IngestResult,
+    NewReceipt,
+    PlannedDelivery,
+    delivery_row,
+    event_row,
+    receipt_row,
+)
+from webhook_app.store.tables import deliveries, events, receipts
+from webhook_app.wakeup import notify_work
+
+
+class IngestStore(Database):
+    def __init__(self, engine: sa.Engine) -> None:
+        super().__init__(engine)
+        self._fast_path = FastPath(engine, self.writers.turn)
+        # Built once: constructing statements per request cost more than running them.
+        self._insert_receipt = receipts.insert()
+        self._insert_keyed_receipt = (
+            (postgresql if engine.dialect.name == "postgresql" else sqlite)
+            .insert(receipts)
+            .on_conflict_do_nothing()
+            .returning(receipts.c.id)
+        )
+        self._insert_events = events.insert()
+        self._insert_deliveries = deliveries.insert()
+
+    def dispose(self) -> None:
+        self._fast_path.dispose()
+        super().dispose()
+
+    def record_callback(
+        self,
+        receipt: NewReceipt,
+        new_events: Sequence[Event],
+        planned: Sequence[PlannedDelivery],
+        *,
+        dedupe_key: str | None,
+        dedupe_window: timedelta,
+    ) -> IngestResult:
+        """Keep the receipt, its events and their deliveries in one transaction.
+
+        An identical callback (same `dedupe_key`) seen within `dedupe_window` records
+        nothing and returns the original ids. The unique index on `dedupe_key` decides
+        between concurrent identical requests, so exactly one of them records events.
+        """
+        if dedupe_key is not None:
+            row = receipt_row(receipt, status=ReceiptStatus.ACCEPTED.value, reason=None) | {
+                "dedupe_key": dedupe_key
+            }
+            event_rows = [event_row(e) for e in new_events]
+            delivery_rows = [delivery_row(p, receipt.received_at) for p in planned]
+            if self._fast_path.record(row, event_rows, delivery_rows):
+                return IngestResult(receipt.id, [e.id for e in new_events], duplicate=False)
+        with self.writing() as conn:  # the key is taken (a duplicate or a stale copy), or there is none
+            return self.record_in(conn, receipt, new_events, planned, dedupe_key, dedupe_window)
+
+    def record_in(
+        self,
+        conn: sa.Connection,
+        receipt: NewReceipt,
+        new_events: Sequence[Event],
+        planned: Sequence[PlannedDelivery],
+        dedupe_key: str | None,
+        dedupe_window: timedelta,
+    ) -> IngestResult:
+        """Record within the caller's transaction (an Azure transition commits with its row's update)."""
+        row = receipt_row(receipt, status=ReceiptStatus.ACCEPTED.value, reason=None)
+        if dedupe_key is None:
+            conn.execute(self._insert_receipt, row)
+        else:
+            original = self._take_dedupe_key(conn, row, dedupe_key, receipt.received_at - dedupe_window)
+            if original is not None:
+                return IngestResult(original, event_ids_of(conn, original), duplicate=True)
+        self._insert_events_and_deliveries(conn, new_events, planned, receipt.received_at)
+        return IngestResult(receipt.id, [e.id for e in new_events], duplicate=False)
+
+    def _insert_events_and_deliveries(
+        self,
+        conn: sa.Connection,
+        new_events: Sequence[Event],
+        planned: Sequence[PlannedDelivery],
+        now: datetime,
+    ) -> None:
+        if new_events:
+            conn.execute(self._insert_events, [event_row(e) for e in new_events])
+        if planned:
+            conn.execute(self._insert_deliveries, [delivery_row(p, now) for p in planned])
+            notify_work(conn)
+
+    def _take_dedupe_key(
+        self, conn: sa.Connection, row: dict[str, Any], key: str, fresh_after: datetime
+    ) -> str | None:
+        """Insert the receipt holding `key`; return the original receipt id if it is a duplicate."""
+        for _ in range(3):
+            inserted = conn.execute(self._insert_keyed_receipt, {**row, "dedupe_key": key}).first()
+            if inserted is not None:
+                return None
+            original = _fresh_holder(conn, key, fresh_after)
+            if original is not None:
+                return original
+        raise RuntimeError(f"could not settle dedupe key {key} after 3 tries")
+
+    def accept_rejected(
+        self,
+        receipt_id: str,
+        new_events: Sequence[Event],
+        planned: Sequence[PlannedDelivery],
+        *,
+        dedupe_key: str | None,
+        dedupe_window: timedelta,
+        now: datetime,
+    ) -> IngestResult:
+        """Turn a rejected receipt into an accepted one with its events, in one transaction.
+
+        If an identical callback was accepted meanwhile (the provider retried), nothing is
+        recorded and the original's ids come back as a duplicate.
+        """
+        with self.writing() as conn:
+            row = conn.execute(
+                sa.select(receipts.c.status, receipts.c.received_at).where(receipts.c.id == receipt_id)
+            ).first()
+            if row is None or row.status != ReceiptStatus.REJECTED.value:
+                raise LookupError(f"No rejected receipt with id {receipt_id}.")
+            if dedupe_key is not None:
+                original = _fresh_holder(conn, dedupe_key, row.received_at - dedupe_window)
+                if original is not None:
+                    return IngestResult(original, event_ids_of(conn, original), duplicate=True)
+            conn.execute(
+                receipts.update()
+                .where(receipts.c.id == receipt_id)
+                .values(status=ReceiptStatus.ACCEPTED.value, reason=None, dedupe_key=dedupe_key)
+            )
+            self._insert_events_and_deliveries(conn, new_events, planned, now)
+        return IngestResult(receipt_id, [e.id for e in new_events], duplicate=False)
+
+    def record_rejected(self, receipt: NewReceipt, reason: dict[str, Any], *, keep: int) -> str:
+        """Keep an authenticated request that failed validation, with why, for later reprocessing.
+
+        Only the newest `keep` rejected receipts stay: a sender that knows the token must
+        not be able to fill the disk with refusals. The oldest go in the same transaction.
+        """
+        rejected = receipts.c.status == ReceiptStatus.REJECTED.value
+        with self.writing() as conn:
+            conn.execute(
+                receipts.insert().values(
+                    receipt_row(receipt, status=ReceiptStatus.REJECTED.value, reason=reason)
+                )
+            )
+            oldest_kept = conn.execute(
+                sa.select(receipts.c.received_at, receipts.c.id)
+                .where(rejected)
+                .order_by(receipts.c.received_at.desc(), receipts.c.id.desc())
+                .offset(keep - 1)
+                .limit(1)
+            ).first()
+            if oldest_kept is not None:
+                conn.execute(
+                    receipts.delete().where(
+                        rejected,
+                        sa.or_(
+                            receipts.c.received_at < oldest_kept.received_at,
+                            sa.and_(
+                                receipts.c.received_at == oldest_kept.received_at,
+                                receipts.c.id < oldest_kept.id,
+                            ),
+                        ),
+                    )
+                )
+        return receipt.id
+
+    @staticmethod
+    def _event_ids_of(conn: sa.Connection, receipt_id: str) -> list[str]:
+        query = sa.select(events.c.id).where(events.c.receipt_id == receipt_id).order_by(events.c.seq)
+        return list(conn.execute(query).scalars())
+
+
+def _fresh_holder(conn: sa.Connection, key: str, fresh_after: datetime) -> str | None:
+    """The receipt holding `key` if it arrived after `fresh_after` (the new one is its duplicate).
+    A holder older than the window no longer counts as the same callback: its key is released."""
+    holder = conn.execute(
+        sa.select(receipts.c.id, receipts.c.received_at).where(receipts.c.dedupe_key == key)
+    ).first()
+    if holder is None:
+        return None
+    if holder.received_at > fresh_after:
+        return str(holder.id)
+    conn.execute(receipts.update().where(receipts.c.id == holder.id).values(dedupe_key=None))
+    return None
+
+
+def event_ids_of(conn: sa.Connection, receipt_id: str) -> list[str]:
+    query = sa.select(events.c.id).where(events.c.receipt_id == receipt_id).order_by(events.c.seq)
+    return list(conn.execute(query).scalars())

@@ -1,0 +1,187 @@
+"""Read models: the event log, an event's deliveries, a voice's timeline, receipts, counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from webhook_app.store.cursors import decode_cursor, encode_cursor
+from webhook_app.store.database import Database
+from webhook_app.store.ingest import event_ids_of
+from webhook_app.store.records import EventFilters
+from webhook_app.store.tables import DUE_STATUSES, attempts, azure_operations, deliveries, events, receipts
+
+
+@dataclass(frozen=True)
+class BacklogSnapshot:
+    """What `/metrics` reads at each scrape."""
+
+    backlog: dict[str, int]
+    """Deliveries waiting, by status (`pending`, `failed`)."""
+    oldest_due_created_at: datetime | None
+    operations: dict[str, int]
+    """Tracked Azure operations by state."""
+
+
+class ReadModels(Database):
+    def list_events(
+        self, filters: EventFilters, *, limit: int, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first; `cursor` is the opaque position returned by the previous page.
+
+        Filtered by time, the order is the events' time (then `seq`), so the index on
+        (occurred_at, seq) finds a page at once wherever the range lies; ordered by `seq`
+        the database walked every newer event, or sorted every one in the range.
+        """
+        timed = filters.since is not None or filters.until is not None
+        order = (events.c.occurred_at.desc(), events.c.seq.desc()) if timed else (events.c.seq.desc(),)
+        query = (
+            sa.select(events.c.seq, events.c.occurred_at, events.c.document).order_by(*order).limit(limit + 1)
+        )
+        for column, value in (
+            (events.c.type, filters.type),
+            (events.c.provider, filters.provider),
+            (events.c.voice_id, filters.voice_id),
+            (events.c.status, filters.status),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if filters.since is not None:
+            query = query.where(events.c.occurred_at >= filters.since)
+        if filters.until is not None:
+            query = query.where(events.c.occurred_at < filters.until)
+        if cursor is not None:
+            position = decode_cursor(cursor, timed=timed)
+            if position.at is not None:
+                query = query.where(events.c.occurred_at <= position.at).where(
+                    sa.or_(
+                        events.c.occurred_at < position.at,
+                        sa.and_(events.c.occurred_at == position.at, events.c.seq < position.seq),
+                    )
+                )
+            else:
+                query = query.where(events.c.seq < position.seq)
+        with self.reading() as conn:
+            rows = conn.execute(query).all()
+        page = rows[:limit]
+        next_cursor = None
+        if len(rows) > limit:
+            next_cursor = encode_cursor(page[-1].seq, page[-1].occurred_at if timed else None)
+        return [row.document for row in page], next_cursor
+
+    def get_event(self, event_id: str) -> dict[str, Any] | None:
+        with self.reading() as conn:
+            return conn.execute(sa.select(events.c.document).where(events.c.id == event_id)).scalar()
+
+    def deliveries_of(self, event_id: str) -> list[dict[str, Any]]:
+        """The event's deliveries, oldest first, each with its attempts in order."""
+        with self.reading() as conn:
+            rows = conn.execute(
+                sa.select(deliveries)
+                .where(deliveries.c.event_id == event_id)
+                .order_by(deliveries.c.created_at, deliveries.c.id)
+            ).all()
+            history = conn.execute(
+                sa.select(attempts)
+                .where(attempts.c.delivery_id.in_([r.id for r in rows]))
+                .order_by(attempts.c.id)
+            ).all()
+        by_delivery: dict[str, list[dict[str, Any]]] = {r.id: [] for r in rows}
+        for a in history:
+            by_delivery[a.delivery_id].append(
+                {
+                    "number": a.number,
+                    "started_at": a.started_at,
+                    "finished_at": a.finished_at,
+                    "outcome": a.outcome,
+                    "error": a.error,
+                }
+            )
+        return [
+            {
+                "id": r.id,
+                "route": r.route,
+                "status": r.status,
+                "replay_of": r.replay_of,
+                "next_attempt_at": r.next_attempt_at if r.status in DUE_STATUSES else None,
+                "last_error": r.last_error,
+                "attempts": by_delivery[r.id],
+            }
+            for r in rows
+        ]
+
+    def deliveries_in(self, status: str, *, limit: int) -> list[dict[str, Any]]:
+        """Deliveries in `status`, most recently changed first, with their event's type and voice."""
+        query = (
+            sa.select(
+                deliveries.c.id,
+                deliveries.c.route,
+                deliveries.c.event_id,
+                deliveries.c.attempts,
+                deliveries.c.last_error,
+                deliveries.c.updated_at,
+                events.c.type,
+                events.c.provider,
+                events.c.voice_id,
+            )
+            .join(events, events.c.id == deliveries.c.event_id)
+            .where(deliveries.c.status == status)
+            .order_by(deliveries.c.updated_at.desc())
+            .limit(limit)
+        )
+        with self.reading() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def voice_timeline(self, provider: str, voice_id: str) -> list[dict[str, Any]]:
+        """Every event of one voice, oldest first."""
+        query = (
+            sa.select(events.c.document)
+            .where(events.c.voice_id == voice_id, events.c.provider == provider)
+            .order_by(events.c.seq)
+        )
+        with self.reading() as conn:
+            return list(conn.execute(query).scalars())
+
+    def get_receipt(self, receipt_id: str) -> dict[str, Any] | None:
+        with self.reading() as conn:
+            row = conn.execute(sa.select(receipts).where(receipts.c.id == receipt_id)).first()
+            if row is None:
+                return None
+            event_ids = event_ids_of(conn, receipt_id)
+        return {
+            "id": row.id,
+            "provider": row.provider,
+            "received_at": row.received_at,
+            "status": row.status,
+            "reason": row.reason,
+            "content_type": row.content_type,
+            "headers": row.headers,
+            "body": row.body,
+            "event_ids": event_ids,
+        }
+
+    def delivery_status_counts(self) -> dict[str, int]:
+        with self.reading() as conn:
+            rows = conn.execute(
+                sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status)
+            ).all()
+        return {status: count for status, count in rows}
+
+    def backlog_snapshot(self) -> BacklogSnapshot:
+        due = deliveries.c.status.in_(DUE_STATUSES)
+        with self.reading() as conn:
+            backlog = conn.execute(
+                sa.select(deliveries.c.status, sa.func.count()).where(due).group_by(deliveries.c.status)
+            ).all()
+            oldest = conn.execute(sa.select(sa.func.min(deliveries.c.created_at)).where(due)).scalar()
+            operations = conn.execute(
+                sa.select(azure_operations.c.state, sa.func.count()).group_by(azure_operations.c.state)
+            ).all()
+        return BacklogSnapshot(
+            {status: count for status, count in backlog},
+            oldest,
+            {state: count for state, count in operations},
+        )

@@ -1,0 +1,99 @@
+"""The values the store takes and gives, and the rows it writes for them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from webhook_app.events import Event, new_id
+from webhook_app.states import DeliveryStatus
+
+
+@dataclass(frozen=True)
+class NewReceipt:
+    """What arrived, as kept: the raw body and the headers worth keeping (never secrets)."""
+
+    provider: str
+    received_at: datetime
+    body: bytes
+    headers: dict[str, str]
+    content_type: str | None = None
+    id: str = field(default_factory=lambda: new_id("rcpt"))
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    receipt_id: str
+    event_ids: list[str]
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class PlannedDelivery:
+    event_id: str
+    route: str
+    replay_of: str | None = None
+
+
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    id: str
+    event_id: str
+    route: str
+    attempts: int
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EventFilters:
+    type: str | None = None
+    provider: str | None = None
+    voice_id: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+CONTENT_TYPE_CHARS = 200  # the column's size; a longer header is kept cut (the body is what matters)
+
+
+def receipt_row(receipt: NewReceipt, *, status: str, reason: dict[str, Any] | None) -> dict[str, Any]:
+    return {
+        "id": receipt.id,
+        "provider": receipt.provider,
+        "received_at": receipt.received_at,
+        "status": status,
+        "reason": reason,
+        "content_type": receipt.content_type[:CONTENT_TYPE_CHARS] if receipt.content_type else None,
+        "headers": receipt.headers,
+        "body": receipt.body,
+        "dedupe_key": None,
+    }
+
+
+def event_row(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "receipt_id": event.receipt_id,
+        "provider": event.data.provider,
+        "type": str(event.type),
+        "voice_id": event.data.voice_id,
+        "status": event.data.status,
+        "occurred_at": event.time,
+        "document": event.to_cloudevent(),
+    }
+
+
+def delivery_row(planned: PlannedDelivery, now: datetime) -> dict[str, Any]:
+    return {
+        "id": new_id("dlv"),
+        "event_id": planned.event_id,
+        "route": planned.route,
+        "status": DeliveryStatus.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+        "replay_of": planned.replay_of,
+    }

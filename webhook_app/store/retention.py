@@ -1,0 +1,108 @@
+"""Retention: what `prune` removes, and what it would."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from webhook_app.states import OperationState
+from webhook_app.store.database import Database
+from webhook_app.store.tables import DUE_STATUSES, attempts, azure_operations, deliveries, events, receipts
+
+
+class Retention(Database):
+    def prune(
+        self,
+        *,
+        before: datetime,
+        batch: int = 1000,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> dict[str, int]:
+        """Delete what is older than `before`, `batch` rows per short transaction.
+
+        Events go with their deliveries and attempts only when none of those deliveries is
+        still `pending` or `failed` (to be retried); receipts go once no event refers to them;
+        tracked Azure operations once they stopped. Returns how many of each were removed.
+        """
+        removed = {"events": 0, "deliveries": 0, "attempts": 0, "receipts": 0, "azure_operations": 0}
+        unfinished = sa.exists().where(
+            deliveries.c.event_id == events.c.id, deliveries.c.status.in_(DUE_STATUSES)
+        )
+        old_events = sa.select(events.c.id).where(events.c.occurred_at < before, ~unfinished).limit(batch)
+        referenced = sa.exists().where(events.c.receipt_id == receipts.c.id)
+        old_receipts = (
+            sa.select(receipts.c.id).where(receipts.c.received_at < before, ~referenced).limit(batch)
+        )
+        old_operations = (
+            sa.select(azure_operations.c.id)
+            .where(
+                azure_operations.c.state != OperationState.ACTIVE.value,
+                azure_operations.c.updated_at < before,
+            )
+            .limit(batch)
+        )
+        while True:
+            with self.writing() as conn:
+                event_ids = list(conn.execute(old_events).scalars())
+                if not event_ids:
+                    break
+                delivery_ids = list(
+                    conn.execute(
+                        sa.select(deliveries.c.id).where(deliveries.c.event_id.in_(event_ids))
+                    ).scalars()
+                )
+                removed["attempts"] += conn.execute(
+                    attempts.delete().where(attempts.c.delivery_id.in_(delivery_ids))
+                ).rowcount
+                removed["deliveries"] += conn.execute(
+                    deliveries.delete().where(deliveries.c.id.in_(delivery_ids))
+                ).rowcount
+                removed["events"] += conn.execute(events.delete().where(events.c.id.in_(event_ids))).rowcount
+            if progress:
+                progress("events", len(event_ids))
+        for name, table, query in (
+            ("receipts", receipts, old_receipts),
+            ("azure_operations", azure_operations, old_operations),
+        ):
+            while True:
+                with self.writing() as conn:
+                    ids = list(conn.execute(query).scalars())
+                    if ids:
+                        removed[name] += conn.execute(table.delete().where(table.c.id.in_(ids))).rowcount
+                if not ids:
+                    break
+                if progress:
+                    progress(name, len(ids))
+        return removed
+
+    def prune_counts(self, *, before: datetime) -> dict[str, int]:
+        """What `prune(before=…)` would remove, counted without removing anything."""
+        unfinished = sa.exists().where(
+            deliveries.c.event_id == events.c.id, deliveries.c.status.in_(DUE_STATUSES)
+        )
+        prunable = sa.and_(events.c.occurred_at < before, ~unfinished)
+        event_ids = sa.select(events.c.id).where(prunable)
+        delivery_ids = sa.select(deliveries.c.id).where(deliveries.c.event_id.in_(event_ids))
+        kept_reference = sa.exists().where(events.c.receipt_id == receipts.c.id, ~prunable)
+        counts = {
+            "events": sa.select(sa.func.count()).select_from(events).where(prunable),
+            "deliveries": sa.select(sa.func.count())
+            .select_from(deliveries)
+            .where(deliveries.c.id.in_(delivery_ids)),
+            "attempts": sa.select(sa.func.count())
+            .select_from(attempts)
+            .where(attempts.c.delivery_id.in_(delivery_ids)),
+            "receipts": sa.select(sa.func.count())
+            .select_from(receipts)
+            .where(receipts.c.received_at < before, ~kept_reference),
+            "azure_operations": sa.select(sa.func.count())
+            .select_from(azure_operations)
+            .where(
+                azure_operations.c.state != OperationState.ACTIVE.value,
+                azure_operations.c.updated_at < before,
+            ),
+        }
+        with self.reading() as conn:
+            return {name: int(conn.execute(query).scalar_one()) for name, query in counts.items()}
