@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from webhook_app.errors import ConfigError
-from webhook_app.routes import DEFAULT_ROUTES, Route, parse_routes
+from webhook_app.routes import DEFAULT_ROUTES, Route
 
 ENV_PREFIX = "WEBHOOK_APP_"
 TOKENS_FILE = "webhook_app.tokens.json"
@@ -130,6 +130,8 @@ def load_settings(environ: Mapping[str, str] | None = None, *, route_secrets: bo
         except MissingVariable as missing:
             raise ConfigError(missing.describe(config_path, document)) from None
         if "routes" in document:
+            from webhook_app.route_config import parse_routes
+
             routes = parse_routes(document.pop("routes"), config_path)
         unknown = sorted(set(document) - set(_KINDS))
         if unknown:

@@ -10,10 +10,9 @@ from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, fields, pre_load, validate
+from marshmallow import EXCLUDE, Schema, fields, pre_load
 
-from webhook_app.provider import PROVIDER_NAME
-from webhook_app.routes import PROVIDER_NAME_ERROR
+from webhook_app.route_config import installed_provider
 from webhook_app.store import EventFilters
 
 
@@ -22,7 +21,7 @@ class EventFilterSchema(Schema):
         unknown = EXCLUDE  # the API's own schema raises on unknown names; the page ignores them
 
     type = fields.String()
-    provider = fields.String(validate=validate.Regexp(PROVIDER_NAME, error=PROVIDER_NAME_ERROR))
+    provider = fields.String(validate=installed_provider)
     voice_id = fields.String()
     status = fields.String()
     since = fields.AwareDateTime(default_timezone=UTC)

@@ -15,6 +15,8 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from webhook_app.errors import WebhookAppError
@@ -23,6 +25,22 @@ from webhook_app.tokens import token_matches
 
 PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 """A provider's name: lower-case letters, digits and '-', as in its callback path."""
+
+ENTRY_POINT_GROUP = "webhook_app.providers"
+
+
+@cache
+def installed_provider_names() -> tuple[str, ...]:
+    """The names of the installed providers, read from the entry points without importing them."""
+    return tuple(sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)))
+
+
+def check_provider_name(name: str) -> None:
+    """ValueError unless `name` is an installed provider's."""
+    installed = installed_provider_names()
+    if name not in installed:
+        raise ValueError(f"no provider named {name!r} is installed (installed: {', '.join(installed)})")
+
 
 if TYPE_CHECKING:
     from flask import Blueprint

@@ -11,11 +11,11 @@ from marshmallow import ValidationError
 from webhook_app.config import Settings
 from webhook_app.errors import ConfigError
 from webhook_app.handler import Handler
+from webhook_app.provider import ENTRY_POINT_GROUP as PROVIDER_ENTRY_POINT_GROUP
 from webhook_app.provider import PROVIDER_NAME, Provider
 from webhook_app.routes import Route, describe_validation_error
 
 ENTRY_POINT_GROUP = "webhook_app.handlers"
-PROVIDER_ENTRY_POINT_GROUP = "webhook_app.providers"
 
 
 def available_handlers() -> dict[str, str]:
