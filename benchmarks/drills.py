@@ -149,11 +149,11 @@ def duplicates(database_url: str, folder: Path, total: int = 10_000, connections
     return DrillResult("identical callbacks", counts, ok=events == 1 and statuses.count(202) == 1)
 
 
-def _forward_route(folder: Path, sink: Sink, retry: str = "") -> Path:
-    """A config file with one signed `forward` route to `sink`."""
+def _forward_route(folder: Path, sink: Sink, retry: str = "", keys: str = "") -> Path:
+    """A config file with one signed `forward` route to `sink` (`keys`: more route keys, as TOML lines)."""
     config = folder / "routes.toml"
     config.write_text(
-        '[[routes]]\nname = "partner"\nhandler = "forward"\n' + (f"retry = {retry}\n" if retry else "")
+        '[[routes]]\nname = "partner"\nhandler = "forward"\n' + (f"retry = {retry}\n" if retry else "") + keys
         + f'[routes.options]\nurl = "{sink.url}/in"\n'
         'secret = "whsec_ZHJpbGwtc2VjcmV0LTAxMjM0NTY3ODk="\nallow_private_targets = true\n'
     )  # fmt: skip
@@ -171,7 +171,9 @@ def sink_outage(
 
     sink.respond = respond
     retry = "{ max_attempts = 20, base_seconds = 0.5, factor = 2, max_seconds = 2 }"
-    env = _env(database_url, folder, WEBHOOK_APP_CONFIG=str(_forward_route(folder, sink, retry)))
+    # The outage pauses the route (20 failures in a row); a probe every second finds the sink back.
+    keys = "probe_seconds = 1\n"
+    env = _env(database_url, folder, WEBHOOK_APP_CONFIG=str(_forward_route(folder, sink, retry, keys)))
     store = Store.from_url(database_url)
     migrate.upgrade(store.engine)
     port = free_port()

@@ -48,7 +48,7 @@ def seed(store: Any, start: int, stop: int) -> None:
             (event,) = resemble.to_events(callback, receipt_id=None, received_at=at)
             rows.append({
                 "id": event.id, "receipt_id": None, "provider": "resemble", "type": str(event.type),
-                "voice_id": event.data.voice_id, "status": event.data.status, "occurred_at": event.time,
+                "voice_id": event.subject, "status": event.status, "occurred_at": event.time,
                 "document": event.to_cloudevent(),
             })  # fmt: skip
         with store.engine.begin() as conn:

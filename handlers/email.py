@@ -20,7 +20,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from handlers.describe import Description, describe
 from webhook_app.errors import PermanentError, RetryableError
 from webhook_app.events import Event
-from webhook_app.handler import Handler
+from webhook_app.handler import Delivered, Handler
 from webhook_app.outbound import Deadline
 from webhook_app.text import CONTROL_CHARACTERS
 
@@ -47,7 +47,7 @@ class EmailHandler(Handler):
             if bool(data.get("username")) != bool(data.get("password")):
                 raise ValidationError("set both username and password, or neither", "password")
 
-    def handle(self, event: Event) -> None:
+    def handle(self, event: Event) -> Delivered:
         try:
             message = compose(event, self.options["sender"], self.options["to"], self.event_page(event))
         except (ValueError, TypeError) as exc:  # the same event fails the same way every time
@@ -57,25 +57,25 @@ class EmailHandler(Handler):
         deadline = Deadline(timeout, lambda: getattr(smtp, "sock", None))
         try:
             with deadline:
-                self._send(smtp, message)
+                code, answer = self._send(smtp, message)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
-            raise _classified(
-                min(codes), f"all recipients refused: {_describe_refusals(exc.recipients)}"
-            ) from exc
+            refusals = _describe_refusals(exc.recipients)
+            raise _classified(min(codes), f"all recipients refused: {refusals}", refusals) from exc
         except smtplib.SMTPResponseException as exc:
             text = (
                 exc.smtp_error.decode(errors="replace")
                 if isinstance(exc.smtp_error, bytes)
                 else str(exc.smtp_error)
             )
-            raise _classified(exc.smtp_code, f"SMTP {exc.smtp_code} {text}") from exc
+            raise _classified(exc.smtp_code, f"SMTP {exc.smtp_code} {text}", text) from exc
         except (smtplib.SMTPException, OSError) as exc:
             if deadline.expired:
                 raise RetryableError(f"timed out: the SMTP exchange took more than {timeout:g} s") from exc
             raise RetryableError(f"SMTP server unreachable or dropped the connection: {exc}") from exc
         finally:
             smtp.close()
+        return Delivered(code, answer)
 
     def _client(self) -> smtplib.SMTP:
         """Not connected yet, so that the deadline covers the connection and the greeting too."""
@@ -88,19 +88,32 @@ class EmailHandler(Handler):
         smtp._host = self.options["host"]  # type: ignore[attr-defined]
         return smtp
 
-    def _send(self, smtp: smtplib.SMTP, message: EmailMessage) -> None:
+    def _send(self, smtp: smtplib.SMTP, message: EmailMessage) -> tuple[int, str]:
+        """Send; the server's answer to the end of the message (`250 OK …`)."""
         security = self.options["security"]
         smtp.connect(self.options["host"], self.options["port"] or DEFAULT_PORTS[security])
         if security == "starttls":
             smtp.starttls(context=ssl.create_default_context())
         if self.options["username"]:
             smtp.login(self.options["username"], self.options["password"])
+        answers: list[tuple[int, bytes]] = []
+        send_data = smtp.data
+
+        def data(msg: Any) -> tuple[int, bytes]:  # send_message keeps the answer to DATA to itself
+            answers.append(send_data(msg))
+            return answers[-1]
+
+        smtp.data = data  # type: ignore[method-assign]
         smtp.send_message(message)
         smtp.quit()
+        code, answer = answers[-1] if answers else (250, b"")
+        return code, answer.decode(errors="replace")
 
 
-def _classified(code: int, message: str) -> RetryableError | PermanentError:
-    return RetryableError(message) if 400 <= code < 500 else PermanentError(message)
+def _classified(code: int, message: str, answer: str) -> RetryableError | PermanentError:
+    if 400 <= code < 500:
+        return RetryableError(message, status_code=code, response=answer)
+    return PermanentError(message, status_code=code, response=answer)
 
 
 def _describe_refusals(refusals: dict[str, tuple[int, bytes]]) -> str:
@@ -112,9 +125,8 @@ def _describe_refusals(refusals: dict[str, tuple[int, bytes]]) -> str:
 def subject(description: Description) -> str:
     """One header line: control characters a provider sent (CR/LF in a voice id made every
     attempt fail) become spaces, and the line stays short enough to fold."""
-    facts = dict(description.facts)
     kind = f"TEST {description.headline}" if description.test else description.headline
-    text = f"[webhook-app] {kind}: {facts['Provider']} voice {facts['Voice']}"
+    text = f"[webhook-app] {kind}: {description.concerning}"
     return clip(_CONTROL_RUNS.sub(" ", text), SUBJECT_CHARS)
 
 

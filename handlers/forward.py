@@ -26,10 +26,10 @@ from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
-from handlers.http import new_client, post, short
+from handlers.http import delivered, new_client, post, short
 from webhook_app.errors import PermanentError, RetryableError
 from webhook_app.events import Event
-from webhook_app.handler import Handler
+from webhook_app.handler import Delivered, Handler
 from webhook_app.outbound import is_global_address
 
 CONTENT_TYPE = "application/cloudevents+json"
@@ -68,7 +68,7 @@ class ForwardHandler(Handler):
         allowed = None if self.options["allow_private_targets"] else is_global_address
         self.client = new_client(self.options["timeout_seconds"], address_allowed=allowed)
 
-    def handle(self, event: Event) -> None:
+    def handle(self, event: Event) -> Delivered:
         url = self.options["url"]
         body = json.dumps(event.to_cloudevent(), separators=(",", ":")).encode()
         timestamp = int(time.time())
@@ -80,10 +80,18 @@ class ForwardHandler(Handler):
         }
         response = post(self.client, url, content=body, headers=headers)
         if response.is_success:
-            return
+            return delivered(response)
         if response.status_code == 410:
-            raise PermanentError(f"target answered 410 Gone: {short(response.text)}")
-        raise RetryableError(f"target answered {response.status_code} {short(response.text)}")
+            raise PermanentError(
+                f"target answered 410 Gone: {short(response.text)}",
+                status_code=response.status_code,
+                response=response.text,
+            )
+        raise RetryableError(
+            f"target answered {response.status_code} {short(response.text)}",
+            status_code=response.status_code,
+            response=response.text,
+        )
 
     def close(self) -> None:
         self.client.close()

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from webhook_app.errors import PermanentError, RetryableError
+from webhook_app.handler import Delivered
 from webhook_app.outbound import Answer, BlockedAddress, Outbound, OutboundTimeout
 from webhook_app.retry import parse_retry_after
 
@@ -34,8 +35,14 @@ def post(client: Outbound, url: str, **kwargs: Any) -> Answer:
         raise RetryableError(
             f"answered {response.status_code} {short(response.text)}".strip(),
             retry_after=parse_retry_after(response.headers.get("Retry-After"), datetime.now(UTC)),
+            status_code=response.status_code,
+            response=response.text,
         )
     return response
+
+
+def delivered(response: Answer) -> Delivered:
+    return Delivered(response.status_code, response.text)
 
 
 def short(text: str, limit: int = 200) -> str:

@@ -14,13 +14,15 @@ class LogHandler(Handler):
     name = "log"
 
     def handle(self, event: Event) -> None:
+        recordings = event.voice.recordings if event.voice else ()
         logger.info(
-            "%s%s %s voice %s status %s%s",
+            "%s%s %s %s %s status %s%s",
             "test " if event.test else "",
             event.type,
             event.data.provider,
-            event.data.voice_id,
-            event.data.status,
-            f" ({len(event.data.recordings)} recordings flagged)" if event.data.recordings else "",
+            "voice" if event.voice else "about",
+            event.subject,
+            event.status,
+            f" ({len(recordings)} recordings flagged)" if recordings else "",
             extra={"event_id": event.id, "receipt_id": event.receipt_id},
         )

@@ -12,10 +12,10 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from handlers.describe import Description, describe
-from handlers.http import new_client, post, short
+from handlers.http import delivered, new_client, post, short
 from webhook_app.errors import PermanentError, RetryableError
 from webhook_app.events import Event
-from webhook_app.handler import Handler
+from webhook_app.handler import Delivered, Handler
 
 MAX_LISTED = 20
 SECTION_LIMIT = 3000
@@ -33,7 +33,7 @@ class SlackHandler(Handler):
         super().__init__(options)
         self.client = new_client(self.options["timeout_seconds"])
 
-    def handle(self, event: Event) -> None:
+    def handle(self, event: Event) -> Delivered:
         description = describe(event)
         payload = {
             "text": fallback_text(description),
@@ -41,11 +41,19 @@ class SlackHandler(Handler):
         }
         response = post(self.client, self.options["webhook_url"], json=payload)
         if response.is_success:
-            return
+            return delivered(response)
         if response.status_code in (400, 401, 403, 404, 410):
             # invalid_payload, no_service, channel_not_found, channel_is_archived …: retrying cannot help.
-            raise PermanentError(f"Slack refused the message: {response.status_code} {short(response.text)}")
-        raise RetryableError(f"Slack answered {response.status_code} {short(response.text)}")
+            raise PermanentError(
+                f"Slack refused the message: {response.status_code} {short(response.text)}",
+                status_code=response.status_code,
+                response=response.text,
+            )
+        raise RetryableError(
+            f"Slack answered {response.status_code} {short(response.text)}",
+            status_code=response.status_code,
+            response=response.text,
+        )
 
     def close(self) -> None:
         self.client.close()
@@ -63,8 +71,7 @@ def clip(text: str, limit: int) -> str:
 def fallback_text(description: Description) -> str:
     """The notification text: Slack parses it as mrkdwn too, so `<!channel>` or a link in a
     voice id would ping or link from it unless escaped."""
-    voice = dict(description.facts)["Voice"]
-    return clip(escape(f"{description.title}: {description.facts[0][1]} voice {voice}"), 300)
+    return clip(escape(f"{description.title}: {description.concerning}"), 300)
 
 
 def blocks(description: Description, event: Event, page: str | None = None) -> list[dict[str, Any]]:

@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,9 @@ from webhook_app import create_app
 from webhook_app.config import Settings
 from webhook_app.dispatch import Dispatcher
 from webhook_app.routes import Route
-from webhook_app.store import Store, migrate
+from webhook_app.store import ClaimedDelivery, Store, migrate
+from webhook_app.store.deliveries import RecordedAttempt
+from webhook_app.store.records import AttemptResult, RoutePolicy
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parent.parent
@@ -157,6 +160,13 @@ def deliver_due(dispatcher: Dispatcher) -> int:
     claimed = dispatcher.run_once()
     dispatcher.wait_for_running()
     return claimed
+
+
+def succeed(store: Store, claim: ClaimedDelivery, worker: str, at: datetime) -> RecordedAttempt:
+    """Record a successful attempt of `claim`, as the dispatcher would."""
+    return store.record_attempt(
+        claim, AttemptResult("succeeded", at, at), worker=worker, policy=RoutePolicy(), plan=lambda _: []
+    )
 
 
 def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> Any:

@@ -235,7 +235,9 @@ def test_server_errors_and_timeouts_back_off_and_recover(
 def test_401_stops_with_a_clear_error_until_tracked_again(
     azure_settings: Any, make_server_for: Any, azure: FakeAzure
 ) -> None:
-    harness = Harness(replace(azure_settings, azure_speech_key="wrong-key"), make_server_for)
+    oncall = Route(name="oncall", handler="log", events=("ops.*",))
+    settings = with_routes(replace(azure_settings, azure_speech_key="wrong-key"), oncall)
+    harness = Harness(settings, make_server_for)
     url = azure.add_operation("personal_voice", "Jessica-PersonalVoice")
     op = harness.track(url)
     harness.poll_when_due(op["id"])
@@ -245,6 +247,16 @@ def test_401_stops_with_a_clear_error_until_tracked_again(
         "401 Unauthorized" in stopped["last_error"]
         and "WEBHOOK_APP_AZURE_SPEECH_KEY" in stopped["last_error"]
     )
+    listed = harness.server.admin.get("/api/events", params={"type": "ops.azure.unauthorized"})
+    (told,) = listed.json()["items"]
+    assert told["subject"] == stopped["operation_id"] and told["source"] == "/webhook-app"
+    assert told["data"] == {
+        "provider": "webhook-app",
+        "operation_id": stopped["operation_id"],
+        "resource_id": "Jessica-PersonalVoice",
+        "status_code": 401,
+    }
+    assert told["delivery_counts"]["pending"] == 1, "routed to the ops route with the stop itself"
     harness.clock.advance(3600)
     assert harness.poller.run_once() == 0
     again = harness.server.admin.post(

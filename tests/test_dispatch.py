@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import deliver_due, load_fixture, wait_until
+from tests.conftest import deliver_due, load_fixture, succeed, wait_until
 from tests.plugins import SinkHandler
 from tests.sink import Reply, Sink
 from webhook_app import signals
@@ -203,12 +203,8 @@ def test_a_leased_delivery_is_not_claimed_twice_until_the_lease_expires(store: S
     )
     assert reclaimed.id == claim.id
     # The first worker lost its lease: its late result is kept as history but does not move the delivery.
-    assert not store.mark_delivery_succeeded(
-        claim, worker="a", started_at=clock.now(), finished_at=clock.now()
-    )
-    assert store.mark_delivery_succeeded(
-        reclaimed, worker="b", started_at=clock.now(), finished_at=clock.now()
-    )
+    assert not succeed(store, claim, "a", clock.now()).held
+    assert succeed(store, reclaimed, "b", clock.now()).held
     (delivery,) = store.deliveries_of(claim.event_id)
     assert delivery["status"] == "succeeded" and len(delivery["attempts"]) == 2
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from click.testing import CliRunner
 
+from tests.conftest import succeed
 from webhook_app.cli import cli
 from webhook_app.ingest import record_events
 from webhook_app.providers import resemble
@@ -29,7 +30,7 @@ def add(store: Store, voice: str, age_days: float) -> str:
 
 def finish_all(store: Store) -> None:
     for claim in store.claim_due_deliveries(worker="w", now=NOW, limit=100, lease=timedelta(seconds=30)):
-        store.mark_delivery_succeeded(claim, worker="w", started_at=NOW, finished_at=NOW)
+        succeed(store, claim, "w", NOW)
 
 
 def test_prune_keeps_recent_and_pending_and_removes_the_rest_in_batches(store: Store) -> None:

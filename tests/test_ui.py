@@ -55,7 +55,7 @@ def test_sign_in_filter_open_replay_and_see_the_new_attempt(site: Any, browser: 
     issue = server.post_callback(load_fixture("resemble_dataset_issue.json")).json()["event_ids"][0]
     server.post_callback(load_fixture("resemble_finished.json"))
     server.post_callback(load_fixture("resemble_consent_validation_failed.json"))
-    deliver_due(dispatcher)  # the partner route fails once and is dead
+    deliver_due(dispatcher)  # the partner route fails once and is dead: three ops.delivery.dead events
 
     context = browser.new_context()
     page = context.new_page()
@@ -71,7 +71,8 @@ def test_sign_in_filter_open_replay_and_see_the_new_attempt(site: Any, browser: 
     page.goto(f"{server.url}/ui/")
     sign_in(page, server.url)
     assert page.url.endswith("/ui/")
-    assert page.locator("tbody tr").count() == 3
+    assert page.locator("tbody tr").count() == 6
+    assert page.locator("tbody tr", has_text="ops.delivery.dead").count() == 3
     cookie = next(c for c in context.cookies() if c["name"] == "webhook_app_session")
     assert cookie["httpOnly"] is True
 
@@ -118,4 +119,31 @@ def test_sign_in_filter_open_replay_and_see_the_new_attempt(site: Any, browser: 
     page.click("text=Sign out")
     page.goto(f"{server.url}/ui/dead")
     assert "/ui/login" in page.url
+    context.close()
+
+
+def test_the_routes_page_shows_health_and_pauses_and_resumes_a_route(
+    site: Any, browser: Browser, sink: Sink
+) -> None:
+    server, dispatcher = site
+    sink.respond = lambda _: Reply(status=503)
+    server.post_callback(load_fixture("resemble_dataset_issue.json"))
+    deliver_due(dispatcher)
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{server.url}/ui/routes")
+    sign_in(page, server.url)
+    page.goto(f"{server.url}/ui/routes")
+    partner = page.locator("tr.route[data-route=partner]")
+    assert "active" in partner.locator("td.state").inner_text()
+    assert "1 dead" in partner.inner_text() and "0/1 succeeded" in partner.inner_text()
+    partner.locator("button", has_text="Pause").click()
+    assert "partner: paused by hand." in page.inner_text("body")
+    partner = page.locator("tr.route[data-route=partner]")
+    assert "paused by hand" in partner.locator("td.state").inner_text()
+    assert server.admin.get("/api/routes").json()["items"][0]["state"] == "paused"
+    partner.locator("button", has_text="Resume").click()
+    assert "active" in page.locator("tr.route[data-route=partner] td.state").inner_text()
+    told = server.admin.get("/api/events", params={"provider": "webhook-app"}).json()["items"]
+    assert [e["type"] for e in told] == ["ops.route.resumed", "ops.route.paused", "ops.delivery.dead"]
     context.close()

@@ -13,6 +13,7 @@ from typing import Any
 
 _EXPORTS = {
     "ConfigError": "webhook_app.errors",
+    "Delivered": "webhook_app.handler",
     "Event": "webhook_app.events",
     "EventData": "webhook_app.events",
     "EventType": "webhook_app.events",

@@ -311,17 +311,24 @@ def events_list(
 
         filters = parse_event_filters(given)
     items, _ = store.list_events(filters, limit=limit)
+    counts = store.delivery_counts([item["id"] for item in items])
     for item in items:
         if as_json:
-            click.echo(json.dumps(item))
+            click.echo(json.dumps({**item, "delivery_counts": counts[item["id"]]}))
         else:
             subject = printable(
                 item["subject"]
             )  # a provider's text: no escape sequence may reach the terminal
-            columns = (item["time"], f"{item['type']:<26}", f"{item['data']['provider']:<8}", subject)
-            click.echo("  ".join((*columns, item["id"])))
+            columns = (item["time"], f"{item['type']:<26}", f"{item['data']['provider']:<11}", subject)
+            click.echo("  ".join((*columns, item["id"], _delivery_summary(counts[item["id"]]))))
     if not items and not as_json:
         click.echo("no events")
+
+
+def _delivery_summary(counts: dict[str, int]) -> str:
+    """`deliveries: 2 succeeded, 1 dead`, or `no deliveries`."""
+    parts = [f"{n} {status}" for status, n in counts.items() if n]
+    return "deliveries: " + ", ".join(parts) if parts else "no deliveries"
 
 
 @events.command("show")
@@ -540,6 +547,7 @@ def routes_check(send_test: bool, only: str | None) -> None:
     read, and is kept in the event log like any other (with no delivery: this command
     makes the one call itself and prints how it went).
     """
+    from webhook_app.events import OPS_PROVIDER
     from webhook_app.registry import build_handlers
     from webhook_app.samples import TEST_PREFERENCE, sample_event
 
@@ -575,7 +583,10 @@ def routes_check(send_test: bool, only: str | None) -> None:
         if store is None or (only is not None and route.name != only):
             continue
         provider = (route.providers or ("resemble",))[0]
-        event_type = next((t for t in TEST_PREFERENCE if route.matches(str(t), provider)), None)
+        sendable = (
+            t for t in TEST_PREFERENCE if route.matches(str(t), OPS_PROVIDER if t.is_ops else provider)
+        )
+        event_type = next(sendable, None)
         if event_type is None:
             click.echo("    test: skipped, the route matches no known event type")
             continue
@@ -821,8 +832,12 @@ def json_default(value: Any) -> Any:
 
 
 from webhook_app.azure.cli import azure  # noqa: E402 - registered last: it calls back into this module
+from webhook_app.route_cli import deliveries_list, routes_list, routes_pause, routes_resume  # noqa: E402
 
 cli.add_command(azure)
+for _command in (routes_list, routes_pause, routes_resume):
+    routes.add_command(_command)
+deliveries.add_command(deliveries_list)
 
 
 def main() -> None:

@@ -12,18 +12,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 from webhook_app import signals
 from webhook_app.clock import Clock, SystemClock
-from webhook_app.errors import PermanentError, RetryableError
+from webhook_app.errors import HandlerError, PermanentError, RetryableError
 from webhook_app.events import Event
-from webhook_app.handler import Handler
+from webhook_app.handler import Delivered, Handler
+from webhook_app.ingest import plan_deliveries
 from webhook_app.routes import Route
+from webhook_app.states import AttemptOutcome
 from webhook_app.store import ClaimedDelivery, Store
+from webhook_app.store.records import RESPONSE_CHARS, AttemptResult, RoutePolicy
 from webhook_app.wakeup import LISTENING_FALLBACK_SECONDS, Wakeup
 from webhook_app.worker import Job, new_worker_id
 
@@ -86,6 +89,8 @@ class Dispatcher(Job):
         self._keeper = threading.Thread(target=self._keep_leases, name="lease-keeper", daemon=True)
         self._retired: list[Handler] = []
         self._free_after_round = 0
+        self.policies = policies_of(routes)
+        self._routes_known = False
 
     def start(self) -> None:
         self._keeper.start()
@@ -96,8 +101,11 @@ class Dispatcher(Job):
         free = self._free_after_round = self.concurrency - len(self._futures)
         if free <= 0:
             return 0
+        if not self._routes_known:
+            self.store.ensure_routes(self.routes, now=self.clock.now())
+            self._routes_known = True
         claims = self.store.claim_due_deliveries(
-            worker=self.worker_id, now=self.clock.now(), limit=free, lease=self.lease
+            worker=self.worker_id, now=self.clock.now(), limit=free, lease=self.lease, policies=self.policies
         )
         for claim in claims:
             future = self._pool.submit(self.deliver, claim)
@@ -112,10 +120,11 @@ class Dispatcher(Job):
         if self._free_after_round <= 0 or not self.wakeup.listening:
             return self.poll_interval
         now = self.clock.now()
-        next_due = self.store.next_delivery_due_at(now)
-        if next_due is None:
+        moments = [self.store.next_delivery_due_at(now), self.store.next_route_slot_at()]
+        due = [moment for moment in moments if moment is not None]
+        if not due:
             return LISTENING_FALLBACK_SECONDS
-        return min(LISTENING_FALLBACK_SECONDS, max(0.01, (next_due - now).total_seconds()))
+        return min(LISTENING_FALLBACK_SECONDS, max(0.01, (min(due) - now).total_seconds()))
 
     def wait_for_running(self) -> None:
         """Until the handlers started so far have returned and their outcomes are recorded."""
@@ -151,6 +160,8 @@ class Dispatcher(Job):
         so the old ones are closed with the dispatcher, not now."""
         self._retired += self.handlers.values()
         self.routes, self.handlers = {route.name: route for route in routes}, handlers
+        self.policies = policies_of(routes)
+        self._routes_known = False
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -172,23 +183,20 @@ class Dispatcher(Job):
         handler = self.handlers.get(claim.route)
         event = Event.from_cloudevent(claim.document)
         if route is None or handler is None:
-            self._dead(claim, event, started, f"route '{claim.route}' is no longer configured", context)
+            self._dead(claim, event, started, f"route '{claim.route}' is no longer configured", None, context)
             return
         try:
             with self._running.handling(claim.id):
-                handler.handle(event)
+                answer = handler.handle(event)
         except PermanentError as exc:
-            self._dead(claim, event, started, f"permanent error: {exc}", context)
+            self._dead(claim, event, started, f"permanent error: {exc}", exc, context)
         except RetryableError as exc:
-            self._failed(claim, event, route, started, str(exc), exc.retry_after, context)
+            self._failed(claim, event, route, started, str(exc), exc, context)
         except Exception as exc:
             logger.warning("handler of route %s raised %r", claim.route, exc, extra=context, exc_info=True)
             self._failed(claim, event, route, started, f"{type(exc).__name__}: {exc}", None, context)
         else:
-            finished = self.clock.now()
-            self.store.mark_delivery_succeeded(
-                claim, worker=self.worker_id, started_at=started, finished_at=finished
-            )
+            self._record(claim, _result(AttemptOutcome.SUCCEEDED, started, self.clock.now(), answered=answer))
             logger.info("delivered %s to %s", claim.event_id, claim.route, extra=context)
             signals.delivery_succeeded.send(
                 self,
@@ -199,6 +207,21 @@ class Dispatcher(Job):
                 error=None,
             )
 
+    def _record(self, claim: ClaimedDelivery, result: AttemptResult) -> None:
+        """Record the attempt; announce and log the ops events it raised."""
+        recorded = self.store.record_attempt(
+            claim,
+            result,
+            worker=self.worker_id,
+            policy=self.policies.get(claim.route, RoutePolicy()),
+            plan=lambda raised: plan_deliveries(raised, tuple(self.routes.values())),
+        )
+        for raised in recorded.raised:
+            logger.warning(
+                "%s: %s", raised.type, raised.subject, extra={"event_id": raised.id, "route": claim.route}
+            )
+            signals.event_recorded.send(self.store, event=raised)
+
     def _failed(
         self,
         claim: ClaimedDelivery,
@@ -206,23 +229,32 @@ class Dispatcher(Job):
         route: Route,
         started: datetime,
         error: str,
-        retry_after: float | None,
+        exc: HandlerError | None,
         context: dict[str, str],
     ) -> None:
+        finished = self.clock.now()
+        if claim.probe:
+            self._record(claim, _result(AttemptOutcome.PROBE_FAILED, started, finished, error, exc))
+            logger.warning("probe of paused route %s failed: %s", claim.route, error, extra=context)
+            signals.delivery_failed.send(
+                self,
+                event=event,
+                route=claim.route,
+                delivery_id=claim.id,
+                attempt=claim.attempts + 1,
+                error=error,
+            )
+            return
         failed_attempts = claim.attempts + 1
         if route.retry.gives_up_after(failed_attempts):
-            self._dead(claim, event, started, f"gave up after {failed_attempts} attempts: {error}", context)
+            self._dead(
+                claim, event, started, f"gave up after {failed_attempts} attempts: {error}", exc, context
+            )
             return
-        finished = self.clock.now()
+        retry_after = exc.retry_after if isinstance(exc, RetryableError) else None
         delay = route.retry.next_delay(failed_attempts, retry_after=retry_after)
-        self.store.schedule_delivery_retry(
-            claim,
-            worker=self.worker_id,
-            started_at=started,
-            finished_at=finished,
-            error=error,
-            next_attempt_at=finished + timedelta(seconds=delay),
-        )
+        retry_at = finished + timedelta(seconds=delay)
+        self._record(claim, _result(AttemptOutcome.FAILED, started, finished, error, exc, retry_at))
         logger.warning(
             "delivery to %s failed (attempt %d), retrying in %.1fs: %s",
             claim.route,
@@ -236,12 +268,18 @@ class Dispatcher(Job):
         )
 
     def _dead(
-        self, claim: ClaimedDelivery, event: Event, started: datetime, error: str, context: dict[str, str]
+        self,
+        claim: ClaimedDelivery,
+        event: Event,
+        started: datetime,
+        error: str,
+        exc: HandlerError | None,
+        context: dict[str, str],
     ) -> None:
-        self.store.mark_delivery_dead(
-            claim, worker=self.worker_id, started_at=started, finished_at=self.clock.now(), error=error
-        )
+        self._record(claim, _result(AttemptOutcome.DEAD, started, self.clock.now(), error, exc))
         logger.error("delivery to %s is dead: %s", claim.route, error, extra=context)
+        if event.type.is_ops:
+            logger.error("no ops event is raised about an ops event's dead delivery", extra=context)
         signals.delivery_dead.send(
             self,
             event=event,
@@ -250,3 +288,33 @@ class Dispatcher(Job):
             attempt=claim.attempts + 1,
             error=error,
         )
+
+
+def policies_of(routes: Iterable[Route]) -> dict[str, RoutePolicy]:
+    return {
+        route.name: RoutePolicy(route.pause_after_failures, route.probe_seconds, route.send_interval)
+        for route in routes
+    }
+
+
+def _result(
+    outcome: AttemptOutcome,
+    started: datetime,
+    finished: datetime,
+    error: str | None = None,
+    exc: HandlerError | None = None,
+    retry_at: datetime | None = None,
+    answered: Delivered | None = None,
+) -> AttemptResult:
+    """The attempt as recorded, with what the target answered (from the handler's answer or error)."""
+    said = answered or exc
+    response = said.response if said else None
+    return AttemptResult(
+        outcome.value,
+        started,
+        finished,
+        error,
+        next_attempt_at=retry_at,
+        status_code=said.status_code if said else None,
+        response=response[:RESPONSE_CHARS].replace("\x00", "\ufffd") if response else None,
+    )

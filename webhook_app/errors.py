@@ -17,14 +17,27 @@ class ConfigError(WebhookAppError):
 
 
 class HandlerError(WebhookAppError):
-    """Raised by a handler to say how its failure should be treated."""
+    """Raised by a handler to say how its failure should be treated; `status_code` (the
+    target's HTTP or SMTP code) and `response` (the start of its answer) go on the record."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, response: str | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.response = response
 
 
 class RetryableError(HandlerError):
     """The delivery may succeed later: retry with backoff, or after `retry_after` seconds."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        status_code: int | None = None,
+        response: str | None = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, response=response)
         self.retry_after = retry_after
 
 

@@ -1,5 +1,9 @@
 """The normalized event: one shape for every provider, serialized as a CloudEvents 1.0 object.
 
+Two families share it: `voice.*` events (what a provider said about a voice, `EventData`)
+and `ops.*` events (what this service says about itself: a dead delivery, a paused
+route, `OpsData`, whose fields per type are in DESIGN.md).
+
 Handlers receive `Event` objects; the store keeps `Event.to_cloudevent()`.
 """
 
@@ -7,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -24,6 +29,19 @@ class EventType(StrEnum):
     CONSENT_FAILED = "voice.consent.failed"
     STATUS_CHANGED = "voice.status.changed"
     OPERATION_STALLED = "voice.operation.stalled"
+    OPS_DELIVERY_DEAD = "ops.delivery.dead"
+    OPS_ROUTE_PAUSED = "ops.route.paused"
+    OPS_ROUTE_RESUMED = "ops.route.resumed"
+    OPS_AZURE_UNAUTHORIZED = "ops.azure.unauthorized"
+
+    @property
+    def is_ops(self) -> bool:
+        return self.value.startswith("ops.")
+
+
+OPS_PROVIDER = "webhook-app"
+"""`data.provider` of every ops event."""
+OPS_SOURCE = "/webhook-app"
 
 
 FAILURE_TYPES = frozenset(
@@ -74,11 +92,24 @@ class EventData:
 
 
 @dataclass(frozen=True)
+class OpsData:
+    """`data` of an `ops.*` event: its `subject` (the route or operation concerned) and its fields."""
+
+    subject: str
+    fields: Mapping[str, Any]
+    """JSON values, per type as DESIGN.md lists them (`route`, `delivery_id`, `error`, …)."""
+    provider: str = OPS_PROVIDER
+
+    def get(self, name: str) -> Any:
+        return self.fields.get(name)
+
+
+@dataclass(frozen=True)
 class Event:
     type: EventType
     source: str
     time: datetime
-    data: EventData
+    data: EventData | OpsData
     receipt_id: str | None = None
     id: str = field(default_factory=lambda: new_id("evt"))
     test: bool = False
@@ -86,24 +117,24 @@ class Event:
 
     @property
     def subject(self) -> str:
-        return self.data.voice_id
+        """The voice id, or for an ops event the route or operation concerned."""
+        return self.data.subject if isinstance(self.data, OpsData) else self.data.voice_id
+
+    @property
+    def status(self) -> str:
+        """The provider's status word, or for an ops event the type's last word (`dead`, `paused`…)."""
+        return self.type.rsplit(".", 1)[1] if isinstance(self.data, OpsData) else self.data.status
+
+    @property
+    def voice(self) -> EventData | None:
+        """The voice data of a `voice.*` event; None for an ops event."""
+        return self.data if isinstance(self.data, EventData) else None
 
     def to_cloudevent(self) -> dict[str, Any]:
         """The structured-mode CloudEvent, plus `receipt_id`."""
         # Built by hand: dataclasses.asdict deep-copies and was a tenth of an ingest's cost.
         d = self.data
-        data = {
-            "provider": d.provider,
-            "voice_id": d.voice_id,
-            "status": d.status,
-            "ok": d.ok,
-            "issue": d.issue,
-            "recordings": [dict(vars(r)) for r in d.recordings],
-            "recordings_omitted": d.recordings_omitted,
-            "speaker_profile_id": d.speaker_profile_id,
-            "operation_id": d.operation_id,
-            "error": {"code": d.error.code, "message": d.error.message} if d.error else None,
-        }
+        data = {"provider": d.provider, **d.fields} if isinstance(d, OpsData) else self._voice_data(d)
         document: dict[str, Any] = {
             "specversion": SPECVERSION,
             "id": self.id,
@@ -119,9 +150,36 @@ class Event:
             document["test"] = True
         return document
 
+    @staticmethod
+    def _voice_data(d: EventData) -> dict[str, Any]:
+        return {
+            "provider": d.provider,
+            "voice_id": d.voice_id,
+            "status": d.status,
+            "ok": d.ok,
+            "issue": d.issue,
+            "recordings": [dict(vars(r)) for r in d.recordings],
+            "recordings_omitted": d.recordings_omitted,
+            "speaker_profile_id": d.speaker_profile_id,
+            "operation_id": d.operation_id,
+            "error": {"code": d.error.code, "message": d.error.message} if d.error else None,
+        }
+
     @classmethod
     def from_cloudevent(cls, document: dict[str, Any]) -> Event:
         """Rebuild an event the store kept; unknown types stay readable as their string."""
+        event_type = EventType(document["type"])
+        if event_type.is_ops:
+            fields = {k: v for k, v in document["data"].items() if k != "provider"}
+            return cls(
+                id=document["id"],
+                type=event_type,
+                source=document["source"],
+                time=datetime.fromisoformat(document["time"].replace("Z", "+00:00")),
+                data=OpsData(subject=document["subject"], fields=fields),
+                receipt_id=document.get("receipt_id"),
+                test=document.get("test") is True,
+            )
         raw = dict(document["data"])
         recordings = tuple(Recording(**r) for r in raw.pop("recordings", []) or [])
         error = raw.pop("error", None)
@@ -132,7 +190,7 @@ class Event:
         )
         return cls(
             id=document["id"],
-            type=EventType(document["type"]),
+            type=event_type,
             source=document["source"],
             time=datetime.fromisoformat(document["time"].replace("Z", "+00:00")),
             data=data,

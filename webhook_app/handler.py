@@ -1,6 +1,7 @@
 """What a handler is: a class with a `name` and `handle(event)`.
 
-`handle` returns normally on success. It raises `RetryableError` when a later attempt may
+`handle` returns normally on success, optionally a `Delivered` saying what the target
+answered (kept with the attempt). It raises `RetryableError` when a later attempt may
 succeed (optionally with `retry_after` seconds) and `PermanentError` when none can. Any
 other exception counts as retryable, so a bug in a handler never loses an event.
 """
@@ -8,11 +9,20 @@ other exception counts as retryable, so a bug in a handler never loses an event.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from marshmallow import Schema, ValidationError
 
 from webhook_app.events import Event
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """What the target answered a successful delivery: its HTTP or SMTP code and the start of its answer."""
+
+    status_code: int | None = None
+    response: str | None = None
 
 
 class Handler:
@@ -31,7 +41,7 @@ class Handler:
     def __init__(self, options: Mapping[str, Any]) -> None:
         self.options = dict(options)
 
-    def handle(self, event: Event) -> None:
+    def handle(self, event: Event) -> Delivered | None:
         raise NotImplementedError
 
     def close(self) -> None:

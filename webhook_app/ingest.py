@@ -23,12 +23,17 @@ _TOO_DEEP = "The body nests arrays or objects too deeply."
 
 
 def plan_deliveries(events: Sequence[Event], routes: Sequence[Route]) -> list[PlannedDelivery]:
-    return [
-        PlannedDelivery(event_id=event.id, route=route.name)
-        for event in events
-        for route in routes
-        if route.matches(str(event.type), event.data.provider)
-    ]
+    """One delivery per route that accepts the event (`where` reads the CloudEvent, built once)."""
+    planned = []
+    filtering = any(route.where for route in routes)
+    for event in events:
+        document = event.to_cloudevent() if filtering else None
+        planned += [
+            PlannedDelivery(event_id=event.id, route=route.name)
+            for route in routes
+            if route.accepts(event, document)
+        ]
+    return planned
 
 
 def parse_callback(

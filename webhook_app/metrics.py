@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
 from webhook_app import signals
-from webhook_app.states import OperationState, values
+from webhook_app.states import OperationState, RouteState, values
 from webhook_app.store import Store
 from webhook_app.store.tables import DUE_STATUSES
 
@@ -115,7 +115,7 @@ class StoreCollector(Collector):
 
     def _gauges(self) -> Iterator[Metric]:
         now = datetime.now(UTC)
-        snapshot = self.store.backlog_snapshot()
+        snapshot = self.store.backlog_snapshot(now)
         backlog, oldest, operations = snapshot.backlog, snapshot.oldest_due_created_at, snapshot.operations
         gauge = GaugeMetricFamily(
             "webhook_app_deliveries_backlog",
@@ -138,6 +138,33 @@ class StoreCollector(Collector):
         for state in values(OperationState):
             tracked.add_metric([state], operations.get(state, 0))
         yield tracked
+        yield from _route_gauges(snapshot.routes, snapshot.waiting, now)
+
+
+def _route_gauges(routes: list[dict[str, Any]], waiting: dict[str, int], now: datetime) -> Iterator[Metric]:
+    """Each route's state, run of failures, time spent paused and deliveries waiting their turn."""
+    paused = GaugeMetricFamily(
+        "webhook_app_route_paused", "1 while the route is paused, else 0.", labels=["route"]
+    )
+    failures = GaugeMetricFamily(
+        "webhook_app_route_consecutive_failures", "Failed attempts in a row, by route.", labels=["route"]
+    )
+    paused_seconds = GaugeMetricFamily(
+        "webhook_app_route_paused_seconds", "Seconds the route has spent paused, in all.", labels=["route"]
+    )
+    waits = GaugeMetricFamily(
+        "webhook_app_route_waiting_deliveries",
+        "Deliveries due now that wait for the route: paused, or held to its rate limit.",
+        labels=["route"],
+    )
+    for row in routes:
+        name, is_paused = row["route"], row["state"] == RouteState.PAUSED
+        paused.add_metric([name], 1 if is_paused else 0)
+        failures.add_metric([name], row["consecutive_failures"])
+        current = (now - row["paused_at"]).total_seconds() if is_paused and row["paused_at"] else 0.0
+        paused_seconds.add_metric([name], row["paused_seconds"] + max(0.0, current))
+        waits.add_metric([name], waiting.get(name, 0))
+    yield from (paused, failures, paused_seconds, waits)
 
 
 PROCESS_METRICS = (CALLBACKS, EVENTS, DELIVERY_ATTEMPTS, DELIVERY_LATENCY, AZURE_POLLS, SERVER_ERRORS)

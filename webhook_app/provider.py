@@ -20,7 +20,7 @@ from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from webhook_app.errors import WebhookAppError
-from webhook_app.events import Event
+from webhook_app.events import OPS_PROVIDER, Event
 from webhook_app.tokens import token_matches
 
 PROVIDER_NAME = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
@@ -36,8 +36,9 @@ def installed_provider_names() -> tuple[str, ...]:
 
 
 def check_provider_name(name: str) -> None:
-    """ValueError unless `name` is an installed provider's."""
-    installed = installed_provider_names()
+    """ValueError unless `name` is an installed provider's, or the service's own (`webhook-app`,
+    the `provider` of ops events)."""
+    installed = (*installed_provider_names(), OPS_PROVIDER)
     if name not in installed:
         raise ValueError(f"no provider named {name!r} is installed (installed: {', '.join(installed)})")
 

@@ -13,7 +13,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from webhook_app.errors import ConfigError
 from webhook_app.provider import check_provider_name
 from webhook_app.retry import RetryPolicy
-from webhook_app.routes import Route, describe_validation_error
+from webhook_app.routes import FieldCondition, Route, describe_validation_error, rate_interval
 
 
 def installed_provider(name: str) -> None:
@@ -22,6 +22,52 @@ def installed_provider(name: str) -> None:
         check_provider_name(name)
     except ValueError as exc:
         raise ValidationError(str(exc)) from None
+
+
+WHERE_PATHS = frozenset(
+    {"id", "source", "type", "subject", "time", "receipt_id", "test"}
+    | {f"data.{name}" for name in (
+        "provider", "voice_id", "status", "ok", "issue", "recordings_omitted", "speaker_profile_id",
+        "operation_id", "error.code", "error.message",
+    )}
+    | {f"data.{name}" for name in (  # ops events (DESIGN.md, "Ops events")
+        "route", "delivery_id", "event_id", "event_type", "attempts", "reason", "consecutive_failures",
+        "paused_seconds", "resource_id", "status_code",
+    )}
+)  # fmt: skip
+"""What `where` may test: the CloudEvent's attributes and the scalar fields of `data`."""
+
+
+def rate_limit(text: str) -> None:
+    try:
+        rate_interval(text)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+class _WhereValue(fields.Field):
+    """A glob, a list of globs, or a boolean or number to equal."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
+            return tuple(value)
+        if isinstance(value, bool | int | float):
+            return value
+        raise ValidationError("use a glob, a list of globs, or a boolean or number to equal")
+
+
+def where_path(path: str) -> None:
+    if path not in WHERE_PATHS:
+        raise ValidationError(f"unknown path {path!r}; use one of {', '.join(sorted(WHERE_PATHS))}")
+
+
+def conditions(where: dict[str, Any]) -> tuple[FieldCondition, ...]:
+    return tuple(
+        FieldCondition(path, globs=value) if isinstance(value, tuple) else FieldCondition(path, equals=value)
+        for path, value in where.items()
+    )
 
 
 class _RetrySchema(Schema):
@@ -50,6 +96,10 @@ class _RouteSchema(Schema):
     providers = fields.List(fields.String(validate=installed_provider), load_default=None)
     retry = fields.Nested(_RetrySchema, load_default=lambda: _RetrySchema().load({}))
     options = fields.Dict(keys=fields.String(), load_default=dict)
+    where = fields.Dict(keys=fields.String(validate=where_path), values=_WhereValue(), load_default=dict)
+    rate_limit = fields.String(validate=rate_limit, load_default=None)
+    pause_after_failures = fields.Integer(load_default=20, validate=validate.Range(min=0))
+    probe_seconds = fields.Float(load_default=60.0, validate=validate.Range(min=1))
 
 
 def parse_routes(raw: Any, source: str) -> tuple[Route, ...]:
@@ -77,6 +127,10 @@ def parse_routes(raw: Any, source: str) -> tuple[Route, ...]:
                 providers=tuple(loaded["providers"]) if loaded["providers"] is not None else None,
                 retry=RetryPolicy(**loaded["retry"]),
                 options=loaded["options"],
+                where=conditions(loaded["where"]),
+                rate_limit=loaded["rate_limit"],
+                pause_after_failures=loaded["pause_after_failures"],
+                probe_seconds=loaded["probe_seconds"],
             )
         )
     return tuple(routes)

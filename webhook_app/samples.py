@@ -88,6 +88,10 @@ TEST_PREFERENCE = (
     EventType.TRAINING_SUCCEEDED,
     EventType.STATUS_CHANGED,
     EventType.OPERATION_STALLED,
+    EventType.OPS_DELIVERY_DEAD,
+    EventType.OPS_ROUTE_PAUSED,
+    EventType.OPS_ROUTE_RESUMED,
+    EventType.OPS_AZURE_UNAUTHORIZED,
 )
 
 
@@ -96,6 +100,8 @@ def sample_event(
 ) -> Event:
     """A realistic event of any type, for `routes check --send-test`."""
     now = datetime.now(UTC)
+    if event_type.is_ops:
+        return replace(sample_ops_event(event_type, now), test=True)
     if provider == "resemble" and event_type in _RESEMBLE_STATUS:
         from webhook_app.providers import resemble  # marshmallow: only for the commands that need it
 
@@ -117,3 +123,25 @@ def sample_event(
         error=error,
     )
     return Event(type=event_type, source=f"/providers/{provider}", time=now, data=data, test=True)
+
+
+def sample_ops_event(event_type: EventType, now: datetime) -> Event:
+    """What the service would say about a route `example` (or an Azure operation)."""
+    from webhook_app import ops
+
+    if event_type is EventType.OPS_DELIVERY_DEAD:
+        dead = sample_event(EventType.DATASET_ISSUE)
+        return ops.delivery_dead(
+            route="example", delivery_id="dlv_test", event=dead, attempts=8, code="dead",
+            message="gave up after 8 attempts: answered 503", at=now,
+        )  # fmt: skip
+    if event_type is EventType.OPS_ROUTE_PAUSED:
+        return ops.route_paused(
+            route="example", reason="failures", consecutive_failures=20, error="answered 503", at=now
+        )
+    if event_type is EventType.OPS_ROUTE_RESUMED:
+        return ops.route_resumed(route="example", reason="probe", paused_seconds=720.0, at=now)
+    return ops.azure_unauthorized(
+        operation_id="00000000-0000-0000-0000-000000000000", resource_id="Jessica-PersonalVoice",
+        status_code=401, at=now,
+    )  # fmt: skip

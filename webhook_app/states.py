@@ -41,3 +41,20 @@ class OperationKind(StrEnum):
 def values(states: type[StrEnum]) -> tuple[str, ...]:
     """The plain strings, in the order defined: for choices, validators and enums."""
     return tuple(member.value for member in states)
+
+
+class RouteState(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"  # its deliveries wait; one is tried every `probe_seconds`
+
+
+class PauseReason(StrEnum):
+    FAILURES = "failures"  # `pause_after_failures` consecutive failed attempts
+    MANUAL = "manual"
+
+
+class AttemptOutcome(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # retried later
+    DEAD = "dead"
+    PROBE_FAILED = "probe_failed"  # a paused route's probe: recorded, spends none of the delivery's attempts

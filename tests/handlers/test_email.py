@@ -197,3 +197,21 @@ def test_messages_link_to_the_event_page_when_public_url_is_set(smtp: Any) -> No
     plain, html = parts(mailbox.messages[0])
     link = f"https://hooks.example.com/ui/events/{event.id}"
     assert f"See it: {link}" in plain and f"href='{link}'" in html
+
+
+def test_an_ops_event_reads_as_what_happened_and_what_to_do_with_a_link() -> None:
+    from handlers.email import compose
+    from webhook_app.events import EventType
+    from webhook_app.samples import sample_event
+
+    event = sample_event(EventType.OPS_ROUTE_PAUSED)
+    message = compose(
+        event, "ops@example.com", ["oncall@example.com"], f"https://hooks.example.com/ui/events/{event.id}"
+    )
+    assert message["Subject"] == "[webhook-app] TEST A route paused itself: route example"
+    text = message.get_body(("plain",)).get_content()
+    assert f"See it: https://hooks.example.com/ui/events/{event.id}" in text
+    assert "Route: example" in text and "Consecutive failures: 20" in text
+    assert "webhook-app routes resume example" in text
+    html = message.get_body(("html",)).get_content()
+    assert "A route paused itself" in html and "routes resume example" in html

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -33,7 +34,7 @@ def texts(message: dict[str, Any]) -> str:
     return json.dumps(message["blocks"], ensure_ascii=False)
 
 
-@pytest.mark.parametrize("event_type", list(EventType))
+@pytest.mark.parametrize("event_type", [t for t in EventType if not t.is_ops])
 def test_every_event_type_gets_a_header_and_the_key_facts(
     slack: Any, sink: Sink, event_type: EventType
 ) -> None:
@@ -161,3 +162,26 @@ def test_messages_link_to_the_event_page_when_public_url_is_set(slack: Any, sink
     slack.handle(event)
     context = sent(sink)["blocks"][-1]["elements"][0]["text"]
     assert f"<https://hooks.example.com/ui/events/{event.id}|{event.id}>" in context
+
+
+@pytest.mark.parametrize("event_type", [t for t in EventType if t.is_ops])
+def test_ops_events_say_what_happened_what_to_do_and_link_the_page(sink: Sink, event_type: EventType) -> None:
+    slack = SlackHandler.from_route_options({"webhook_url": sink.url})
+    slack.public_url = "https://hooks.example.com"
+    event = replace(sample_event(event_type), test=False)
+    slack.handle(event)
+    slack.close()
+    message = sent(sink)
+    body = texts(message)
+    expected = {
+        EventType.OPS_DELIVERY_DEAD: ("💀 A delivery is dead", "*Route*\\nexample", "events replay"),
+        EventType.OPS_ROUTE_PAUSED: ("⏸️ A route paused itself", "*Consecutive failures*\\n20", "resume"),
+        EventType.OPS_ROUTE_RESUMED: ("▶️ A route works again", "*Paused for*\\n12 min 0 s", "a probe"),
+        EventType.OPS_AZURE_UNAUTHORIZED: (
+            "🔑 Azure refused the subscription key", "*Azure answered*\\n401", "WEBHOOK_APP_AZURE_SPEECH_KEY"
+        ),
+    }[event_type]  # fmt: skip
+    assert message["blocks"][0]["text"]["text"] == expected[0]
+    assert expected[1] in body and expected[2] in body
+    assert f"<https://hooks.example.com/ui/events/{event.id}|{event.id}>" in body
+    assert message["text"].startswith(expected[0])

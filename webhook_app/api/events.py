@@ -48,8 +48,11 @@ def list_events() -> Response:
     except ValidationError as exc:
         return api_error(400, "invalid_query", "Some query parameters are not valid.", exc.messages)
     filters = event_filters(args)
-    items, next_cursor = services().store.list_events(filters, limit=args["limit"], cursor=args.get("cursor"))
-    return respond(schemas.EventPage, {"items": items, "next_cursor": next_cursor})
+    store = services().store
+    items, next_cursor = store.list_events(filters, limit=args["limit"], cursor=args.get("cursor"))
+    counts = store.delivery_counts([item["id"] for item in items])
+    listed = [{**item, "delivery_counts": counts[item["id"]]} for item in items]
+    return respond(schemas.EventPage, {"items": listed, "next_cursor": next_cursor})
 
 
 @bp.get("/events/<event_id>")

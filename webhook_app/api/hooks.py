@@ -107,7 +107,7 @@ def callback(provider_name: str, token: str) -> Response:
             "%s %s for voice %s",
             "duplicate of" if result.duplicate else "recorded",
             event.type,
-            event.data.voice_id,
+            event.subject,
             extra={
                 "receipt_id": result.receipt_id,
                 "event_id": result.event_ids[0] if result.duplicate else event.id,

@@ -18,6 +18,7 @@ from flask import Blueprint, Response, jsonify
 
 from webhook_app.api import schemas
 from webhook_app.api.events import EventQuerySchema, ReplayQuerySchema
+from webhook_app.api.routes import DeliveryQuerySchema
 from webhook_app.azure.api import TrackSchema
 from webhook_app.providers.resemble import CallbackSchema, RecordingSchema
 from webhook_app.services import services
@@ -46,6 +47,11 @@ SCHEMAS: dict[str, Any] = {
     "CloudEvent": schemas.CloudEvent,
     "EventDetail": schemas.EventDetail,
     "EventPage": schemas.EventPage,
+    "EventData": schemas.EventData,
+    "OpsData": schemas.OpsData,
+    "DeliveryPage": schemas.DeliveryPage,
+    "Route": schemas.RouteItem,
+    "RoutePage": schemas.RoutePage,
     "Voice": schemas.Voice,
     "Receipt": schemas.Receipt,
     "IngestResult": schemas.IngestResult,
@@ -122,6 +128,37 @@ PATHS: dict[str, dict[str, Any]] = {
             "responses": _answers(
                 r202="Replay", r400="Invalid query parameters", r404="No such event or route", **ADMIN_ERRORS
             ),
+        }
+    },
+    "/api/routes": {
+        "get": {
+            "summary": "Each configured route: state, waiting and dead deliveries, the last 24 hours",
+            "security": ADMIN,
+            "responses": _answers(r200="RoutePage", **ADMIN_ERRORS),
+        }
+    },
+    "/api/routes/{name}/pause": {
+        "post": {
+            "summary": "Pause a route by hand: its deliveries wait, spending no attempts",
+            "security": ADMIN,
+            "parameters": [_path_param("name", "A configured route's name")],
+            "responses": _answers(r200="Route", r404="No such route", **ADMIN_ERRORS),
+        }
+    },
+    "/api/routes/{name}/resume": {
+        "post": {
+            "summary": "Resume a paused route: its waiting deliveries go out",
+            "security": ADMIN,
+            "parameters": [_path_param("name", "A configured route's name")],
+            "responses": _answers(r200="Route", r404="No such route", **ADMIN_ERRORS),
+        }
+    },
+    "/api/deliveries": {
+        "get": {
+            "summary": "Deliveries, newest first",
+            "security": ADMIN,
+            "parameters": [{"in": "query", "schema": DeliveryQuerySchema}],
+            "responses": _answers(r200="DeliveryPage", r400="Invalid query parameters", **ADMIN_ERRORS),
         }
     },
     "/api/voices/{provider}/{voice_id}": {

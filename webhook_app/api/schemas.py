@@ -15,7 +15,16 @@ from marshmallow import Schema, fields
 
 from webhook_app.clock import isoformat
 from webhook_app.provider import PROVIDER_NAME
-from webhook_app.states import DeliveryStatus, OperationKind, OperationState, ReceiptStatus, values
+from webhook_app.states import (
+    AttemptOutcome,
+    DeliveryStatus,
+    OperationKind,
+    OperationState,
+    PauseReason,
+    ReceiptStatus,
+    RouteState,
+    values,
+)
 
 
 class Moment(fields.DateTime):
@@ -68,6 +77,34 @@ class EventData(Schema):
     error = fields.Nested(ProviderError, allow_none=True)
 
 
+class OpsData(Schema):
+    """`data` of an `ops.*` event (DESIGN.md, "Ops events"): the fields depend on the type."""
+
+    provider = fields.String(required=True, metadata={"enum": ["webhook-app"]})
+    route = fields.String()
+    delivery_id = fields.String()
+    event_id = fields.String()
+    event_type = fields.String()
+    voice_id = fields.String()
+    attempts = fields.Integer()
+    reason = fields.String(metadata={"enum": ["failures", "manual", "probe"]})
+    consecutive_failures = fields.Integer()
+    paused_seconds = fields.Float()
+    operation_id = fields.String()
+    resource_id = fields.String()
+    status_code = fields.Integer()
+    error = fields.Nested(ProviderError, allow_none=True)
+
+
+class _Data(fields.Field):
+    """A voice event's `EventData` or an ops event's `OpsData`, dumped by the schema that fits."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        if isinstance(value, dict) and value.get("provider") == "webhook-app":
+            return _instance(OpsData).dump(value)
+        return _instance(EventData).dump(value)
+
+
 class CloudEvent(Schema):
     """A CloudEvents 1.0 structured JSON object, plus the receipt it came from."""
 
@@ -78,7 +115,12 @@ class CloudEvent(Schema):
     subject = fields.String(required=True)
     time = fields.String(required=True, metadata={"format": "date-time"})
     datacontenttype = fields.String(required=True)
-    data = fields.Nested(EventData, required=True)
+    data = _Data(
+        required=True,
+        metadata={
+            "anyOf": [{"$ref": "#/components/schemas/EventData"}, {"$ref": "#/components/schemas/OpsData"}]
+        },
+    )
     receipt_id = fields.String(allow_none=True)
     test = fields.Boolean(metadata={"description": "CloudEvents extension: a test event from `routes check`"})
 
@@ -87,8 +129,11 @@ class Attempt(Schema):
     number = fields.Integer(required=True)
     started_at = Moment(required=True)
     finished_at = Moment(required=True)
-    outcome = fields.String(required=True, metadata={"enum": ["succeeded", "failed", "dead"]})
+    outcome = fields.String(required=True, metadata={"enum": list(values(AttemptOutcome))})
     error = fields.String(allow_none=True)
+    status_code = fields.Integer(allow_none=True, metadata={"description": "The target's HTTP or SMTP code"})
+    duration_ms = fields.Integer(allow_none=True)
+    response = fields.String(allow_none=True, metadata={"description": "The start of the answer, ≤ 1 KiB"})
 
 
 class Delivery(Schema):
@@ -105,9 +150,75 @@ class EventDetail(CloudEvent):
     deliveries = fields.List(fields.Nested(Delivery), required=True)
 
 
+class DeliveryCounts(Schema):
+    pending = fields.Integer(required=True)
+    succeeded = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    dead = fields.Integer(required=True)
+
+
+class ListedEvent(CloudEvent):
+    delivery_counts = fields.Nested(DeliveryCounts, required=True)
+
+
 class EventPage(Schema):
-    items = fields.List(fields.Nested(CloudEvent), required=True)
+    items = fields.List(fields.Nested(ListedEvent), required=True)
     next_cursor = fields.String(allow_none=True, required=True)
+
+
+class ListedDelivery(Schema):
+    id = fields.String(required=True)
+    event_id = fields.String(required=True)
+    event_type = fields.String(required=True)
+    voice_id = fields.String(required=True, metadata={"description": "The event's subject"})
+    route = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": list(values(DeliveryStatus))})
+    attempts = fields.Integer(required=True, metadata={"description": "How many attempts so far"})
+    next_attempt_at = Moment(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    created_at = Moment(required=True)
+    updated_at = Moment(required=True)
+
+
+class DeliveryPage(Schema):
+    items = fields.List(fields.Nested(ListedDelivery), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class RouteCounts(Schema):
+    pending = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    dead = fields.Integer(required=True)
+
+
+class RecentAttempts(Schema):
+    attempts = fields.Integer(required=True)
+    succeeded = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    p50_ms = fields.Integer(allow_none=True, required=True)
+    p99_ms = fields.Integer(allow_none=True, required=True)
+
+
+class RouteItem(Schema):
+    name = fields.String(required=True)
+    handler = fields.String(required=True)
+    events = fields.List(fields.String(), required=True)
+    state = fields.String(required=True, metadata={"enum": list(values(RouteState))})
+    paused_reason = fields.String(
+        allow_none=True, required=True, metadata={"enum": [*values(PauseReason), None]}
+    )
+    paused_at = Moment(allow_none=True, required=True)
+    consecutive_failures = fields.Integer(required=True)
+    rate_limit = fields.String(allow_none=True)
+    counts = fields.Nested(RouteCounts, required=True)
+    last_success_at = Moment(allow_none=True, required=True)
+    last_failure_at = Moment(allow_none=True, required=True)
+    last_error = fields.String(allow_none=True)
+    last_24h = fields.Nested(RecentAttempts, required=True)
+
+
+class RoutePage(Schema):
+    items = fields.List(fields.Nested(RouteItem), required=True)
 
 
 class Voice(Schema):

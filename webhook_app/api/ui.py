@@ -28,9 +28,10 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from webhook_app.events import EventType
+from webhook_app.events import OPS_PROVIDER, EventType
 from webhook_app.filters import parse_event_filters
 from webhook_app.replay import ReplayError, replay_event
+from webhook_app.route_admin import UnknownRoute, describe_state, route_items, set_paused
 from webhook_app.services import services
 from webhook_app.store import EventFilters, decode_cursor
 from webhook_app.store.ui_sessions import SignInLimit, UISessions
@@ -217,7 +218,7 @@ def events() -> str:
         query=query,
         errors=errors,
         types=[t.value for t in EventType],
-        providers=sorted(services().providers),
+        providers=[*sorted(services().providers), OPS_PROVIDER],
     )
 
 
@@ -266,6 +267,36 @@ def voice(provider: str, voice_id: str) -> str:
     if not timeline:
         abort(404, f"No events for {provider} voice {voice_id}.")
     return render_template("ui/voice.html", provider=provider, voice_id=voice_id, timeline=timeline)
+
+
+@bp.get("/routes")
+@signed_in
+def routes() -> str:
+    ctx = services()
+    items = route_items(ctx.store, ctx.settings.routes, now=ctx.clock.now())
+    return render_template("ui/routes.html", routes=items, describe_state=describe_state)
+
+
+@bp.post("/routes/<name>/pause")
+@signed_in
+def route_pause(name: str) -> Response:
+    return _set_route_paused(name, paused=True)
+
+
+@bp.post("/routes/<name>/resume")
+@signed_in
+def route_resume(name: str) -> Response:
+    return _set_route_paused(name, paused=False)
+
+
+def _set_route_paused(name: str, *, paused: bool) -> Response:
+    ctx = services()
+    try:
+        item, _ = set_paused(ctx.store, ctx.settings.routes, name, paused, now=ctx.clock.now())
+    except UnknownRoute:
+        abort(404, f"No route named {name}.")
+    flash(f"{name}: {describe_state(item)}.", "ok")
+    return redirect(url_for("ui.routes"))
 
 
 @bp.get("/dead")

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from webhook_app import signals
+from webhook_app import ops, signals
 from webhook_app.azure import mapping as azure
 from webhook_app.azure.client import AzureClient, OperationGone, PollFailed, PollStopped
 from webhook_app.clock import Clock, SystemClock
@@ -147,12 +147,36 @@ class AzurePoller(Job):
             self._stalled(operation, str(exc))
             return
         except PollStopped as exc:
-            self.operations.stop(operation, worker=self.worker_id, now=now, last_error=str(exc))
-            signals.azure_polled.send(self, outcome="stopped")
-            logger.error("stopped polling %s: %s", operation.operation_url, exc, extra=_context(operation))
+            self._stop(operation, now, exc)
             return
         self._transition(operation, now, status, resource, headers)
         signals.azure_polled.send(self, outcome="changed")
+
+    def _stop(self, operation: TrackedOperation, now: datetime, exc: PollStopped) -> None:
+        """Stop polling; when Azure refused the key (401/403), say so with `ops.azure.unauthorized`."""
+        raised = []
+        if exc.status_code in (401, 403):
+            raised.append(
+                ops.azure_unauthorized(
+                    operation_id=operation.operation_id,
+                    resource_id=operation.resource_id,
+                    status_code=exc.status_code,
+                    at=now,
+                )
+            )
+        stopped = self.operations.stop(
+            operation,
+            worker=self.worker_id,
+            now=now,
+            last_error=str(exc),
+            raised=raised,
+            planned=plan_deliveries(raised, self.routes),
+        )
+        signals.azure_polled.send(self, outcome="stopped")
+        logger.error("stopped polling %s: %s", operation.operation_url, exc, extra=_context(operation))
+        if stopped:
+            for event in raised:
+                signals.event_recorded.send(self.store, event=event)
 
     def _retry_after_surprise(self, operation: TrackedOperation, exc: Exception) -> None:
         """Back off and say why in `last_error`, rather than poll again the moment the lease ends."""

@@ -42,3 +42,22 @@ def decode_cursor(cursor: str, *, timed: bool = False) -> CursorPosition:
         return CursorPosition(position, moment)
     except (ValueError, UnicodeDecodeError):
         raise ValueError("cursor is not one this service returned") from None
+
+
+def encode_row_cursor(at: datetime, row_id: str) -> str:
+    """Where a listing ordered by (time, id) stopped (deliveries, receipts)."""
+    return base64.urlsafe_b64encode(f"r1:{at.isoformat()}|{row_id}".encode()).decode().rstrip("=")
+
+
+def decode_row_cursor(cursor: str) -> tuple[datetime, str]:
+    """ValueError for anything `encode_row_cursor` did not hand out."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        version, _, rest = text.partition(":")
+        at, _, row_id = rest.partition("|")
+        moment = datetime.fromisoformat(at)
+        if version != "r1" or moment.tzinfo is None or not 0 < len(row_id) <= 40:
+            raise ValueError
+        return moment, row_id
+    except (ValueError, UnicodeDecodeError):
+        raise ValueError("cursor is not one this service returned") from None

@@ -1,52 +1,145 @@
-"""The delivery queue: claimed under a lease, each attempt recorded, retried or ended; replays."""
+"""The delivery queue: claimed under a lease (within each route's pause and rate limit), each
+attempt recorded with the route's health and the ops events it raises, retried or ended; replays."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 
-from webhook_app.states import DeliveryStatus
+from webhook_app import ops
+from webhook_app.events import Event
+from webhook_app.states import AttemptOutcome, DeliveryStatus, PauseReason, RouteState
+from webhook_app.store import route_health
 from webhook_app.store.database import Database
+from webhook_app.store.ingest import insert_events
 from webhook_app.store.lease_queue import LeaseQueue
-from webhook_app.store.records import ClaimedDelivery, PlannedDelivery, delivery_row
-from webhook_app.store.tables import DUE_STATUSES, attempts, deliveries, events
+from webhook_app.store.records import (
+    AttemptResult,
+    ClaimedDelivery,
+    PlannedDelivery,
+    RoutePolicy,
+    delivery_row,
+)
+from webhook_app.store.tables import DUE_STATUSES, attempts, deliveries, events, route_states
 from webhook_app.wakeup import notify_work
+
+_STATUS_AFTER: dict[str, str] = {
+    AttemptOutcome.SUCCEEDED.value: DeliveryStatus.SUCCEEDED.value,
+    AttemptOutcome.FAILED.value: DeliveryStatus.FAILED.value,
+    AttemptOutcome.DEAD.value: DeliveryStatus.DEAD.value,
+}
+
+
+@dataclass(frozen=True)
+class RecordedAttempt:
+    held: bool
+    """Whether this worker still held the lease (else another worker took the delivery over)."""
+    raised: list[Event]
+    """The ops events the attempt raised, recorded with it."""
+
+
+def _probe(policies: Mapping[str, RoutePolicy], route: str) -> float:
+    policy = policies.get(route)
+    return policy.probe_seconds if policy else RoutePolicy().probe_seconds
+
 
 DELIVERY_QUEUE = LeaseQueue(deliveries, deliveries.c.next_attempt_at, deliveries.c.status.in_(DUE_STATUSES))
 
 
 class DeliveryStore(Database):
     def claim_due_deliveries(
-        self, *, worker: str, now: datetime, limit: int, lease: timedelta
+        self,
+        *,
+        worker: str,
+        now: datetime,
+        limit: int,
+        lease: timedelta,
+        policies: Mapping[str, RoutePolicy] | None = None,
     ) -> list[ClaimedDelivery]:
-        """Lease up to `limit` due deliveries to `worker` until `now + lease`, with their events."""
+        """Lease up to `limit` due deliveries to `worker` until `now + lease`, with their events.
+
+        A paused route's deliveries wait, except one probe every `probe_seconds`; a route
+        with a rate limit gets one delivery per free slot (`next_send_at`, moved on by its
+        interval). Both are decided in the route's row, with a conditional update, so two
+        workers never take the same probe or slot.
+        """
+        policies = policies or {}
         c = deliveries.c
         with self.writing() as conn:
-            claimed = DELIVERY_QUEUE.claim(
+            states = {row.route: row for row in conn.execute(sa.select(route_states)).all()}
+            paused = {name for name, row in states.items() if row.state == RouteState.PAUSED}
+            limited = {name for name, policy in policies.items() if policy.send_interval} - paused
+            claim = partial(
+                DELIVERY_QUEUE.claim,
                 conn,
                 worker=worker,
                 now=now,
-                limit=limit,
                 lease=lease,
                 returning=(c.id, c.event_id, c.route, c.attempts),
                 also={"updated_at": now},
             )
+            restricted = paused | limited
+            claimed = [
+                (row, False)
+                for row in claim(limit=limit, where=c.route.not_in(restricted) if restricted else None)
+            ]
+            for name in sorted(paused):
+                row = states[name]
+                due = row.paused_reason == PauseReason.FAILURES and row.next_probe_at <= now
+                if (
+                    len(claimed) < limit
+                    and due
+                    and self._take(
+                        conn,
+                        name,
+                        "next_probe_at",
+                        row.next_probe_at,
+                        now + timedelta(seconds=_probe(policies, name)),
+                    )
+                ):
+                    claimed += [(probe, True) for probe in claim(limit=1, where=c.route == name)]
+            for name in sorted(limited):
+                slot = states.get(name)
+                if len(claimed) >= limit or slot is None or (slot.next_send_at and slot.next_send_at > now):
+                    continue
+                taken = claim(limit=1, where=c.route == name)
+                interval = timedelta(seconds=policies[name].send_interval or 0)
+                if taken and self._take(conn, name, "next_send_at", slot.next_send_at, now + interval):
+                    claimed += [(delivery, False) for delivery in taken]
+                elif taken:
+                    DELIVERY_QUEUE.release(
+                        conn, [delivery.id for delivery in taken]
+                    )  # another worker took the slot
             if not claimed:
                 return []
             documents = dict(
                 conn.execute(
                     sa.select(events.c.id, events.c.document).where(
-                        events.c.id.in_({row.event_id for row in claimed})
+                        events.c.id.in_({row.event_id for row, _ in claimed})
                     )
                 ).all()
             )
         return [
-            ClaimedDelivery(row.id, row.event_id, row.route, row.attempts, documents[row.event_id])
-            for row in claimed
+            ClaimedDelivery(
+                row.id, row.event_id, row.route, row.attempts, documents[row.event_id], probe=probe
+            )
+            for row, probe in claimed
         ]
+
+    @staticmethod
+    def _take(conn: sa.Connection, route: str, column: str, seen: datetime | None, new: datetime) -> bool:
+        """Move the route's `column` from `seen` to `new` unless another worker moved it first."""
+        moved = conn.execute(
+            route_states.update()
+            .where(route_states.c.route == route, route_states.c[column].is_not_distinct_from(seen))
+            .values({column: new})
+        )
+        return bool(moved.rowcount)
 
     def extend_delivery_leases(self, ids: Sequence[str], *, worker: str, until: datetime) -> set[str]:
         """Hold deliveries still in flight until `until`; returns the ids `worker` still held."""
@@ -60,97 +153,71 @@ class DeliveryStore(Database):
         with self.reading() as conn:
             return DELIVERY_QUEUE.next_due_at(conn, after)
 
-    def mark_delivery_succeeded(
-        self, claim: ClaimedDelivery, *, worker: str, started_at: datetime, finished_at: datetime
-    ) -> bool:
-        return self._finish_attempt(
-            claim,
-            worker,
-            started_at,
-            finished_at,
-            "succeeded",
-            status=DeliveryStatus.SUCCEEDED.value,
-            error=None,
-            next_attempt_at=None,
-        )
-
-    def schedule_delivery_retry(
+    def record_attempt(
         self,
         claim: ClaimedDelivery,
+        result: AttemptResult,
         *,
         worker: str,
-        started_at: datetime,
-        finished_at: datetime,
-        error: str,
-        next_attempt_at: datetime,
-    ) -> bool:
-        return self._finish_attempt(
-            claim,
-            worker,
-            started_at,
-            finished_at,
-            "failed",
-            status=DeliveryStatus.FAILED.value,
-            error=error,
-            next_attempt_at=next_attempt_at,
-        )
+        policy: RoutePolicy,
+        plan: Callable[[Sequence[Event]], list[PlannedDelivery]],
+    ) -> RecordedAttempt:
+        """Record the attempt, move the delivery on and count it in the route's health, in one
+        transaction, with the ops events it raises (a dead delivery, a route paused or resumed).
 
-    def mark_delivery_dead(
-        self, claim: ClaimedDelivery, *, worker: str, started_at: datetime, finished_at: datetime, error: str
-    ) -> bool:
-        return self._finish_attempt(
-            claim,
-            worker,
-            started_at,
-            finished_at,
-            "dead",
-            status=DeliveryStatus.DEAD.value,
-            error=error,
-            next_attempt_at=None,
-        )
-
-    def _finish_attempt(
-        self,
-        claim: ClaimedDelivery,
-        worker: str,
-        started_at: datetime,
-        finished_at: datetime,
-        outcome: str,
-        *,
-        status: str,
-        error: str | None,
-        next_attempt_at: datetime | None,
-    ) -> bool:
-        """Record the attempt and move the delivery on, if this worker still holds its lease.
-
-        Returns False when the lease was lost (another worker took the delivery over); the
-        attempt is kept in the history either way, because it did happen.
+        The delivery moves on only while this worker holds its lease (`held` says whether
+        it did); the attempt is kept in the history either way, because it did happen. A
+        failed probe leaves the delivery as it was: a paused route spends no attempts.
         """
+        outcome = result.outcome
+        probe_failed = outcome == AttemptOutcome.PROBE_FAILED
         with self.writing() as conn:
             conn.execute(
                 attempts.insert().values(
                     delivery_id=claim.id,
                     number=claim.attempts + 1,
-                    started_at=started_at,
-                    finished_at=finished_at,
+                    started_at=result.started_at,
+                    finished_at=result.finished_at,
                     outcome=outcome,
-                    error=error,
+                    error=result.error,
                     worker=worker,
+                    route=claim.route,
+                    status_code=result.status_code,
+                    duration_ms=round((result.finished_at - result.started_at).total_seconds() * 1000),
+                    response=result.response,
                 )
             )
-            values: dict[str, Any] = {
-                "status": status,
-                "attempts": deliveries.c.attempts + 1,
-                **LeaseQueue.RELEASED,
-                "last_error": error,
-                "updated_at": finished_at,
-            }
-            if next_attempt_at is not None:
-                values["next_attempt_at"] = next_attempt_at
-            result = conn.execute(
+            values: dict[str, Any] = {**LeaseQueue.RELEASED, "updated_at": result.finished_at}
+            if not probe_failed:
+                values |= {
+                    "status": _STATUS_AFTER[outcome],
+                    "attempts": deliveries.c.attempts + 1,
+                    "last_error": result.error,
+                }
+            if result.next_attempt_at is not None:
+                values["next_attempt_at"] = result.next_attempt_at
+            held = conn.execute(
                 deliveries.update().where(DELIVERY_QUEUE.held_by(claim.id, worker)).values(values)
+            ).rowcount
+            raised = route_health.after_attempt(
+                self, conn, claim.route, outcome, policy, result.finished_at, result.error
             )
-        return bool(result.rowcount)
+            event = Event.from_cloudevent(claim.document)
+            if outcome == AttemptOutcome.DEAD and held and not event.type.is_ops:
+                raised.append(
+                    ops.delivery_dead(
+                        route=claim.route,
+                        delivery_id=claim.id,
+                        event=event,
+                        attempts=claim.attempts + 1,
+                        code="dead",
+                        message=result.error or "",
+                        at=result.finished_at,
+                    )
+                )
+            if raised:
+                insert_events(conn, raised, plan(raised), result.finished_at)
+        return RecordedAttempt(held=bool(held), raised=raised)
 
     def add_deliveries(self, planned: Sequence[PlannedDelivery], *, now: datetime) -> list[str]:
         """New pending deliveries (replays); earlier deliveries and their attempts stay as they were."""

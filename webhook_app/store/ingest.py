@@ -42,8 +42,6 @@ class IngestStore(Database):
             .on_conflict_do_nothing()
             .returning(receipts.c.id)
         )
-        self._insert_events = events.insert()
-        self._insert_deliveries = deliveries.insert()
 
     def dispose(self) -> None:
         self._fast_path.dispose()
@@ -92,21 +90,8 @@ class IngestStore(Database):
             original = self._take_dedupe_key(conn, row, dedupe_key, receipt.received_at - dedupe_window)
             if original is not None:
                 return IngestResult(original, event_ids_of(conn, original), duplicate=True)
-        self._insert_events_and_deliveries(conn, new_events, planned, receipt.received_at)
+        insert_events(conn, new_events, planned, receipt.received_at)
         return IngestResult(receipt.id, [e.id for e in new_events], duplicate=False)
-
-    def _insert_events_and_deliveries(
-        self,
-        conn: sa.Connection,
-        new_events: Sequence[Event],
-        planned: Sequence[PlannedDelivery],
-        now: datetime,
-    ) -> None:
-        if new_events:
-            conn.execute(self._insert_events, [event_row(e) for e in new_events])
-        if planned:
-            conn.execute(self._insert_deliveries, [delivery_row(p, now) for p in planned])
-            notify_work(conn)
 
     def _take_dedupe_key(
         self, conn: sa.Connection, row: dict[str, Any], key: str, fresh_after: datetime
@@ -151,7 +136,7 @@ class IngestStore(Database):
                 .where(receipts.c.id == receipt_id)
                 .values(status=ReceiptStatus.ACCEPTED.value, reason=None, dedupe_key=dedupe_key)
             )
-            self._insert_events_and_deliveries(conn, new_events, planned, now)
+            insert_events(conn, new_events, planned, now)
         return IngestResult(receipt_id, [e.id for e in new_events], duplicate=False)
 
     def record_rejected(self, receipt: NewReceipt, reason: dict[str, Any], *, keep: int) -> str:
@@ -207,6 +192,21 @@ def _fresh_holder(conn: sa.Connection, key: str, fresh_after: datetime) -> str |
         return str(holder.id)
     conn.execute(receipts.update().where(receipts.c.id == holder.id).values(dedupe_key=None))
     return None
+
+
+_INSERT_EVENTS = events.insert()  # built once: building statements per request cost more than running them
+_INSERT_DELIVERIES = deliveries.insert()
+
+
+def insert_events(
+    conn: sa.Connection, new_events: Sequence[Event], planned: Sequence[PlannedDelivery], now: datetime
+) -> None:
+    """Events and their planned deliveries, in the caller's transaction; wakes the workers at commit."""
+    if new_events:
+        conn.execute(_INSERT_EVENTS, [event_row(e) for e in new_events])
+    if planned:
+        conn.execute(_INSERT_DELIVERIES, [delivery_row(p, now) for p in planned])
+        notify_work(conn)
 
 
 def event_ids_of(conn: sa.Connection, receipt_id: str) -> list[str]:

@@ -35,8 +35,10 @@ class LeaseQueue:
         lease: timedelta,
         returning: Sequence[sa.ColumnElement[Any]],
         also: dict[str, Any] | None = None,
+        where: sa.ColumnElement[bool] | None = None,
     ) -> list[sa.Row[Any]]:
-        """Lease up to `limit` due rows to `worker` until `now + lease`, oldest due first."""
+        """Lease up to `limit` due rows to `worker` until `now + lease`, oldest due first
+        (only rows that also satisfy `where`, when given); `also` sets more columns."""
         if limit <= 0:
             return []
         columns = self.table.c
@@ -47,6 +49,7 @@ class LeaseQueue:
                 self.due_at <= now,
                 sa.or_(columns.locked_until.is_(None), columns.locked_until <= now),
             )
+            .where(where if where is not None else sa.true())
             .order_by(self.due_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -73,6 +76,10 @@ class LeaseQueue:
             .returning(columns.id)
         ).scalars()
         return set(held)
+
+    def release(self, conn: sa.Connection, ids: Sequence[str]) -> None:
+        """Give back rows claimed in this transaction without working on them."""
+        conn.execute(self.table.update().where(self.table.c.id.in_(ids)).values(self.RELEASED))
 
     def held_by(self, row_id: str, worker: str) -> sa.ColumnElement[bool]:
         """The condition under which `worker` may record the outcome of row `row_id`."""

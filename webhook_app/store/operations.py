@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from webhook_app.errors import WebhookAppError
 from webhook_app.events import Event, new_id
 from webhook_app.states import OperationState
+from webhook_app.store.ingest import insert_events
 from webhook_app.store.lease_queue import LeaseQueue
 from webhook_app.store.records import IngestResult, NewReceipt, PlannedDelivery
 from webhook_app.store.store import Store
@@ -161,11 +162,23 @@ class OperationStore:
             updated_at=now,
         )
 
-    def stop(self, operation: TrackedOperation, *, worker: str, now: datetime, last_error: str) -> bool:
-        """Stop polling (e.g. 401: the key is wrong) until the operation is tracked again."""
+    def stop(
+        self,
+        operation: TrackedOperation,
+        *,
+        worker: str,
+        now: datetime,
+        last_error: str,
+        raised: Sequence[Event] = (),
+        planned: Sequence[PlannedDelivery] = (),
+    ) -> bool:
+        """Stop polling (e.g. 401: the key is wrong) until the operation is tracked again, with
+        the ops events that say so (`ops.azure.unauthorized`), in one transaction."""
         return self._update(
             operation,
             worker,
+            raised,
+            planned,
             state=OperationState.ERROR.value,
             polls=operation.polls + 1,
             last_error=last_error,
@@ -222,7 +235,14 @@ class OperationStore:
         """Still leased to `worker`, and still in the status it was claimed in."""
         return [OPERATION_QUEUE.held_by(operation.id, worker), azure_operations.c.status == operation.status]
 
-    def _update(self, operation: TrackedOperation, worker: str, **values: Any) -> bool:
+    def _update(
+        self,
+        operation: TrackedOperation,
+        worker: str,
+        raised: Sequence[Event] = (),
+        planned: Sequence[PlannedDelivery] = (),
+        **values: Any,
+    ) -> bool:
         with self.store.writing() as conn:
             updated = conn.execute(
                 azure_operations.update()
@@ -230,6 +250,8 @@ class OperationStore:
                 .values(**LeaseQueue.RELEASED, **values)
                 .returning(azure_operations.c.id)
             ).first()
+            if updated is not None and raised:
+                insert_events(conn, raised, planned, values["updated_at"])
         return updated is not None
 
     def next_due_at(self) -> datetime | None:

@@ -8,11 +8,20 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from webhook_app.store.cursors import decode_cursor, encode_cursor
+from webhook_app.states import DeliveryStatus, values
+from webhook_app.store.cursors import decode_cursor, decode_row_cursor, encode_cursor, encode_row_cursor
 from webhook_app.store.database import Database
 from webhook_app.store.ingest import event_ids_of
-from webhook_app.store.records import EventFilters
-from webhook_app.store.tables import DUE_STATUSES, attempts, azure_operations, deliveries, events, receipts
+from webhook_app.store.records import DeliveryFilters, EventFilters
+from webhook_app.store.tables import (
+    DUE_STATUSES,
+    attempts,
+    azure_operations,
+    deliveries,
+    events,
+    receipts,
+    route_states,
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,10 @@ class BacklogSnapshot:
     oldest_due_created_at: datetime | None
     operations: dict[str, int]
     """Tracked Azure operations by state."""
+    routes: list[dict[str, Any]]
+    """Each route's state row (`route_states`)."""
+    waiting: dict[str, int]
+    """Per route: deliveries due now and not taken (a paused route's backlog, a rate limit's queue)."""
 
 
 class ReadModels(Database):
@@ -98,6 +111,9 @@ class ReadModels(Database):
                     "finished_at": a.finished_at,
                     "outcome": a.outcome,
                     "error": a.error,
+                    "status_code": a.status_code,
+                    "duration_ms": a.duration_ms,
+                    "response": a.response,
                 }
             )
         return [
@@ -170,9 +186,14 @@ class ReadModels(Database):
             ).all()
         return {status: count for status, count in rows}
 
-    def backlog_snapshot(self) -> BacklogSnapshot:
+    def backlog_snapshot(self, now: datetime) -> BacklogSnapshot:
         due = deliveries.c.status.in_(DUE_STATUSES)
+        waiting = due & (deliveries.c.next_attempt_at <= now) & deliveries.c.locked_by.is_(None)
         with self.reading() as conn:
+            routes = [dict(row) for row in conn.execute(sa.select(route_states)).mappings()]
+            waits = conn.execute(
+                sa.select(deliveries.c.route, sa.func.count()).where(waiting).group_by(deliveries.c.route)
+            ).all()
             backlog = conn.execute(
                 sa.select(deliveries.c.status, sa.func.count()).where(due).group_by(deliveries.c.status)
             ).all()
@@ -184,4 +205,58 @@ class ReadModels(Database):
             {status: count for status, count in backlog},
             oldest,
             {state: count for state, count in operations},
+            routes,
+            {route: count for route, count in waits},
         )
+
+    def list_deliveries(
+        self, filters: DeliveryFilters, *, limit: int, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first (by creation), with their event's type and voice; `cursor` from the last page."""
+        d = deliveries.c
+        query = (
+            sa.select(
+                d.id, d.event_id, events.c.type.label("event_type"), events.c.voice_id, d.route, d.status,
+                d.attempts, d.next_attempt_at, d.last_error, d.created_at, d.updated_at,
+            )
+            .join(events, events.c.id == d.event_id)
+            .order_by(d.created_at.desc(), d.id.desc())
+            .limit(limit + 1)
+        )  # fmt: skip
+        for column, value in (
+            (d.status, filters.status),
+            (d.route, filters.route),
+            (events.c.type, filters.event_type),
+        ):
+            if value is not None:
+                query = query.where(column == value)
+        if filters.since is not None:
+            query = query.where(d.created_at >= filters.since)
+        if filters.until is not None:
+            query = query.where(d.created_at < filters.until)
+        if cursor is not None:
+            at, last_id = decode_row_cursor(cursor)
+            query = query.where(sa.or_(d.created_at < at, sa.and_(d.created_at == at, d.id < last_id)))
+        with self.reading() as conn:
+            rows = conn.execute(query).mappings().all()
+        page = [dict(row) for row in rows[:limit]]
+        for item in page:
+            if item["status"] not in DUE_STATUSES:
+                item["next_attempt_at"] = None
+        next_cursor = encode_row_cursor(page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit else None
+        return page, next_cursor
+
+    def delivery_counts(self, event_ids: list[str]) -> dict[str, dict[str, int]]:
+        """Per event: how many of its deliveries are in each status (every status, 0 when none)."""
+        counts = {event_id: dict.fromkeys(values(DeliveryStatus), 0) for event_id in event_ids}
+        if not event_ids:
+            return counts
+        query = (
+            sa.select(deliveries.c.event_id, deliveries.c.status, sa.func.count())
+            .where(deliveries.c.event_id.in_(event_ids))
+            .group_by(deliveries.c.event_id, deliveries.c.status)
+        )
+        with self.reading() as conn:
+            for event_id, status, count in conn.execute(query):
+                counts[event_id][status] = count
+        return counts

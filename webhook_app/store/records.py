@@ -43,6 +43,45 @@ class ClaimedDelivery:
     route: str
     attempts: int
     document: dict[str, Any]
+    probe: bool = False
+    """Claimed as the probe of a paused route: a failure spends none of its attempts."""
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """How one attempt went, as the dispatcher records it."""
+
+    outcome: str  # an AttemptOutcome
+    started_at: datetime
+    finished_at: datetime
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+    """For `failed`: when to try again."""
+    status_code: int | None = None
+    response: str | None = None
+    """The start of the target's answer (cut to `RESPONSE_CHARS`)."""
+
+
+RESPONSE_CHARS = 1024
+
+
+@dataclass(frozen=True)
+class RoutePolicy:
+    """What a route's configuration says about pausing and sending."""
+
+    pause_after_failures: int = 20
+    probe_seconds: float = 60.0
+    send_interval: float | None = None
+
+
+@dataclass(frozen=True)
+class DeliveryFilters:
+    status: str | None = None
+    route: str | None = None
+    event_type: str | None = None
+    since: datetime | None = None
+    """By when the delivery was created."""
+    until: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -78,8 +117,8 @@ def event_row(event: Event) -> dict[str, Any]:
         "receipt_id": event.receipt_id,
         "provider": event.data.provider,
         "type": str(event.type),
-        "voice_id": event.data.voice_id,
-        "status": event.data.status,
+        "voice_id": event.subject,
+        "status": event.status,
         "occurred_at": event.time,
         "document": event.to_cloudevent(),
     }

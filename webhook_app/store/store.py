@@ -2,6 +2,7 @@
 
 - `ingest`: receipts, events and their deliveries recorded together (one dedupe policy);
 - `deliveries`: the delivery queue (leases, attempts, retries, replays);
+- `route_health`: each route's state (paused, probed, rate-limited) and recent attempts;
 - `reads`: what the API, pages, CLI and `/metrics` read;
 - `retention`: `prune`;
 - `operations` (a store of its own, `OperationStore`): tracked Azure operations.
@@ -14,7 +15,8 @@ from webhook_app.store.deliveries import DeliveryStore
 from webhook_app.store.ingest import IngestStore
 from webhook_app.store.reads import ReadModels
 from webhook_app.store.retention import Retention
+from webhook_app.store.route_health import RouteHealthStore
 
 
-class Store(IngestStore, DeliveryStore, ReadModels, Retention):
+class Store(IngestStore, DeliveryStore, RouteHealthStore, ReadModels, Retention):
     """Every read and every state change of receipts, events and deliveries, one named method each."""

@@ -127,10 +127,32 @@ attempts = sa.Table(
     sa.Column("number", sa.Integer(), nullable=False),
     sa.Column("started_at", UTCDateTime(), nullable=False),
     sa.Column("finished_at", UTCDateTime(), nullable=False),
-    sa.Column("outcome", sa.String(12), nullable=False),  # succeeded | failed | dead
+    sa.Column("outcome", sa.String(12), nullable=False),  # succeeded | failed | dead | probe_failed
     sa.Column("error", sa.Text(), nullable=True),
     sa.Column("worker", sa.String(100), nullable=True),
+    sa.Column("route", sa.String(100), nullable=True),  # the delivery's, for per-route health without a join
+    sa.Column("status_code", sa.Integer(), nullable=True),  # the target's HTTP or SMTP code
+    sa.Column("duration_ms", sa.Integer(), nullable=True),
+    sa.Column("response", sa.Text(), nullable=True),  # the start of the target's answer, at most 1 KiB
     sa.Index("ix_attempts_delivery", "delivery_id", "id"),
+    sa.Index("ix_attempts_route_finished", "route", "finished_at"),
+)
+
+route_states = sa.Table(
+    "route_states",
+    metadata,
+    sa.Column("route", sa.String(100), primary_key=True),
+    sa.Column("state", sa.String(12), nullable=False),  # active | paused
+    sa.Column("paused_reason", sa.String(12), nullable=True),  # failures | manual
+    sa.Column("paused_at", UTCDateTime(), nullable=True),
+    sa.Column("consecutive_failures", sa.Integer(), nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text(), nullable=True),
+    sa.Column("last_success_at", UTCDateTime(), nullable=True),
+    sa.Column("last_failure_at", UTCDateTime(), nullable=True),
+    sa.Column("next_probe_at", UTCDateTime(), nullable=True),  # while paused: when one delivery is tried
+    sa.Column("next_send_at", UTCDateTime(), nullable=True),  # with a rate limit: the next free slot
+    sa.Column("paused_seconds", sa.Float(), nullable=False, server_default="0"),  # summed over past pauses
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
 azure_operations = sa.Table(

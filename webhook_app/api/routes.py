@@ -1,0 +1,85 @@
+"""Admin API for routes and deliveries: `GET /api/routes`, pause and resume, `GET /api/deliveries`."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from flask import Blueprint, Response, request
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from webhook_app.api import schemas
+from webhook_app.api.auth import require_admin
+from webhook_app.api.errors import api_error
+from webhook_app.api.schemas import respond
+from webhook_app.route_admin import UnknownRoute, route_items, set_paused
+from webhook_app.services import services
+from webhook_app.states import DeliveryStatus, values
+from webhook_app.store.cursors import decode_row_cursor
+from webhook_app.store.records import DeliveryFilters
+
+bp = Blueprint("routes", __name__, url_prefix="/api")
+
+MAX_PAGE = 500
+
+
+class DeliveryQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE  # a misspelt filter must not silently match everything
+
+    status = fields.String(validate=validate.OneOf(values(DeliveryStatus)))
+    route = fields.String(validate=validate.Length(min=1, max=100))
+    event_type = fields.String(validate=validate.Length(min=1, max=64))
+    since = fields.AwareDateTime(default_timezone=UTC)
+    until = fields.AwareDateTime(default_timezone=UTC)
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE))
+    cursor = fields.String()
+
+
+@bp.get("/routes")
+@require_admin
+def list_routes() -> Response:
+    ctx = services()
+    items = route_items(ctx.store, ctx.settings.routes, now=ctx.clock.now())
+    return respond(schemas.RoutePage, {"items": items})
+
+
+@bp.post("/routes/<name>/pause")
+@require_admin
+def pause_route(name: str) -> Response:
+    return _set_paused(name, paused=True)
+
+
+@bp.post("/routes/<name>/resume")
+@require_admin
+def resume_route(name: str) -> Response:
+    return _set_paused(name, paused=False)
+
+
+def _set_paused(name: str, *, paused: bool) -> Response:
+    ctx = services()
+    try:
+        item, _ = set_paused(ctx.store, ctx.settings.routes, name, paused, now=ctx.clock.now())
+    except UnknownRoute:
+        known = ", ".join(route.name for route in ctx.settings.routes)
+        return api_error(404, "not_found", f"No route named {name!r}; configured: {known}.")
+    return respond(schemas.RouteItem, item)
+
+
+@bp.get("/deliveries")
+@require_admin
+def list_deliveries() -> Response:
+    try:
+        args: dict[str, Any] = DeliveryQuerySchema().load(request.args)
+        if "cursor" in args:
+            try:
+                decode_row_cursor(args["cursor"])
+            except ValueError as exc:
+                raise ValidationError({"cursor": [str(exc)]}) from None
+    except ValidationError as exc:
+        return api_error(400, "invalid_query", "Some query parameters are not valid.", exc.messages)
+    filters = DeliveryFilters(**{k: args.get(k) for k in ("status", "route", "event_type", "since", "until")})
+    items, next_cursor = services().store.list_deliveries(
+        filters, limit=args["limit"], cursor=args.get("cursor")
+    )
+    return respond(schemas.DeliveryPage, {"items": items, "next_cursor": next_cursor})

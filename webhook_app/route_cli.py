@@ -1,0 +1,112 @@
+"""`webhook-app routes list|pause|resume` and `webhook-app deliveries list`: route health from a terminal."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from webhook_app.states import DeliveryStatus, values
+
+
+@click.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def routes_list(as_json: bool) -> None:
+    """Each configured route: state, waiting and dead deliveries, the last 24 hours' attempts."""
+    from webhook_app.cli import command_settings, json_default, open_store
+    from webhook_app.route_admin import describe_state, route_items
+
+    settings = command_settings()
+    items = route_items(open_store(settings), settings.routes, now=datetime.now(UTC))
+    for item in items:
+        if as_json:
+            click.echo(json.dumps(item, default=json_default))
+            continue
+        counts, recent = item["counts"], item["last_24h"]
+        latency = (
+            f"p50 {recent['p50_ms']} ms, p99 {recent['p99_ms']} ms" if recent["attempts"] else "no attempts"
+        )
+        rate = f", at most {item['rate_limit']}" if item["rate_limit"] else ""
+        click.echo(
+            f"{item['name']} ({item['handler']}{rate}): {describe_state(item)}; "
+            f"{counts['pending']} pending, {counts['failed']} to retry, {counts['dead']} dead; "
+            f"last 24 h: {recent['succeeded']}/{recent['attempts']} succeeded, {latency}"
+        )
+
+
+@click.command("pause")
+@click.argument("name")
+def routes_pause(name: str) -> None:
+    """Pause route NAME: its deliveries wait, spending no attempts, until it is resumed."""
+    _set_paused(name, paused=True)
+
+
+@click.command("resume")
+@click.argument("name")
+def routes_resume(name: str) -> None:
+    """Resume route NAME: its waiting deliveries go out (within its rate limit)."""
+    _set_paused(name, paused=False)
+
+
+def _set_paused(name: str, *, paused: bool) -> None:
+    from webhook_app.cli import command_settings, open_store
+    from webhook_app.route_admin import UnknownRoute, describe_state, set_paused
+
+    settings = command_settings()
+    try:
+        item, event = set_paused(open_store(settings), settings.routes, name, paused, now=datetime.now(UTC))
+    except UnknownRoute:
+        known = ", ".join(route.name for route in settings.routes)
+        raise click.ClickException(f"no route named {name!r}; configured: {known}") from None
+    done = "paused" if paused else "resumed"
+    click.echo(
+        f"{name}: {describe_state(item)}" + (f" ({event.type} {event.id})" if event else f", already {done}")
+    )
+
+
+@click.command("list")
+@click.option("--status", type=click.Choice(values(DeliveryStatus)))
+@click.option("--route")
+@click.option("--event-type", help="e.g. voice.dataset.issue")
+@click.option("--since", help="Created since: a duration ago (24h, 7d) or an ISO 8601 time.")
+@click.option("--until", help="Created before: a duration ago or an ISO 8601 time.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def deliveries_list(
+    status: str | None,
+    route: str | None,
+    event_type: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    as_json: bool,
+) -> None:
+    """The newest deliveries first, with their event, route, status and attempts."""
+    from webhook_app.cli import _moment, command_settings, json_default, open_store
+    from webhook_app.store.records import DeliveryFilters
+    from webhook_app.text import printable
+
+    now = datetime.now(UTC)
+    filters = DeliveryFilters(
+        status=status,
+        route=route,
+        event_type=event_type,
+        since=_moment(since, now, "--since") if since else None,
+        until=_moment(until, now, "--until") if until else None,
+    )
+    items, _ = open_store(command_settings()).list_deliveries(filters, limit=limit)
+    for item in items:
+        if as_json:
+            click.echo(json.dumps(item, default=json_default))
+            continue
+        error = f"  {printable(item['last_error'])[:120]}" if item["last_error"] else ""
+        columns: list[Any] = [
+            json_default(item["created_at"]), f"{item['status']:<9}", f"{item['route']:<16}",
+            f"{item['event_type']:<26}", printable(item["voice_id"]), f"{item['attempts']} attempt(s)",
+            item["id"],
+        ]  # fmt: skip
+        click.echo("  ".join(columns) + error)
+    if not items and not as_json:
+        click.echo("no deliveries")

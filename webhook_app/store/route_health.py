@@ -1,0 +1,207 @@
+"""Route health: whether each route is active or paused, its run of failures, and what it did lately.
+
+One row per route in `route_states`, shared by every worker and host, so a pause holds
+across restarts and everywhere. The row is updated in the transaction that records an
+attempt, so the count of consecutive failures is exact however many workers deliver;
+crossing `pause_after_failures` pauses the route and raises `ops.route.paused` in that
+same transaction, and a probe that succeeds resumes it with `ops.route.resumed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from webhook_app import ops
+from webhook_app.events import Event
+from webhook_app.states import AttemptOutcome, DeliveryStatus, PauseReason, RouteState
+from webhook_app.store.database import Database
+from webhook_app.store.ingest import insert_events
+from webhook_app.store.records import PlannedDelivery, RoutePolicy
+from webhook_app.store.tables import attempts, deliveries, route_states
+
+Planner = Callable[[Sequence[Event]], list[PlannedDelivery]]
+"""Which routes an event goes to (the caller knows the routes; the store does not)."""
+
+COUNTED_STATUSES = (DeliveryStatus.PENDING.value, DeliveryStatus.FAILED.value, DeliveryStatus.DEAD.value)
+
+
+def ensure_rows(db: Database, conn: sa.Connection, names: Iterable[str], now: datetime) -> None:
+    for name in names:
+        conn.execute(
+            db.insert_ignoring_conflict(
+                route_states,
+                {
+                    "route": name,
+                    "state": RouteState.ACTIVE.value,
+                    "consecutive_failures": 0,
+                    "paused_seconds": 0.0,
+                    "updated_at": now,
+                },
+            )
+        )
+
+
+def locked_row(db: Database, conn: sa.Connection, route: str, now: datetime) -> Any:
+    """The route's row, locked for this transaction (made first if it is new)."""
+    ensure_rows(db, conn, [route], now)
+    return conn.execute(sa.select(route_states).where(route_states.c.route == route).with_for_update()).one()
+
+
+def after_attempt(
+    db: Database,
+    conn: sa.Connection,
+    route: str,
+    outcome: str,
+    policy: RoutePolicy,
+    at: datetime,
+    error: str | None,
+) -> list[Event]:
+    """Count the attempt in the route's run; the ops events it raises (paused, resumed)."""
+    row = locked_row(db, conn, route, at)
+    raised: list[Event] = []
+    if outcome == AttemptOutcome.SUCCEEDED:
+        values: dict[str, Any] = {"consecutive_failures": 0, "last_success_at": at}
+        if row.state == RouteState.PAUSED and row.paused_reason == PauseReason.FAILURES:
+            paused_for = (at - row.paused_at).total_seconds()
+            values |= _resumed(row, paused_for)
+            raised.append(ops.route_resumed(route=route, reason="probe", paused_seconds=paused_for, at=at))
+    else:
+        failures = row.consecutive_failures + 1
+        values = {"consecutive_failures": failures, "last_failure_at": at, "last_error": error}
+        pause_after = policy.pause_after_failures
+        if row.state == RouteState.ACTIVE and pause_after and failures >= pause_after:
+            values |= {
+                "state": RouteState.PAUSED.value,
+                "paused_reason": PauseReason.FAILURES.value,
+                "paused_at": at,
+                "next_probe_at": at + timedelta(seconds=policy.probe_seconds),
+            }
+            raised.append(
+                ops.route_paused(
+                    route=route,
+                    reason=PauseReason.FAILURES.value,
+                    consecutive_failures=failures,
+                    error=error,
+                    at=at,
+                )
+            )
+    conn.execute(route_states.update().where(route_states.c.route == route).values(updated_at=at, **values))
+    return raised
+
+
+def _resumed(row: Any, paused_for: float) -> dict[str, Any]:
+    return {
+        "state": RouteState.ACTIVE.value,
+        "paused_reason": None,
+        "paused_at": None,
+        "next_probe_at": None,
+        "paused_seconds": row.paused_seconds + paused_for,
+    }
+
+
+class RouteHealthStore(Database):
+    def ensure_routes(self, names: Iterable[str], *, now: datetime) -> None:
+        """A state row for every configured route (a rate limit needs one to count in)."""
+        with self.writing() as conn:
+            ensure_rows(self, conn, names, now)
+
+    def set_route_paused(self, route: str, paused: bool, *, now: datetime, plan: Planner) -> Event | None:
+        """Pause or resume by hand; the ops event it raised, or None when it already was so.
+
+        A manual pause is not probed: it lasts until someone resumes the route, and a
+        resume starts the count of failures afresh."""
+        with self.writing() as conn:
+            row = locked_row(self, conn, route, now)
+            if paused and row.state == RouteState.ACTIVE:
+                values: dict[str, Any] = {
+                    "state": RouteState.PAUSED.value,
+                    "paused_reason": PauseReason.MANUAL.value,
+                    "paused_at": now,
+                    "next_probe_at": None,
+                }
+                event = ops.route_paused(
+                    route=route,
+                    reason=PauseReason.MANUAL.value,
+                    consecutive_failures=row.consecutive_failures,
+                    error=None,
+                    at=now,
+                )
+            elif not paused and row.state == RouteState.PAUSED:
+                paused_for = (now - row.paused_at).total_seconds()
+                values = _resumed(row, paused_for) | {"consecutive_failures": 0}
+                event = ops.route_resumed(
+                    route=route, reason=PauseReason.MANUAL.value, paused_seconds=paused_for, at=now
+                )
+            else:
+                return None
+            conn.execute(
+                route_states.update().where(route_states.c.route == route).values(updated_at=now, **values)
+            )
+            insert_events(conn, [event], plan([event]), now)
+        return event
+
+    def route_states(self) -> dict[str, dict[str, Any]]:
+        with self.reading() as conn:
+            rows = conn.execute(sa.select(route_states)).mappings().all()
+        return {row["route"]: dict(row) for row in rows}
+
+    def route_counts(self) -> dict[str, dict[str, int]]:
+        """Deliveries waiting or dead, per route and status."""
+        query = (
+            sa.select(deliveries.c.route, deliveries.c.status, sa.func.count())
+            .where(deliveries.c.status.in_(COUNTED_STATUSES))
+            .group_by(deliveries.c.route, deliveries.c.status)
+        )
+        counts: dict[str, dict[str, int]] = {}
+        with self.reading() as conn:
+            for route, status, count in conn.execute(query):
+                counts.setdefault(route, dict.fromkeys(COUNTED_STATUSES, 0))[status] = count
+        return counts
+
+    def recent_attempts(self, route: str, *, since: datetime) -> dict[str, Any]:
+        """Attempts of `route` since `since`: how many, how many succeeded and failed, p50 and p99 ms."""
+        mine = sa.and_(attempts.c.route == route, attempts.c.finished_at >= since)
+        succeeded = AttemptOutcome.SUCCEEDED.value
+        with self.reading() as conn:
+            total, ok = conn.execute(
+                sa.select(
+                    sa.func.count(),
+                    sa.func.coalesce(sa.func.sum(sa.case((attempts.c.outcome == succeeded, 1))), 0),
+                ).where(mine)
+            ).one()
+            timed = mine & attempts.c.duration_ms.is_not(None)
+            measured = conn.execute(sa.select(sa.func.count()).where(timed)).scalar_one()
+
+            def percentile(fraction: float) -> int | None:
+                if not measured:
+                    return None
+                offset = min(measured - 1, int(fraction * measured))
+                return conn.execute(
+                    sa.select(attempts.c.duration_ms)
+                    .where(timed)
+                    .order_by(attempts.c.duration_ms)
+                    .offset(offset)
+                    .limit(1)
+                ).scalar_one()
+
+            p50, p99 = percentile(0.5), percentile(0.99)
+        return {
+            "attempts": int(total),
+            "succeeded": int(ok),
+            "failed": int(total) - int(ok),
+            "p50_ms": p50,
+            "p99_ms": p99,
+        }
+
+    def next_route_slot_at(self) -> datetime | None:
+        """The earliest moment a rate-limited route may send again or a paused one is probed."""
+        with self.reading() as conn:
+            send, probe = conn.execute(
+                sa.select(sa.func.min(route_states.c.next_send_at), sa.func.min(route_states.c.next_probe_at))
+            ).one()
+        moments = [m for m in (send, probe) if m is not None]
+        return min(moments) if moments else None
