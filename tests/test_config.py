@@ -101,6 +101,16 @@ def test_interpolated_values_reach_the_route_options(tmp_path: Path) -> None:
             '[[routes]]\nname = "r"\nhandler = "log"\n[[routes]]\nname = "r"\nhandler = "log"\n',
             "route 'r': field 'name': used twice",
         ),
+        (
+            '[[routes]]\nname = "r"\nhandler = "log"\nwhere = { "data.voiceid" = "narrator-*" }\n',
+            "route 'r': field 'where.data.voiceid.key': unknown path 'data.voiceid'",
+        ),
+        (
+            '[[routes]]\nname = "r"\nhandler = "log"\nwhere = { "data.ok" = [true] }\n',
+            "route 'r': field 'where.data.ok.value': use a glob, a list of globs, or a boolean or number",
+        ),
+        ('[[routes]]\nname = "r"\nhandler = "log"\nrate_limit = "fast"\n', "'fast' is not a rate: write N/s"),
+        ('[[routes]]\nname = "r"\nhandler = "log"\nprobe_seconds = 0\n', "route 'r': field 'probe_seconds'"),
         ("routes = 5\n", "'routes' must be an array of tables"),
         ("[[routes]\n", "not valid TOML"),
         ('dedupe_window = "soon"\n', "field 'dedupe_window': 'soon' is not a duration"),

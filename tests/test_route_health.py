@@ -239,7 +239,11 @@ def test_a_rate_limit_of_two_a_second_holds_across_two_worker_processes_on_postg
             '[[routes]]\nname = "slack"\nhandler = "tests.plugins:SinkHandler"\nrate_limit = "2/s"\n'
             f'[routes.options]\nurl = "{sink.url}/slack"\n'
         )
-        env = environment(url, tmp_path, config=str(config))
+        # One delivery at a time per worker, each answered after 0.8 s: a worker that took a
+        # slot is still busy at the next one, so the two workers take turns, and the limit
+        # must hold between them.
+        sink.respond = lambda _: Reply(delay=0.8)
+        env = environment(url, tmp_path, config=str(config), dispatch_concurrency="1")
         workers = [Process(["worker"], env, tmp_path) for _ in range(2)]
         try:
             wait_until(lambda: len(sink.requests) >= events, timeout=30)

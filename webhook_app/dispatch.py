@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from webhook_app import signals
 from webhook_app.clock import Clock, SystemClock
@@ -31,6 +31,9 @@ from webhook_app.wakeup import LISTENING_FALLBACK_SECONDS, Wakeup
 from webhook_app.worker import Job, new_worker_id
 
 logger = logging.getLogger(__name__)
+
+PROBE_LOOK_INTERVAL = timedelta(seconds=1)
+"""How often a dispatcher looks for paused routes whose probe is due (`probe_seconds` ≥ 1)."""
 
 
 class _Running:
@@ -91,6 +94,7 @@ class Dispatcher(Job):
         self._free_after_round = 0
         self.policies = policies_of(routes)
         self._routes_known = False
+        self._probes_looked_for_at = datetime.min.replace(tzinfo=UTC)
 
     def start(self) -> None:
         self._keeper.start()
@@ -104,8 +108,17 @@ class Dispatcher(Job):
         if not self._routes_known:
             self.store.ensure_routes(self.routes, now=self.clock.now())
             self._routes_known = True
+        now = self.clock.now()
+        look_for_probes = now >= self._probes_looked_for_at + PROBE_LOOK_INTERVAL
+        if look_for_probes:
+            self._probes_looked_for_at = now
         claims = self.store.claim_due_deliveries(
-            worker=self.worker_id, now=self.clock.now(), limit=free, lease=self.lease, policies=self.policies
+            worker=self.worker_id,
+            now=now,
+            limit=free,
+            lease=self.lease,
+            policies=self.policies,
+            probes=look_for_probes,
         )
         for claim in claims:
             future = self._pool.submit(self.deliver, claim)

@@ -43,6 +43,17 @@ class RecordedAttempt:
     """The ops events the attempt raised, recorded with it."""
 
 
+_PAUSED_ROUTES = sa.select(route_states.c.route).where(route_states.c.state == RouteState.PAUSED.value)
+_ROUTE_PAUSED = deliveries.c.route.in_(_PAUSED_ROUTES)
+_ROUTE_HEALTHY = deliveries.c.route.not_in(
+    sa.select(route_states.c.route).where(
+        (route_states.c.state != RouteState.ACTIVE.value) | (route_states.c.consecutive_failures > 0)
+    )
+).label("healthy")
+"""Whether the delivery's route was active with no failure in a row, read with the claim
+itself (both subqueries are uncorrelated: the database reads `route_states` once a claim)."""
+
+
 def _probe(policies: Mapping[str, RoutePolicy], route: str) -> float:
     policy = policies.get(route)
     return policy.probe_seconds if policy else RoutePolicy().probe_seconds
@@ -60,61 +71,36 @@ class DeliveryStore(Database):
         limit: int,
         lease: timedelta,
         policies: Mapping[str, RoutePolicy] | None = None,
+        probes: bool = True,
     ) -> list[ClaimedDelivery]:
         """Lease up to `limit` due deliveries to `worker` until `now + lease`, with their events.
 
-        A paused route's deliveries wait, except one probe every `probe_seconds`; a route
-        with a rate limit gets one delivery per free slot (`next_send_at`, moved on by its
-        interval). Both are decided in the route's row, with a conditional update, so two
-        workers never take the same probe or slot.
+        A paused route's deliveries wait (the claim itself leaves them out), except one
+        probe every `probe_seconds`, looked for when `probes` is true; a route with a rate
+        limit gets one delivery per free slot (`next_send_at`, moved on by its interval).
+        Probes and slots are taken in the route's row with a conditional update, so two
+        workers never take the same one. In the usual case (no limit, no pause) this is the
+        claim and the read of the events, as before routes had a state.
         """
         policies = policies or {}
         c = deliveries.c
+        limited = sorted(name for name, policy in policies.items() if policy.send_interval)
         with self.writing() as conn:
-            states = {row.route: row for row in conn.execute(sa.select(route_states)).all()}
-            paused = {name for name, row in states.items() if row.state == RouteState.PAUSED}
-            limited = {name for name, policy in policies.items() if policy.send_interval} - paused
             claim = partial(
                 DELIVERY_QUEUE.claim,
                 conn,
                 worker=worker,
                 now=now,
                 lease=lease,
-                returning=(c.id, c.event_id, c.route, c.attempts),
+                returning=(c.id, c.event_id, c.route, c.attempts, _ROUTE_HEALTHY),
                 also={"updated_at": now},
             )
-            restricted = paused | limited
-            claimed = [
-                (row, False)
-                for row in claim(limit=limit, where=c.route.not_in(restricted) if restricted else None)
-            ]
-            for name in sorted(paused):
-                row = states[name]
-                due = row.paused_reason == PauseReason.FAILURES and row.next_probe_at <= now
-                if (
-                    len(claimed) < limit
-                    and due
-                    and self._take(
-                        conn,
-                        name,
-                        "next_probe_at",
-                        row.next_probe_at,
-                        now + timedelta(seconds=_probe(policies, name)),
-                    )
-                ):
-                    claimed += [(probe, True) for probe in claim(limit=1, where=c.route == name)]
-            for name in sorted(limited):
-                slot = states.get(name)
-                if len(claimed) >= limit or slot is None or (slot.next_send_at and slot.next_send_at > now):
-                    continue
-                taken = claim(limit=1, where=c.route == name)
-                interval = timedelta(seconds=policies[name].send_interval or 0)
-                if taken and self._take(conn, name, "next_send_at", slot.next_send_at, now + interval):
-                    claimed += [(delivery, False) for delivery in taken]
-                elif taken:
-                    DELIVERY_QUEUE.release(
-                        conn, [delivery.id for delivery in taken]
-                    )  # another worker took the slot
+            where = ~_ROUTE_PAUSED if not limited else ~_ROUTE_PAUSED & c.route.not_in(limited)
+            claimed = [(row, False) for row in claim(limit=limit, where=where)]
+            if probes:
+                claimed += self._claim_probes(conn, claim, now, limit - len(claimed), policies)
+            if limited and len(claimed) < limit:
+                claimed += self._claim_slots(conn, claim, now, limit - len(claimed), policies, limited)
             if not claimed:
                 return []
             documents = dict(
@@ -126,10 +112,65 @@ class DeliveryStore(Database):
             )
         return [
             ClaimedDelivery(
-                row.id, row.event_id, row.route, row.attempts, documents[row.event_id], probe=probe
+                row.id,
+                row.event_id,
+                row.route,
+                row.attempts,
+                documents[row.event_id],
+                probe=probe,
+                route_healthy=row.healthy is None or bool(row.healthy),
             )
             for row, probe in claimed
         ]
+
+    def _claim_probes(
+        self, conn: sa.Connection, claim: Any, now: datetime, room: int, policies: Mapping[str, RoutePolicy]
+    ) -> list[tuple[Any, bool]]:
+        """The oldest waiting delivery of each route paused by failures whose probe is due."""
+        if room <= 0:
+            return []
+        due = conn.execute(
+            sa.select(route_states.c.route, route_states.c.next_probe_at)
+            .where(
+                route_states.c.state == RouteState.PAUSED.value,
+                route_states.c.paused_reason == PauseReason.FAILURES.value,
+                route_states.c.next_probe_at <= now,
+            )
+            .order_by(route_states.c.route)
+        ).all()
+        claimed: list[tuple[Any, bool]] = []
+        for name, seen in due[:room]:
+            following = now + timedelta(seconds=_probe(policies, name))
+            if self._take(conn, name, "next_probe_at", seen, following):
+                claimed += [(probe, True) for probe in claim(limit=1, where=deliveries.c.route == name)]
+        return claimed
+
+    def _claim_slots(
+        self,
+        conn: sa.Connection,
+        claim: Any,
+        now: datetime,
+        room: int,
+        policies: Mapping[str, RoutePolicy],
+        limited: Sequence[str],
+    ) -> list[tuple[Any, bool]]:
+        """One delivery for each rate-limited, active route whose next slot has come."""
+        slots = conn.execute(
+            sa.select(route_states.c.route, route_states.c.next_send_at).where(
+                route_states.c.route.in_(limited), route_states.c.state == RouteState.ACTIVE.value
+            )
+        ).all()
+        claimed: list[tuple[Any, bool]] = []
+        for name, next_send_at in slots:
+            if len(claimed) >= room or (next_send_at is not None and next_send_at > now):
+                continue
+            taken = claim(limit=1, where=deliveries.c.route == name)
+            interval = timedelta(seconds=policies[name].send_interval or 0)
+            if taken and self._take(conn, name, "next_send_at", next_send_at, now + interval):
+                claimed += [(delivery, False) for delivery in taken]
+            elif taken:  # another worker took the slot first
+                DELIVERY_QUEUE.release(conn, [delivery.id for delivery in taken])
+        return claimed
 
     @staticmethod
     def _take(conn: sa.Connection, route: str, column: str, seen: datetime | None, new: datetime) -> bool:
@@ -199,16 +240,18 @@ class DeliveryStore(Database):
             held = conn.execute(
                 deliveries.update().where(DELIVERY_QUEUE.held_by(claim.id, worker)).values(values)
             ).rowcount
-            raised = route_health.after_attempt(
-                self, conn, claim.route, outcome, policy, result.finished_at, result.error
-            )
-            event = Event.from_cloudevent(claim.document)
-            if outcome == AttemptOutcome.DEAD and held and not event.type.is_ops:
+            raised = []
+            if not (claim.route_healthy and outcome == AttemptOutcome.SUCCEEDED):  # else nothing changes
+                raised = route_health.after_attempt(
+                    self, conn, claim.route, outcome, policy, result.finished_at, result.error
+                )
+            dead = Event.from_cloudevent(claim.document) if outcome == AttemptOutcome.DEAD and held else None
+            if dead is not None and not dead.type.is_ops:
                 raised.append(
                     ops.delivery_dead(
                         route=claim.route,
                         delivery_id=claim.id,
-                        event=event,
+                        event=dead,
                         attempts=claim.attempts + 1,
                         code="dead",
                         message=result.error or "",

@@ -45,6 +45,9 @@ class ClaimedDelivery:
     document: dict[str, Any]
     probe: bool = False
     """Claimed as the probe of a paused route: a failure spends none of its attempts."""
+    route_healthy: bool = False
+    """The route was active with no failure in a row when this was claimed: a success then
+    has nothing to change in the route's state."""
 
 
 @dataclass(frozen=True)

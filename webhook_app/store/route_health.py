@@ -60,11 +60,24 @@ def after_attempt(
     at: datetime,
     error: str | None,
 ) -> list[Event]:
-    """Count the attempt in the route's run; the ops events it raises (paused, resumed)."""
+    """Count the attempt in the route's run; the ops events it raises (paused, resumed).
+
+    A success on a healthy route changes nothing and writes nothing: the route's row is
+    locked (and so every worker's attempts on the route taken in turn) only while it fails
+    or is paused. When a success reads a healthy row while a failure is being recorded, that
+    failure stays in the count until the next success after it resets it."""
+    if outcome == AttemptOutcome.SUCCEEDED:
+        seen = conn.execute(
+            sa.select(route_states.c.state, route_states.c.consecutive_failures).where(
+                route_states.c.route == route
+            )
+        ).first()
+        if seen is None or (seen.state == RouteState.ACTIVE and seen.consecutive_failures == 0):
+            return []
     row = locked_row(db, conn, route, at)
     raised: list[Event] = []
     if outcome == AttemptOutcome.SUCCEEDED:
-        values: dict[str, Any] = {"consecutive_failures": 0, "last_success_at": at}
+        values: dict[str, Any] = {"consecutive_failures": 0}
         if row.state == RouteState.PAUSED and row.paused_reason == PauseReason.FAILURES:
             paused_for = (at - row.paused_at).total_seconds()
             values |= _resumed(row, paused_for)
@@ -145,9 +158,17 @@ class RouteHealthStore(Database):
         return event
 
     def route_states(self) -> dict[str, dict[str, Any]]:
+        """Each route's row, with `last_success_at` (read from the attempts: a success on a
+        healthy route writes nothing to the row)."""
+        succeeded = attempts.c.outcome == AttemptOutcome.SUCCEEDED.value
         with self.reading() as conn:
             rows = conn.execute(sa.select(route_states)).mappings().all()
-        return {row["route"]: dict(row) for row in rows}
+            states = {row["route"]: dict(row) for row in rows}
+            for name, state in states.items():
+                state["last_success_at"] = conn.execute(
+                    sa.select(sa.func.max(attempts.c.finished_at)).where(attempts.c.route == name, succeeded)
+                ).scalar()
+        return states
 
     def route_counts(self) -> dict[str, dict[str, int]]:
         """Deliveries waiting or dead, per route and status."""

@@ -147,7 +147,6 @@ route_states = sa.Table(
     sa.Column("paused_at", UTCDateTime(), nullable=True),
     sa.Column("consecutive_failures", sa.Integer(), nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text(), nullable=True),
-    sa.Column("last_success_at", UTCDateTime(), nullable=True),
     sa.Column("last_failure_at", UTCDateTime(), nullable=True),
     sa.Column("next_probe_at", UTCDateTime(), nullable=True),  # while paused: when one delivery is tried
     sa.Column("next_send_at", UTCDateTime(), nullable=True),  # with a rate limit: the next free slot

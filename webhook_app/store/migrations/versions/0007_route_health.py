@@ -35,7 +35,6 @@ def upgrade() -> None:
         sa.Column("paused_at", Moment, nullable=True),
         sa.Column("consecutive_failures", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("last_error", sa.Text(), nullable=True),
-        sa.Column("last_success_at", Moment, nullable=True),
         sa.Column("last_failure_at", Moment, nullable=True),
         sa.Column("next_probe_at", Moment, nullable=True),
         sa.Column("next_send_at", Moment, nullable=True),
