@@ -26,8 +26,7 @@ from urllib.parse import urlsplit
 
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
-from handlers.http import delivered, new_client, post, short
-from webhook_app.errors import PermanentError, RetryableError
+from handlers.http import new_client, outcome, post
 from webhook_app.events import Event
 from webhook_app.handler import Delivered, Handler
 from webhook_app.outbound import is_global_address
@@ -79,19 +78,7 @@ class ForwardHandler(Handler):
             "webhook-signature": sign(self.key, event.id, timestamp, body),
         }
         response = post(self.client, url, content=body, headers=headers)
-        if response.is_success:
-            return delivered(response)
-        if response.status_code == 410:
-            raise PermanentError(
-                f"target answered 410 Gone: {short(response.text)}",
-                status_code=response.status_code,
-                response=response.text,
-            )
-        raise RetryableError(
-            f"target answered {response.status_code} {short(response.text)}",
-            status_code=response.status_code,
-            response=response.text,
-        )
+        return outcome(response, refused={410}, refusal="target is gone", failure="target answered")
 
     def close(self) -> None:
         self.client.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,8 +42,19 @@ def post(client: Outbound, url: str, **kwargs: Any) -> Answer:
     return response
 
 
-def delivered(response: Answer) -> Delivered:
-    return Delivered(response.status_code, response.text)
+def outcome(response: Answer, *, refused: Collection[int], refusal: str, failure: str) -> Delivered:
+    """2xx is delivered; a code in `refused` is a `PermanentError` ("{refusal}: 404 no_service"),
+    anything else a `RetryableError` ("{failure} 502 …"); both keep the code and the answer."""
+    if response.is_success:
+        return Delivered(response.status_code, response.text)
+    said = f"{response.status_code} {short(response.text)}"
+    error = (
+        PermanentError(f"{refusal}: {said}")
+        if response.status_code in refused
+        else RetryableError(f"{failure} {said}")
+    )
+    error.status_code, error.response = response.status_code, response.text
+    raise error
 
 
 def short(text: str, limit: int = 200) -> str:

@@ -12,8 +12,7 @@ from typing import Any
 from marshmallow import Schema, fields, validate
 
 from handlers.describe import Description, describe
-from handlers.http import delivered, new_client, post, short
-from webhook_app.errors import PermanentError, RetryableError
+from handlers.http import new_client, outcome, post
 from webhook_app.events import Event
 from webhook_app.handler import Delivered, Handler
 
@@ -40,19 +39,12 @@ class SlackHandler(Handler):
             "blocks": blocks(description, event, self.event_page(event)),
         }
         response = post(self.client, self.options["webhook_url"], json=payload)
-        if response.is_success:
-            return delivered(response)
-        if response.status_code in (400, 401, 403, 404, 410):
-            # invalid_payload, no_service, channel_not_found, channel_is_archived …: retrying cannot help.
-            raise PermanentError(
-                f"Slack refused the message: {response.status_code} {short(response.text)}",
-                status_code=response.status_code,
-                response=response.text,
-            )
-        raise RetryableError(
-            f"Slack answered {response.status_code} {short(response.text)}",
-            status_code=response.status_code,
-            response=response.text,
+        # invalid_payload, no_service, channel_not_found, channel_is_archived …: retrying cannot help.
+        return outcome(
+            response,
+            refused={400, 401, 403, 404, 410},
+            refusal="Slack refused the message",
+            failure="Slack answered",
         )
 
     def close(self) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from webhook_app import signals
 from webhook_app.clock import Clock, SystemClock
@@ -211,14 +212,17 @@ class Dispatcher(Job):
         else:
             self._record(claim, _result(AttemptOutcome.SUCCEEDED, started, self.clock.now(), answered=answer))
             logger.info("delivered %s to %s", claim.event_id, claim.route, extra=context)
-            signals.delivery_succeeded.send(
-                self,
-                event=event,
-                route=claim.route,
-                delivery_id=claim.id,
-                attempt=claim.attempts + 1,
-                error=None,
-            )
+            self._announce(signals.delivery_succeeded, claim, event, None)
+
+    def _announce(self, signal: Any, claim: ClaimedDelivery, event: Event, error: str | None) -> None:
+        signal.send(
+            self,
+            event=event,
+            route=claim.route,
+            delivery_id=claim.id,
+            attempt=claim.attempts + 1,
+            error=error,
+        )
 
     def _record(self, claim: ClaimedDelivery, result: AttemptResult) -> None:
         """Record the attempt; announce and log the ops events it raised."""
@@ -249,14 +253,7 @@ class Dispatcher(Job):
         if claim.probe:
             self._record(claim, _result(AttemptOutcome.PROBE_FAILED, started, finished, error, exc))
             logger.warning("probe of paused route %s failed: %s", claim.route, error, extra=context)
-            signals.delivery_failed.send(
-                self,
-                event=event,
-                route=claim.route,
-                delivery_id=claim.id,
-                attempt=claim.attempts + 1,
-                error=error,
-            )
+            self._announce(signals.delivery_failed, claim, event, error)
             return
         failed_attempts = claim.attempts + 1
         if route.retry.gives_up_after(failed_attempts):
@@ -276,9 +273,7 @@ class Dispatcher(Job):
             error,
             extra=context,
         )
-        signals.delivery_failed.send(
-            self, event=event, route=claim.route, delivery_id=claim.id, attempt=failed_attempts, error=error
-        )
+        self._announce(signals.delivery_failed, claim, event, error)
 
     def _dead(
         self,
@@ -293,14 +288,7 @@ class Dispatcher(Job):
         logger.error("delivery to %s is dead: %s", claim.route, error, extra=context)
         if event.type.is_ops:
             logger.error("no ops event is raised about an ops event's dead delivery", extra=context)
-        signals.delivery_dead.send(
-            self,
-            event=event,
-            route=claim.route,
-            delivery_id=claim.id,
-            attempt=claim.attempts + 1,
-            error=error,
-        )
+        self._announce(signals.delivery_dead, claim, event, error)
 
 
 def policies_of(routes: Iterable[Route]) -> dict[str, RoutePolicy]:
