@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from webhook_app.events import Event, EventData, EventType, OpsData, Recording
+from webhook_app.recordings import SCORE_LABELS, problems, summary_line
 
 HEADLINES: dict[str, tuple[str, str]] = {
     EventType.TRAINING_SUCCEEDED: ("✅", "Voice training succeeded"),
@@ -19,9 +20,6 @@ HEADLINES: dict[str, tuple[str, str]] = {
     EventType.OPS_AZURE_UNAUTHORIZED: ("🔑", "Azure refused the subscription key"),
 }
 
-LOW_SCORES = {"stoi_score": 0.7, "pesq_score": 2.0, "si_sdr_score": 10.0, "resemble_sample_score": 0.5}
-"""Below these a score is called low (STOI 0–1, PESQ 1–4.5, SI-SDR in dB, Resemble's 0–1)."""
-
 
 @dataclass(frozen=True)
 class Description:
@@ -32,6 +30,8 @@ class Description:
     facts: list[tuple[str, str]]
     issue: str | None
     flagged: list[str]
+    summary: str | None = None
+    """`3 of 42 recordings flagged: 2 outlier, …`: what heads the list of recordings."""
 
     test: bool = False
 
@@ -56,7 +56,8 @@ def describe(event: Event) -> Description:
     ordered = sorted(data.recordings, key=lambda r: not problems(r))
     flagged = [recording_line(r) for r in ordered]
     concerning = f"{data.provider.capitalize()} voice {data.voice_id}"
-    return Description(emoji, headline, concerning, facts, issue, flagged, test=event.test)
+    summary = summary_line(data.recordings, data.recordings_omitted)
+    return Description(emoji, headline, concerning, facts, issue, flagged, summary, test=event.test)
 
 
 def _describe_ops(event: Event, data: OpsData, emoji: str, headline: str) -> Description:
@@ -105,7 +106,7 @@ def _describe_ops(event: Event, data: OpsData, emoji: str, headline: str) -> Des
             "belongs to this region's Speech resource), then track the operation again."
         )
     facts.append(("Event", event.id))
-    return Description(emoji, headline, concerning, facts, issue, [], test=event.test)
+    return Description(emoji, headline, concerning, facts, issue, [], None, test=event.test)
 
 
 def _duration(seconds: object) -> str:
@@ -114,30 +115,6 @@ def _duration(seconds: object) -> str:
     minutes, secs = divmod(int(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min" if hours else f"{minutes} min {secs} s" if minutes else f"{secs} s"
-
-
-def problems(recording: Recording) -> list[str]:
-    """Why a recording is flagged: its flags, then each score below its threshold."""
-    found = []
-    if recording.is_outlier:
-        found.append("outlier")
-    if recording.is_silent:
-        found.append("silent")
-    if recording.is_active is False:
-        found.append("inactive")
-    for name, floor in LOW_SCORES.items():
-        value = getattr(recording, name)
-        if value is not None and value < floor:
-            found.append(f"low {SCORE_LABELS[name]}")
-    return found
-
-
-SCORE_LABELS = {
-    "stoi_score": "STOI",
-    "pesq_score": "PESQ",
-    "si_sdr_score": "SI-SDR",
-    "resemble_sample_score": "score",
-}
 
 
 def recording_line(recording: Recording) -> str:

@@ -150,6 +150,8 @@ def compose(event: Event, sender: str, recipients: list[str], page: str | None =
 
 def plain_text(description: Description, page: str | None = None) -> str:
     lines = [description.title, ""]
+    if description.summary:  # what to re-record comes first
+        lines += [description.summary, ""]
     if page:
         lines += [f"See it: {page}", ""]
     lines += [f"{name}: {value}" for name, value in description.facts]
@@ -167,7 +169,10 @@ def html_text(description: Description, page: str | None = None) -> str:
         f"<tr><th align='left' style='padding-right:12px'>{e(name)}</th><td>{e(value)}</td></tr>"
         for name, value in description.facts
     )
-    parts = [f"<h2>{e(description.title)}</h2>", f"<table>{rows}</table>"]
+    parts = [f"<h2>{e(description.title)}</h2>"]
+    if description.summary:
+        parts.append(f"<p><strong>{e(description.summary)}</strong></p>")
+    parts.append(f"<table>{rows}</table>")
     if page:
         parts.append(f"<p><a href='{e(page)}'>See it in webhook-app</a></p>")
     if description.issue:

@@ -69,6 +69,12 @@ def fallback_text(description: Description) -> str:
 def blocks(description: Description, event: Event, page: str | None = None) -> list[dict[str, Any]]:
     result: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": clip(description.title, HEADER_LIMIT)}},
+    ]
+    if description.summary:  # what to re-record comes first
+        result.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"*{escape(description.summary)}*"}}
+        )
+    result += [
         {
             "type": "section",
             "fields": [

@@ -49,3 +49,31 @@ def test_reprocessing_what_was_accepted_meanwhile_records_nothing(server: Any, s
     result = run(settings, receipt_id)
     assert result.exit_code == 0 and f"duplicate of {accepted['receipt_id']}" in result.output
     assert len(server.admin.get("/api/events").json()["items"]) == 1
+
+
+def test_receipts_are_listed_newest_first_with_why_they_were_refused(server: Any, settings: Any) -> None:
+    accepted = server.post_callback(load_fixture("resemble_finished.json"))
+    wrong_type = server.post_callback(json.dumps(load_fixture("resemble_dataset_issue.json")),
+                                      headers={"Content-Type": "text/plain"})  # fmt: skip
+    no_id = server.post_callback({"status": "finished"})
+    page = server.admin.get("/api/receipts").json()
+    assert [r["id"] for r in page["items"]] == [
+        no_id.headers["X-Receipt-Id"], wrong_type.headers["X-Receipt-Id"], accepted.json()["receipt_id"]
+    ]  # fmt: skip
+    newest = page["items"][0]
+    assert set(newest) == {"id", "provider", "state", "received_at", "error"}
+    assert newest["state"] == "rejected" and newest["error"]["code"] == "invalid_callback"
+    assert newest["error"]["details"] == {"id": ["Missing data for required field."]}
+    rejected = server.admin.get("/api/receipts", params={"state": "rejected", "limit": 1}).json()
+    assert [r["id"] for r in rejected["items"]] == [no_id.headers["X-Receipt-Id"]]
+    older = server.admin.get("/api/receipts", params={"state": "rejected", "cursor": rejected["next_cursor"]})
+    assert [r["error"]["code"] for r in older.json()["items"]] == ["unsupported_media_type"]
+    assert server.admin.get("/api/receipts", params={"state": "lost"}).status_code == 400
+    assert server.admin.get("/api/receipts", params={"provider": "elevenlabs"}).status_code == 400
+
+    env = {"WEBHOOK_APP_DATABASE_URL": settings.database_url, "WEBHOOK_APP_DATA_DIR": settings.data_dir}
+    listed = CliRunner().invoke(cli, ["receipts", "list", "--state", "rejected"], env=env)
+    assert listed.exit_code == 0, listed.output
+    lines = listed.output.splitlines()
+    assert len(lines) == 2 and "invalid_callback: The callback does not match" in lines[0]
+    assert "unsupported_media_type: Send the callback as application/json." in lines[1]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests import setup_machine
-from tests.conftest import ADMIN_TOKEN, deliver_due, load_fixture, with_routes
+from tests.conftest import ADMIN_TOKEN, REPO, deliver_due, load_fixture, with_routes
 from tests.sink import Reply, Sink
 from webhook_app.dispatch import Dispatcher
 from webhook_app.registry import build_handlers
@@ -137,6 +139,7 @@ def test_the_routes_page_shows_health_and_pauses_and_resumes_a_route(
     partner = page.locator("tr.route[data-route=partner]")
     assert "active" in partner.locator("td.state").inner_text()
     assert "1 dead" in partner.inner_text() and "0/1 succeeded" in partner.inner_text()
+    save_screenshot(page, "ui-routes.png")
     partner.locator("button", has_text="Pause").click()
     assert "partner: paused by hand." in page.inner_text("body")
     partner = page.locator("tr.route[data-route=partner]")
@@ -147,3 +150,89 @@ def test_the_routes_page_shows_health_and_pauses_and_resumes_a_route(
     told = server.admin.get("/api/events", params={"provider": "webhook-app"}).json()["items"]
     assert [e["type"] for e in told] == ["ops.route.resumed", "ops.route.paused", "ops.delivery.dead"]
     context.close()
+
+
+def test_rejected_receipts_show_why_and_reprocess_from_the_page(site: Any, browser: Browser) -> None:
+    server, _ = site
+    body = json.dumps(load_fixture("resemble_dataset_issue.json"))
+    wrong_type = server.post_callback(body, headers={"Content-Type": "text/plain"}).headers["X-Receipt-Id"]
+    server.post_callback({"status": "finished"})  # no id: stays rejected
+    server.post_callback(load_fixture("resemble_finished.json"))
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    page = context.new_page()
+    page.goto(f"{server.url}/ui/receipts")
+    sign_in(page, server.url)
+    page.goto(f"{server.url}/ui/receipts?state=rejected")
+    rows = page.locator("tr.receipt")
+    assert rows.count() == 2
+    assert "invalid_callback" in rows.nth(0).inner_text() and "rejected" in rows.nth(0).inner_text()
+    assert "unsupported_media_type" in rows.nth(1).inner_text()
+    save_screenshot(page, "ui-receipts.png")
+    page.locator(f"tr[data-receipt={wrong_type}] button", has_text="Reprocess").click()
+    assert "Accepted: 1 event(s) recorded." in page.inner_text("[role=status]")
+    assert page.locator("tr.receipt").count() == 1, "it is accepted now"
+    page.goto(f"{server.url}/ui/receipts/{wrong_type}")
+    assert "accepted" in page.inner_text(".grid") and "9b1c2d3e" in page.inner_text("pre")
+    context.close()
+
+
+def save_screenshot(page: Page, name: str) -> None:
+    """The README's pictures, taken from the pages the browser test walks."""
+    page.screenshot(path=str(REPO / "docs" / name), full_page=True)
+
+
+def dataset_issue_with(count: int) -> dict[str, Any]:
+    """A dataset issue listing `count` recordings: every seventh an outlier, every eleventh silent,
+    every fifth with a low STOI; the rest clean."""
+    body = load_fixture("resemble_dataset_issue.json")
+    body["recordings"] = [
+        {
+            "uuid": f"rec-{n}", "name": f"take_{n:03d}.wav", "transcript": f"Line {n}.",
+            "stoi_score": 0.41 if n % 5 == 0 else 0.93, "pesq_score": 3.4, "si_sdr_score": 18.0,
+            "resemble_sample_score": 0.86, "is_active": True,
+            "is_outlier": n % 7 == 0, "is_silent": n % 11 == 0,
+        }
+        for n in range(1, count + 1)
+    ]  # fmt: skip
+    return body
+
+
+def test_a_dataset_issue_says_what_to_re_record_first(site: Any, browser: Browser) -> None:
+    server, _ = site
+    (event_id,) = server.post_callback(dataset_issue_with(42)).json()["event_ids"]
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{server.url}/ui/events/{event_id}")
+    sign_in(page, server.url)
+    page.goto(f"{server.url}/ui/events/{event_id}")
+    flagged = {n for n in range(1, 43) if n % 5 == 0 or n % 7 == 0 or n % 11 == 0}
+    assert page.inner_text("p.summary") == (
+        f"{len(flagged)} of 42 recordings flagged: 6 outlier, 3 silent, 8 low STOI"
+    )
+    assert page.locator("p.counts .badge").all_inner_texts() == ["outlier: 6", "silent: 3", "low STOI: 8"]
+    rows = page.locator("tr.recording")
+    assert rows.count() == 42
+    first = [rows.nth(i).locator("td").first.inner_text() for i in range(len(flagged))]
+    assert {int(name[5:8]) for name in first} == flagged, "flagged recordings come first"
+    take_35 = page.locator("tr.recording", has_text="take_035.wav")  # an outlier with a low STOI
+    assert take_35.locator("td.bad").first.inner_text() == "outlier, low STOI"
+    assert "0.41 ▼ low" in take_35.inner_text() and "yes ⚠" in take_35.inner_text()
+    save_screenshot(page, "ui-dataset-issue.png")
+
+    page.click("th a:text('STOI')")
+    assert page.locator("th a[aria-sort=ascending]").inner_text() == "STOI"
+    lowest = page.locator("tr.recording").first.inner_text()
+    assert "0.41" in lowest and "take_005.wav" in lowest
+    context.close()
+
+
+def test_a_long_list_of_recordings_is_paged(site: Any) -> None:
+    server, _ = site
+    (event_id,) = server.post_callback(dataset_issue_with(120)).json()["event_ids"]
+    client = httpx.Client(base_url=server.url)
+    client.post("/ui/login", data={"token": ADMIN_TOKEN})
+    first = client.get(f"/ui/events/{event_id}")
+    assert first.status_code == 200, first.text
+    assert first.text.count('<tr class="recording') == 50 and "120 recordings" in first.text
+    third = client.get(f"/ui/events/{event_id}?sort=name&page=3")
+    assert third.text.count('<tr class="recording') == 20 and "take_101.wav" in third.text

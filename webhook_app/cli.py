@@ -687,13 +687,20 @@ def json_default(value: Any) -> Any:
 
 from webhook_app.azure.cli import azure  # noqa: E402 - registered last: it calls back into this module
 from webhook_app.resemble_cli import resemble  # noqa: E402
-from webhook_app.route_cli import deliveries_list, routes_list, routes_pause, routes_resume  # noqa: E402
+from webhook_app.status_cli import (  # noqa: E402
+    deliveries_list,
+    receipts_list,
+    routes_list,
+    routes_pause,
+    routes_resume,
+)
 
 cli.add_command(azure)
 cli.add_command(resemble)
 for _command in (routes_list, routes_pause, routes_resume):
     routes.add_command(_command)
 deliveries.add_command(deliveries_list)
+receipts.add_command(receipts_list)
 
 
 def main() -> None:

@@ -91,6 +91,9 @@ def test_dataset_issue_mail_has_subject_text_and_html_with_the_same_facts(smtp: 
     assert message["From"] == "alerts@example.com" and message["To"] == "ops@example.com, voice@example.com"
     assert message["X-Webhook-App-Event-Id"] == event.id
     plain, html = parts(message)
+    summary = "1 of 1 recording flagged: 1 outlier, 1 low STOI, 1 low PESQ, 1 low SI-SDR, 1 low score"
+    assert plain.splitlines()[2] == summary, "what to re-record comes right after the headline"
+    assert f"<p><strong>{summary}</strong></p>" in html
     for text in (plain, html):
         assert "9b1c2d3e-4f50-4a6b-8c7d-0e1f2a3b4c5d" in text
         assert "Detailed description of the dataset issue." in text

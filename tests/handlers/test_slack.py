@@ -42,7 +42,8 @@ def test_every_event_type_gets_a_header_and_the_key_facts(
         sample_event(event_type, "azure" if event_type is EventType.OPERATION_STALLED else "resemble")
     )
     message = sent(sink)
-    header, facts = message["blocks"][0], message["blocks"][1]
+    header = message["blocks"][0]
+    facts = next(block for block in message["blocks"] if "fields" in block)
     assert header["type"] == "header" and header["text"]["type"] == "plain_text"
     fields = [f["text"] for f in facts["fields"]]
     assert any(f.startswith("*Voice*\nwebhook-app-test") for f in fields)
@@ -54,6 +55,9 @@ def test_dataset_issue_lists_flagged_recordings_with_their_scores(slack: Any, si
     slack.handle(normalize(load_fixture("resemble_dataset_issue.json")))
     message = sent(sink)
     assert message["blocks"][0]["text"]["text"] == "⚠️ Dataset issue"
+    assert message["blocks"][1]["text"]["text"] == (
+        "*1 of 1 recording flagged: 1 outlier, 1 low STOI, 1 low PESQ, 1 low SI-SDR, 1 low score*"
+    ), "what to re-record heads the message"
     body = texts(message)
     assert "Detailed description of the dataset issue." in body
     assert "*Flagged recordings (1)*" in body

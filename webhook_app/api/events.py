@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -14,8 +15,12 @@ from webhook_app.api.errors import api_error
 from webhook_app.api.schemas import respond
 from webhook_app.filters import EventFilterSchema, event_filters
 from webhook_app.replay import ReplayError, replay_event
+from webhook_app.route_config import installed_provider
 from webhook_app.services import services
+from webhook_app.states import ReceiptStatus, values
 from webhook_app.store import decode_cursor
+from webhook_app.store.cursors import decode_row_cursor
+from webhook_app.store.records import ReceiptFilters
 
 bp = Blueprint("events", __name__, url_prefix="/api")
 
@@ -107,6 +112,37 @@ def get_voice(provider: str, voice_id: str) -> Response:
         "events": timeline,
     }
     return respond(schemas.Voice, voice)
+
+
+class ReceiptQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    state = fields.String(validate=validate.OneOf(values(ReceiptStatus)))
+    provider = fields.String(validate=installed_provider)
+    since = fields.AwareDateTime(default_timezone=UTC)
+    until = fields.AwareDateTime(default_timezone=UTC)
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE))
+    cursor = fields.String()
+
+
+@bp.get("/receipts")
+@require_admin
+def list_receipts() -> Response:
+    try:
+        args: dict[str, Any] = ReceiptQuerySchema().load(request.args)
+        if "cursor" in args:
+            try:
+                decode_row_cursor(args["cursor"])
+            except ValueError as exc:
+                raise ValidationError({"cursor": [str(exc)]}) from None
+    except ValidationError as exc:
+        return api_error(400, "invalid_query", "Some query parameters are not valid.", exc.messages)
+    filters = ReceiptFilters(**{k: args.get(k) for k in ("state", "provider", "since", "until")})
+    items, next_cursor = services().store.list_receipts(
+        filters, limit=args["limit"], cursor=args.get("cursor")
+    )
+    return respond(schemas.ReceiptPage, {"items": items, "next_cursor": next_cursor})
 
 
 @bp.get("/receipts/<receipt_id>")

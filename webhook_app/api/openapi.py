@@ -17,7 +17,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Response, jsonify
 
 from webhook_app.api import schemas
-from webhook_app.api.events import EventQuerySchema, ReplayQuerySchema
+from webhook_app.api.events import EventQuerySchema, ReceiptQuerySchema, ReplayQuerySchema
 from webhook_app.api.routes import DeliveryQuerySchema
 from webhook_app.azure.api import TrackSchema
 from webhook_app.providers.resemble import CallbackSchema, RecordingSchema
@@ -54,6 +54,7 @@ SCHEMAS: dict[str, Any] = {
     "RoutePage": schemas.RoutePage,
     "Voice": schemas.Voice,
     "Receipt": schemas.Receipt,
+    "ReceiptPage": schemas.ReceiptPage,
     "IngestResult": schemas.IngestResult,
     "Replay": schemas.Replay,
     "Operation": schemas.Operation,
@@ -170,6 +171,14 @@ PATHS: dict[str, dict[str, Any]] = {
                 _path_param("voice_id", "The voice id"),
             ],
             "responses": _answers(r200="Voice", r404="No events for this voice", **ADMIN_ERRORS),
+        }
+    },
+    "/api/receipts": {
+        "get": {
+            "summary": "Receipts, newest first: what arrived, accepted or rejected and why",
+            "security": ADMIN,
+            "parameters": [{"in": "query", "schema": ReceiptQuerySchema}],
+            "responses": _answers(r200="ReceiptPage", r400="Invalid query parameters", **ADMIN_ERRORS),
         }
     },
     "/api/receipts/{receipt_id}": {

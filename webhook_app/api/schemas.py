@@ -241,6 +241,23 @@ class Receipt(Schema):
     event_ids = fields.List(fields.String(), required=True)
 
 
+class ListedReceipt(Schema):
+    id = fields.String(required=True)
+    provider = fields.String(required=True)
+    state = fields.String(required=True, metadata={"enum": list(values(ReceiptStatus))})
+    received_at = Moment(required=True)
+    error = fields.Raw(
+        allow_none=True,
+        required=True,
+        metadata={"description": "Why it was refused: {code, message, details}"},
+    )
+
+
+class ReceiptPage(Schema):
+    items = fields.List(fields.Nested(ListedReceipt), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
 class IngestResult(Schema):
     receipt_id = fields.String(required=True)
     event_ids = fields.List(fields.String(), required=True)

@@ -28,12 +28,16 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from webhook_app import recordings
 from webhook_app.events import OPS_PROVIDER, EventType
 from webhook_app.filters import parse_event_filters
 from webhook_app.replay import ReplayError, replay_event
+from webhook_app.reprocess import ReprocessError, reprocess_receipt
 from webhook_app.route_admin import UnknownRoute, describe_state, route_items, set_paused
 from webhook_app.services import services
+from webhook_app.states import ReceiptStatus, values
 from webhook_app.store import EventFilters, decode_cursor
+from webhook_app.store.records import ReceiptFilters
 from webhook_app.store.ui_sessions import SignInLimit, UISessions
 from webhook_app.tokens import token_matches
 
@@ -233,11 +237,40 @@ def event(event_id: str) -> str:
     return render_template(
         "ui/event.html",
         event=document,
+        recordings=_recordings_view(document),
         receipt=receipt,
         deliveries=store.deliveries_of(event_id),
         routes=[r.name for r in services().settings.routes],
         shown_body_bytes=SHOWN_BODY_BYTES,
     )
+
+
+RECORDINGS_PAGE = 50
+
+
+def _recordings_view(document: dict[str, Any]) -> dict[str, Any] | None:
+    """A dataset issue's recordings as the page shows them: what to re-record first, each with
+    why, the failing values marked, sortable (`?sort=`), `RECORDINGS_PAGE` a page (`?page=`)."""
+    listed = document["data"].get("recordings") or []
+    if not listed:
+        return None
+    sort = request.args.get("sort", "flagged")
+    sort = sort if sort in recordings.SORTS else "flagged"
+    pages = max(1, -(-len(listed) // RECORDINGS_PAGE))
+    page = min(pages, max(1, request.args.get("page", 1, type=int) or 1))
+    shown = recordings.ordered(listed, sort)[(page - 1) * RECORDINGS_PAGE : page * RECORDINGS_PAGE]
+    return {
+        "summary": recordings.summary_line(listed, document["data"].get("recordings_omitted", 0)),
+        "counts": recordings.problem_counts(listed),
+        "rows": [
+            {**r, "problems": recordings.problems(r), "failing": recordings.failing_fields(r)} for r in shown
+        ],
+        "sort": sort,
+        "page": page,
+        "pages": pages,
+        "total": len(listed),
+        "labels": recordings.SCORE_LABELS,
+    }
 
 
 @bp.post("/events/<event_id>/replay")
@@ -297,6 +330,67 @@ def _set_route_paused(name: str, *, paused: bool) -> Response:
         abort(404, f"No route named {name}.")
     flash(f"{name}: {describe_state(item)}.", "ok")
     return redirect(url_for("ui.routes"))
+
+
+@bp.get("/receipts")
+@signed_in
+def receipts() -> str:
+    ctx = services()
+    query = {k: v for k, v in request.args.items() if k in ("state", "provider") and v}
+    errors: list[str] = []
+    state, provider = query.get("state"), query.get("provider")
+    if state not in (None, *values(ReceiptStatus)) or provider not in (None, *ctx.providers, OPS_PROVIDER):
+        errors.append("That filter is not one of the choices.")
+        state = provider = None
+    filters = ReceiptFilters(state=state, provider=provider)
+    try:
+        items, next_cursor = ctx.store.list_receipts(
+            filters, limit=PAGE, cursor=request.args.get("cursor") or None
+        )
+    except ValueError:
+        errors.append("That page link is not valid any more.")
+        items, next_cursor = ctx.store.list_receipts(filters, limit=PAGE)
+    return render_template(
+        "ui/receipts.html",
+        items=items,
+        next_cursor=next_cursor,
+        query=query,
+        errors=errors,
+        providers=sorted(ctx.providers),
+    )
+
+
+@bp.get("/receipts/<receipt_id>")
+@signed_in
+def receipt(receipt_id: str) -> str:
+    found = services().store.get_receipt(receipt_id)
+    if found is None:
+        abort(404, f"No receipt with id {receipt_id}.")
+    return render_template("ui/receipt.html", receipt=found, shown_body_bytes=SHOWN_BODY_BYTES)
+
+
+@bp.post("/receipts/<receipt_id>/reprocess")
+@signed_in
+def reprocess(receipt_id: str) -> Response:
+    ctx = services()
+    try:
+        result = reprocess_receipt(
+            ctx.store,
+            ctx.settings.routes,
+            ctx.providers,
+            receipt_id,
+            dedupe_window=timedelta(seconds=ctx.settings.dedupe_window),
+            now=ctx.clock.now(),
+        )
+    except ReprocessError as exc:
+        flash(str(exc), "error")
+    else:
+        if result.duplicate:
+            flash(f"A duplicate of {result.receipt_id}: nothing recorded.", "ok")
+        else:
+            flash(f"Accepted: {len(result.event_ids)} event(s) recorded.", "ok")
+    back = request.form.get("back", "")
+    return redirect(back if back.startswith("/ui/") else url_for("ui.receipts"))
 
 
 @bp.get("/dead")

@@ -12,7 +12,7 @@ from webhook_app.states import DeliveryStatus, values
 from webhook_app.store.cursors import decode_cursor, decode_row_cursor, encode_cursor, encode_row_cursor
 from webhook_app.store.database import Database
 from webhook_app.store.ingest import event_ids_of
-from webhook_app.store.records import DeliveryFilters, EventFilters
+from webhook_app.store.records import DeliveryFilters, EventFilters, ReceiptFilters
 from webhook_app.store.tables import (
     DUE_STATUSES,
     attempts,
@@ -260,3 +260,33 @@ class ReadModels(Database):
             for event_id, status, count in conn.execute(query):
                 counts[event_id][status] = count
         return counts
+
+    def list_receipts(
+        self, filters: ReceiptFilters, *, limit: int, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """Newest first: what arrived, whether it was accepted, and why not (`error`)."""
+        r = receipts.c
+        query = (
+            sa.select(r.id, r.provider, r.status, r.received_at, r.reason)
+            .order_by(r.received_at.desc(), r.id.desc())
+            .limit(limit + 1)
+        )
+        for column, value in ((r.status, filters.state), (r.provider, filters.provider)):
+            if value is not None:
+                query = query.where(column == value)
+        if filters.since is not None:
+            query = query.where(r.received_at >= filters.since)
+        if filters.until is not None:
+            query = query.where(r.received_at < filters.until)
+        if cursor is not None:
+            at, last_id = decode_row_cursor(cursor)
+            query = query.where(sa.or_(r.received_at < at, sa.and_(r.received_at == at, r.id < last_id)))
+        with self.reading() as conn:
+            rows = conn.execute(query).all()
+        page = [
+            {"id": row.id, "provider": row.provider, "state": row.status, "received_at": row.received_at,
+             "error": row.reason}
+            for row in rows[:limit]
+        ]  # fmt: skip
+        last = page[-1] if len(rows) > limit else None
+        return page, encode_row_cursor(last["received_at"], last["id"]) if last else None

@@ -78,6 +78,15 @@ class RoutePolicy:
 
 
 @dataclass(frozen=True)
+class ReceiptFilters:
+    state: str | None = None
+    """`accepted` or `rejected`."""
+    provider: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+@dataclass(frozen=True)
 class DeliveryFilters:
     status: str | None = None
     route: str | None = None

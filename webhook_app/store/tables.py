@@ -52,6 +52,13 @@ receipts = sa.Table(
     sa.Column("body", sa.LargeBinary(), nullable=False),
     sa.Column("dedupe_key", sa.String(64), nullable=True, unique=True),
     sa.Index("ix_receipts_received_at", "received_at"),
+    sa.Index(
+        "ix_receipts_rejected",
+        "received_at",
+        "id",
+        sqlite_where=sa.text("status = 'rejected'"),
+        postgresql_where=sa.text("status = 'rejected'"),
+    ),
 )
 
 events = sa.Table(

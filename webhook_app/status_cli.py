@@ -1,4 +1,4 @@
-"""`webhook-app routes list|pause|resume` and `webhook-app deliveries list`: route health from a terminal."""
+"""What needs attention, from a terminal: `routes list|pause|resume`, `deliveries list`, `receipts list`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from webhook_app.states import DeliveryStatus, values
+from webhook_app.states import DeliveryStatus, ReceiptStatus, values
 
 
 @click.command("list")
@@ -110,3 +110,43 @@ def deliveries_list(
         click.echo("  ".join(columns) + error)
     if not items and not as_json:
         click.echo("no deliveries")
+
+
+@click.command("list")
+@click.option("--state", type=click.Choice(values(ReceiptStatus)), help="e.g. rejected: what was refused.")
+@click.option("--provider")
+@click.option("--since", help="Received since: a duration ago (24h, 7d) or an ISO 8601 time.")
+@click.option("--until", help="Received before: a duration ago or an ISO 8601 time.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def receipts_list(
+    state: str | None, provider: str | None, since: str | None, until: str | None, limit: int, as_json: bool
+) -> None:
+    """The newest receipts first: what arrived, and for a rejected one why (reprocess it by id)."""
+    from webhook_app.cli import _moment, command_settings, json_default, open_store
+    from webhook_app.store.records import ReceiptFilters
+    from webhook_app.text import printable
+
+    now = datetime.now(UTC)
+    filters = ReceiptFilters(
+        state=state,
+        provider=provider,
+        since=_moment(since, now, "--since") if since else None,
+        until=_moment(until, now, "--until") if until else None,
+    )
+    items, _ = open_store(command_settings()).list_receipts(filters, limit=limit)
+    for item in items:
+        if as_json:
+            click.echo(json.dumps(item, default=json_default))
+            continue
+        error = item["error"] or {}
+        why = f"  {error.get('code')}: {printable(str(error.get('message')))[:160]}" if error else ""
+        columns = (
+            json_default(item["received_at"]),
+            f"{item['state']:<8}",
+            f"{item['provider']:<11}",
+            item["id"],
+        )
+        click.echo("  ".join(columns) + why)
+    if not items and not as_json:
+        click.echo("no receipts")
