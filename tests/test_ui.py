@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -14,9 +15,12 @@ from tests import setup_machine
 from tests.conftest import ADMIN_TOKEN, REPO, deliver_due, load_fixture, with_routes
 from tests.sink import Reply, Sink
 from webhook_app.dispatch import Dispatcher
+from webhook_app.ingest import record_events
+from webhook_app.providers import resemble
 from webhook_app.registry import build_handlers
 from webhook_app.retry import RetryPolicy
 from webhook_app.routes import Route
+from webhook_app.store import NewReceipt
 
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -72,7 +76,9 @@ def test_sign_in_filter_open_replay_and_see_the_new_attempt(site: Any, browser: 
     assert "That is not an admin token." in page.inner_text("body")
     page.goto(f"{server.url}/ui/")
     sign_in(page, server.url)
-    assert page.url.endswith("/ui/")
+    assert page.url.endswith("/ui/") and page.locator("h1").inner_text() == "Dashboard"
+    page.click("header a:text('Events')")
+    assert page.url.endswith("/ui/events")
     assert page.locator("tbody tr").count() == 6
     assert page.locator("tbody tr", has_text="ops.delivery.dead").count() == 3
     cookie = next(c for c in context.cookies() if c["name"] == "webhook_app_session")
@@ -236,3 +242,54 @@ def test_a_long_list_of_recordings_is_paged(site: Any) -> None:
     assert first.text.count('<tr class="recording') == 50 and "120 recordings" in first.text
     third = client.get(f"/ui/events/{event_id}?sort=name&page=3")
     assert third.text.count('<tr class="recording') == 20 and "take_101.wav" in third.text
+
+
+def test_the_dashboard_charts_the_window_links_what_needs_attention_and_voices_are_searchable(
+    site: Any, browser: Browser, sink: Sink
+) -> None:
+    server, dispatcher = site
+    sink.respond = lambda request: Reply(status=503) if "reader" in request.body.decode() else Reply()
+    now = datetime.now(UTC)
+    statuses = ["dataset_issue", "finished", "processing", "consent_validation_failed"]
+    routes = (Route(name="partner", handler="x"), Route(name="log", handler="log"))
+    for n in range(40):  # one every half hour over the last 20 hours
+        at = now - timedelta(minutes=30 * n)
+        voice = ("narrator", "villain", "reader")[n % 3] + f"-{n % 5}"
+        body = {"id": voice, "status": statuses[n % 4]}
+        receipt = NewReceipt(provider="resemble", received_at=at, body=json.dumps(body).encode(), headers={})
+        events = resemble.to_events(resemble.validate_callback(body), receipt_id=receipt.id, received_at=at)
+        record_events(server.store, routes, receipt, events, dedupe_key=None, dedupe_window=timedelta(0))
+    for _ in range(12):
+        deliver_due(dispatcher)
+    server.post_callback({"status": "finished"})  # a rejected receipt
+    server.store.roll_up(now=now + timedelta(seconds=30))
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{server.url}/ui/")
+    sign_in(page, server.url)
+    chart = page.locator("svg.chart[aria-label='Events per type, last 24h']")
+    assert chart.count() == 1 and chart.locator("rect").count() >= 20
+    legend = page.locator("ul.legend").first.inner_text()
+    assert "voice.dataset.issue: 10" in legend and "voice.training.succeeded: 10" in legend
+    dead = page.locator("a.card", has_text="dead deliveries")
+    assert dead.locator(".n").inner_text() == "13" and "alert" in (dead.get_attribute("class") or "")
+    assert page.locator("a.card", has_text="rejected receipts").locator(".n").inner_text() == "1"
+    assert page.locator("svg.chart[aria-label='Deliveries to partner, last 24h']").count() == 1
+    save_screenshot(page, "ui-dashboard.png")
+    page.click("nav.windows a:text('7d')")
+    assert page.locator("nav.windows [aria-current=page]").inner_text() == "7d"
+    dead = page.locator("a.card", has_text="dead deliveries")
+    dead.click()
+    assert page.url.endswith("/ui/dead") and page.locator("tbody tr").count() == 13
+
+    page.goto(f"{server.url}/ui/voices")
+    assert page.locator("tr.voice").count() == 15
+    page.fill("input[name=q]", "narrator")
+    page.press("input[name=q]", "Enter")
+    assert page.locator("tr.voice").count() == 5
+    save_screenshot(page, "ui-voices.png")
+    page.click("tr.voice >> nth=0 >> a")
+    assert "Timeline" in page.inner_text("h2") and page.locator("li.step").count() >= 2
+    assert "partner: succeeded" in page.inner_text("ol.timeline")
+    context.close()

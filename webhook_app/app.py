@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         handler.close()  # built only to validate the routes at start-up
 
     from webhook_app import metrics
-    from webhook_app.api import errors, events, health, hooks, openapi, routes, ui
+    from webhook_app.api import errors, events, health, hooks, openapi, routes, stats, ui
 
     metrics.install()
 
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.register_blueprint(hooks.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(routes.bp)
+    app.register_blueprint(stats.bp)
     for provider in services.providers.values():
         for blueprint in provider.blueprints():
             app.register_blueprint(blueprint)

@@ -693,6 +693,7 @@ from webhook_app.status_cli import (  # noqa: E402
     routes_list,
     routes_pause,
     routes_resume,
+    voices_list,
 )
 
 cli.add_command(azure)
@@ -701,6 +702,14 @@ for _command in (routes_list, routes_pause, routes_resume):
     routes.add_command(_command)
 deliveries.add_command(deliveries_list)
 receipts.add_command(receipts_list)
+
+
+@cli.group()
+def voices() -> None:
+    """Voices across providers and their latest state."""
+
+
+voices.add_command(voices_list)
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ from webhook_app.handler import Handler
 from webhook_app.logs import gunicorn_logconfig
 from webhook_app.memory import freeze_startup_objects
 from webhook_app.registry import build_handlers, load_providers
+from webhook_app.rollup_job import RollupJob
 from webhook_app.store import Store
 from webhook_app.wakeup import Wakeup
 from webhook_app.worker import JobContext, Worker, new_worker_id
@@ -139,7 +140,7 @@ def run_worker(
     )
     context = JobContext(store=store, settings=settings, clock=clock, worker_id=worker_id)
     provided = [job for provider in load_providers(settings).values() for job in provider.jobs(context)]
-    worker = Worker([dispatcher, *provided])
+    worker = Worker([dispatcher, RollupJob(store, clock), *provided])
 
     def shut_down(*_: object) -> None:
         stop.set()

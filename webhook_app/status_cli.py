@@ -150,3 +150,31 @@ def receipts_list(
         click.echo("  ".join(columns) + why)
     if not items and not as_json:
         click.echo("no receipts")
+
+
+@click.command("list")
+@click.option("--provider")
+@click.option("--search", "q", help="Part of a voice id.")
+@click.option("--type", "last_type", help="Only voices whose latest event is of this type.")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 500))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+def voices_list(
+    provider: str | None, q: str | None, last_type: str | None, limit: int, as_json: bool
+) -> None:
+    """Voices, most recent activity first, with their latest status (a few seconds behind the log)."""
+    from webhook_app.cli import command_settings, json_default, open_store
+    from webhook_app.text import printable
+
+    items, _ = open_store(command_settings()).voice_list(
+        provider=provider, q=q, last_type=last_type, limit=limit, cursor=None
+    )
+    for item in items:
+        if as_json:
+            click.echo(json.dumps({k: v for k, v in item.items() if k != "last_seq"}, default=json_default))
+            continue
+        click.echo(
+            f"{json_default(item['last_event_at'])}  {item['provider']:<9}  {printable(item['voice_id'])}  "
+            f"{printable(item['status'])}  {item['last_event_type']}  {item['events']} event(s)"
+        )
+    if not items and not as_json:
+        click.echo("no voices")

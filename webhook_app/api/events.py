@@ -19,7 +19,7 @@ from webhook_app.route_config import installed_provider
 from webhook_app.services import services
 from webhook_app.states import ReceiptStatus, values
 from webhook_app.store import decode_cursor
-from webhook_app.store.cursors import decode_row_cursor
+from webhook_app.store.cursors import decode_row_cursor, encode_cursor
 from webhook_app.store.records import ReceiptFilters
 
 bp = Blueprint("events", __name__, url_prefix="/api")
@@ -92,6 +92,40 @@ def replay(event_id: str) -> Response:
     except ReplayError as exc:
         return api_error(404, "not_found", str(exc))
     return respond(schemas.Replay, {"event_id": event_id, "deliveries": created}, 202)
+
+
+class VoiceQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    provider = fields.String(validate=installed_provider)
+    q = fields.String(
+        validate=validate.Length(min=1, max=200), metadata={"description": "Part of a voice id"}
+    )
+    type = fields.String(
+        validate=validate.Length(min=1, max=64), metadata={"description": "Latest event type"}
+    )
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE))
+    cursor = fields.String()
+
+
+@bp.get("/voices")
+@require_admin
+def list_voices() -> Response:
+    try:
+        args: dict[str, Any] = VoiceQuerySchema().load(request.args)
+        position = decode_cursor(args["cursor"]).seq if "cursor" in args else None
+    except (ValidationError, ValueError) as exc:
+        details = exc.messages if isinstance(exc, ValidationError) else {"cursor": [str(exc)]}
+        return api_error(400, "invalid_query", "Some query parameters are not valid.", details)
+    items, last = services().store.voice_list(
+        provider=args.get("provider"),
+        q=args.get("q"),
+        last_type=args.get("type"),
+        limit=args["limit"],
+        cursor=position,
+    )
+    return respond(schemas.VoicePage, {"items": items, "next_cursor": encode_cursor(last) if last else None})
 
 
 @bp.get("/voices/<provider>/<voice_id>")

@@ -17,8 +17,9 @@ from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Response, jsonify
 
 from webhook_app.api import schemas
-from webhook_app.api.events import EventQuerySchema, ReceiptQuerySchema, ReplayQuerySchema
+from webhook_app.api.events import EventQuerySchema, ReceiptQuerySchema, ReplayQuerySchema, VoiceQuerySchema
 from webhook_app.api.routes import DeliveryQuerySchema
+from webhook_app.api.stats import StatsQuerySchema
 from webhook_app.azure.api import TrackSchema
 from webhook_app.providers.resemble import CallbackSchema, RecordingSchema
 from webhook_app.services import services
@@ -55,6 +56,8 @@ SCHEMAS: dict[str, Any] = {
     "Voice": schemas.Voice,
     "Receipt": schemas.Receipt,
     "ReceiptPage": schemas.ReceiptPage,
+    "VoicePage": schemas.VoicePage,
+    "Stats": schemas.Stats,
     "IngestResult": schemas.IngestResult,
     "Replay": schemas.Replay,
     "Operation": schemas.Operation,
@@ -160,6 +163,22 @@ PATHS: dict[str, dict[str, Any]] = {
             "security": ADMIN,
             "parameters": [{"in": "query", "schema": DeliveryQuerySchema}],
             "responses": _answers(r200="DeliveryPage", r400="Invalid query parameters", **ADMIN_ERRORS),
+        }
+    },
+    "/api/voices": {
+        "get": {
+            "summary": "Voices, most recent activity first (rolled up by the workers, a few seconds behind)",
+            "security": ADMIN,
+            "parameters": [{"in": "query", "schema": VoiceQuerySchema}],
+            "responses": _answers(r200="VoicePage", r400="Invalid query parameters", **ADMIN_ERRORS),
+        }
+    },
+    "/api/stats": {
+        "get": {
+            "summary": "Events and delivery outcomes over time, route latency, what needs attention",
+            "security": ADMIN,
+            "parameters": [{"in": "query", "schema": StatsQuerySchema}],
+            "responses": _answers(r200="Stats", r400="Invalid query parameters", **ADMIN_ERRORS),
         }
     },
     "/api/voices/{provider}/{voice_id}": {

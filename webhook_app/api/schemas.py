@@ -228,6 +228,59 @@ class Voice(Schema):
     events = fields.List(fields.Nested(CloudEvent), required=True)
 
 
+class ListedVoice(Schema):
+    provider = fields.String(required=True)
+    voice_id = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "The provider's latest status word"})
+    last_event_type = fields.String(required=True)
+    last_event_at = Moment(required=True)
+    first_seen_at = Moment(required=True)
+    events = fields.Integer(required=True)
+
+
+class VoicePage(Schema):
+    items = fields.List(fields.Nested(ListedVoice), required=True)
+    next_cursor = fields.String(allow_none=True, required=True)
+
+
+class StatsEvents(Schema):
+    bucket_start = Moment(required=True)
+    type = fields.String(required=True)
+    count = fields.Integer(required=True)
+
+
+class StatsDeliveries(Schema):
+    bucket_start = Moment(required=True)
+    route = fields.String(required=True)
+    succeeded = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    dead = fields.Integer(required=True)
+
+
+class StatsRoute(Schema):
+    route = fields.String(required=True)
+    p50_ms = fields.Integer(allow_none=True, required=True)
+    p99_ms = fields.Integer(allow_none=True, required=True)
+
+
+class Attention(Schema):
+    dead_deliveries = fields.Integer(required=True)
+    paused_routes = fields.List(fields.String(), required=True)
+    azure_operations = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    rejected_receipts = fields.Integer(required=True, metadata={"description": "In the window"})
+
+
+class Stats(Schema):
+    window = fields.String(required=True, metadata={"enum": ["24h", "7d", "30d"]})
+    bucket_seconds = fields.Integer(required=True)
+    since = Moment(required=True)
+    events = fields.List(fields.Nested(StatsEvents), required=True)
+    deliveries = fields.List(fields.Nested(StatsDeliveries), required=True)
+    routes = fields.List(fields.Nested(StatsRoute), required=True)
+    azure_operations = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    attention = fields.Nested(Attention, required=True)
+
+
 class Receipt(Schema):
     id = fields.String(required=True)
     provider = fields.String(required=True)

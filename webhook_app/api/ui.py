@@ -28,15 +28,17 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
-from webhook_app import recordings
-from webhook_app.events import OPS_PROVIDER, EventType
+from webhook_app import charts, recordings
+from webhook_app.events import FAILURE_TYPES, OPS_PROVIDER, EventType
 from webhook_app.filters import parse_event_filters
 from webhook_app.replay import ReplayError, replay_event
 from webhook_app.reprocess import ReprocessError, reprocess_receipt
 from webhook_app.route_admin import UnknownRoute, describe_state, route_items, set_paused
 from webhook_app.services import services
 from webhook_app.states import ReceiptStatus, values
-from webhook_app.store import EventFilters, decode_cursor
+from webhook_app.stats import OUTCOMES, WINDOWS, stats
+from webhook_app.store import EventFilters, OperationStore, decode_cursor
+from webhook_app.store.cursors import encode_cursor
 from webhook_app.store.records import ReceiptFilters
 from webhook_app.store.ui_sessions import SignInLimit, UISessions
 from webhook_app.tokens import token_matches
@@ -179,7 +181,7 @@ def login_post() -> Any:
     session["csrf"] = secrets.token_urlsafe(32)
     UISessions(ctx.store).start(session["sid"], now=now, lifetime=SESSION_LIFETIME)
     target = request.form.get("next", "")
-    return redirect(target if target.startswith("/ui/") else url_for("ui.events"))
+    return redirect(target if target.startswith("/ui/") else url_for("ui.dashboard"))
 
 
 @bp.post("/logout")
@@ -210,6 +212,55 @@ def _filters() -> tuple[EventFilters, str | None, list[str]]:
 
 
 @bp.get("/")
+@signed_in
+def dashboard() -> str:
+    """Events and delivery outcomes over the window, and what needs attention now."""
+    ctx = services()
+    window = request.args.get("window", "24h")
+    window = window if window in WINDOWS else "24h"
+    data = stats(ctx.store, window, now=ctx.clock.now())
+    step = timedelta(seconds=data["bucket_seconds"])
+    buckets = [data["since"] + step * i for i in range(int(WINDOWS[window][0] / step))]
+    index = {start: i for i, start in enumerate(buckets)}
+
+    def per_bucket(rows: list[dict[str, Any]], name: str, field: str) -> list[int]:
+        counts = [0] * len(buckets)
+        for row in rows:
+            if row.get("type", row.get("route")) == name and row["bucket_start"] in index:
+                counts[index[row["bucket_start"]]] += row[field]
+        return counts
+
+    types = sorted({row["type"] for row in data["events"]})
+    label = "%H:%M" if window == "24h" else "%b %d"
+    events_chart = charts.stacked_bars(
+        f"Events per type, last {window}",
+        buckets,
+        {kind: per_bucket(data["events"], kind, "count") for kind in types},
+        charts.colours_for(types),
+        label,
+    )
+    route_charts = {
+        route: charts.stacked_bars(
+            f"Deliveries to {route}, last {window}",
+            buckets,
+            {outcome: per_bucket(data["deliveries"], route, outcome) for outcome in OUTCOMES},
+            charts.OUTCOME_COLOURS,
+            label,
+        )
+        for route in sorted({row["route"] for row in data["deliveries"]})
+    }
+    return render_template(
+        "ui/dashboard.html",
+        window=window,
+        windows=list(WINDOWS),
+        stats=data,
+        events_chart=events_chart,
+        route_charts=route_charts,
+        latency={row["route"]: row for row in data["routes"]},
+    )
+
+
+@bp.get("/events")
 @signed_in
 def events() -> str:
     filters, cursor, errors = _filters()
@@ -293,13 +344,56 @@ def replay(event_id: str) -> Response:
     return redirect(back if back.startswith("/ui/") else url_for("ui.event", event_id=event_id))
 
 
+@bp.get("/voices")
+@signed_in
+def voices() -> str:
+    ctx = services()
+    query = {k: v for k, v in request.args.items() if k in ("q", "provider") and v}
+    errors: list[str] = []
+    provider = query.get("provider")
+    if provider is not None and provider not in ctx.providers:
+        errors.append("That provider is not installed.")
+        provider = None
+    try:
+        position = decode_cursor(request.args["cursor"]).seq if request.args.get("cursor") else None
+    except ValueError:
+        errors.append("That page link is not valid any more.")
+        position = None
+    items, last = ctx.store.voice_list(
+        provider=provider, q=query.get("q"), last_type=None, limit=PAGE, cursor=position
+    )
+    return render_template(
+        "ui/voices.html",
+        failure_types=[str(kind) for kind in FAILURE_TYPES],
+        items=items,
+        next_cursor=encode_cursor(last) if last else None,
+        query=query,
+        errors=errors,
+        providers=sorted(ctx.providers),
+    )
+
+
+TIMELINE_EVENTS = 200
+"""A voice page shows its latest events up to this many, each with its deliveries."""
+
+
 @bp.get("/voices/<provider>/<voice_id>")
 @signed_in
 def voice(provider: str, voice_id: str) -> str:
-    timeline = services().store.voice_timeline(provider, voice_id)
+    store = services().store
+    timeline = store.voice_timeline(provider, voice_id)[-TIMELINE_EVENTS:]
     if not timeline:
         abort(404, f"No events for {provider} voice {voice_id}.")
-    return render_template("ui/voice.html", provider=provider, voice_id=voice_id, timeline=timeline)
+    deliveries = {event["id"]: store.deliveries_of(event["id"]) for event in timeline}
+    operations = OperationStore(store).of_resource(voice_id) if provider == "azure" else []
+    return render_template(
+        "ui/voice.html",
+        provider=provider,
+        voice_id=voice_id,
+        timeline=timeline,
+        deliveries=deliveries,
+        operations=operations,
+    )
 
 
 @bp.get("/routes")

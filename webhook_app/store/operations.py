@@ -265,6 +265,16 @@ class OperationStore:
             ).first()
         return _operation(row) if row else None
 
+    def of_resource(self, resource_id: str) -> list[TrackedOperation]:
+        """The operations tracked for one personal voice or consent, oldest first."""
+        query = (
+            sa.select(azure_operations)
+            .where(azure_operations.c.resource_id == resource_id)
+            .order_by(azure_operations.c.created_at)
+        )
+        with self.store.reading() as conn:
+            return [_operation(row) for row in conn.execute(query).all()]
+
     def recent(self, *, state: str | None, limit: int) -> list[TrackedOperation]:
         query = sa.select(azure_operations).order_by(azure_operations.c.created_at.desc()).limit(limit)
         if state is not None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from webhook_app.states import DeliveryStatus, values
+from webhook_app.states import DeliveryStatus, ReceiptStatus, values
 from webhook_app.store.cursors import decode_cursor, decode_row_cursor, encode_cursor, encode_row_cursor
 from webhook_app.store.database import Database
 from webhook_app.store.ingest import event_ids_of
@@ -290,3 +290,25 @@ class ReadModels(Database):
         ]  # fmt: skip
         last = page[-1] if len(rows) > limit else None
         return page, encode_row_cursor(last["received_at"], last["id"]) if last else None
+
+    def operation_state_counts(self) -> dict[str, int]:
+        """Tracked Azure operations by state."""
+        query = sa.select(azure_operations.c.state, sa.func.count()).group_by(azure_operations.c.state)
+        with self.reading() as conn:
+            return {state: count for state, count in conn.execute(query)}
+
+    def count_deliveries(self, status: str) -> int:
+        """How many deliveries are in `status` (an index range: cheap for the few dead ones)."""
+        query = sa.select(sa.func.count()).select_from(deliveries).where(deliveries.c.status == status)
+        with self.reading() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def count_rejected_since(self, since: datetime) -> int:
+        """Receipts refused since `since` (their own partial index)."""
+        query = (
+            sa.select(sa.func.count())
+            .select_from(receipts)
+            .where(receipts.c.status == ReceiptStatus.REJECTED.value, receipts.c.received_at >= since)
+        )
+        with self.reading() as conn:
+            return int(conn.execute(query).scalar_one())

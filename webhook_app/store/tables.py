@@ -187,3 +187,43 @@ azure_operations = sa.Table(
     ),
     sa.Index("ix_azure_operations_created", "created_at"),
 )
+
+rollup_positions = sa.Table(
+    "rollup_positions",
+    metadata,
+    sa.Column("name", sa.String(40), primary_key=True),  # events | attempts
+    sa.Column("last_id", BigId, nullable=False),  # the last events.seq / attempts.id rolled up
+)
+
+voices = sa.Table(
+    "voices",
+    metadata,
+    sa.Column("provider", sa.String(20), primary_key=True),
+    sa.Column("voice_id", sa.String(200), primary_key=True),
+    sa.Column("status", sa.String(100), nullable=False),
+    sa.Column("last_event_type", sa.String(64), nullable=False),
+    sa.Column("last_event_at", UTCDateTime(), nullable=False),
+    sa.Column("last_seq", BigId, nullable=False),  # most recent activity first
+    sa.Column("first_seen_at", UTCDateTime(), nullable=False),
+    sa.Column("events", sa.Integer(), nullable=False),
+    sa.Index("ix_voices_last_seq", "last_seq"),
+)
+
+event_counts = sa.Table(
+    "event_counts",
+    metadata,
+    sa.Column("bucket_start", UTCDateTime(), primary_key=True),  # the hour
+    sa.Column("type", sa.String(64), primary_key=True),
+    sa.Column("count", sa.Integer(), nullable=False),
+)
+
+attempt_counts = sa.Table(
+    "attempt_counts",
+    metadata,
+    sa.Column("bucket_start", UTCDateTime(), primary_key=True),  # the hour
+    sa.Column("route", sa.String(100), primary_key=True),
+    sa.Column("succeeded", sa.Integer(), nullable=False),
+    sa.Column("failed", sa.Integer(), nullable=False),
+    sa.Column("dead", sa.Integer(), nullable=False),
+    sa.Column("durations", Json, nullable=False),  # {"<upper bound ms>": count}, for p50 and p99
+)

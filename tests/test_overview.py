@@ -1,0 +1,115 @@
+"""The rollups behind the voices list and the dashboard: `/api/voices`, `/api/stats`, `voices list`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import deliver_due, with_routes
+from tests.sink import Reply, Sink
+from webhook_app.cli import cli
+from webhook_app.dispatch import Dispatcher
+from webhook_app.registry import build_handlers
+from webhook_app.retry import RetryPolicy
+from webhook_app.routes import Route
+
+LATER = timedelta(seconds=30)  # past SETTLE: every row written so far counts
+
+
+@pytest.fixture
+def site(settings: Any, make_server_for: Any, sink: Sink) -> Any:
+    routes = (
+        Route(name="partner", handler="tests.plugins:SinkHandler", options={"url": f"{sink.url}/partner"},
+              retry=RetryPolicy(max_attempts=1)),
+        Route(name="log", handler="log"),
+    )  # fmt: skip
+    configured = with_routes(settings, *routes)
+    server = make_server_for(configured)
+    dispatcher = Dispatcher(server.store, routes, build_handlers(routes, "test"))
+    yield server, dispatcher, configured
+    dispatcher.close()
+
+
+def post(server: Any, voice: str, status: str, **extra: Any) -> str:
+    answer = server.post_callback({"id": voice, "status": status, **extra})
+    assert answer.status_code == 202, answer.text
+    return str(answer.json()["event_ids"][0])
+
+
+def test_voices_are_listed_by_latest_activity_with_their_state(site: Any, settings: Any) -> None:
+    server, _, _ = site
+    post(server, "narrator-7", "processing")
+    post(server, "villain-2", "finished")
+    post(server, "narrator-7", "dataset_issue")
+    post(server, "reader-1", "consent_validation_failed")
+    store = server.store
+    assert store.roll_up(now=datetime.now(UTC)) == 0, "nothing settled yet"
+    assert server.admin.get("/api/voices").json()["items"] == []
+    assert store.roll_up(now=datetime.now(UTC) + LATER) > 0
+    assert store.roll_up(now=datetime.now(UTC) + LATER) == 0, "each row is rolled up once"
+
+    items = server.admin.get("/api/voices").json()["items"]
+    assert [(v["voice_id"], v["status"], v["last_event_type"], v["events"]) for v in items] == [
+        ("reader-1", "consent_validation_failed", "voice.consent.failed", 1),
+        ("narrator-7", "dataset_issue", "voice.dataset.issue", 2),
+        ("villain-2", "finished", "voice.training.succeeded", 1),
+    ]
+    assert set(items[0]) == {"provider", "voice_id", "status", "last_event_type", "last_event_at",
+                             "first_seen_at", "events"}  # fmt: skip
+    narrator = items[1]
+    assert narrator["first_seen_at"] < narrator["last_event_at"]
+    assert [v["voice_id"] for v in server.admin.get("/api/voices", params={"q": "rat"}).json()["items"]] == [
+        "narrator-7"
+    ]
+    typed = server.admin.get("/api/voices", params={"type": "voice.training.succeeded"}).json()["items"]
+    assert [v["voice_id"] for v in typed] == ["villain-2"]
+    assert server.admin.get("/api/voices", params={"q": "%"}).json()["items"] == [], "% is a character"
+    first = server.admin.get("/api/voices", params={"limit": 2}).json()
+    rest = server.admin.get("/api/voices", params={"limit": 2, "cursor": first["next_cursor"]}).json()
+    assert [v["voice_id"] for v in first["items"] + rest["items"]] == [v["voice_id"] for v in items]
+    assert server.admin.get("/api/voices", params={"cursor": "x"}).status_code == 400
+
+    env = {"WEBHOOK_APP_DATABASE_URL": settings.database_url, "WEBHOOK_APP_DATA_DIR": settings.data_dir}
+    listed = CliRunner().invoke(cli, ["voices", "list", "--search", "narrator"], env=env)
+    assert listed.exit_code == 0, listed.output
+    assert "resemble   narrator-7  dataset_issue  voice.dataset.issue  2 event(s)" in listed.output
+
+
+def test_stats_count_events_and_outcomes_per_bucket_and_say_what_needs_attention(
+    site: Any, sink: Sink
+) -> None:
+    server, dispatcher, _ = site
+    sink.respond = lambda request: Reply(status=503) if "voice-2" in request.body.decode() else Reply()
+    for n in range(3):
+        post(server, f"voice-{n}", "dataset_issue")
+    post(server, "voice-9", "finished")
+    server.post_callback({"status": "finished"})  # rejected: no id
+    deliver_due(dispatcher)
+    server.admin.post("/api/routes/log/pause")
+    server.store.roll_up(now=datetime.now(UTC) + LATER)
+
+    stats = server.admin.get("/api/stats", params={"window": "24h"}).json()
+    assert stats["window"] == "24h" and stats["bucket_seconds"] == 3600
+    by_type: dict[str, int] = {}
+    for row in stats["events"]:
+        by_type[row["type"]] = by_type.get(row["type"], 0) + row["count"]
+    assert by_type == {"voice.dataset.issue": 3, "voice.training.succeeded": 1, "ops.delivery.dead": 1,
+                       "ops.route.paused": 1}  # fmt: skip
+    partner = [row for row in stats["deliveries"] if row["route"] == "partner"]
+    assert sum(r["succeeded"] for r in partner) == 3 and sum(r["dead"] for r in partner) == 1
+    routes = {r["route"]: r for r in stats["routes"]}
+    assert (
+        routes["partner"]["p50_ms"] is not None and routes["partner"]["p99_ms"] >= routes["partner"]["p50_ms"]
+    )
+    assert stats["attention"] == {
+        "dead_deliveries": 1,
+        "paused_routes": ["log"],
+        "azure_operations": {"stalled": 0, "error": 0},
+        "rejected_receipts": 1,
+    }
+    week = server.admin.get("/api/stats", params={"window": "7d"}).json()
+    assert week["bucket_seconds"] == 6 * 3600 and sum(r["count"] for r in week["events"]) == 6
+    assert server.admin.get("/api/stats", params={"window": "1y"}).status_code == 400

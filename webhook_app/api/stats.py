@@ -1,0 +1,33 @@
+"""`GET /api/stats`: what the dashboard draws, for a window of 24 hours, 7 days or 30 days."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from webhook_app.api import schemas
+from webhook_app.api.auth import require_admin
+from webhook_app.api.errors import api_error
+from webhook_app.api.schemas import respond
+from webhook_app.services import services
+from webhook_app.stats import WINDOWS, stats
+
+bp = Blueprint("stats", __name__, url_prefix="/api")
+
+
+class StatsQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    window = fields.String(load_default="24h", validate=validate.OneOf(WINDOWS))
+
+
+@bp.get("/stats")
+@require_admin
+def get_stats() -> Response:
+    try:
+        args = StatsQuerySchema().load(request.args)
+    except ValidationError as exc:
+        return api_error(400, "invalid_query", "Some query parameters are not valid.", exc.messages)
+    ctx = services()
+    return respond(schemas.Stats, stats(ctx.store, args["window"], now=ctx.clock.now()))

@@ -1,0 +1,239 @@
+"""Rollups: the event log and the attempts summed into what the dashboard and the voices list read.
+
+`voices` (one row per voice: its latest event and status), `event_counts` (events per type
+per hour) and `attempt_counts` (attempts per route per hour, with a histogram of their
+durations) are kept up to date by the worker's rollup job, which reads new rows in the
+order of their key from where it stopped. A row becomes part of a rollup once it is
+`SETTLE` old: a transaction that took a smaller key commits well within that, so none is
+passed over. One worker at a time rolls up (the position's row is locked, others skip).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from webhook_app.events import OPS_PROVIDER
+from webhook_app.store.database import Database
+from webhook_app.store.tables import attempt_counts, attempts, event_counts, events, rollup_positions, voices
+
+SETTLE = timedelta(seconds=5)
+BATCH = 2000
+DURATION_BOUNDS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
+"""Upper bounds of the duration histogram; slower attempts count under `inf`."""
+
+
+def hour_of(moment: datetime) -> datetime:
+    return moment.replace(minute=0, second=0, microsecond=0)
+
+
+def duration_bucket(ms: int | None) -> str:
+    if ms is None:
+        return "inf"
+    return next((str(bound) for bound in DURATION_BOUNDS_MS if ms <= bound), "inf")
+
+
+class RollupStore(Database):
+    def roll_up(self, *, now: datetime, batch: int = BATCH) -> int:
+        """Add the settled events and attempts not rolled up yet; how many rows were added."""
+        settled = now - SETTLE
+        with self.writing() as conn:
+            positions = self._positions(conn)
+            if positions is None:
+                return 0  # another worker is rolling up
+            done = self._events(conn, positions["events"], settled, batch)
+            done += self._attempts(conn, positions["attempts"], settled, batch)
+        return done
+
+    def _positions(self, conn: sa.Connection) -> dict[str, int] | None:
+        for name in ("events", "attempts"):
+            conn.execute(self.insert_ignoring_conflict(rollup_positions, {"name": name, "last_id": 0}))
+        rows = conn.execute(
+            sa.select(rollup_positions.c.name, rollup_positions.c.last_id).with_for_update(skip_locked=True)
+        ).all()
+        return {name: last for name, last in rows} if len(rows) == 2 else None
+
+    def _advance(self, conn: sa.Connection, name: str, last_id: int) -> None:
+        conn.execute(rollup_positions.update().where(rollup_positions.c.name == name).values(last_id=last_id))
+
+    def _events(self, conn: sa.Connection, after: int, settled: datetime, batch: int) -> int:
+        rows = conn.execute(
+            sa.select(events.c.seq, events.c.provider, events.c.type, events.c.voice_id, events.c.status,
+                      events.c.occurred_at)
+            .where(events.c.seq > after)
+            .order_by(events.c.seq)
+            .limit(batch)
+        ).all()  # fmt: skip
+        rows = _settled_prefix(rows, lambda row: row.occurred_at, settled)
+        if not rows:
+            return 0
+        counts: dict[tuple[datetime, str], int] = defaultdict(int)
+        for row in rows:
+            counts[(hour_of(row.occurred_at), row.type)] += 1
+        _add_counts(
+            conn, event_counts, ("bucket_start", "type"), {key: {"count": n} for key, n in counts.items()}
+        )
+        self._roll_voices(conn, [row for row in rows if row.provider != OPS_PROVIDER])
+        self._advance(conn, "events", rows[-1].seq)
+        return len(rows)
+
+    def _roll_voices(self, conn: sa.Connection, rows: Sequence[Any]) -> None:
+        latest: dict[tuple[str, str], Any] = {}
+        first: dict[tuple[str, str], datetime] = {}
+        seen: dict[tuple[str, str], int] = defaultdict(int)
+        for row in rows:
+            key = (row.provider, row.voice_id)
+            latest[key] = row
+            first[key] = min(first.get(key, row.occurred_at), row.occurred_at)
+            seen[key] += 1
+        if not latest:
+            return
+        key_columns = sa.tuple_(voices.c.provider, voices.c.voice_id)
+        known = {
+            (row.provider, row.voice_id): row
+            for row in conn.execute(sa.select(voices).where(key_columns.in_(list(latest)))).all()
+        }
+        for key, row in latest.items():
+            values = {"status": row.status, "last_event_type": row.type, "last_event_at": row.occurred_at,
+                      "last_seq": row.seq}  # fmt: skip
+            if key in known:
+                before = known[key]
+                conn.execute(
+                    voices.update()
+                    .where(voices.c.provider == key[0], voices.c.voice_id == key[1])
+                    .values(
+                        values,
+                        events=before.events + seen[key],
+                        first_seen_at=min(before.first_seen_at, first[key]),
+                    )
+                )
+            else:
+                new = {
+                    "provider": key[0],
+                    "voice_id": key[1],
+                    "first_seen_at": first[key],
+                    "events": seen[key],
+                }
+                conn.execute(voices.insert().values(**new, **values))
+
+    def _attempts(self, conn: sa.Connection, after: int, settled: datetime, batch: int) -> int:
+        rows = conn.execute(
+            sa.select(attempts.c.id, attempts.c.route, attempts.c.outcome, attempts.c.finished_at,
+                      attempts.c.duration_ms)
+            .where(attempts.c.id > after)
+            .order_by(attempts.c.id)
+            .limit(batch)
+        ).all()  # fmt: skip
+        rows = _settled_prefix(rows, lambda row: row.finished_at, settled)
+        if not rows:
+            return 0
+        sums: dict[tuple[datetime, str], dict[str, Any]] = {}
+        for row in rows:
+            key = (hour_of(row.finished_at), row.route or "")
+            entry = sums.setdefault(key, {"succeeded": 0, "failed": 0, "dead": 0, "durations": {}})
+            outcome = (
+                row.outcome if row.outcome in ("succeeded", "dead") else "failed"
+            )  # a failed probe failed
+            entry[outcome] += 1
+            bucket = duration_bucket(row.duration_ms)
+            entry["durations"][bucket] = entry["durations"].get(bucket, 0) + 1
+        _add_counts(conn, attempt_counts, ("bucket_start", "route"), sums)
+        self._advance(conn, "attempts", rows[-1].id)
+        return len(rows)
+
+    def voice_list(
+        self, *, provider: str | None, q: str | None, last_type: str | None, limit: int, cursor: int | None
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Voices, most recent activity first; `cursor` is the last item's position (`last_seq`)."""
+        query = sa.select(voices).order_by(voices.c.last_seq.desc()).limit(limit + 1)
+        if provider is not None:
+            query = query.where(voices.c.provider == provider)
+        if last_type is not None:
+            query = query.where(voices.c.last_event_type == last_type)
+        if q:
+            escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            query = query.where(voices.c.voice_id.like(f"%{escaped}%", escape="\\"))
+        if cursor is not None:
+            query = query.where(voices.c.last_seq < cursor)
+        with self.reading() as conn:
+            rows = [dict(row) for row in conn.execute(query).mappings()]
+        page = rows[:limit]
+        return page, (page[-1]["last_seq"] if len(rows) > limit else None)
+
+    def counts_since(self, since: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Hourly event counts by type and attempt counts by route, from `since` (an hour)."""
+        with self.reading() as conn:
+            kinds = (
+                conn.execute(
+                    sa.select(event_counts)
+                    .where(event_counts.c.bucket_start >= since)
+                    .order_by(event_counts.c.bucket_start)
+                )
+                .mappings()
+                .all()
+            )
+            tries = (
+                conn.execute(
+                    sa.select(attempt_counts)
+                    .where(attempt_counts.c.bucket_start >= since)
+                    .order_by(attempt_counts.c.bucket_start)
+                )
+                .mappings()
+                .all()
+            )
+        return [dict(row) for row in kinds], [dict(row) for row in tries]
+
+
+def _settled_prefix(rows: Sequence[Any], moment: Any, settled: datetime) -> list[Any]:
+    """The rows before the first one that is not settled yet (the rest wait for the next round)."""
+    for index, row in enumerate(rows):
+        if moment(row) > settled:
+            return list(rows[:index])
+    return list(rows)
+
+
+def _add_counts(
+    conn: sa.Connection,
+    table: sa.Table,
+    key_names: tuple[str, str],
+    sums: dict[tuple[Any, str], dict[str, Any]],
+) -> None:
+    """Add `sums` to the rows of `table` with those keys (counts add; histograms add per bucket)."""
+    key_columns = sa.tuple_(*(table.c[name] for name in key_names))
+    existing = {
+        (row[key_names[0]], row[key_names[1]]): row
+        for row in conn.execute(sa.select(table).where(key_columns.in_(list(sums)))).mappings()
+    }
+    for key, added in sums.items():
+        keys = dict(zip(key_names, key, strict=True))
+        if key not in existing:
+            conn.execute(table.insert().values(**keys, **added))
+            continue
+        merged = {}
+        for name, value in added.items():
+            if isinstance(value, dict):
+                merged[name] = {
+                    b: existing[key][name].get(b, 0) + value.get(b, 0) for b in {*existing[key][name], *value}
+                }
+            else:
+                merged[name] = existing[key][name] + value
+        conn.execute(
+            table.update().where(*(table.c[name] == keys[name] for name in key_names)).values(**merged)
+        )
+
+
+def percentile_ms(histogram: dict[str, int], fraction: float) -> int | None:
+    """The bucket bound under which `fraction` of the attempts finished (None without any)."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    needed, running = fraction * total, 0
+    for bound in (*map(str, DURATION_BOUNDS_MS), "inf"):
+        running += histogram.get(bound, 0)
+        if running >= needed:
+            return int(bound) if bound != "inf" else DURATION_BOUNDS_MS[-1]  # "30 s or more"
+    return None
