@@ -4,10 +4,12 @@
 
 SQLite by default; `--postgres` uses a schema of its own on the local PostgreSQL.
 
-At each size: `GET /api/events` p50/p99 unfiltered and with each filter, and the in-process
-ingest rate, against a floor measured in the same run (`GET /healthz`, the same Flask stack
-without the database). Requests go through Flask's test client, so the figures are the
-service's own cost, without HTTP or load-generator noise. Writes results/growth.json.
+At each size: `GET /api/events` p50/p99 unfiltered and with each filter, every web page,
+`GET /api/stats` and `GET /api/voices` (once the worker's rollup job has caught up, which is
+timed too), and the in-process ingest rate, against a floor measured in the same run
+(`GET /healthz`, the same Flask stack without the database). Requests go through Flask's
+test client, so the figures are the service's own cost, without HTTP or load-generator
+noise. Writes results/growth.json.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from benchmarks.common import POSTGRES_URL, postgres_schema  # noqa: E402
 from webhook_app import create_app
 from webhook_app.config import Settings
 from webhook_app.providers import resemble
+from webhook_app.routes import Route
 from webhook_app.samples import SIMULATED_STATUSES, resemble_callback
 from webhook_app.store import migrate
 from webhook_app.store.tables import events
@@ -112,13 +115,14 @@ def measure(args: argparse.Namespace, folder: Path, database_url: str) -> None:
         admin_tokens=("growth-admin",),
         resemble_tokens=("growth-token",),
         log_level="WARNING",
-        routes=(),
+        routes=(Route(name="partner", handler="log"), Route(name="oncall", handler="log", events=("ops.*",))),
     )
     app = create_app(settings)
     store = app.extensions["webhook_app"].store
     migrate.upgrade(store.engine)
     print(f"database: {store.engine.dialect.name}", flush=True)
     client = app.test_client()
+    client.post("/ui/login", data={"token": "growth-admin"})  # the pages' session cookie
     ingest_rate(client, 200)  # warm-up: first requests compile statements and fill caches
     empty_rate = ingest_rate(client)
     since = (NOW - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
@@ -134,6 +138,20 @@ def measure(args: argparse.Namespace, folder: Path, database_url: str) -> None:
         "one day, a day ago": f"/api/events?since={a_day[0]}&until={a_day[1]}",
         "page 2": None,
     }
+    pages = {
+        "/api/stats 24h": "/api/stats?window=24h",
+        "/api/stats 30d": "/api/stats?window=30d",
+        "/api/voices": "/api/voices",
+        "/api/voices?q=": "/api/voices?q=ice-42",
+        "/ui/ (dashboard, 30d)": "/ui/?window=30d",
+        "/ui/events": "/ui/events",
+        "/ui/voices": "/ui/voices",
+        "/ui/voices?q=": "/ui/voices?q=ice-42",
+        "/ui/routes": "/ui/routes",
+        "/ui/receipts": "/ui/receipts?state=rejected",
+        "/ui/dead": "/ui/dead",
+        "/ui/events/<id>": None,
+    }
     database = store.engine.dialect.name
     report: dict[str, Any] = {
         "database": database,
@@ -147,11 +165,19 @@ def measure(args: argparse.Namespace, folder: Path, database_url: str) -> None:
         seeded = size
         floor = latency(client, "/healthz", args.samples)
         row: dict[str, Any] = {"floor_p50_ms": floor[0], "floor_p99_ms": floor[1], "queries": {}}
+        started = time.perf_counter()
+        while store.roll_up(now=NOW + timedelta(days=1)):
+            pass
+        row["rollup_seconds"] = time.perf_counter() - started
         first_page = client.get("/api/events", headers=ADMIN).json
         assert first_page is not None, "GET /api/events answers JSON"
         cursor = first_page["next_cursor"]
         for name, url in queries.items():
             p50, p99 = latency(client, url or f"/api/events?cursor={cursor}", args.samples)
+            row["queries"][name] = {"p50_ms": p50, "p99_ms": p99}
+        newest = first_page["items"][0]["id"]
+        for name, url in pages.items():
+            p50, p99 = latency(client, url or f"/ui/events/{newest}", args.samples)
             row["queries"][name] = {"p50_ms": p50, "p99_ms": p99}
         row["ingest_rate"] = ingest_rate(client)
         row["ingest_ratio_to_empty"] = row["ingest_rate"] / empty_rate
@@ -160,6 +186,7 @@ def measure(args: argparse.Namespace, folder: Path, database_url: str) -> None:
         print("| query | p50 ms | p99 ms |\n|---|---|---|")
         for name, figures in row["queries"].items():
             print(f"| {name} | {figures['p50_ms']:.2f} | {figures['p99_ms']:.2f} |")
+        print(f"rollup caught up in {row['rollup_seconds']:.1f} s")
         rate, ratio = row["ingest_rate"], row["ingest_ratio_to_empty"]
         print(f"ingest {rate:.0f}/s in-process, {ratio:.2f} of the empty store's")
     store.dispose()

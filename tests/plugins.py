@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 from marshmallow import Schema, fields
 
-from webhook_app import Event, Handler, PermanentError, RetryableError
+from webhook_app import Delivered, Event, Handler, PermanentError, RetryableError
 
 
 class SinkHandler(Handler):
@@ -26,12 +26,14 @@ class SinkHandler(Handler):
     def close(self) -> None:
         self.client.close()
 
-    def handle(self, event: Event) -> None:
+    def handle(self, event: Event) -> Delivered:
         try:
             response = self.client.post(self.options["url"], json=event.to_cloudevent())
         except httpx.HTTPError as exc:
             raise RetryableError(f"sink unreachable: {exc}") from exc
+        answered = {"status_code": response.status_code, "response": response.text}
         if response.status_code == 410:
-            raise PermanentError("sink says gone")
+            raise PermanentError("sink says gone", **answered)
         if response.status_code >= 300:
-            raise RetryableError(f"sink answered {response.status_code}")
+            raise RetryableError(f"sink answered {response.status_code}", **answered)
+        return Delivered(**answered)

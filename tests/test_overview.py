@@ -50,22 +50,26 @@ def test_voices_are_listed_by_latest_activity_with_their_state(site: Any, settin
     assert server.admin.get("/api/voices").json()["items"] == []
     assert store.roll_up(now=datetime.now(UTC) + LATER) > 0
     assert store.roll_up(now=datetime.now(UTC) + LATER) == 0, "each row is rolled up once"
+    post(server, "villain-2", "dataset_issue")  # a voice seen in an earlier round
+    post(server, "villain-2", "finished", issue="trained again")
+    assert store.roll_up(now=datetime.now(UTC) + LATER) == 2
 
     items = server.admin.get("/api/voices").json()["items"]
     assert [(v["voice_id"], v["status"], v["last_event_type"], v["events"]) for v in items] == [
+        ("villain-2", "finished", "voice.training.succeeded", 3),
         ("reader-1", "consent_validation_failed", "voice.consent.failed", 1),
         ("narrator-7", "dataset_issue", "voice.dataset.issue", 2),
-        ("villain-2", "finished", "voice.training.succeeded", 1),
     ]
     assert set(items[0]) == {"provider", "voice_id", "status", "last_event_type", "last_event_at",
                              "first_seen_at", "events"}  # fmt: skip
-    narrator = items[1]
+    narrator = items[2]
     assert narrator["first_seen_at"] < narrator["last_event_at"]
     assert [v["voice_id"] for v in server.admin.get("/api/voices", params={"q": "rat"}).json()["items"]] == [
         "narrator-7"
     ]
-    typed = server.admin.get("/api/voices", params={"type": "voice.training.succeeded"}).json()["items"]
-    assert [v["voice_id"] for v in typed] == ["villain-2"]
+    typed = server.admin.get("/api/voices", params={"type": "voice.dataset.issue"}).json()["items"]
+    assert [v["voice_id"] for v in typed] == ["narrator-7"]
+    assert items[0]["first_seen_at"] < items[0]["last_event_at"], "first seen in the first round"
     assert server.admin.get("/api/voices", params={"q": "%"}).json()["items"] == [], "% is a character"
     first = server.admin.get("/api/voices", params={"limit": 2}).json()
     rest = server.admin.get("/api/voices", params={"limit": 2, "cursor": first["next_cursor"]}).json()

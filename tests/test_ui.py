@@ -293,3 +293,64 @@ def test_the_dashboard_charts_the_window_links_what_needs_attention_and_voices_a
     assert "Timeline" in page.inner_text("h2") and page.locator("li.step").count() >= 2
     assert "partner: succeeded" in page.inner_text("ol.timeline")
     context.close()
+
+
+def test_a_route_page_shows_each_attempt_with_the_answer_and_replays_its_dead(
+    site: Any, browser: Browser, sink: Sink
+) -> None:
+    server, dispatcher = site
+    sink.respond = lambda _: Reply(status=503, body=b"upstream busy")
+    for name in ("resemble_dataset_issue.json", "resemble_finished.json"):
+        server.post_callback(load_fixture(name))
+    deliver_due(dispatcher)
+    server.store.roll_up(now=datetime.now(UTC) + timedelta(seconds=30))  # what the worker's job does
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{server.url}/ui/routes")
+    sign_in(page, server.url)
+    page.goto(f"{server.url}/ui/routes")
+    assert page.locator("tr.route[data-route=partner] svg.spark").count() == 1
+    page.click("tr.route[data-route=partner] a:text('partner')")
+    attempts = page.locator("tr.attempt")
+    assert attempts.count() == 2
+    assert "#1 dead" in attempts.first.inner_text() and "503" in attempts.first.inner_text()
+    attempts.first.locator("summary").click()
+    assert attempts.first.locator("pre").inner_text() == "upstream busy"
+    sink.respond = lambda _: Reply()
+    page.select_option("select[name=since]", "1h")
+    page.click("button:text('Replay dead')")
+    assert "2 dead deliveries of partner queued again." in page.inner_text("[role=status]")
+    deliver_due(dispatcher)
+    page.reload()
+    assert [row.split("\t")[1] for row in page.locator("tr.attempt").all_inner_texts()][:2] == [
+        "#1 succeeded", "#1 succeeded"
+    ]  # fmt: skip
+    context.close()
+
+
+def test_the_pages_fit_a_phone_and_work_from_the_keyboard(site: Any, browser: Browser, sink: Sink) -> None:
+    server, dispatcher = site
+    sink.respond = lambda _: Reply(status=503)
+    (event_id,) = server.post_callback(load_fixture("resemble_dataset_issue.json")).json()["event_ids"]
+    server.post_callback({"status": "finished"})
+    deliver_due(dispatcher)
+    server.store.roll_up(now=datetime.now(UTC) + timedelta(seconds=30))
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.goto(f"{server.url}/ui/")
+    sign_in(page, server.url)
+    for path in ("/ui/", "/ui/events", "/ui/voices", "/ui/routes", "/ui/routes/partner", "/ui/receipts",
+                 "/ui/dead", f"/ui/events/{event_id}"):  # fmt: skip
+        page.goto(f"{server.url}{path}")
+        overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+        assert overflow <= 1, f"{path} is {overflow} px wider than a phone"
+
+    page.goto(f"{server.url}/ui/routes")
+    for _ in range(60):  # Tab through the page to the first Pause button, then press Enter
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.textContent.trim()") == "Pause":
+            break
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
+    assert "paused by hand" in page.inner_text("tr.route[data-route=partner] td.state")
+    context.close()

@@ -268,6 +268,7 @@ def events() -> str:
     query = {k: v for k, v in request.args.items() if k != "cursor" and v}
     return render_template(
         "ui/events.html",
+        counts=services().store.delivery_counts([item["id"] for item in items]),
         items=items,
         next_cursor=next_cursor,
         query=query,
@@ -400,8 +401,58 @@ def voice(provider: str, voice_id: str) -> str:
 @signed_in
 def routes() -> str:
     ctx = services()
-    items = route_items(ctx.store, ctx.settings.routes, now=ctx.clock.now())
-    return render_template("ui/routes.html", routes=items, describe_state=describe_state)
+    now = ctx.clock.now()
+    items = route_items(ctx.store, ctx.settings.routes, now=now)
+    day = stats(ctx.store, "24h", now=now)
+    step = timedelta(seconds=day["bucket_seconds"])
+    hours = [day["since"] + step * i for i in range(24)]
+    tried: dict[str, list[float | None]] = {item["name"]: [None] * 24 for item in items}
+    for row in day["deliveries"]:
+        if row["route"] in tried and row["bucket_start"] in hours:
+            i = hours.index(row["bucket_start"])
+            tried[row["route"]][i] = float(row["succeeded"] + row["failed"] + row["dead"])
+    sparks = {
+        name: charts.sparkline(values, f"attempts per hour to {name}, last 24 h")
+        for name, values in tried.items()
+    }
+    return render_template("ui/routes.html", routes=items, describe_state=describe_state, sparks=sparks)
+
+
+ROUTE_ATTEMPTS = 50
+REPLAY_SINCE = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "all": None}
+
+
+@bp.get("/routes/<name>")
+@signed_in
+def route(name: str) -> str:
+    """One route: its health, its latest attempts with the target's answers, replay of its dead."""
+    ctx = services()
+    configured = next((r for r in ctx.settings.routes if r.name == name), None)
+    if configured is None:
+        abort(404, f"No route named {name}.")
+    (item,) = route_items(ctx.store, [configured], now=ctx.clock.now())
+    return render_template(
+        "ui/route.html",
+        route=item,
+        describe_state=describe_state,
+        attempts=ctx.store.attempts_of_route(name, limit=ROUTE_ATTEMPTS),
+        replay_since=list(REPLAY_SINCE),
+    )
+
+
+@bp.post("/routes/<name>/replay-dead")
+@signed_in
+def route_replay_dead(name: str) -> Response:
+    """Replay every dead delivery of the route (dead since the chosen time), each once."""
+    ctx = services()
+    if name not in {r.name for r in ctx.settings.routes}:
+        abort(404, f"No route named {name}.")
+    now = ctx.clock.now()
+    age = REPLAY_SINCE.get(request.form.get("since", ""))
+    planned = ctx.store.deliveries_to_retry(status="dead", route=name, since=now - age if age else None)
+    ctx.store.add_deliveries(planned, now=now)
+    flash(f"{len(planned)} dead deliveries of {name} queued again.", "ok")
+    return redirect(url_for("ui.route", name=name))
 
 
 @bp.post("/routes/<name>/pause")

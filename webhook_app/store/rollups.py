@@ -106,7 +106,7 @@ class RollupStore(Database):
                     voices.update()
                     .where(voices.c.provider == key[0], voices.c.voice_id == key[1])
                     .values(
-                        values,
+                        **values,
                         events=before.events + seen[key],
                         first_seen_at=min(before.first_seen_at, first[key]),
                     )

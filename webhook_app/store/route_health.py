@@ -226,3 +226,19 @@ class RouteHealthStore(Database):
             ).one()
         moments = [m for m in (send, probe) if m is not None]
         return min(moments) if moments else None
+
+    def attempts_of_route(self, route: str, *, limit: int) -> list[dict[str, Any]]:
+        """The route's latest attempts, newest first, with what the target answered."""
+        query = (
+            sa.select(
+                attempts.c.finished_at, attempts.c.outcome, attempts.c.status_code, attempts.c.duration_ms,
+                attempts.c.response, attempts.c.error, attempts.c.number,
+                deliveries.c.id.label("delivery_id"), deliveries.c.event_id,
+            )
+            .join(deliveries, deliveries.c.id == attempts.c.delivery_id)
+            .where(attempts.c.route == route)
+            .order_by(attempts.c.finished_at.desc(), attempts.c.id.desc())
+            .limit(limit)
+        )  # fmt: skip
+        with self.reading() as conn:
+            return [dict(row) for row in conn.execute(query).mappings()]
