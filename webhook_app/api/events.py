@@ -12,6 +12,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from webhook_app.api import schemas
 from webhook_app.api.auth import require_admin
 from webhook_app.api.errors import api_error
+from webhook_app.api.query import invalid_query, load_query
 from webhook_app.api.schemas import respond
 from webhook_app.filters import EventFilterSchema, event_filters
 from webhook_app.replay import ReplayError, replay_event
@@ -35,23 +36,17 @@ class EventQuerySchema(EventFilterSchema):
     cursor = fields.String()
 
 
-def _query_args() -> dict[str, Any]:
-    args = EventQuerySchema().load(request.args)
-    if "cursor" in args:
-        try:
-            decode_cursor(args["cursor"], timed="since" in args or "until" in args)
-        except ValueError as exc:
-            raise ValidationError({"cursor": [str(exc)]}) from None
-    return args
+def _event_cursor(text: str, args: dict[str, Any]) -> object:
+    return decode_cursor(text, timed="since" in args or "until" in args)
 
 
 @bp.get("/events")
 @require_admin
 def list_events() -> Response:
     try:
-        args = _query_args()
+        args = load_query(EventQuerySchema, _event_cursor)
     except ValidationError as exc:
-        return api_error(400, "invalid_query", "Some query parameters are not valid.", exc.messages)
+        return invalid_query(exc)
     filters = event_filters(args)
     store = services().store
     items, next_cursor = store.list_events(filters, limit=args["limit"], cursor=args.get("cursor"))
@@ -113,11 +108,10 @@ class VoiceQuerySchema(Schema):
 @require_admin
 def list_voices() -> Response:
     try:
-        args: dict[str, Any] = VoiceQuerySchema().load(request.args)
-        position = decode_cursor(args["cursor"]).seq if "cursor" in args else None
-    except (ValidationError, ValueError) as exc:
-        details = exc.messages if isinstance(exc, ValidationError) else {"cursor": [str(exc)]}
-        return api_error(400, "invalid_query", "Some query parameters are not valid.", details)
+        args = load_query(VoiceQuerySchema, lambda text, _: decode_cursor(text))
+    except ValidationError as exc:
+        return invalid_query(exc)
+    position = decode_cursor(args["cursor"]).seq if "cursor" in args else None
     items, last = services().store.voice_list(
         provider=args.get("provider"),
         q=args.get("q"),
@@ -164,14 +158,9 @@ class ReceiptQuerySchema(Schema):
 @require_admin
 def list_receipts() -> Response:
     try:
-        args: dict[str, Any] = ReceiptQuerySchema().load(request.args)
-        if "cursor" in args:
-            try:
-                decode_row_cursor(args["cursor"])
-            except ValueError as exc:
-                raise ValidationError({"cursor": [str(exc)]}) from None
+        args = load_query(ReceiptQuerySchema, lambda text, _: decode_row_cursor(text))
     except ValidationError as exc:
-        return api_error(400, "invalid_query", "Some query parameters are not valid.", exc.messages)
+        return invalid_query(exc)
     filters = ReceiptFilters(**{k: args.get(k) for k in ("state", "provider", "since", "until")})
     items, next_cursor = services().store.list_receipts(
         filters, limit=args["limit"], cursor=args.get("cursor")

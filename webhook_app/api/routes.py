@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC
-from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from webhook_app.api import schemas
 from webhook_app.api.auth import require_admin
 from webhook_app.api.errors import api_error
+from webhook_app.api.query import invalid_query, load_query
 from webhook_app.api.schemas import respond
 from webhook_app.route_admin import UnknownRoute, route_items, set_paused
 from webhook_app.services import services
@@ -70,14 +70,9 @@ def _set_paused(name: str, *, paused: bool) -> Response:
 @require_admin
 def list_deliveries() -> Response:
     try:
-        args: dict[str, Any] = DeliveryQuerySchema().load(request.args)
-        if "cursor" in args:
-            try:
-                decode_row_cursor(args["cursor"])
-            except ValueError as exc:
-                raise ValidationError({"cursor": [str(exc)]}) from None
+        args = load_query(DeliveryQuerySchema, lambda text, _: decode_row_cursor(text))
     except ValidationError as exc:
-        return api_error(400, "invalid_query", "Some query parameters are not valid.", exc.messages)
+        return invalid_query(exc)
     filters = DeliveryFilters(**{k: args.get(k) for k in ("status", "route", "event_type", "since", "until")})
     items, next_cursor = services().store.list_deliveries(
         filters, limit=args["limit"], cursor=args.get("cursor")

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from webhook_app.api import schemas
 from webhook_app.api.auth import require_admin
-from webhook_app.api.errors import api_error
+from webhook_app.api.query import invalid_query, load_query
 from webhook_app.api.schemas import respond
 from webhook_app.services import services
 from webhook_app.stats import WINDOWS, stats
@@ -26,8 +26,8 @@ class StatsQuerySchema(Schema):
 @require_admin
 def get_stats() -> Response:
     try:
-        args = StatsQuerySchema().load(request.args)
+        args = load_query(StatsQuerySchema)
     except ValidationError as exc:
-        return api_error(400, "invalid_query", "Some query parameters are not valid.", exc.messages)
+        return invalid_query(exc)
     ctx = services()
     return respond(schemas.Stats, stats(ctx.store, args["window"], now=ctx.clock.now()))

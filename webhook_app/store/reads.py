@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -220,30 +221,12 @@ class ReadModels(Database):
                 d.attempts, d.next_attempt_at, d.last_error, d.created_at, d.updated_at,
             )
             .join(events, events.c.id == d.event_id)
-            .order_by(d.created_at.desc(), d.id.desc())
-            .limit(limit + 1)
         )  # fmt: skip
-        for column, value in (
-            (d.status, filters.status),
-            (d.route, filters.route),
-            (events.c.type, filters.event_type),
-        ):
-            if value is not None:
-                query = query.where(column == value)
-        if filters.since is not None:
-            query = query.where(d.created_at >= filters.since)
-        if filters.until is not None:
-            query = query.where(d.created_at < filters.until)
-        if cursor is not None:
-            at, last_id = decode_row_cursor(cursor)
-            query = query.where(sa.or_(d.created_at < at, sa.and_(d.created_at == at, d.id < last_id)))
-        with self.reading() as conn:
-            rows = conn.execute(query).mappings().all()
-        page = [dict(row) for row in rows[:limit]]
+        equal = ((d.status, filters.status), (d.route, filters.route), (events.c.type, filters.event_type))
+        page, next_cursor = self._newest_first(query, d.created_at, d.id, equal, filters, limit, cursor)
         for item in page:
             if item["status"] not in DUE_STATUSES:
                 item["next_attempt_at"] = None
-        next_cursor = encode_row_cursor(page[-1]["created_at"], page[-1]["id"]) if len(rows) > limit else None
         return page, next_cursor
 
     def delivery_counts(self, event_ids: list[str]) -> dict[str, dict[str, int]]:
@@ -266,30 +249,39 @@ class ReadModels(Database):
     ) -> tuple[list[dict[str, Any]], str | None]:
         """Newest first: what arrived, whether it was accepted, and why not (`error`)."""
         r = receipts.c
-        query = (
-            sa.select(r.id, r.provider, r.status, r.received_at, r.reason)
-            .order_by(r.received_at.desc(), r.id.desc())
-            .limit(limit + 1)
-        )
-        for column, value in ((r.status, filters.state), (r.provider, filters.provider)):
+        query = sa.select(r.id, r.provider, r.status.label("state"), r.received_at, r.reason.label("error"))
+        equal = ((r.status, filters.state), (r.provider, filters.provider))
+        return self._newest_first(query, r.received_at, r.id, equal, filters, limit, cursor)
+
+    def _newest_first(
+        self,
+        query: sa.Select[Any],
+        at: sa.ColumnElement[datetime],
+        row_id: sa.ColumnElement[str],
+        equal: Sequence[tuple[sa.ColumnElement[Any], str | None]],
+        filters: DeliveryFilters | ReceiptFilters,
+        limit: int,
+        cursor: str | None,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of `query` ordered by (`at`, `row_id`) newest first, filtered by the columns in
+        `equal` and by `filters.since`/`until` on `at`, from `cursor`; with the next cursor."""
+        for column, value in equal:
             if value is not None:
                 query = query.where(column == value)
         if filters.since is not None:
-            query = query.where(r.received_at >= filters.since)
+            query = query.where(at >= filters.since)
         if filters.until is not None:
-            query = query.where(r.received_at < filters.until)
+            query = query.where(at < filters.until)
         if cursor is not None:
-            at, last_id = decode_row_cursor(cursor)
-            query = query.where(sa.or_(r.received_at < at, sa.and_(r.received_at == at, r.id < last_id)))
+            last_at, last_id = decode_row_cursor(cursor)
+            query = query.where(sa.or_(at < last_at, sa.and_(at == last_at, row_id < last_id)))
+        query = query.order_by(at.desc(), row_id.desc()).limit(limit + 1)
         with self.reading() as conn:
-            rows = conn.execute(query).all()
-        page = [
-            {"id": row.id, "provider": row.provider, "state": row.status, "received_at": row.received_at,
-             "error": row.reason}
-            for row in rows[:limit]
-        ]  # fmt: skip
-        last = page[-1] if len(rows) > limit else None
-        return page, encode_row_cursor(last["received_at"], last["id"]) if last else None
+            rows = [dict(row) for row in conn.execute(query).mappings()]
+        page = rows[:limit]
+        if len(rows) <= limit:
+            return page, None
+        return page, encode_row_cursor(page[-1][at.key], page[-1][row_id.key])
 
     def operation_state_counts(self) -> dict[str, int]:
         """Tracked Azure operations by state."""
