@@ -3,8 +3,9 @@
 - PostgreSQL: the server at `TEST_DATABASE_URL` (default: the local one on 5432, database
   `test`); where none answers, a throw-away server started from the installed binaries in
   a temporary folder, stopped when the tests end.
-- Chromium for the browser test: Debian's package, installed with apt when it is missing
-  and the tests run as root (a fresh machine or CI); otherwise a message says what to run.
+- Chromium for the browser test: Debian's package.
+Missing Debian packages (PostgreSQL's binaries, Chromium) are installed with apt when the
+tests run as root (a fresh machine or CI); otherwise a message says what to run.
 """
 
 from __future__ import annotations
@@ -43,6 +44,19 @@ def _answers(url: str) -> bool:
 
 
 def _binaries() -> Path:
+    found = _installed_binaries()
+    if found is None and _apt_install("postgresql"):
+        found = _installed_binaries()
+    if found is None:
+        raise RuntimeError(
+            "No PostgreSQL answers at TEST_DATABASE_URL (or 127.0.0.1:5432) and no PostgreSQL binaries "
+            "were found to start one: install PostgreSQL (Debian: apt-get install postgresql) "
+            "or set TEST_DATABASE_URL."
+        )
+    return found
+
+
+def _installed_binaries() -> Path | None:
     candidates = []
     if shutil.which("pg_config"):
         bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=False)
@@ -51,11 +65,17 @@ def _binaries() -> Path:
     for folder in candidates:
         if folder and (Path(folder) / "initdb").exists():
             return Path(folder)
-    raise RuntimeError(
-        "No PostgreSQL answers at TEST_DATABASE_URL (or 127.0.0.1:5432) and no PostgreSQL binaries "
-        "were found to start one: install PostgreSQL (Debian: apt-get install postgresql) "
-        "or set TEST_DATABASE_URL."
-    )
+    return None
+
+
+def _apt_install(package: str) -> bool:
+    """Install a Debian package when allowed (root, apt); whether it was tried."""
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return False
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", package], check=True, capture_output=True, env=env)
+    return True
 
 
 def _throw_away_server(database: str) -> str:
@@ -87,12 +107,7 @@ def chromium() -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found:
         return found
-    if os.geteuid() == 0 and shutil.which("apt-get"):
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True, env=env)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "chromium"], check=True, capture_output=True, env=env
-        )
+    if _apt_install("chromium"):
         found = shutil.which("chromium")
     if not found:
         raise RuntimeError(
