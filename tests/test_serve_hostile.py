@@ -143,3 +143,37 @@ def test_the_worst_1_mib_callback_grows_no_process_by_more_than_100_mb(
         assert answer.json()["data"]["recordings_omitted"] > 300_000
     finally:
         sink.close()
+
+
+def raw(base: str, request: bytes) -> tuple[int, str, Any]:
+    """Send `request` as it is; the status, the Content-Type and the JSON body of the answer."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    content_type = next(
+        line.split(":", 1)[1].strip() for line in lines if line.lower().startswith("content-type")
+    )
+    return int(lines[0].split(" ", 2)[1]), content_type, json.loads(body)
+
+
+def test_requests_gunicorn_refuses_get_the_json_error_body_too(tmp_path: Path, serve: Any) -> None:
+    """Was: an HTML page from gunicorn for a long URL, huge headers or a broken request line."""
+    _, base = serve(f"sqlite:///{tmp_path / 'events.db'}")
+    long_url = b"GET /api/events?q=" + b"x" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    many_headers = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-A: b\r\n" * 200 + b"\r\n"
+    cases = {
+        long_url: (414, "uri_too_long"),
+        many_headers: (431, "headers_too_large"),
+        b"NOT A REQUEST\r\n\r\n": (400, "bad_request"),
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n": (400, "bad_request"),
+    }
+    for request, (status, code) in cases.items():
+        answered, content_type, body = raw(base, request)
+        shown = request[:40]
+        assert (answered, content_type, body["error"]["code"]) == (status, "application/json", code), shown
+        assert set(body["error"]) == {"code", "message", "details"}

@@ -30,6 +30,17 @@ from typing import Any
 
 import gevent
 from gevent.lock import Semaphore
+from gunicorn.http.errors import (
+    ConfigurationProblem,
+    ExpectationFailed,
+    ForbiddenProxyRequest,
+    InvalidResponseHeader,
+    InvalidResponseHeaderName,
+    LimitRequestHeaders,
+    LimitRequestLine,
+    ParseException,
+    UnsupportedTransferCoding,
+)
 from gunicorn.workers.ggevent import GeventWorker
 from werkzeug.exceptions import RequestTimeout
 
@@ -78,21 +89,44 @@ class DeadlineSocket:
         return getattr(self._sock, name)
 
 
-def timeout_answer(seconds: float) -> bytes:
-    body = json.dumps(
-        {
-            "error": {
-                "code": "request_timeout",
-                "message": f"The request did not arrive in full within {seconds:g} seconds.",
-                "details": None,
-            }
-        }
-    ).encode()
+def error_answer(status: int, reason: str, code: str, message: str) -> bytes:
+    """A whole HTTP answer with the service's JSON error body, for what the worker refuses
+    before the app sees it (the app answers its own errors)."""
+    body = json.dumps({"error": {"code": code, "message": message, "details": None}}).encode()
     head = (
-        "HTTP/1.1 408 Request Timeout\r\nContent-Type: application/json\r\n"
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
         f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     )
     return head.encode() + body
+
+
+def timeout_answer(seconds: float) -> bytes:
+    message = f"The request did not arrive in full within {seconds:g} seconds."
+    return error_answer(408, "Request Timeout", "request_timeout", message)
+
+
+REFUSALS: dict[type[ParseException], tuple[int, str, str, str]] = {
+    LimitRequestLine: (414, "URI Too Long", "uri_too_long",
+                       "The request line (method, path and query) is too long."),
+    LimitRequestHeaders: (431, "Request Header Fields Too Large", "headers_too_large",
+                          "The request's headers are too many or too large."),
+    UnsupportedTransferCoding: (501, "Not Implemented", "unsupported_transfer_coding",
+                                "Send the body with Content-Length or chunked transfer coding."),
+    ExpectationFailed: (417, "Expectation Failed", "expectation_failed",
+                        "Only 'Expect: 100-continue' is understood."),
+    ForbiddenProxyRequest: (403, "Forbidden", "forbidden", "This proxy is not allowed to forward requests."),
+}  # fmt: skip
+"""How gunicorn's refusals of a malformed request are answered; any other is a plain 400."""
+APP_FAULTS = (InvalidResponseHeader, InvalidResponseHeaderName, ConfigurationProblem)
+"""Refusals that are not the client's fault: gunicorn answers those itself (500)."""
+
+
+def refusal_answer(exc: ParseException) -> bytes:
+    status, reason, code, message = next(
+        (answer for kind, answer in REFUSALS.items() if isinstance(exc, kind)),
+        (400, "Bad Request", "bad_request", "The request is not valid HTTP/1.1."),
+    )
+    return error_answer(status, reason, code, message)
 
 
 def read_in_full(app: WSGIApp, limit: int, turns: Semaphore) -> WSGIApp:
@@ -153,12 +187,19 @@ class RequestDeadlineWorker(GeventWorker):
         return bool(result)
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
-        if not isinstance(exc, RequestTimeout):
+        """A request cut by its deadline (408) or refused by gunicorn's parser (400, 414, 431, …)
+        gets the service's JSON error body, as the app's own refusals do."""
+        if isinstance(exc, RequestTimeout):
+            seconds = client.seconds if isinstance(client, DeadlineSocket) else self.request_timeout
+            self.log.warning("cut a request that did not arrive within %gs from %s", seconds, addr[0])
+            answer = timeout_answer(seconds)
+        elif isinstance(exc, ParseException) and not isinstance(exc, APP_FAULTS):
+            self.log.info("refused a malformed request from %s: %s", addr[0], type(exc).__name__)
+            answer = refusal_answer(exc)
+        else:
             super().handle_error(req, client, addr, exc)
             return
-        seconds = client.seconds if isinstance(client, DeadlineSocket) else self.request_timeout
-        self.log.warning("cut a request that did not arrive within %gs from %s", seconds, addr[0])
         try:
-            client.sendall(timeout_answer(seconds))
+            client.sendall(answer)
         except OSError:
-            self.log.debug("could not send the 408 answer")
+            self.log.debug("could not send the answer to %s", addr[0])
