@@ -29,6 +29,18 @@ def bucket_of(moment: datetime, seconds: int) -> datetime:
 
 
 def stats(store: Store, window: str, *, now: datetime) -> dict[str, Any]:
+    """`GET /api/stats`: the series over the window, Azure operations, what needs attention."""
+    drawn = series(store, window, now=now)
+    return {
+        **drawn,
+        "azure_operations": store.operation_state_counts(),
+        "attention": attention(store, since=drawn["since"]),
+    }
+
+
+def series(store: Store, window: str, *, now: datetime) -> dict[str, Any]:
+    """Events per type and attempts per route in each bucket of the window, and each route's
+    p50/p99: what the charts and sparklines draw."""
     length, seconds = WINDOWS[window]
     since = bucket_of(now - length, seconds) + timedelta(seconds=seconds)
     hourly_events, hourly_attempts = store.counts_since(since.replace(minute=0, second=0, microsecond=0))
@@ -59,8 +71,6 @@ def stats(store: Store, window: str, *, now: datetime) -> dict[str, Any]:
             {"route": route, "p50_ms": percentile_ms(h, 0.5), "p99_ms": percentile_ms(h, 0.99)}
             for route, h in sorted(histograms.items())
         ],
-        "azure_operations": store.operation_state_counts(),
-        "attention": attention(store, since=since),
     }
 
 

@@ -12,7 +12,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from webhook_app.api import schemas
 from webhook_app.api.auth import require_admin
 from webhook_app.api.errors import api_error
-from webhook_app.api.query import invalid_query, load_query
+from webhook_app.api.query import PageQuerySchema, invalid_query, load_query
 from webhook_app.api.schemas import respond
 from webhook_app.filters import EventFilterSchema, event_filters
 from webhook_app.replay import ReplayError, replay_event
@@ -25,15 +25,12 @@ from webhook_app.store.records import ReceiptFilters
 
 bp = Blueprint("events", __name__, url_prefix="/api")
 
-MAX_PAGE = 500
 
+class EventQuerySchema(PageQuerySchema, EventFilterSchema):
+    """The event filters, a page size and a cursor (refusing unknown names, as every listing)."""
 
-class EventQuerySchema(EventFilterSchema):
-    class Meta:
-        unknown = RAISE  # a misspelt filter must not silently match everything
-
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE))
-    cursor = fields.String()
+    class Meta(PageQuerySchema.Meta):  # not the filters' own, which ignores unknown names for the page
+        pass
 
 
 def _event_cursor(text: str, args: dict[str, Any]) -> object:
@@ -89,10 +86,7 @@ def replay(event_id: str) -> Response:
     return respond(schemas.Replay, {"event_id": event_id, "deliveries": created}, 202)
 
 
-class VoiceQuerySchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class VoiceQuerySchema(PageQuerySchema):
     provider = fields.String(validate=installed_provider)
     q = fields.String(
         validate=validate.Length(min=1, max=200), metadata={"description": "Part of a voice id"}
@@ -100,8 +94,6 @@ class VoiceQuerySchema(Schema):
     type = fields.String(
         validate=validate.Length(min=1, max=64), metadata={"description": "Latest event type"}
     )
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE))
-    cursor = fields.String()
 
 
 @bp.get("/voices")
@@ -142,16 +134,11 @@ def get_voice(provider: str, voice_id: str) -> Response:
     return respond(schemas.Voice, voice)
 
 
-class ReceiptQuerySchema(Schema):
-    class Meta:
-        unknown = RAISE
-
+class ReceiptQuerySchema(PageQuerySchema):
     state = fields.String(validate=validate.OneOf(values(ReceiptStatus)))
     provider = fields.String(validate=installed_provider)
     since = fields.AwareDateTime(default_timezone=UTC)
     until = fields.AwareDateTime(default_timezone=UTC)
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE))
-    cursor = fields.String()
 
 
 @bp.get("/receipts")

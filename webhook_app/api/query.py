@@ -6,9 +6,22 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Response, request
-from marshmallow import Schema, ValidationError
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from webhook_app.api.errors import api_error
+
+MAX_PAGE = 500
+
+
+class PageQuerySchema(Schema):
+    """What every listing takes: a page size and the previous page's cursor. Unknown names are
+    refused: a misspelt filter must not silently match everything."""
+
+    class Meta:
+        unknown = RAISE
+
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE))
+    cursor = fields.String()
 
 
 def load_query(

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC
 
 from flask import Blueprint, Response
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate
 
 from webhook_app.api import schemas
 from webhook_app.api.auth import require_admin
 from webhook_app.api.errors import api_error
-from webhook_app.api.query import invalid_query, load_query
+from webhook_app.api.query import PageQuerySchema, invalid_query, load_query
 from webhook_app.api.schemas import respond
 from webhook_app.route_admin import UnknownRoute, route_items, set_paused
 from webhook_app.services import services
@@ -20,20 +20,13 @@ from webhook_app.store.records import DeliveryFilters
 
 bp = Blueprint("routes", __name__, url_prefix="/api")
 
-MAX_PAGE = 500
 
-
-class DeliveryQuerySchema(Schema):
-    class Meta:
-        unknown = RAISE  # a misspelt filter must not silently match everything
-
+class DeliveryQuerySchema(PageQuerySchema):
     status = fields.String(validate=validate.OneOf(values(DeliveryStatus)))
     route = fields.String(validate=validate.Length(min=1, max=100))
     event_type = fields.String(validate=validate.Length(min=1, max=64))
     since = fields.AwareDateTime(default_timezone=UTC)
     until = fields.AwareDateTime(default_timezone=UTC)
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=MAX_PAGE))
-    cursor = fields.String()
 
 
 @bp.get("/routes")

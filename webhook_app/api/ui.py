@@ -36,7 +36,7 @@ from webhook_app.reprocess import ReprocessError, reprocess_receipt
 from webhook_app.route_admin import UnknownRoute, describe_state, route_items, set_paused
 from webhook_app.services import services
 from webhook_app.states import ReceiptStatus, values
-from webhook_app.stats import OUTCOMES, WINDOWS, stats
+from webhook_app.stats import OUTCOMES, WINDOWS, series, stats
 from webhook_app.store import EventFilters, OperationStore, decode_cursor
 from webhook_app.store.cursors import encode_cursor
 from webhook_app.store.records import ReceiptFilters
@@ -403,7 +403,7 @@ def routes() -> str:
     ctx = services()
     now = ctx.clock.now()
     items = route_items(ctx.store, ctx.settings.routes, now=now)
-    day = stats(ctx.store, "24h", now=now)
+    day = series(ctx.store, "24h", now=now)
     step = timedelta(seconds=day["bucket_seconds"])
     hours = [day["since"] + step * i for i in range(24)]
     tried: dict[str, list[float | None]] = {item["name"]: [None] * 24 for item in items}
