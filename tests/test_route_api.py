@@ -157,3 +157,19 @@ def test_routes_are_listed_paused_and_resumed_by_api_and_command_line(
     assert shown.exit_code == 0 and len(lines) == 2 and all("  succeeded  slack  " in line for line in lines)
     events = CliRunner().invoke(cli, ["events", "list", "--type", "voice.training.succeeded"], env=env)
     assert "deliveries: 2 succeeded" in events.output
+
+
+def test_an_answer_with_nul_and_bad_bytes_is_kept_readable_and_the_attempt_recorded(
+    site: Any, sink: Sink
+) -> None:
+    """PostgreSQL keeps no NUL in text: an answer holding one must not stop the attempt being recorded."""
+    server, dispatcher, _ = site
+    sink.respond = lambda _: Reply(status=503, body=b"\x00\x01busy\xff" + b"\x00" * 3000)
+    (event_id,) = server.post_callback(load_fixture("resemble_dataset_issue.json")).json()["event_ids"]
+    deliver_due(dispatcher)
+    (slack,) = [
+        d for d in server.admin.get(f"/api/events/{event_id}").json()["deliveries"] if d["route"] == "slack"
+    ]
+    (attempt,) = slack["attempts"]
+    assert slack["status"] == "dead" and attempt["status_code"] == 503
+    assert attempt["response"].startswith("\ufffd\x01busy\ufffd") and len(attempt["response"]) == 1024

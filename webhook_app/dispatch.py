@@ -27,7 +27,7 @@ from webhook_app.ingest import plan_deliveries
 from webhook_app.routes import Route
 from webhook_app.states import AttemptOutcome
 from webhook_app.store import ClaimedDelivery, Store
-from webhook_app.store.records import RESPONSE_CHARS, AttemptResult, RoutePolicy
+from webhook_app.store.records import AttemptResult, RoutePolicy
 from webhook_app.wakeup import LISTENING_FALLBACK_SECONDS, Wakeup
 from webhook_app.worker import Job, new_worker_id
 
@@ -317,5 +317,5 @@ def _result(
         error,
         next_attempt_at=retry_at,
         status_code=said.status_code if said else None,
-        response=response[:RESPONSE_CHARS].replace("\x00", "\ufffd") if response else None,
+        response=response,
     )

@@ -17,6 +17,7 @@ import re
 from typing import Any
 
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 _SUSPECT_ESCAPE = re.compile(rb"\\u0000|\\u[dD][89a-fA-F]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -40,6 +41,12 @@ def storable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def made_storable(text: str) -> str:
+    """`text` as both databases can keep it: each NUL or unpaired surrogate becomes U+FFFD.
+    For what a target or a handler said (an answer, an error), which is kept, not refused."""
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def unstorable_text(body: bytes, parsed: Any) -> str | None:

@@ -19,6 +19,7 @@ from webhook_app.store.database import Database
 from webhook_app.store.ingest import insert_events
 from webhook_app.store.lease_queue import LeaseQueue
 from webhook_app.store.records import (
+    RESPONSE_CHARS,
     AttemptResult,
     ClaimedDelivery,
     PlannedDelivery,
@@ -26,6 +27,7 @@ from webhook_app.store.records import (
     delivery_row,
 )
 from webhook_app.store.tables import DUE_STATUSES, attempts, deliveries, events, route_states
+from webhook_app.text import made_storable
 from webhook_app.wakeup import notify_work
 
 _STATUS_AFTER: dict[str, str] = {
@@ -212,6 +214,9 @@ class DeliveryStore(Database):
         """
         outcome = result.outcome
         probe_failed = outcome == AttemptOutcome.PROBE_FAILED
+        # What the target said is kept as text both databases take (PostgreSQL refuses NUL).
+        error = made_storable(result.error) if result.error is not None else None
+        response = made_storable(result.response[:RESPONSE_CHARS]) if result.response is not None else None
         with self.writing() as conn:
             conn.execute(
                 attempts.insert().values(
@@ -220,12 +225,12 @@ class DeliveryStore(Database):
                     started_at=result.started_at,
                     finished_at=result.finished_at,
                     outcome=outcome,
-                    error=result.error,
+                    error=error,
                     worker=worker,
                     route=claim.route,
                     status_code=result.status_code,
                     duration_ms=round((result.finished_at - result.started_at).total_seconds() * 1000),
-                    response=result.response,
+                    response=response,
                 )
             )
             values: dict[str, Any] = {**LeaseQueue.RELEASED, "updated_at": result.finished_at}
@@ -233,7 +238,7 @@ class DeliveryStore(Database):
                 values |= {
                     "status": _STATUS_AFTER[outcome],
                     "attempts": deliveries.c.attempts + 1,
-                    "last_error": result.error,
+                    "last_error": error,
                 }
             if result.next_attempt_at is not None:
                 values["next_attempt_at"] = result.next_attempt_at
@@ -243,7 +248,7 @@ class DeliveryStore(Database):
             raised = []
             if not (claim.route_healthy and outcome == AttemptOutcome.SUCCEEDED):  # else nothing changes
                 raised = route_health.after_attempt(
-                    self, conn, claim.route, outcome, policy, result.finished_at, result.error
+                    self, conn, claim.route, outcome, policy, result.finished_at, error
                 )
             dead = Event.from_cloudevent(claim.document) if outcome == AttemptOutcome.DEAD and held else None
             if dead is not None and not dead.type.is_ops:
@@ -254,7 +259,7 @@ class DeliveryStore(Database):
                         event=dead,
                         attempts=claim.attempts + 1,
                         code="dead",
-                        message=result.error or "",
+                        message=error or "",
                         at=result.finished_at,
                     )
                 )

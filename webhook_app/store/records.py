@@ -62,7 +62,7 @@ class AttemptResult:
     """For `failed`: when to try again."""
     status_code: int | None = None
     response: str | None = None
-    """The start of the target's answer (cut to `RESPONSE_CHARS`)."""
+    """What the target answered; the store keeps its first `RESPONSE_CHARS`."""
 
 
 RESPONSE_CHARS = 1024
