@@ -651,3 +651,15 @@ def test_an_odd_resource_still_gives_its_event(harness: Harness, azure: FakeAzur
     (event,) = harness.events()
     assert event["type"] == "voice.training.succeeded"
     assert event["data"]["speaker_profile_id"] is None
+
+
+def test_an_azure_error_holding_nul_is_kept_with_the_operation(harness: Harness, azure: FakeAzure) -> None:
+    """Was: on PostgreSQL the NUL made the write fail, and `last_error` said only "see the log"."""
+    op = harness.track(azure.add_operation("personal_voice", "Jessica-PersonalVoice"))
+    harness.clock.advance(0.5)
+    body = json.dumps({"error": {"code": "Busy", "message": "Busy\u0000 now."}}).encode()
+    azure.scripted.append(Reply(status=503, body=body))
+    assert harness.poller.run_once() == 1
+    state = harness.operation(op["id"])
+    assert state["last_error"] == "Azure answered 503 Busy: Busy\ufffd now." and state["state"] == "active"
+    harness.poller.close()

@@ -17,6 +17,7 @@ from webhook_app.store.lease_queue import LeaseQueue
 from webhook_app.store.records import IngestResult, NewReceipt, PlannedDelivery
 from webhook_app.store.store import Store
 from webhook_app.store.tables import azure_operations
+from webhook_app.text import made_storable
 
 OPERATION_QUEUE = LeaseQueue(
     azure_operations,
@@ -219,7 +220,7 @@ class OperationStore:
                         polls=operation.polls + 1,
                         next_poll_at=next_poll_at,
                         interval_seconds=interval_seconds,
-                        last_error=last_error,
+                        last_error=_storable_error(last_error),
                         **LeaseQueue.RELEASED,
                         updated_at=now,
                     )
@@ -243,6 +244,8 @@ class OperationStore:
         planned: Sequence[PlannedDelivery] = (),
         **values: Any,
     ) -> bool:
+        if "last_error" in values:
+            values["last_error"] = _storable_error(values["last_error"])
         with self.store.writing() as conn:
             updated = conn.execute(
                 azure_operations.update()
@@ -281,6 +284,11 @@ class OperationStore:
             query = query.where(azure_operations.c.state == state)
         with self.store.reading() as conn:
             return [_operation(row) for row in conn.execute(query).all()]
+
+
+def _storable_error(error: str | None) -> str | None:
+    """What Azure said is kept as text both databases take (PostgreSQL refuses NUL)."""
+    return made_storable(error) if error is not None else None
 
 
 def _operation(row: Any) -> TrackedOperation:
