@@ -21,10 +21,7 @@ class TcpProxy:
         """Drop every open connection and refuse new ones, as a network partition would."""
         with self._lock:
             self.is_cut.set()
-            for sock in self._open:
-                with suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-                    sock.close()
+            _shut(self._open)
             self._open.clear()
 
     def restore(self) -> None:
@@ -61,6 +58,17 @@ class TcpProxy:
         with suppress(OSError):
             while chunk := source.recv(65536):
                 sink.sendall(chunk)
-        for sock in (source, sink):
-            with suppress(OSError):
-                sock.close()
+        _shut((source, sink))
+
+
+def _shut(sockets: set[socket.socket] | tuple[socket.socket, ...]) -> None:
+    """Shut every socket down before closing any. A socket closed while another thread is
+    blocked in `recv` on it is not closed at all (the blocked call keeps it open, silent, and
+    its peer waits for ever); `shutdown` wakes that call, so the pump ends and the peer sees
+    the connection end."""
+    for sock in sockets:
+        with suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+    for sock in sockets:
+        with suppress(OSError):
+            sock.close()
