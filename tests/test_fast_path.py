@@ -16,6 +16,7 @@ from webhook_app.providers import resemble
 from webhook_app.routes import Route
 from webhook_app.store import NewReceipt, Store, migrate
 from webhook_app.store.engine import IDLE_CHECKPOINT_SECONDS
+from webhook_app.store.records import delivery_row, event_row, receipt_row
 from webhook_app.store.tables import deliveries, events, receipts
 
 WINDOW = timedelta(hours=24)
@@ -165,3 +166,93 @@ def test_sqlite_checkpoints_take_no_writer_turn_while_nothing_is_written(tmp_pat
         wait_until(lambda: "sqlite-checkpoints" in turns_taken, timeout=10)
     finally:
         store.dispose()
+
+
+def rows_of(
+    voice_id: str, *, dedupe_key: str
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """One callback's rows, as the store hands them to the fast path."""
+    body = load_fixture("resemble_dataset_issue.json") | {"id": voice_id}
+    now = datetime.now(UTC)
+    receipt = NewReceipt(provider="resemble", received_at=now, body=b"{}", headers={}, content_type=None)
+    new_events = resemble.to_events(resemble.validate_callback(body), receipt_id=receipt.id, received_at=now)
+    return (
+        receipt_row(receipt, status="accepted", reason=None) | {"dedupe_key": dedupe_key},
+        [event_row(e) for e in new_events],
+        [delivery_row(p, now) for p in plan_deliveries(new_events, ROUTES)],
+    )
+
+
+def in_one_batch(store: Store, callbacks: list[tuple[Any, ...]]) -> tuple[list[object], list[int]]:
+    """Record the callbacks from threads of their own, held until all wait, so they share one write.
+    Returns each one's outcome (True, False, or the exception) and the sizes of the writes made."""
+    batches = store._fast_path._batches
+    write, sizes = batches._write, []
+    first_write = threading.Event()
+
+    def held(batch: Any) -> Any:
+        if not sizes:
+            first_write.set()
+            for _ in range(1000):  # the first write waits until every other caller queued behind it
+                if len(batches._queue) >= len(callbacks) - 1:
+                    break
+                time.sleep(0.01)
+        sizes.append(len(batch))
+        return write(batch)
+
+    batches._write = held
+    outcomes: list[object] = [None] * len(callbacks)
+
+    def one(index: int) -> None:
+        try:
+            outcomes[index] = store._fast_path.record(*callbacks[index])
+            if outcomes[index] is True:  # acknowledged: another connection must see it now
+                with store.engine.connect() as conn:
+                    query = sa.select(receipts.c.id).where(receipts.c.id == callbacks[index][0]["id"])
+                    seen[index] = conn.execute(query).first() is not None
+        except Exception as error:
+            outcomes[index] = error
+
+    seen: dict[int, bool] = {}
+    first = threading.Thread(target=one, args=(0,))
+    first.start()
+    assert first_write.wait(10)
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(1, len(callbacks))]
+    for thread in threads:
+        thread.start()
+    for thread in [first, *threads]:
+        thread.join(30)
+    batches._write = write
+    assert all(seen.values()), "a callback was acknowledged before its batch committed"
+    return outcomes, sizes
+
+
+def test_callbacks_waiting_together_share_one_write_and_one_key_wins(store: Store) -> None:
+    callbacks = [rows_of(f"voice-{i}", dedupe_key=f"{i:064d}") for i in range(12)]
+    callbacks += [rows_of("voice-same", dedupe_key="s" * 64) for _ in range(4)]
+    outcomes, sizes = in_one_batch(store, callbacks)
+    assert sizes == [1, 15], "the callers queued behind the first write did not share the next"
+    assert outcomes[:12] == [True] * 12
+    assert sorted(map(bool, outcomes[12:])) == [False, False, False, True], (
+        "not exactly one holder of the key"
+    )
+    with store.engine.connect() as conn:
+        stored_events = conn.execute(sa.select(sa.func.count()).select_from(events)).scalar()
+        stored_deliveries = conn.execute(sa.select(sa.func.count()).select_from(deliveries)).scalar()
+    assert (stored_events, stored_deliveries) == (13, 13 * len(ROUTES))
+
+
+def test_a_callback_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is_stored(
+    store: Store,
+) -> None:
+    callbacks = [rows_of(f"voice-{i}", dedupe_key=f"{i:064d}") for i in range(5)]
+    receipt, clashing, planned = rows_of("voice-clash", dedupe_key="c" * 64)
+    clashing = [row | {"id": callbacks[1][1][0]["id"]} for row in clashing]  # an event id already taken
+    callbacks.append((receipt, clashing, [row | {"event_id": clashing[0]["id"]} for row in planned]))
+    outcomes, sizes = in_one_batch(store, callbacks)
+    assert sizes == [1, 5], "the callers queued behind the first write did not share the next"
+    assert outcomes[:5] == [True] * 5
+    assert isinstance(outcomes[5], sa.exc.IntegrityError)
+    with store.engine.connect() as conn:
+        kept = set(conn.execute(sa.select(receipts.c.id)).scalars())
+    assert kept == {c[0]["id"] for c in callbacks[:5]}

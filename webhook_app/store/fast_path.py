@@ -1,16 +1,19 @@
-"""The ingest hot path: a new callback's receipt, events and deliveries in the fewest round trips.
+"""The ingest hot path: new callbacks' receipts, events and deliveries in the fewest round trips.
 
 Almost every callback is new, so that case is written through the driver with SQL built
-once per database, skipping SQLAlchemy's per-statement work, which with its round trips
-was most of what storing a callback cost (benchmarks/RESULTS.md):
+once per database, skipping SQLAlchemy's per-statement work, and callbacks arriving
+together share one transaction (`group_commit.py`); each commit was most of what storing
+a callback cost (benchmarks/RESULTS.md):
 
-- PostgreSQL: one statement in autocommit, data-modifying CTEs chained on the receipt
-  insert, `pg_notify` included: one round trip and one commit instead of seven round trips.
-- SQLite: `BEGIN IMMEDIATE`, three inserts and `COMMIT` on the driver's cursor.
+- PostgreSQL: one statement in autocommit for the whole batch, data-modifying CTEs chained
+  on the receipts insert, `pg_notify` included: one round trip and one commit.
+- SQLite: `BEGIN IMMEDIATE`, the inserts and `COMMIT` on the driver's cursor.
 
-When the dedupe key is already taken nothing is written and `record` says so; the store's
-general path then decides between a duplicate and a stale copy. Either way the commit has
-happened (or not) before `record` returns, so acknowledging after it keeps the guarantee.
+A callback whose dedupe key is already taken writes nothing and `record` says so; the
+store's general path then decides between a duplicate and a stale copy. Either way its
+batch has committed (or failed) before `record` returns, so acknowledging after it keeps
+the guarantee. A batch that fails on its data is written again one callback at a time, so
+one callback the database refuses cannot fail the others.
 """
 
 from __future__ import annotations
@@ -18,12 +21,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 
+from webhook_app.store.blocking import off_the_event_loop
 from webhook_app.store.engine import CONNECT_TIMEOUT_SECONDS
+from webhook_app.store.group_commit import GroupCommit
 from webhook_app.store.tables import deliveries, events, receipts
 from webhook_app.wakeup import CHANNEL
 
@@ -35,34 +42,42 @@ _EVENT_COLUMNS = ("id", "receipt_id", "provider", "type", "voice_id", "status", 
 _DELIVERY_COLUMNS = ("id", "event_id", "route", "status", "attempts", "next_attempt_at", "created_at",
                      "updated_at", "replay_of")  # fmt: skip
 
-# Events and deliveries travel as one JSON array each (`jsonb_to_recordset`): one parameter
-# for any number of rows, serialized by the json module's C encoder (arrays of text
-# parameters cost more to encode than the statement took to run). They are written only
-# when the receipt insert did not hit the dedupe key: the receipt id comes from it.
+# Receipts, events and deliveries travel as one JSON array each (`jsonb_to_recordset`): one
+# parameter for any number of rows, serialized by the json module's C encoder (arrays of
+# text parameters cost more to encode than the statement took to run). Events and
+# deliveries are written only for receipts whose insert did not hit the dedupe key.
+# Receipts go in key order, so two batches with keys in common take them in the same order
+# and never deadlock waiting for each other.
 _POSTGRES_SQL = """
 WITH r AS (
     INSERT INTO receipts (id, provider, received_at, status, reason, content_type, headers, body, dedupe_key)
-    VALUES (%(id)s, %(provider)s, %(received_at)s, %(status)s, %(reason)s::jsonb, %(content_type)s,
-            %(headers)s::jsonb, %(body)s, %(dedupe_key)s)
+    SELECT u.id, u.provider, u.received_at, u.status, u.reason::jsonb, u.content_type, u.headers,
+           decode(u.body, 'hex'), u.dedupe_key
+    FROM jsonb_to_recordset(%(receipts)s::jsonb) AS u(
+        id text, provider text, received_at timestamptz, status text, reason text, content_type text,
+        headers jsonb, body text, dedupe_key text)
+    ORDER BY u.dedupe_key
     ON CONFLICT (dedupe_key) DO NOTHING
     RETURNING id
 ), e AS (
     INSERT INTO events (id, receipt_id, provider, type, voice_id, status, occurred_at, document)
-    SELECT u.id, r.id, u.provider, u.type, u.voice_id, u.status, u.occurred_at, u.document
-    FROM r, jsonb_to_recordset(%(events)s::jsonb) AS u(id text, provider text, type text, voice_id text,
-                                                         status text, occurred_at timestamptz, document jsonb)
-    RETURNING 1
+    SELECT u.id, u.receipt_id, u.provider, u.type, u.voice_id, u.status, u.occurred_at, u.document
+    FROM jsonb_to_recordset(%(events)s::jsonb) AS u(id text, receipt_id text, provider text, type text,
+                                                     voice_id text, status text, occurred_at timestamptz,
+                                                     document jsonb, ordinal int)
+    WHERE u.receipt_id IN (SELECT id FROM r)
+    ORDER BY u.ordinal
+    RETURNING id
 ), d AS (
     INSERT INTO deliveries (id, event_id, route, status, attempts, next_attempt_at, created_at, updated_at,
                             replay_of)
     SELECT u.* FROM jsonb_to_recordset(%(deliveries)s::jsonb) AS u(
         id text, event_id text, route text, status text, attempts int, next_attempt_at timestamptz,
         created_at timestamptz, updated_at timestamptz, replay_of text)
-    WHERE EXISTS (SELECT FROM r)
+    WHERE u.event_id IN (SELECT id FROM e)
     RETURNING 1
 )
-SELECT (SELECT id FROM r),
-       (SELECT count(*) FROM e),
+SELECT ARRAY(SELECT id FROM r),
        (SELECT count(pg_notify(%(channel)s, '')) FROM (SELECT FROM d LIMIT 1) AS any_delivery)
 """
 
@@ -82,6 +97,16 @@ class _SQLiteInsert:
         return tuple(row[name] if process is None else process(row[name]) for name, process in self._steps)
 
 
+@dataclass(frozen=True)
+class NewCallback:
+    """One callback's rows in the form its database's statement takes, made before any lock is taken."""
+
+    receipt_id: str
+    receipt: Any
+    events: list[Any]
+    deliveries: list[Any]
+
+
 class FastPath:
     """`record` writes a new callback and returns True, or writes nothing and returns False."""
 
@@ -89,11 +114,12 @@ class FastPath:
 
     def __init__(self, engine: sa.Engine, writer_turn: Callable[[], AbstractContextManager[None]]) -> None:
         self.engine = engine
-        self._writer_turn = writer_turn  # SQLite's queue of writers; values are converted before it
+        self._writer_turn = writer_turn  # SQLite's queue of writers
         dialect = engine.dialect
-        self.record: Callable[[Row, list[Row], list[Row]], bool]
+        write: Callable[[Sequence[NewCallback]], list[bool]]
         if dialect.name == "postgresql":
-            self.record = self._record_postgres
+            self._prepare = _postgres_rows
+            write = self._write_postgres
             # Its own pool: autocommit (the statement is the transaction) and no ping before
             # each use, which would double the round trips; a dead connection is retried below.
             self._autocommit = sa.create_engine(
@@ -104,56 +130,105 @@ class FastPath:
                 connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
             )
         else:
-            self.record = self._record_sqlite
+            self._prepare = self._sqlite_values
+            write = self._write_sqlite
             self._receipt = _SQLiteInsert(
                 dialect, receipts, _RECEIPT_COLUMNS, " ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
             )
             self._event = _SQLiteInsert(dialect, events, _EVENT_COLUMNS)
             self._delivery = _SQLiteInsert(dialect, deliveries, _DELIVERY_COLUMNS)
+        self._batches = GroupCommit(partial(_one_at_a_time_if_refused, write))
 
-    def _record_sqlite(self, receipt: Row, event_rows: list[Row], delivery_rows: list[Row]) -> bool:
-        receipt_values = self._receipt.values(receipt)
-        event_values = [self._event.values(r) for r in event_rows]
-        delivery_values = [self._delivery.values(r) for r in delivery_rows]
-        with self._writer_turn(), _driver_cursor(self.engine) as cursor:
-            cursor.execute("BEGIN IMMEDIATE")
-            try:
-                inserted = cursor.execute(self._receipt.sql, receipt_values).fetchone() is not None
-                if inserted:
-                    cursor.executemany(self._event.sql, event_values)
-                    cursor.executemany(self._delivery.sql, delivery_values)
-                cursor.execute("COMMIT")
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-        return inserted
+    def record(self, receipt: Row, event_rows: list[Row], delivery_rows: list[Row]) -> bool:
+        return self._batches.submit(self._prepare(receipt, event_rows, delivery_rows))
 
     def dispose(self) -> None:
         if self.engine.dialect.name == "postgresql":
             self._autocommit.dispose()
 
-    def _record_postgres(self, receipt: Row, event_rows: list[Row], delivery_rows: list[Row]) -> bool:
+    def _sqlite_values(self, receipt: Row, event_rows: list[Row], delivery_rows: list[Row]) -> NewCallback:
+        return NewCallback(
+            receipt["id"],
+            self._receipt.values(receipt),
+            [self._event.values(row) for row in event_rows],
+            [self._delivery.values(row) for row in delivery_rows],
+        )
+
+    def _write_sqlite(self, batch: Sequence[NewCallback]) -> list[bool]:
+        with self._writer_turn(), _driver_cursor(self.engine) as cursor:
+            return off_the_event_loop(self._insert_sqlite, cursor, batch)
+
+    def _insert_sqlite(self, cursor: Any, batch: Sequence[NewCallback]) -> list[bool]:
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            inserted = []
+            for callback in batch:
+                new = cursor.execute(self._receipt.sql, callback.receipt).fetchone() is not None
+                if new:
+                    cursor.executemany(self._event.sql, callback.events)
+                    cursor.executemany(self._delivery.sql, callback.deliveries)
+                inserted.append(new)
+            cursor.execute("COMMIT")
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        return inserted
+
+    def _write_postgres(self, batch: Sequence[NewCallback]) -> list[bool]:
+        event_rows = [row for callback in batch for row in callback.events]
+        for ordinal, row in enumerate(event_rows):
+            row["ordinal"] = ordinal  # events keep the order they came in
         params = {
-            **receipt,
-            "reason": json.dumps(receipt["reason"]),  # JSON null, as SQLAlchemy stores None
-            "headers": json.dumps(receipt["headers"]),
+            "receipts": json.dumps([callback.receipt for callback in batch]),
+            "events": json.dumps(event_rows),
+            "deliveries": json.dumps([row for callback in batch for row in callback.deliveries]),
             "channel": CHANNEL,
         }
-        params["events"] = json.dumps([_json_row(row, _EVENT_COLUMNS) for row in event_rows])
-        params["deliveries"] = json.dumps([_json_row(row, _DELIVERY_COLUMNS) for row in delivery_rows])
         for attempt in (1, 2):
             try:
                 with _driver_cursor(self._autocommit) as cursor:
                     cursor.execute(_POSTGRES_SQL, params)
-                    receipt_id, _, _ = cursor.fetchone()
-                return receipt_id is not None
+                    inserted, _ = cursor.fetchone()
+                new = set(inserted)
+                return [callback.receipt_id in new for callback in batch]
             except sa.exc.DBAPIError as error:
                 # A connection that died while idle in the pool (the database restarted) fails
                 # here instead of in a ping; one retry on a new one is safe: if the first try
-                # did commit, the retry finds the dedupe key taken and reports a duplicate.
+                # did commit, the retry finds the dedupe keys taken and reports duplicates.
                 if not error.connection_invalidated or attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+
+def _postgres_rows(receipt: Row, event_rows: list[Row], delivery_rows: list[Row]) -> NewCallback:
+    """Rows for `jsonb_to_recordset`; the reason as JSON text (its null is JSON's, as SQLAlchemy
+    stores None) and the body as hex."""
+    return NewCallback(
+        receipt["id"],
+        _json_row(receipt, _RECEIPT_COLUMNS)
+        | {"reason": json.dumps(receipt["reason"]), "body": receipt["body"].hex()},
+        [_json_row(row, _EVENT_COLUMNS) for row in event_rows],
+        [_json_row(row, _DELIVERY_COLUMNS) for row in delivery_rows],
+    )
+
+
+def _one_at_a_time_if_refused(
+    write: Callable[[Sequence[NewCallback]], list[bool]], batch: Sequence[NewCallback]
+) -> Sequence[bool | Exception]:
+    """The batch in one transaction; if the database refuses its data, each callback on its own,
+    so one it refuses fails alone. An outage fails the batch: retrying would only wait longer."""
+    try:
+        return write(batch)
+    except (sa.exc.IntegrityError, sa.exc.DataError):
+        if len(batch) == 1:
+            raise
+    outcomes: list[bool | Exception] = []
+    for callback in batch:
+        try:
+            outcomes += write([callback])
+        except (sa.exc.IntegrityError, sa.exc.DataError) as refused:
+            outcomes.append(refused)
+    return outcomes
 
 
 def _json_row(row: Row, columns: Sequence[str]) -> Row:
