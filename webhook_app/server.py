@@ -104,6 +104,7 @@ def run_web(
             "bind": f"{host}:{port}",
             "workers": workers,
             "worker_class": WEB_WORKER_CLASS,
+            "logger_class": "webhook_app.web_worker.AccessLogger",
             "timeout": 30,
             "graceful_timeout": 10,
             "keepalive": 0,  # one request per connection, as sync workers did: kept-alive connections

@@ -7,10 +7,11 @@ server, and threads only raise the number needed. Here every connection is a gre
 request arrives, and the rest of the traffic is served meanwhile.
 
 Once a request has arrived in full (headers and body, the body held in memory up to
-`MAX_BODY_BYTES`), it waits for a turn to run the app. The turns are few and handed out
-in arrival order, so the app sees what a sync worker would (one request at a time per
-database connection) and no request waits behind later ones; without them, gevent ran
-dozens of requests at once and served some far later than others (benchmarks/RESULTS.md).
+`MAX_BODY_BYTES`), it waits for a turn to run the app. The turns are handed out in
+arrival order, so no request waits behind later ones; without them, gevent ran dozens of
+requests at once and served some far later than others (benchmarks/RESULTS.md). There
+are enough of them for callbacks to meet at the store and share a commit
+(`store/group_commit.py`): while one batch is written, the next one forms.
 
 The deadline: from the first byte of a request, its headers and body must have arrived
 within `REQUEST_TIMEOUT` (the app's config, from `WEBHOOK_APP_REQUEST_TIMEOUT`), or it is
@@ -22,14 +23,16 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import socket
 import time
 from collections.abc import Callable, Iterable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, suppress
 from typing import Any
 
 import gevent
 from gevent.lock import Semaphore
+from gunicorn.glogging import Logger
 from gunicorn.http.errors import (
     ConfigurationProblem,
     ExpectationFailed,
@@ -47,15 +50,18 @@ from werkzeug.exceptions import RequestTimeout
 from webhook_app.api.body import read_at_most
 
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 10.0
-APP_TURNS = 2
-"""Requests running the app at once, per worker: one more than a sync worker, so a request
-can parse while another waits for its commit (PostgreSQL answers over the network)."""
+APP_TURNS = 16
+"""Requests running the app at once, per worker: as many as a busy worker has requests in
+hand (32 connections on two workers), so each commit can take all that are waiting."""
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 class DeadlineSocket:
-    """A client socket whose reads share one deadline per request, started by its first byte."""
+    """A client socket whose reads share one deadline per request, started by its first byte.
+
+    Writes: gunicorn sends an answer's head and its body in two calls; the head waits for
+    the body here, so both leave in one send and wake the client once."""
 
     def __init__(self, sock: socket.socket, seconds: float, idle_seconds: float) -> None:
         self._sock = sock
@@ -63,6 +69,25 @@ class DeadlineSocket:
         self.idle_seconds = idle_seconds
         self.deadline: float | None = None
         self.must_close = False
+        self._head = b""
+
+    def sendall(self, data: bytes) -> None:
+        if not self._head and data.startswith(b"HTTP/") and data.endswith(b"\r\n\r\n"):
+            self._head = data
+            return
+        data, self._head = self._head + data, b""
+        self._sock.sendall(data)
+
+    def flush(self) -> None:
+        """Send a head still waiting (an answer without a body)."""
+        if self._head:
+            head, self._head = self._head, b""
+            self._sock.sendall(head)
+
+    def close(self) -> None:
+        with suppress(OSError):
+            self.flush()
+        self._sock.close()
 
     def recv(self, size: int, *flags: int) -> bytes:
         if self.deadline is None:  # no request begun: an idle connection is closed without an answer
@@ -179,7 +204,11 @@ class RequestDeadlineWorker(GeventWorker):
         super().handle(listener, deadline_socket, addr)
 
     def handle_request(self, listener_name: Any, req: Any, sock: Any, addr: Any) -> bool:
-        result = super().handle_request(listener_name, req, sock, addr)
+        try:
+            result = super().handle_request(listener_name, req, sock, addr)
+        finally:
+            if isinstance(sock, DeadlineSocket):
+                sock.flush()
         if isinstance(sock, DeadlineSocket):
             if sock.must_close:  # the rest of the body may still trickle in: do not wait for it
                 raise StopIteration()
@@ -203,3 +232,11 @@ class RequestDeadlineWorker(GeventWorker):
             client.sendall(answer)
         except OSError:
             self.log.debug("could not send the answer to %s", addr[0])
+
+
+class AccessLogger(Logger):
+    """gunicorn's logger, which formats every access line even when the level drops it."""
+
+    def access(self, resp: Any, req: Any, environ: Any, request_time: Any) -> None:
+        if self.access_log.isEnabledFor(logging.INFO):
+            super().access(resp, req, environ, request_time)

@@ -8,10 +8,13 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
+
+from webhook_app.store.blocking import off_the_event_loop
 
 logger = logging.getLogger(__name__)
 
@@ -125,7 +128,10 @@ class SQLiteWriters:
                 self._fd, self._pid = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600), os.getpid()
                 threading.Thread(target=self._checkpoint, name="sqlite-checkpoints", daemon=True).start()
             assert self._fd is not None
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:  # another process writes: in a web worker its other requests go on
+                off_the_event_loop(fcntl.flock, self._fd, fcntl.LOCK_EX)
             try:
                 yield
             finally:
@@ -140,15 +146,19 @@ class SQLiteWriters:
         while not self._stop.wait(interval) and os.path.exists(self._database):
             try:
                 with self._engine.connect() as conn:
+                    # In a web worker, a checkpoint holds up none of its requests.
+                    checkpoint = partial(
+                        off_the_event_loop, conn.exec_driver_sql, "PRAGMA wal_checkpoint(PASSIVE)"
+                    )
                     # The bulk, beside the writers. (The pragma answers: busy, frames, frames copied.)
-                    _, frames, copied = conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()
+                    _, frames, copied = checkpoint().one()
                     if frames == copied == last_seen:
                         interval = IDLE_CHECKPOINT_SECONDS
                         continue
                     last_seen, interval = frames, CHECKPOINT_SECONDS
-                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")  # catches up, beside the writers
+                    checkpoint()  # catches up, beside the writers
                     with self.turn():  # the few frames written meanwhile, so the next write restarts the WAL
-                        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                        checkpoint()
             except Exception as exc:  # the next tick tries again; a real outage shows on the write path
                 logger.warning("SQLite checkpoint failed: %s", exc)
 
