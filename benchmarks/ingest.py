@@ -1,8 +1,11 @@
 """Ingest throughput and latency: the real endpoint against the recipes users would write instead.
 
-    python benchmarks/ingest.py [--seconds 10] [--workers 2] [--connections 32] [--postgres URL] [--redis URL]
+    python benchmarks/ingest.py [--seconds 10] [--rounds 3] [--workers 2] [--connections 32]
+                                [--postgres URL] [--redis URL] [--only TARGET,TARGET]
 
-Targets, each behind gunicorn with `--workers N` on 127.0.0.1, measured in one run:
+Targets, each behind gunicorn with `--workers N` on 127.0.0.1, measured in one run, in
+turn, once per round (the machine's speed drifts by tens of percent over minutes, so
+ratios are taken within a round and the table shows medians over the rounds):
 - the floor, a bare Flask view answering 204 (sync workers);
 - the two recipes a team would build instead of this service (`recipe_*_app.py`): a Flask
   view that checks the token, validates with marshmallow and enqueues on Redis, answering
@@ -14,7 +17,7 @@ Targets, each behind gunicorn with `--workers N` on 127.0.0.1, measured in one r
 - the real endpoint (`webhook-app web`, its evented workers) on SQLite with
   synchronous=NORMAL (the default) and on PostgreSQL (`synchronous_commit` on).
 Prints a table with req/s, p50/p99, the ratio to the faster recipe and to the floor, and
-writes benchmarks/results/ingest.json.
+writes benchmarks/results/ingest.json with every round.
 
 Where the time goes: the same table shows the CPU each request cost in the server (the
 gunicorn master and workers), in PostgreSQL or Redis (for the targets using them) and in
@@ -27,17 +30,20 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -130,11 +136,21 @@ def emptied(redis_url: str) -> Iterator[None]:
         connection.close()
 
 
+@dataclass
+class Target:
+    name: str
+    command: Callable[[int], list[str]]  # for a free port
+    env: dict[str, str]
+    backend: str = ""  # the server process whose CPU counts as the database's
+    redis: bool = False
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=3, help="each target is measured once per round")
     parser.add_argument("--workers", type=int, default=2)  # `webhook-app web`'s default, one per core here
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--postgres", default=POSTGRES_URL)
@@ -143,82 +159,119 @@ def main() -> None:
     )
     parser.add_argument("--only", help="comma-separated targets to measure (the floor always is)")
     args = parser.parse_args()
-    wanted = set(args.only.split(",")) if args.only else None
-
-    def chosen(name: str) -> bool:
-        return wanted is None or name in wanted
-
     work = Path(tempfile.mkdtemp(prefix="webhook-app-bench-"))
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOK_APP_")}
     base_env |= {"WEBHOOK_APP_RESEMBLE_TOKENS": TOKEN, "WEBHOOK_APP_ADMIN_TOKENS": ADMIN_TOKEN,
                  "WEBHOOK_APP_LOG_LEVEL": "WARNING", "WEBHOOK_APP_DATA_DIR": str(work)}  # fmt: skip
     gunicorn = [sys.executable, "-m", "gunicorn", "--workers", str(args.workers), "--worker-class", "sync"]
-    webhook_app_web = [sys.executable, "-m", "webhook_app", "web"]
-    upgrade = [sys.executable, "-m", "webhook_app", "db", "upgrade"]
 
-    def bare_view(module: str, port: int) -> list[str]:
-        return [*gunicorn, "--bind", f"127.0.0.1:{port}", "--chdir", str(HERE), f"{module}:app"]
+    def bare_view(module: str) -> Callable[[int], list[str]]:
+        return lambda port: [*gunicorn, "--bind", f"127.0.0.1:{port}", "--chdir", str(HERE), f"{module}:app"]
 
-    results: dict[str, LoadResult] = {}
-    costs: dict[str, Cost] = {}
-
-    port = free_port()
-    results["floor"], costs["floor"] = measure("floor (bare Flask 204)", bare_view("floor_app", port),
-                                               base_env, port, args)  # fmt: skip
-    recipe_env = base_env | {"RECIPE_TOKEN": TOKEN, "RECIPE_REDIS_URL": args.redis}
-    for name, module in RECIPES.items():
-        if not chosen(name):
-            continue
-        port = free_port()
-        with emptied(args.redis):
-            results[name], costs[name] = measure(
-                name, bare_view(module, port), recipe_env, port, args, "redis-server"
-            )
+    def endpoint(port: int) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "webhook_app",
+            "web",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+        ]
 
     with postgres_schema(args.postgres) as postgres, postgres_schema(args.postgres) as postgres_store_only:
-        # name: (database, whether it is the store-only view); each starts empty
-        targets = {
-            "store only, sqlite": (f"sqlite:///{work / 'store-only.db'}", True),
-            "sqlite": (f"sqlite:///{work / 'endpoint.db'}", False),
-            "store only, postgresql": (postgres_store_only, True),
-            "postgresql": (postgres, False),
+        recipe_env = base_env | {"RECIPE_TOKEN": TOKEN, "RECIPE_REDIS_URL": args.redis}
+        targets = [
+            Target("floor", bare_view("floor_app"), base_env),
+            *(Target(name, bare_view(module), recipe_env, "redis-server", redis=True)
+              for name, module in RECIPES.items()),
+        ]  # fmt: skip
+        databases = {  # each starts empty
+            "store only, sqlite": f"sqlite:///{work / 'store-only.db'}",
+            "sqlite": f"sqlite:///{work / 'endpoint.db'}",
+            "store only, postgresql": postgres_store_only,
+            "postgresql": postgres,
         }
-        for name, (database, store_only) in targets.items():
-            if not chosen(name):
-                continue
+        for name, database in databases.items():
             env = base_env | {"WEBHOOK_APP_DATABASE_URL": database}
-            subprocess.run(upgrade, env=env, check=True, capture_output=True)
-            port = free_port()
-            if store_only:
-                command = bare_view("store_only_app", port)
-            else:
-                command = [*webhook_app_web, "--port", str(port), "--workers", str(args.workers)]
-            backend = "postgres" if database.startswith("postgresql") else ""
-            results[name], costs[name] = measure(name, command, env, port, args, backend)
+            command = bare_view("store_only_app") if name.startswith("store only") else endpoint
+            targets.append(
+                Target(name, command, env, "postgres" if database.startswith("postgresql") else "")
+            )
+        wanted = {"floor", *args.only.split(",")} if args.only else None
+        targets = [target for target in targets if wanted is None or target.name in wanted]
+        for target in targets:
+            if "WEBHOOK_APP_DATABASE_URL" in target.env:
+                upgrade = [sys.executable, "-m", "webhook_app", "db", "upgrade"]
+                subprocess.run(upgrade, env=target.env, check=True, capture_output=True)
 
-    floor = results["floor"].rate
-    faster_recipe = max((results[name].rate for name in RECIPES if name in results), default=float("nan"))
-    print("\n| target | req/s | p50 ms | p99 ms | errors | ratio to faster recipe | ratio to floor"
+        rounds: list[dict[str, tuple[LoadResult, Cost]]] = []
+        for number in range(1, args.rounds + 1):
+            print(f"round {number} of {args.rounds}", flush=True)
+            measured = {}
+            for target in targets:
+                port = free_port()
+                with emptied(args.redis) if target.redis else nullcontext():
+                    measured[target.name] = measure(
+                        target.name, target.command(port), target.env, port, args, target.backend
+                    )
+            rounds.append(measured)
+
+    summary = summarize(rounds)
+    print(f"\nmedians of {args.rounds} rounds; ratios are each round's, against that round's floor"
+          " and faster recipe")  # fmt: skip
+    print("| target | req/s | p50 ms | p99 ms | errors | ratio to faster recipe | ratio to floor"
           " | CPU µs/req: server | database or Redis | load generator | idle |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, r in results.items():
-        latency = f"{r.p50_ms:.1f} | {r.p99_ms:.1f}"
-        c = costs[name]
-        database = f"{c.database_us:.0f}" if c.database_us is not None else ""
-        cpu = f"{c.server_us:.0f} | {database} | {c.load_us:.0f} | {c.idle:.0%}"
-        ratios = f"{r.rate / faster_recipe:.2f} | {r.rate / floor:.2f}"
-        print(f"| {name} | {r.rate:.0f} | {latency} | {r.errors} | {ratios} | {cpu} |")
+    for name, row in summary.items():
+        database = f"{row['database_us']:.0f}" if row["database_us"] is not None else ""
+        print(
+            f"| {name} | {row['rate']:.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} | {row['errors']}"
+            f" | {row['ratio_to_faster_recipe']:.2f} | {row['ratio_to_floor']:.2f} | {row['server_us']:.0f}"
+            f" | {database} | {row['load_us']:.0f} | {row['idle']:.0%} |"
+        )
     out = HERE / "results" / "ingest.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "os": platform.platform()},
-        "settings": vars(args) | {"load_tool": results["floor"].tool},
-        "results": {name: vars(r) | {"rate": r.rate, "ratio_to_faster_recipe": r.rate / faster_recipe,
-                                     "ratio_to_floor": r.rate / floor, "cpu": asdict(costs[name])}
-                    for name, r in results.items()},
+        "settings": vars(args) | {"load_tool": rounds[0]["floor"][0].tool},
+        "medians": summary,
+        "rounds": [{name: vars(r) | {"rate": r.rate, "cpu": asdict(c)} for name, (r, c) in measured.items()}
+                   for measured in rounds],
     }, indent=2))  # fmt: skip
     print(f"\nwritten {out.relative_to(HERE.parent)}")
+
+
+def summarize(rounds: list[dict[str, tuple[LoadResult, Cost]]]) -> dict[str, dict[str, Any]]:
+    """Per target, the median of each figure over the rounds; ratios are taken within a round, so a
+    machine that slows down between rounds moves both sides of a ratio."""
+
+    def median_of(
+        name: str, figure: Callable[[LoadResult, Cost, dict[str, tuple[LoadResult, Cost]]], Any]
+    ) -> Any:
+        values = [figure(*measured[name], measured) for measured in rounds]
+        return None if None in values else statistics.median(values)
+
+    def faster_recipe(measured: dict[str, tuple[LoadResult, Cost]]) -> float:
+        return max((measured[name][0].rate for name in RECIPES if name in measured), default=math.nan)
+
+    return {
+        name: {
+            "rate": median_of(name, lambda r, c, m: r.rate),
+            "p50_ms": median_of(name, lambda r, c, m: r.p50_ms),
+            "p99_ms": median_of(name, lambda r, c, m: r.p99_ms),
+            "errors": sum(measured[name][0].errors for measured in rounds),
+            "ratio_to_faster_recipe": median_of(name, lambda r, c, m: r.rate / faster_recipe(m)),
+            "ratio_to_floor": median_of(name, lambda r, c, m: r.rate / m["floor"][0].rate),
+            "server_us": median_of(name, lambda r, c, m: c.server_us),
+            "database_us": median_of(name, lambda r, c, m: c.database_us),
+            "load_us": median_of(name, lambda r, c, m: c.load_us),
+            "idle": median_of(name, lambda r, c, m: c.idle),
+        }
+        for name in rounds[0]
+    }
 
 
 if __name__ == "__main__":
