@@ -134,3 +134,4 @@ allow_private_targets = true
     assert all(line["event_id"] == event_id for line in by_route.values())
     assert any(line.get("receipt_id") and "rejected" in line["message"] for line in lines)
     assert any(line["logger"].startswith("gunicorn") for line in lines)
+    assert any(line["logger"] == "gunicorn.access" for line in lines), "no access line at INFO"
