@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Sequence
 
@@ -119,3 +121,41 @@ def test_a_batch_never_exceeds_its_bound() -> None:
         thread.join(10)
     assert sorted(n for batch in writer.batches for n in batch) == list(range(1, 9))
     assert max(len(batch) for batch in writer.batches) == 3
+
+
+GEVENT_SCRIPT = """
+from gevent import monkey
+monkey.patch_all()
+import gevent, gevent.event
+from webhook_app.store.group_commit import GroupCommit
+
+release = gevent.event.Event()
+batches = []
+
+def write(batch):
+    batches.append(list(batch))
+    if len(batches) == 1:
+        release.wait(5)
+    return [n * 10 for n in batch]
+
+commit = GroupCommit(write)
+leader = gevent.spawn(commit.submit, 1)
+gevent.sleep(0.05)
+followers = [gevent.spawn(commit.submit, n) for n in (2, 3, 4)]
+gevent.sleep(0.05)
+followers[0].kill()  # the first in line, about to lead the next batch, goes away
+release.set()
+gevent.joinall([leader, *followers], timeout=5)
+assert leader.value == 10, leader.value
+assert [f.value for f in followers[1:]] == [30, 40], [f.value for f in followers]
+assert sorted(n for batch in batches[1:] for n in batch) == [3, 4], batches
+assert commit.submit(5) == 50
+print("ok")
+"""
+
+
+def test_a_greenlet_killed_while_waiting_leaves_the_line_moving() -> None:
+    """Under gevent, as in a web worker: a request greenlet killed in line (its worker shutting
+    down) is dropped, and the lead it was about to take passes to the next in line."""
+    done = subprocess.run([sys.executable, "-c", GEVENT_SCRIPT], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "ok", done.stderr
