@@ -9,11 +9,16 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def off_the_event_loop(function: Callable[..., T], *args: Any) -> T:
-    """Call `function` in gevent's thread pool when this process is gevent's (its other greenlets
-    run meanwhile; the caller's waits), else here. For blocking calls that release the GIL."""
+def evented() -> bool:
+    """Whether this process runs on gevent's event loop (a web worker): its threads are greenlets."""
     monkey = sys.modules.get("gevent.monkey")
-    if monkey is None or not monkey.is_module_patched("threading"):
+    return monkey is not None and bool(monkey.is_module_patched("threading"))
+
+
+def off_the_event_loop(function: Callable[..., T], *args: Any) -> T:
+    """Call `function` in gevent's thread pool when this process is `evented` (its other greenlets
+    run meanwhile; the caller's waits), else here. For blocking calls that release the GIL."""
+    if not evented():
         return function(*args)
     from gevent import get_hub
 

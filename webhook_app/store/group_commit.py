@@ -4,9 +4,10 @@ A commit costs far more than the rows in it (a WAL flush and a round trip on Pos
 on SQLite a write lock, a page cache read back from the WAL and a frame for each page
 touched), so writing what is waiting together costs each callback a fraction of it. Nobody
 waits for a batch to fill: the first caller leads and writes at once whatever has queued
-behind it (after one yield, so requests already running can join); those who arrive while
-it writes queue up, and the first of them leads the next batch. Each caller returns only
-once its own batch has committed, so an acknowledgement still means stored.
+behind it (in a web worker after one yield, so requests already running can join); those
+who arrive while it writes queue up, and the first of them leads the next batch. Each
+caller returns only once its own batch has committed, so an acknowledgement still means
+stored.
 
 Thread-safe, and cooperative under gevent's monkey-patching, where the callers are
 greenlets of one web worker. There a batch forms while the previous one is being written,
@@ -20,6 +21,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
+
+from webhook_app.store.blocking import evented
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -75,7 +78,8 @@ class GroupCommit(Generic[Item, Result]):
         return mine.result  # type: ignore[return-value]
 
     def _lead(self) -> None:
-        time.sleep(0)  # let callers that are already running reach `submit` and join this batch
+        if evented():  # let greenlets that are ready reach `submit` and join this batch (threads
+            time.sleep(0)  # join on their own while the leader waits on the database)
         with self._lock:
             batch, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
         try:
