@@ -6,9 +6,8 @@ worker runs while the benchmark measures: only receiving and enqueueing are time
 """
 
 from celery import Celery, Task, shared_task
-from flask import Flask, abort, request
-from marshmallow import ValidationError
-from recipe_schema import REDIS_URL, process_callback, schema, token_matches
+from flask import Flask
+from recipe_schema import REDIS_URL, process_callback, validated_callback
 
 
 def celery_init_app(app: Flask) -> Celery:
@@ -36,11 +35,6 @@ def handle_callback(payload: dict) -> None:
 
 @app.post("/hooks/resemble/<token>")
 def hook(token: str) -> tuple[dict, int]:
-    if not token_matches(token):
-        abort(404)
-    try:
-        payload = schema.load(request.get_json())
-    except ValidationError as error:
-        return {"errors": error.messages}, 422
+    payload = validated_callback(token)
     result = handle_callback.delay(payload)
     return {"task_id": result.id}, 202

@@ -4,9 +4,8 @@ The view validates with marshmallow and enqueues the job on Redis before answeri
 No RQ worker runs while the benchmark measures: only receiving and enqueueing are timed.
 """
 
-from flask import Flask, abort, request
-from marshmallow import ValidationError
-from recipe_schema import REDIS_URL, process_callback, schema, token_matches
+from flask import Flask
+from recipe_schema import REDIS_URL, process_callback, validated_callback
 from redis import Redis
 from rq import Queue
 
@@ -16,11 +15,6 @@ queue = Queue(connection=Redis.from_url(REDIS_URL))
 
 @app.post("/hooks/resemble/<token>")
 def hook(token: str) -> tuple[dict, int]:
-    if not token_matches(token):
-        abort(404)
-    try:
-        payload = schema.load(request.get_json())
-    except ValidationError as error:
-        return {"errors": error.messages}, 422
+    payload = validated_callback(token)
     job = queue.enqueue(process_callback, payload)
     return {"job_id": job.id}, 202

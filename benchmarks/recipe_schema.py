@@ -7,8 +7,10 @@ this schema, enqueues a job on Redis and answers 202.
 
 import hmac
 import os
+from typing import Any
 
-from marshmallow import EXCLUDE, INCLUDE, Schema, fields, validate
+from flask import abort, make_response, request
+from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate
 
 TOKEN = os.environ["RECIPE_TOKEN"]
 REDIS_URL = os.environ.get("RECIPE_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -44,8 +46,14 @@ class ResembleCallback(Schema):
 schema = ResembleCallback()
 
 
-def token_matches(token: str) -> bool:
-    return hmac.compare_digest(token.encode(), TOKEN.encode())
+def validated_callback(token: str) -> dict[str, Any]:
+    """The view's checks before enqueueing: the token (404) and the schema (422 with its messages)."""
+    if not hmac.compare_digest(token.encode(), TOKEN.encode()):
+        abort(404)
+    try:
+        return schema.load(request.get_json())
+    except ValidationError as error:
+        abort(make_response({"errors": error.messages}, 422))
 
 
 def process_callback(payload: dict) -> None:
