@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 
 from tests.conftest import ADMIN_TOKEN, RESEMBLE_TOKENS, load_fixture, with_routes
 from tests.ingest_contract import IngestSecurityContract, assert_error_body, count
+from webhook_app.providers.resemble import ResembleProvider
 from webhook_app.routes import Route
 from webhook_app.store.tables import deliveries, events, receipts
 
@@ -149,6 +151,50 @@ def test_wrong_method_is_a_json_405(server: Any) -> None:
     response = server.http.get(f"/hooks/resemble/{RESEMBLE_TOKENS[0]}")
     assert_error_body(response, 405, "method_not_allowed")
     assert ADMIN_TOKEN not in response.text
+
+
+def test_only_post_is_allowed_on_a_callback_url(server: Any) -> None:
+    for method in ("PUT", "OPTIONS", "HEAD", "DELETE"):
+        response = server.http.request(method, f"/hooks/resemble/{RESEMBLE_TOKENS[0]}")
+        assert response.status_code == 405, method
+        assert response.headers["Allow"] == "POST"
+    assert count(server, receipts) == 0
+
+
+def test_paths_that_are_not_a_callback_url_are_json_404s(server: Any) -> None:
+    for path in ("/hooks/resemble", f"/hooks/resemble/{RESEMBLE_TOKENS[0]}/more", "/hooks//x", "/hooks"):
+        assert_error_body(server.http.post(path, json={"id": "v", "status": "finished"}), 404, "not_found")
+    assert count(server, receipts) == 0
+
+
+def test_a_body_cut_short_of_its_declared_length_is_400_and_not_kept(server: Any) -> None:
+    """The client sends 10 of the 100 bytes it declared, then closes its side."""
+    host, port = server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as client:
+        client.sendall(
+            f"POST /hooks/resemble/{RESEMBLE_TOKENS[0]} HTTP/1.1\r\nHost: x\r\n"
+            'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"id": "v"'.encode()
+        )
+        client.shutdown(socket.SHUT_WR)
+        answer = b"".join(iter(lambda: client.recv(65536), b""))
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), answer
+    assert json.loads(body)["error"]["code"] == "bad_request"
+    assert count(server, receipts) == 0
+
+
+def test_an_unexpected_failure_is_a_logged_json_500(server: Any, monkeypatch: Any, caplog: Any) -> None:
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("a bug in a provider")
+
+    monkeypatch.setattr(ResembleProvider, "parse", broken)
+    response = server.post_callback({"id": "v1", "status": "finished"})
+    error = assert_error_body(response, 500, "internal_error")
+    assert "a bug" not in error["message"], "the cause is logged, not sent"
+    assert any(
+        record.exc_info and "a bug in a provider" in str(record.exc_info[1]) for record in caplog.records
+    )
+    assert count(server, events) == 0
 
 
 def test_event_recorded_signal_fires_after_commit_and_not_for_duplicates(server: Any) -> None:

@@ -41,8 +41,16 @@ def test_receipts_keep_only_the_headers_worth_keeping(server: Any) -> None:
 
 
 def test_every_answer_forbids_framing_sniffing_and_scripts(server: Any) -> None:
-    for path in ("/ui/login", "/ui/", "/api/events", "/healthz", "/nowhere"):
-        headers = server.http.get(path).headers
+    callback_answers = [
+        server.post_callback({"id": "v1", "status": "finished"}),  # 202, served ahead of Flask
+        server.post_callback({"id": "v1"}),  # 422
+        server.post_callback({"id": "v1", "status": "finished"}, token="wrong"),  # 404
+    ]
+    flask_answers = [
+        server.http.get(path) for path in ("/ui/login", "/ui/", "/api/events", "/healthz", "/nowhere")
+    ]
+    for response in callback_answers + flask_answers:
+        path, headers = response.request.url.path, response.headers
         assert headers["X-Frame-Options"] == "DENY", path
         assert headers["X-Content-Type-Options"] == "nosniff", path
         policy = headers["Content-Security-Policy"]

@@ -51,7 +51,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     # clean stop that file alone holds every event.
     weakref.finalize(app, services.store.dispose)
     errors.register_error_handlers(app)
-    app.register_blueprint(hooks.bp)
     app.register_blueprint(events.bp)
     app.register_blueprint(routes.bp)
     app.register_blueprint(stats.bp)
@@ -62,5 +61,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.register_blueprint(ui.bp)
     app.register_blueprint(openapi.bp)
     ui.configure_sessions(app, settings.admin_tokens)
+    app.wsgi_app = hooks.CallbackEndpoint(app, app.wsgi_app)  # type: ignore[method-assign]
     freeze_startup_objects()
     return app

@@ -2,33 +2,33 @@
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from typing import IO, Any
 
-from flask import request
 from marshmallow import ValidationError
 from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.wsgi import get_input_stream
 
 from webhook_app.text import storable
 
 READ_CHUNK_BYTES = 64 * 1024
 
 
-def read_body(limit: int) -> bytes:
-    """The whole request body, or `413` when it is longer than `limit`, however it was sent.
+def read_body(environ: dict[str, Any], limit: int) -> bytes:
+    """The whole request body, or `RequestEntityTooLarge` when it is longer than `limit`,
+    however it was sent.
 
-    A declared length over the limit is refused before reading (werkzeug); a chunked body
-    is read up to one byte past the limit, so one that is too long is refused rather than
-    cut at the limit.
+    A declared length over the limit is refused before reading, and a body that ends before
+    its declared length is `ClientDisconnected` (a 400) (werkzeug's `get_input_stream`); a
+    chunked body is read up to one byte past the limit, so one that is too long is refused
+    rather than cut at the limit.
     """
-    if request.content_length is not None or not request.environ.get("wsgi.input_terminated"):
-        return request.get_data(cache=False)
-    body = read_at_most(request.environ["wsgi.input"], limit)
+    body = read_at_most(get_input_stream(environ, max_content_length=limit), limit)
     if len(body) > limit:
         raise RequestEntityTooLarge()
     return body
 
 
-def read_at_most(stream: BinaryIO, limit: int) -> bytes:
+def read_at_most(stream: IO[bytes], limit: int) -> bytes:
     """The stream to its end, or its first `limit` + 1 bytes: enough to tell it is too long."""
     chunks, size = [], 0
     while size <= limit:

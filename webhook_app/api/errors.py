@@ -18,10 +18,29 @@ logger = logging.getLogger(__name__)
 DATABASE_RETRY_AFTER_SECONDS = 5
 
 
+DATABASE_UNAVAILABLE = "The event store is unavailable; nothing was recorded. Retry later."
+INTERNAL_ERROR = "An unexpected error occurred; it has been logged."
+
+
+def error_document(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details}}
+
+
 def api_error(status: int, code: str, message: str, details: Any = None) -> Response:
-    response = jsonify({"error": {"code": code, "message": message, "details": details}})
+    response = jsonify(error_document(code, message, details))
     response.status_code = status
     return response
+
+
+def too_large_message(limit: object) -> str:
+    return f"The request body is larger than the limit of {limit} bytes."
+
+
+def database_lost(exc: Exception) -> bool:
+    """Whether a database error is an outage (503, retry later) rather than a bug of ours (500)."""
+    return isinstance(exc, OperationalError | InterfaceError | PoolTimeout) or bool(
+        getattr(exc, "connection_invalidated", False)
+    )
 
 
 _CODES = {
@@ -41,11 +60,7 @@ def register_error_handlers(app: Flask) -> None:
         status = exc.code or 500
         message = exc.description or exc.name
         if status == 413:
-            if request.blueprint == "hooks":  # /hooks/<provider>/<token>, refused after authentication
-                provider = (request.view_args or {}).get("provider_name", "unknown")
-                signals.callback_received.send(app, provider=provider, outcome="too_large")
-            limit = app.config.get("MAX_CONTENT_LENGTH")
-            message = f"The request body is larger than the limit of {limit} bytes."
+            message = too_large_message(app.config.get("MAX_CONTENT_LENGTH"))
         response = api_error(status, _CODES.get(status, exc.name.lower().replace(" ", "_")), message)
         if status == 405 and exc.valid_methods:  # type: ignore[attr-defined]
             response.headers["Allow"] = ", ".join(exc.valid_methods)  # type: ignore[attr-defined]
@@ -73,21 +88,14 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(PoolTimeout)
     @app.errorhandler(DBAPIError)
     def _database_error(exc: Exception) -> Response:
-        lost = isinstance(exc, OperationalError | InterfaceError | PoolTimeout) or bool(
-            getattr(exc, "connection_invalidated", False)
-        )
-        if not lost:  # the database answered: a bug of ours, not an outage to retry
+        if not database_lost(exc):  # the database answered: a bug of ours, not an outage to retry
             return _unexpected(exc)
         logger.error("database error: %s", exc)
-        response = api_error(
-            503,
-            "database_unavailable",
-            "The event store is unavailable; nothing was recorded. Retry later.",
-        )
+        response = api_error(503, "database_unavailable", DATABASE_UNAVAILABLE)
         response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
         return response
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:
         logger.error("unhandled error", exc_info=exc)
-        return api_error(500, "internal_error", "An unexpected error occurred; it has been logged.")
+        return api_error(500, "internal_error", INTERNAL_ERROR)

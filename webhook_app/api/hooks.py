@@ -2,28 +2,49 @@
 
 Order matters: authenticate (404, nothing stored), bound the body (413), then every
 authenticated request is kept: accepted with its events, or rejected with the reason.
+
+Callbacks are most of the traffic, so their path is plain WSGI in front of Flask
+(`CallbackEndpoint`): for them, Flask's request machinery (contexts, routing, hooks, the
+response object) cost about as much as the view's own work (benchmarks/RESULTS.md). Every
+other path goes on to Flask. The answers are the same as the rest of the service's: JSON,
+`{"error": {...}}` for a refusal, the security headers, 503 for an outage and 500, logged,
+for anything unexpected.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Callable, Iterable
 from datetime import timedelta
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl
 
-from flask import Blueprint, Response, request
+from flask import Flask
+from werkzeug.exceptions import HTTPException
 
 from webhook_app import signals
 from webhook_app.api import schemas
 from webhook_app.api.body import read_body
-from webhook_app.api.errors import api_error
-from webhook_app.api.schemas import respond
+from webhook_app.api.errors import (
+    DATABASE_RETRY_AFTER_SECONDS,
+    DATABASE_UNAVAILABLE,
+    INTERNAL_ERROR,
+    database_lost,
+    error_document,
+    too_large_message,
+)
+from webhook_app.api.ui import SECURITY_HEADERS
 from webhook_app.ingest import parse_callback, record_events
-from webhook_app.provider import InvalidCallback
-from webhook_app.services import services
+from webhook_app.provider import InvalidCallback, Provider
+from webhook_app.services import EXTENSION_KEY, Services
 from webhook_app.store import NewReceipt
+from webhook_app.text import storable
 
-bp = Blueprint("hooks", __name__)
 logger = logging.getLogger(__name__)
 
+ENDPOINT = "hooks.callback"  # the `endpoint` label of a 5xx in the metrics
 UNKNOWN_PROVIDER = "unknown"  # the metrics label for a path naming no installed provider
 
 KEPT_HEADERS = frozenset(
@@ -33,9 +54,159 @@ KEPT_HEADERS = frozenset(
 """Headers a receipt keeps, to tell what sent a callback and how. An allow-list: a deny-list
 let credentials through under names no one thought of (`X-Api-Auth`, `Proxy-Authorization`…)."""
 
+_UNSTORABLE_REQUEST_TEXT = "The path or query holds a NUL character or an unpaired surrogate."
+_ONLY_POST = "The method is not allowed for the requested URL."
+_ONLY_JSON = "Send the callback as application/json."
 
-def kept_headers() -> dict[str, str]:
-    return {name: value for name, value in request.headers.items() if name.lower() in KEPT_HEADERS}
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+Answer = tuple[int, dict[str, Any], dict[str, str]]
+"""A status, its JSON document and any headers of its own."""
+
+
+class CallbackEndpoint:
+    """The WSGI app for `/hooks/<provider>/<token>`; any other path goes to `fallback` (Flask)."""
+
+    def __init__(self, app: Flask, fallback: WSGIApp) -> None:
+        self.app = app
+        self.fallback = fallback
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        # WSGI hands the path over as latin-1; it was sent as UTF-8 (as werkzeug decodes it).
+        path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
+        segments = path.split("/")
+        if len(segments) != 4 or segments[:2] != ["", "hooks"] or not all(segments[2:]):
+            return self.fallback(environ, start_response)
+        services: Services = self.app.extensions[EXTENSION_KEY]
+        status, document, headers = self.answer(services, environ, path, segments[2], segments[3])
+        if status >= 500:
+            signals.server_error.send(self.app, status=status, endpoint=ENDPOINT)
+        body = json.dumps(document, separators=(",", ":")).encode() + b"\n"
+        start_response(
+            f"{status} {HTTPStatus(status).phrase}",
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                *headers.items(),
+                *SECURITY_HEADERS.items(),
+            ],
+        )
+        return [body]
+
+    def answer(
+        self, services: Services, environ: dict[str, Any], path: str, provider_name: str, token: str
+    ) -> Answer:
+        """The answer to one request on a callback path; the store's outages are 503, and
+        anything unexpected a logged 500."""
+        try:
+            return self._callback(services, environ, path, provider_name, token)
+        except Exception as exc:
+            if not database_lost(exc):
+                logger.error("unhandled error", exc_info=exc)
+                return _error(500, "internal_error", INTERNAL_ERROR)
+            logger.error("database error: %s", exc)
+            retry_after = {"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+            return _error(503, "database_unavailable", DATABASE_UNAVAILABLE, headers=retry_after)
+
+    def _callback(
+        self, ctx: Services, environ: dict[str, Any], path: str, provider_name: str, token: str
+    ) -> Answer:
+        if not _storable_request_text(path, environ.get("QUERY_STRING", "")):
+            return _error(400, "invalid_text", _UNSTORABLE_REQUEST_TEXT)
+        if environ.get("REQUEST_METHOD") != "POST":
+            return _error(405, "method_not_allowed", _ONLY_POST, headers={"Allow": "POST"})
+        provider = ctx.providers.get(provider_name)
+        headers = request_headers(environ)
+        lowered = {name.lower(): value for name, value in headers.items()}
+        if provider is None or not provider.sends_callbacks or not provider.authenticate(token, lowered):
+            label = provider.name if provider is not None else UNKNOWN_PROVIDER
+            signals.callback_received.send(ctx.store, provider=label, outcome="not_found")
+            return _error(404, "not_found", "No callback URL matches this path.")
+        try:
+            body = read_body(environ, ctx.settings.max_body_bytes)
+        except HTTPException as refused:  # 413 over the limit; 400 for a body cut short
+            if refused.code == 413:
+                signals.callback_received.send(ctx.store, provider=provider.name, outcome="too_large")
+                return _error(413, "payload_too_large", too_large_message(ctx.settings.max_body_bytes))
+            return _error(refused.code or 400, "bad_request", refused.description or refused.name)
+        if not provider.verify(lowered, body):
+            signals.callback_received.send(ctx.store, provider=provider.name, outcome="not_found")
+            return _error(401, "invalid_signature", "The callback's signature does not match its body.")
+        receipt = NewReceipt(
+            provider=provider.name,
+            received_at=ctx.clock.now(),
+            body=body,
+            headers={name: value for name, value in headers.items() if name.lower() in KEPT_HEADERS},
+            content_type=environ.get("CONTENT_TYPE") or None,
+        )
+        try:
+            if not _is_json(receipt.content_type):
+                raise InvalidCallback(_ONLY_JSON, status=415, code="unsupported_media_type")
+            parsed = parse_callback(provider, body, receipt_id=receipt.id, received_at=receipt.received_at)
+        except InvalidCallback as invalid:
+            return _rejected(ctx, provider, receipt, invalid)
+        result = record_events(
+            ctx.store,
+            ctx.settings.routes,
+            receipt,
+            parsed.events,
+            dedupe_key=parsed.dedupe_key,
+            dedupe_window=timedelta(seconds=ctx.settings.dedupe_window),
+        )
+        outcome = "duplicate" if result.duplicate else "accepted"
+        signals.callback_received.send(ctx.store, provider=provider.name, outcome=outcome)
+        for event in parsed.events:
+            logger.info(
+                "%s %s for voice %s",
+                "duplicate of" if result.duplicate else "recorded",
+                event.type,
+                event.subject,
+                extra={
+                    "receipt_id": result.receipt_id,
+                    "event_id": result.event_ids[0] if result.duplicate else event.id,
+                },
+            )
+        return 200 if result.duplicate else 202, schemas.dump(schemas.IngestResult, result), {}
+
+
+def request_headers(environ: dict[str, Any]) -> dict[str, str]:
+    """The request's headers by their usual names (`User-Agent`), as werkzeug spells them."""
+    headers = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            if key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                headers[key[5:].replace("_", "-").title()] = value
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+            headers[key.replace("_", "-").title()] = value
+    return headers
+
+
+def _rejected(ctx: Services, provider: Provider, receipt: NewReceipt, invalid: InvalidCallback) -> Answer:
+    """Keep the receipt as rejected, with the reason, and say so."""
+    reason = {"code": invalid.code, "message": invalid.message, "details": invalid.details}
+    ctx.store.record_rejected(receipt, reason, keep=ctx.settings.max_rejected_receipts)
+    signals.callback_received.send(ctx.store, provider=provider.name, outcome="rejected")
+    logger.warning(
+        "rejected a %s callback (%s): %s",
+        provider.name,
+        invalid.code,
+        invalid.message,
+        extra={"receipt_id": receipt.id},
+    )
+    return _error(
+        invalid.status, invalid.code, invalid.message, invalid.details, headers={"X-Receipt-Id": receipt.id}
+    )
+
+
+def _error(
+    status: int, code: str, message: str, details: object = None, *, headers: dict[str, str] | None = None
+) -> Answer:
+    return status, error_document(code, message, details), headers or {}
+
+
+def _storable_request_text(path: str, query: str) -> bool:
+    """A NUL or an unpaired surrogate in the path or query is refused (400), as on every path."""
+    pairs = parse_qsl(query, keep_blank_values=True) if query else []
+    return storable(path) and all(storable(key) and storable(value) for key, value in pairs)
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -45,72 +216,3 @@ def _is_json(content_type: str | None) -> bool:
     return mimetype == "application/json" or (
         mimetype.startswith("application/") and mimetype.endswith("+json")
     )
-
-
-def provider_label(name: str) -> str:
-    """The provider's name when it is installed, else `unknown`: a path never makes a new label."""
-    return name if name in services().providers else UNKNOWN_PROVIDER
-
-
-@bp.post("/hooks/<provider_name>/<token>")
-def callback(provider_name: str, token: str) -> Response:
-    ctx = services()
-    provider = ctx.providers.get(provider_name)
-    headers = {name.lower(): value for name, value in request.headers.items()}
-    if provider is None or not provider.sends_callbacks or not provider.authenticate(token, headers):
-        signals.callback_received.send(ctx.store, provider=provider_label(provider_name), outcome="not_found")
-        return api_error(404, "not_found", "No callback URL matches this path.")
-    body = read_body(ctx.settings.max_body_bytes)  # over the limit raises 413
-    if not provider.verify(headers, body):
-        signals.callback_received.send(ctx.store, provider=provider.name, outcome="not_found")
-        return api_error(401, "invalid_signature", "The callback's signature does not match its body.")
-    receipt = NewReceipt(
-        provider=provider.name,
-        received_at=ctx.clock.now(),
-        body=body,
-        headers=kept_headers(),
-        content_type=request.content_type,
-    )
-
-    def reject(status: int, code: str, message: str, details: object = None) -> Response:
-        ctx.store.record_rejected(
-            receipt,
-            {"code": code, "message": message, "details": details},
-            keep=ctx.settings.max_rejected_receipts,
-        )
-        signals.callback_received.send(ctx.store, provider=provider.name, outcome="rejected")
-        logger.warning(
-            "rejected a %s callback (%s): %s", provider.name, code, message, extra={"receipt_id": receipt.id}
-        )
-        response = api_error(status, code, message, details)
-        response.headers["X-Receipt-Id"] = receipt.id
-        return response
-
-    if not _is_json(request.content_type):
-        return reject(415, "unsupported_media_type", "Send the callback as application/json.")
-    try:
-        parsed = parse_callback(provider, body, receipt_id=receipt.id, received_at=receipt.received_at)
-    except InvalidCallback as invalid:
-        return reject(invalid.status, invalid.code, invalid.message, invalid.details)
-    result = record_events(
-        ctx.store,
-        ctx.settings.routes,
-        receipt,
-        parsed.events,
-        dedupe_key=parsed.dedupe_key,
-        dedupe_window=timedelta(seconds=ctx.settings.dedupe_window),
-    )
-    outcome = "duplicate" if result.duplicate else "accepted"
-    signals.callback_received.send(ctx.store, provider=provider.name, outcome=outcome)
-    for event in parsed.events:
-        logger.info(
-            "%s %s for voice %s",
-            "duplicate of" if result.duplicate else "recorded",
-            event.type,
-            event.subject,
-            extra={
-                "receipt_id": result.receipt_id,
-                "event_id": result.event_ids[0] if result.duplicate else event.id,
-            },
-        )
-    return respond(schemas.IngestResult, result, 200 if result.duplicate else 202)

@@ -358,9 +358,13 @@ class Ready(Schema):
 
 def respond(schema: type[Schema], data: Any, status: int = 200) -> Response:
     """Serialize `data` through `schema`: what the OpenAPI document promises is what is sent."""
-    response = jsonify(_instance(schema).dump(data))
+    response = jsonify(dump(schema, data))
     response.status_code = status
     return response
+
+
+def dump(schema: type[Schema], data: Any) -> Any:
+    return _instance(schema).dump(data)
 
 
 @cache
