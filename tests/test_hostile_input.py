@@ -198,6 +198,22 @@ def test_a_chunked_body_within_the_limit_is_accepted(server: Any) -> None:
     assert len(rows(server, events)) == 1
 
 
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "declared length"])
+def test_a_body_of_exactly_the_limit_is_accepted(server: Any, chunked: bool) -> None:
+    """Was: sent chunked, a body of exactly the limit was refused as too large."""
+    limit = server.app.config["MAX_CONTENT_LENGTH"]
+    start = b'{"id": "v1", "status": "finished", "issue": "'
+    body = start + b"x" * (limit - len(start) - 2) + b'"}'
+    assert len(body) == limit
+    if chunked:
+        status, answer = chunked_post(server, body, chunk=65536)
+    else:
+        response = server.post_callback(body, headers={"Content-Type": "application/json"})
+        status, answer = response.status_code, response.content
+    assert status == 202, answer[:300]
+    assert len(rows(server, events)) == 1
+
+
 # -- listing: cursors and time ranges ---------------------------------------------------------
 
 

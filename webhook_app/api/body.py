@@ -17,12 +17,13 @@ def read_body(environ: dict[str, Any], limit: int) -> bytes:
     """The whole request body, or `RequestEntityTooLarge` when it is longer than `limit`,
     however it was sent.
 
-    A declared length over the limit is refused before reading, and a body that ends before
-    its declared length is `ClientDisconnected` (a 400) (werkzeug's `get_input_stream`); a
-    chunked body is read up to one byte past the limit, so one that is too long is refused
-    rather than cut at the limit.
+    A declared length more than one byte over the limit is refused before reading, and a
+    body that ends before its declared length is `ClientDisconnected` (a 400) (werkzeug's
+    `get_input_stream`). Otherwise the body is read up to one byte past the limit, so one
+    that is too long is refused rather than cut at the limit (werkzeug's own maximum would
+    refuse the read past it, and with it a chunked body of exactly `limit` bytes).
     """
-    body = read_at_most(get_input_stream(environ, max_content_length=limit), limit)
+    body = read_at_most(get_input_stream(environ, max_content_length=limit + 1), limit)
     if len(body) > limit:
         raise RequestEntityTooLarge()
     return body
