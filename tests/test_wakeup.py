@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from tests.conftest import POSTGRES_URL, load_fixture, postgres_schema, wait_until
 from tests.processes import Process, environment, free_port, wait_for_http
@@ -15,8 +19,29 @@ from webhook_app.store import Store, migrate
 from webhook_app.wakeup import Wakeup, notify_work
 
 
+@contextmanager
+def private_database() -> Iterator[str]:
+    """A database of its own: NOTIFY reaches every listener of a database, whatever its schema,
+    so a commit of a test running alongside would wake this one's listener."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
+        admin.dispose()
+
+
 def test_a_listener_is_woken_by_a_commit_and_not_by_a_rollback() -> None:
-    engine = sa.create_engine(POSTGRES_URL)
+    with private_database() as url:
+        listener_is_woken_by_a_commit_and_not_by_a_rollback(url)
+
+
+def listener_is_woken_by_a_commit_and_not_by_a_rollback(url: str) -> None:
+    engine = sa.create_engine(url)
     stop = threading.Event()
     wakeup = Wakeup()
     wakeup.listen(engine, stop)

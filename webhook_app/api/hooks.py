@@ -44,6 +44,7 @@ from webhook_app.text import storable
 
 logger = logging.getLogger(__name__)
 
+PATH = "/hooks/<provider_name>/<token>"  # served here, not by a Flask route
 ENDPOINT = "hooks.callback"  # the `endpoint` label of a 5xx in the metrics
 UNKNOWN_PROVIDER = "unknown"  # the metrics label for a path naming no installed provider
 
