@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from tests.conftest import ADMIN_TOKEN, RESEMBLE_TOKENS, load_fixture, with_routes
 from tests.ingest_contract import IngestSecurityContract, assert_error_body, count
+from webhook_app.provider import InvalidCallback
 from webhook_app.providers.resemble import ResembleProvider
 from webhook_app.routes import Route
 from webhook_app.store.tables import deliveries, events, receipts
@@ -195,6 +196,20 @@ def test_an_unexpected_failure_is_a_logged_json_500(server: Any, monkeypatch: An
         record.exc_info and "a bug in a provider" in str(record.exc_info[1]) for record in caplog.records
     )
     assert count(server, events) == 0
+
+
+def test_a_providers_own_refusal_is_answered_whatever_its_status(server: Any, monkeypatch: Any) -> None:
+    """A provider may refuse with a status HTTP has no name for: the answer is still that
+    status and a JSON error, and the receipt is kept as rejected."""
+
+    def refuse(*_: Any, **__: Any) -> Any:
+        raise InvalidCallback("Not today.", {"why": ["closed"]}, status=499, code="odd")
+
+    monkeypatch.setattr(ResembleProvider, "parse", refuse)
+    response = server.post_callback({"id": "v1", "status": "finished"})
+    error = assert_error_body(response, 499, "odd")
+    assert error["details"] == {"why": ["closed"]}
+    assert count(server, receipts) == 1 and count(server, events) == 0
 
 
 def test_event_recorded_signal_fires_after_commit_and_not_for_duplicates(server: Any) -> None:

@@ -17,7 +17,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from datetime import timedelta
-from http import HTTPStatus
+from http.client import responses
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -83,7 +83,7 @@ class CallbackEndpoint:
             signals.server_error.send(self.app, status=status, endpoint=ENDPOINT)
         body = json.dumps(document, separators=(",", ":")).encode() + b"\n"
         start_response(
-            f"{status} {HTTPStatus(status).phrase}",
+            f"{status} {responses.get(status, 'Unknown')}",
             [
                 ("Content-Type", "application/json"),
                 ("Content-Length", str(len(body))),
