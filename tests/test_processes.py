@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import sqlite3
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
@@ -168,3 +171,29 @@ def test_a_bad_config_stops_start_up_with_file_route_and_field(database_url: str
         result = run_cli(command, env, tmp_path)
         assert result.returncode != 0
         assert f"{config}: route 'ops': field 'retry.max_attempts': Not a valid integer." in result.stderr
+
+
+@pytest.mark.parametrize(("command", "signals"), [("worker", 200), ("serve", 2)])
+def test_repeated_sigterms_stop_the_process_promptly(tmp_path: Path, command: str, signals: int) -> None:
+    """systemd stops a unit by signalling every process in it, and `serve` forwards the signal
+    to its children too, so each child gets SIGTERM twice. Was: a second signal arriving while
+    the first one's handler was setting an event deadlocked the worker on that event's lock,
+    until `serve` killed it 30 s later (a burst makes that overlap likely; `serve` gets what
+    systemd sends: one to each of its processes, twice)."""
+    database = f"sqlite:///{tmp_path / 'events.db'}"
+    env = environment(database, tmp_path, log_level="INFO")
+    assert run_cli(["db", "upgrade"], env, tmp_path).returncode == 0
+    port = free_port()
+    args = ["serve", "--port", str(port)] if command == "serve" else ["worker"]
+    process = Process(args, env, tmp_path)
+    try:
+        wait_until(lambda: "dispatcher started" in process.output, timeout=30)
+        if command == "serve":  # a web worker still booting may miss its signal (gunicorn's own race)
+            wait_for_http(f"http://127.0.0.1:{port}", process)
+        for _ in range(signals):
+            os.killpg(process.proc.pid, signal.SIGTERM)
+        started = time.monotonic()
+        process.proc.wait(20)
+        assert time.monotonic() - started < 10, process.output
+    finally:
+        process.close()

@@ -29,6 +29,7 @@ from webhook_app.logs import gunicorn_logconfig
 from webhook_app.memory import freeze_startup_objects
 from webhook_app.registry import build_handlers, load_providers
 from webhook_app.rollup_job import RollupJob
+from webhook_app.signal_relay import relay_signals
 from webhook_app.store import Store
 from webhook_app.wakeup import Wakeup
 from webhook_app.worker import JobContext, Worker, new_worker_id
@@ -143,14 +144,12 @@ def run_worker(
     provided = [job for provider in load_providers(settings).values() for job in provider.jobs(context)]
     worker = Worker([dispatcher, RollupJob(store, clock), *provided])
 
-    def shut_down(*_: object) -> None:
+    def shut_down() -> None:
         stop.set()
         worker.wake()
         reload_requested.set()
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, shut_down)
-    signal.signal(signal.SIGHUP, lambda *_: reload_requested.set())
+    relay_signals({signal.SIGINT: shut_down, signal.SIGTERM: shut_down, signal.SIGHUP: reload_requested.set})
     metrics.install()
     if metrics_port:
         start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry_for(store))
@@ -193,9 +192,13 @@ class Supervisor:
         self.started[name] = time.monotonic()
 
     def run(self) -> int:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: self.stopping.set())
-        signal.signal(signal.SIGHUP, lambda *_: self._forward(signal.SIGHUP))
+        relay_signals(
+            {
+                signal.SIGINT: self.stopping.set,
+                signal.SIGTERM: self.stopping.set,
+                signal.SIGHUP: lambda: self._forward(signal.SIGHUP),
+            }
+        )
         for name in self.commands:
             self._start(name)
         exit_code = 0
