@@ -1,6 +1,6 @@
 """Fault drills: kill things under load and count what was lost (it must be nothing).
 
-    python benchmarks/drills.py [--seconds 4] [--duplicates 10000] [--database-url URL]
+    python benchmarks/drills.py [--seconds 4] [--duplicates 10000] [--database-url POSTGRESQL_URL]
 
 1. web SIGKILL under load: every request that got a 2xx must be in the store.
 2. duplicates: the same callback N times yields exactly one event.
@@ -39,6 +39,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import (  # noqa: E402
     free_port,
+    postgres_schema,
     process_tree,
     rss_kib,
     start,
@@ -372,7 +373,9 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--duplicates", type=int, default=10_000)
-    parser.add_argument("--database-url", help="default: a new SQLite file")
+    parser.add_argument(
+        "--database-url", help="PostgreSQL: each drill gets a new schema in it (default: a new SQLite file)"
+    )
     parser.add_argument("--slow-clients", type=int, default=50)
     args = parser.parse_args()
     results = []
@@ -386,8 +389,12 @@ def main() -> None:
         (amplification, {}),
     ):
         folder = Path(tempfile.mkdtemp(prefix="webhook-app-drill-"))
-        url = args.database_url or f"sqlite:///{folder / 'events.db'}"
-        result = drill(url, folder, **kwargs)
+        # Each drill counts what the whole store holds, so each starts from an empty one.
+        if args.database_url:
+            with postgres_schema(args.database_url) as url:
+                result = drill(url, folder, **kwargs)
+        else:
+            result = drill(f"sqlite:///{folder / 'events.db'}", folder, **kwargs)
         print(result.line(), flush=True)
         results.append(result)
     out = Path(__file__).resolve().parent / "results" / "drills.json"
