@@ -5,8 +5,8 @@ authenticated request is kept: accepted with its events, or rejected with the re
 
 Callbacks are most of the traffic, so their path is plain WSGI in front of Flask
 (`CallbackEndpoint`): for them, Flask's request machinery (contexts, routing, hooks, the
-response object) cost about as much as the view's own work (benchmarks/RESULTS.md). Every
-other path goes on to Flask. The answers are the same as the rest of the service's: JSON,
+response object) cost about half as much as the view's own work (benchmarks/RESULTS.md).
+Every other path goes on to Flask. The answers are the same as the rest of the service's: JSON,
 `{"error": {...}}` for a refusal, the security headers, 503 for an outage and 500, logged,
 for anything unexpected.
 """
