@@ -6,6 +6,7 @@ import json
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -198,17 +199,20 @@ def test_an_unexpected_failure_is_a_logged_json_500(server: Any, monkeypatch: An
     assert count(server, events) == 0
 
 
-def test_a_providers_own_refusal_is_answered_whatever_its_status(server: Any, monkeypatch: Any) -> None:
-    """A provider may refuse with a status HTTP has no name for: the answer is still that
-    status and a JSON error, and the receipt is kept as rejected."""
+def test_a_providers_own_refusal_is_answered_whatever_its_status_and_details(
+    server: Any, monkeypatch: Any
+) -> None:
+    """A provider may refuse with a status HTTP has no name for, and with details JSON cannot
+    encode: the answer is still that status and a JSON error, and the receipt is kept as
+    rejected (was: a 500, and the receipt lost)."""
 
     def refuse(*_: Any, **__: Any) -> Any:
-        raise InvalidCallback("Not today.", {"why": ["closed"]}, status=499, code="odd")
+        raise InvalidCallback("Not today.", {"at": datetime(2026, 1, 1, tzinfo=UTC)}, status=499, code="odd")
 
     monkeypatch.setattr(ResembleProvider, "parse", refuse)
     response = server.post_callback({"id": "v1", "status": "finished"})
     error = assert_error_body(response, 499, "odd")
-    assert error["details"] == {"why": ["closed"]}
+    assert error["details"] == {"at": "2026-01-01 00:00:00+00:00"}
     assert count(server, receipts) == 1 and count(server, events) == 0
 
 

@@ -183,7 +183,10 @@ def request_headers(environ: dict[str, Any]) -> dict[str, str]:
 
 def _rejected(ctx: Services, provider: Provider, receipt: NewReceipt, invalid: InvalidCallback) -> Answer:
     """Keep the receipt as rejected, with the reason, and say so."""
-    reason = {"code": invalid.code, "message": invalid.message, "details": invalid.details}
+    # A provider's details are its own: what JSON cannot encode is kept as its text, so that
+    # neither the receipt's write nor the answer fails on it.
+    details = json.loads(json.dumps(invalid.details, default=str))
+    reason = {"code": invalid.code, "message": invalid.message, "details": details}
     ctx.store.record_rejected(receipt, reason, keep=ctx.settings.max_rejected_receipts)
     signals.callback_received.send(ctx.store, provider=provider.name, outcome="rejected")
     logger.warning(
@@ -194,7 +197,7 @@ def _rejected(ctx: Services, provider: Provider, receipt: NewReceipt, invalid: I
         extra={"receipt_id": receipt.id},
     )
     return _error(
-        invalid.status, invalid.code, invalid.message, invalid.details, headers={"X-Receipt-Id": receipt.id}
+        invalid.status, invalid.code, invalid.message, details, headers={"X-Receipt-Id": receipt.id}
     )
 
 
