@@ -77,7 +77,10 @@ def environment(database_url: str, data_dir: Path, **settings: str) -> dict[str,
     return env
 
 
-def wait_for_http(url: str, process: Process, timeout: float = 20) -> None:
+def wait_for_http(url: str, process: Process, timeout: float = 60) -> None:
+    """Until `process` answers `/healthz` (a start took over 20 s once, with the tests on two
+    processes and another test's four workers busy on the same PostgreSQL)."""
+
     def up() -> bool:
         if process.proc.poll() is not None:
             raise AssertionError(f"process exited early:\n{process.output}")

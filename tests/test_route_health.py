@@ -259,7 +259,9 @@ def test_a_rate_limit_of_two_a_second_holds_across_two_worker_processes_on_postg
     arrivals = sorted(request.at for request in sink.requests)
     assert sorted(r.json()["id"] for r in sink.requests) == sorted(event_ids), "each once, none refused"
     gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[2:], strict=False)]
-    assert min(gaps) >= 0.9, f"three calls within {min(gaps):.2f} s"  # 1 s, less the jitter of arrival
+    # 1 s, less the jitter of arrival: 0.10 s was seen with the tests on two processes. Without
+    # the shared limit, the two workers would send four at once.
+    assert min(gaps) >= 0.8, f"three calls within {min(gaps):.2f} s"
     assert arrivals[-1] - arrivals[0] >= (events - 1) / 2 - 0.5
     assert not waiting
     assert len(senders) == 2, "both workers sent, and the limit held between them"
