@@ -20,6 +20,7 @@ DATABASE_RETRY_AFTER_SECONDS = 5
 
 DATABASE_UNAVAILABLE = "The event store is unavailable; nothing was recorded. Retry later."
 INTERNAL_ERROR = "An unexpected error occurred; it has been logged."
+UNSTORABLE_REQUEST_TEXT = "The path or query holds a NUL character or an unpaired surrogate."
 
 
 def error_document(code: str, message: str, details: Any = None) -> dict[str, Any]:
@@ -81,9 +82,7 @@ def register_error_handlers(app: Flask) -> None:
         texts = [request.path, *request.args.keys(), *request.args.values()]
         if all(storable(text) for text in texts):
             return None
-        return api_error(
-            400, "invalid_text", "The path or query holds a NUL character or an unpaired surrogate."
-        )
+        return api_error(400, "invalid_text", UNSTORABLE_REQUEST_TEXT)
 
     @app.errorhandler(PoolTimeout)
     @app.errorhandler(DBAPIError)

@@ -22,7 +22,8 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import Flask
-from werkzeug.exceptions import HTTPException
+from werkzeug.datastructures import EnvironHeaders
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from webhook_app import signals
 from webhook_app.api import schemas
@@ -31,6 +32,7 @@ from webhook_app.api.errors import (
     DATABASE_RETRY_AFTER_SECONDS,
     DATABASE_UNAVAILABLE,
     INTERNAL_ERROR,
+    UNSTORABLE_REQUEST_TEXT,
     database_lost,
     error_document,
     too_large_message,
@@ -44,6 +46,8 @@ from webhook_app.text import storable
 
 logger = logging.getLogger(__name__)
 
+ONLY_POST = MethodNotAllowed.description  # werkzeug's words, as Flask answered
+
 PATH = "/hooks/<provider_name>/<token>"  # served here, not by a Flask route
 ENDPOINT = "hooks.callback"  # the `endpoint` label of a 5xx in the metrics
 UNKNOWN_PROVIDER = "unknown"  # the metrics label for a path naming no installed provider
@@ -55,8 +59,6 @@ KEPT_HEADERS = frozenset(
 """Headers a receipt keeps, to tell what sent a callback and how. An allow-list: a deny-list
 let credentials through under names no one thought of (`X-Api-Auth`, `Proxy-Authorization`…)."""
 
-_UNSTORABLE_REQUEST_TEXT = "The path or query holds a NUL character or an unpaired surrogate."
-_ONLY_POST = "The method is not allowed for the requested URL."
 _ONLY_JSON = "Send the callback as application/json."
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -112,11 +114,11 @@ class CallbackEndpoint:
         self, ctx: Services, environ: dict[str, Any], path: str, provider_name: str, token: str
     ) -> Answer:
         if not _storable_request_text(path, environ.get("QUERY_STRING", "")):
-            return _error(400, "invalid_text", _UNSTORABLE_REQUEST_TEXT)
+            return _error(400, "invalid_text", UNSTORABLE_REQUEST_TEXT)
         if environ.get("REQUEST_METHOD") != "POST":
-            return _error(405, "method_not_allowed", _ONLY_POST, headers={"Allow": "POST"})
+            return _error(405, "method_not_allowed", ONLY_POST, headers={"Allow": "POST"})
         provider = ctx.providers.get(provider_name)
-        headers = request_headers(environ)
+        headers = dict(EnvironHeaders(environ).items())  # as werkzeug spells them: `User-Agent`
         lowered = {name.lower(): value for name, value in headers.items()}
         if provider is None or not provider.sends_callbacks or not provider.authenticate(token, lowered):
             label = provider.name if provider is not None else UNKNOWN_PROVIDER
@@ -167,18 +169,6 @@ class CallbackEndpoint:
                 },
             )
         return 200 if result.duplicate else 202, schemas.dump(schemas.IngestResult, result), {}
-
-
-def request_headers(environ: dict[str, Any]) -> dict[str, str]:
-    """The request's headers by their usual names (`User-Agent`), as werkzeug spells them."""
-    headers = {}
-    for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            if key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
-                headers[key[5:].replace("_", "-").title()] = value
-        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
-            headers[key.replace("_", "-").title()] = value
-    return headers
 
 
 def _rejected(ctx: Services, provider: Provider, receipt: NewReceipt, invalid: InvalidCallback) -> Answer:
