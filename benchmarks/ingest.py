@@ -1,7 +1,7 @@
 """Ingest throughput and latency: the real endpoint against the recipes users would write instead.
 
     python benchmarks/ingest.py [--seconds 10] [--rounds 3] [--workers 2] [--connections 32]
-                                [--postgres URL] [--redis URL] [--only TARGET,TARGET]
+                                [--postgres URL] [--redis URL] [--only TARGET]...
 
 Targets, each behind gunicorn with `--workers N` on 127.0.0.1, measured in one run, in
 turn, once per round (the machine's speed drifts by tens of percent over minutes, so
@@ -157,7 +157,11 @@ def main() -> None:
     parser.add_argument(
         "--redis", default="redis://127.0.0.1:6379/15", help="a database only the recipes use"
     )
-    parser.add_argument("--only", help="comma-separated targets to measure (the floor always is)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        help="a target to measure, named as in the table; repeatable (the floor always is)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="webhook-app-bench-"))
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("WEBHOOK_APP_")}
@@ -199,7 +203,10 @@ def main() -> None:
             targets.append(
                 Target(name, command, env, "postgres" if database.startswith("postgresql") else "")
             )
-        wanted = {"floor", *args.only.split(",")} if args.only else None
+        wanted = {"floor", *args.only} if args.only else None
+        unknown = wanted - {target.name for target in targets} if wanted else set()
+        if unknown:
+            parser.error(f"no target named {', '.join(sorted(unknown))}")
         targets = [target for target in targets if wanted is None or target.name in wanted]
         for target in targets:
             if "WEBHOOK_APP_DATABASE_URL" in target.env:
