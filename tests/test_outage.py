@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from tests.tcp_proxy import TcpProxy
 from webhook_app.config import Settings
 from webhook_app.routes import Route
 from webhook_app.store import EventFilters, Store, migrate
+from webhook_app.store.engine import LOCK_TIMEOUT_SECONDS, postgres_url
 
 
 @pytest.fixture
@@ -126,3 +128,41 @@ def test_metrics_are_served_while_the_database_is_down_and_count_the_5xx(
     assert served_errors - value(up, "webhook_app_http_server_errors_total", status="503",
                                  endpoint="hooks.callback") == 3  # fmt: skip
     proxy.restore()
+
+
+def test_a_callback_held_up_by_a_lock_is_answered_503_within_the_lock_timeout(
+    make_server_for: Any, tmp_path: Path
+) -> None:
+    """Was: while another session held a lock on `receipts` (a migration, an operator's open
+    transaction), a callback waited for it with no deadline and was never answered."""
+    with postgres_schema() as url:
+        store = Store.from_url(url)
+        migrate.upgrade(store.engine)
+        settings = Settings(
+            database_url=url,
+            data_dir=str(tmp_path),
+            admin_tokens=(ADMIN_TOKEN,),
+            resemble_tokens=RESEMBLE_TOKENS,
+        )
+        server = make_server_for(settings)
+        callback = {"id": "held-up", "status": "finished"}
+        try:
+            with store.engine.connect() as holder:
+                holder.exec_driver_sql("LOCK TABLE receipts IN ACCESS EXCLUSIVE MODE")
+                started = time.monotonic()
+                answer = server.post_callback(callback, timeout=LOCK_TIMEOUT_SECONDS + 20)
+                waited = time.monotonic() - started
+                holder.rollback()
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["error"]["code"] == "database_unavailable" and answer.headers["Retry-After"]
+            assert waited < LOCK_TIMEOUT_SECONDS + 10
+            assert server.post_callback(callback).status_code == 202
+        finally:
+            store.dispose()
+
+
+def test_a_lock_timeout_set_in_the_database_url_is_kept() -> None:
+    url = "postgresql+psycopg://u@h/db?options=-csearch_path%3Dmine%20-clock_timeout%3D1s"
+    assert postgres_url(url).query["options"] == "-csearch_path=mine -clock_timeout=1s"
+    ours = postgres_url("postgresql+psycopg://u@h/db?options=-csearch_path%3Dmine").query["options"]
+    assert ours == f"-csearch_path=mine -c lock_timeout={LOCK_TIMEOUT_SECONDS * 1000}"

@@ -23,6 +23,10 @@ CHECKPOINT_SECONDS = 0.2
 IDLE_CHECKPOINT_SECONDS = 1.0
 WAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024  # a WAL grown by a burst shrinks back to this after a checkpoint
 CONNECT_TIMEOUT_SECONDS = 5
+LOCK_TIMEOUT_SECONDS = 5
+"""PostgreSQL: the longest a statement waits for a lock another session holds (a migration,
+an operator's open transaction). It then fails as an outage: a callback is answered 503
+with Retry-After, where it would otherwise wait with no deadline and hold its worker's turn."""
 IMMEDIATE = "webhook_app_immediate"
 """Execution option: begin a SQLite transaction with BEGIN IMMEDIATE (it will write).
 
@@ -39,7 +43,18 @@ def create_engine(url: str, *, sqlite_synchronous: str = "NORMAL", **options: An
     # from hanging on a database that does not answer (it gets a 503 instead).
     options.setdefault("pool_pre_ping", True)
     options.setdefault("connect_args", {"connect_timeout": CONNECT_TIMEOUT_SECONDS})
-    return sa.create_engine(url, **options)
+    return sa.create_engine(postgres_url(url), **options)
+
+
+def postgres_url(url: str) -> sa.URL:
+    """The URL with `lock_timeout` added to its libpq `options`, unless it sets its own."""
+    parsed = sa.engine.make_url(url)
+    given = parsed.query.get("options", "")
+    given = " ".join(given) if isinstance(given, tuple) else given
+    if "lock_timeout" in given:
+        return parsed
+    ours = f"-c lock_timeout={LOCK_TIMEOUT_SECONDS * 1000}"
+    return parsed.update_query_dict({"options": f"{given} {ours}".strip()})
 
 
 def _sqlite_engine(url: str, *, synchronous: str, **options: Any) -> sa.Engine:
