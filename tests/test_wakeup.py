@@ -4,40 +4,43 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
-from tests.conftest import POSTGRES_URL, load_fixture, postgres_schema, wait_until
+from tests.conftest import load_fixture, postgres_schema, wait_until
 from tests.processes import Process, environment, free_port, wait_for_http
 from webhook_app.store import Store, migrate
 from webhook_app.wakeup import Wakeup, notify_work
 
 
-@contextmanager
-def private_database() -> Iterator[str]:
-    """A database of its own: NOTIFY reaches every listener of a database, whatever its schema,
-    so a commit of a test running alongside would wake this one's listener."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    try:
-        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
-        admin.dispose()
-
-
 def test_a_listener_is_woken_by_a_commit_and_not_by_a_rollback() -> None:
-    with private_database() as url:
+    with postgres_schema() as url:
         listener_is_woken_by_a_commit_and_not_by_a_rollback(url)
+
+
+def test_work_in_another_schema_of_the_same_database_wakes_nobody_here() -> None:
+    """Was: NOTIFY reaches every session of a database, so two deployments in two schemas of
+    one database woke each other's workers (each wake-up a wasted poll)."""
+    with postgres_schema() as here, postgres_schema() as elsewhere:
+        engine, other = sa.create_engine(here), sa.create_engine(elsewhere)
+        stop = threading.Event()
+        wakeup = Wakeup()
+        wakeup.listen(engine, stop)
+        try:
+            wait_until(lambda: wakeup.listening, timeout=10)
+            wakeup.wait(0.2)  # drop the catch-up wake-up sent on connecting
+            with other.begin() as conn:
+                notify_work(conn)
+            assert not wakeup.wait(1.0), "work committed in another schema"
+            with engine.begin() as conn:
+                notify_work(conn)
+            assert wakeup.wait(5), "work committed in this one"
+        finally:
+            stop.set()
+            engine.dispose()
+            other.dispose()
 
 
 def listener_is_woken_by_a_commit_and_not_by_a_rollback(url: str) -> None:

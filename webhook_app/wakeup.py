@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 import sqlalchemy as sa
 
 logger = logging.getLogger(__name__)
 
-CHANNEL = "webhook_app_work"
+CHANNEL_SQL = "'webhook_app_work_' || left(md5(coalesce(current_schema(), '')), 16)"
+"""This schema's channel, as an SQL expression. NOTIFY reaches every session of a database,
+so deployments in different schemas of one database would wake each other's workers; a
+hash of the schema's name keeps the channel's name within PostgreSQL's 63 bytes."""
 LISTENING_FALLBACK_SECONDS = 5.0
 
 
 def notify_work(conn: sa.Connection) -> None:
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_notify(:channel, '')"), {"channel": CHANNEL})
+        conn.execute(sa.text(f"SELECT pg_notify({CHANNEL_SQL}, '')"))
 
 
 class Wakeup:
@@ -43,19 +47,23 @@ class Wakeup:
         """On PostgreSQL, start a thread holding `LISTEN` until `stop`; reconnects by itself."""
         if engine.dialect.name != "postgresql":
             return None
-        dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        thread = threading.Thread(target=self._listen, args=(dsn, stop), name="listen", daemon=True)
+        # The engine's own connection parameters: a URL rendered back to text spells spaces
+        # in `options` as "+", which libpq reads as it is (a search_path of "x+-c+...").
+        _, params = engine.dialect.create_connect_args(engine.url)
+        params = {name: value for name, value in params.items() if isinstance(value, str | int)}
+        thread = threading.Thread(target=self._listen, args=(params, stop), name="listen", daemon=True)
         thread.start()
         return thread
 
-    def _listen(self, dsn: str, stop: threading.Event) -> None:
+    def _listen(self, params: dict[str, Any], stop: threading.Event) -> None:
         import psycopg  # PostgreSQL only: an SQLite process need not load the driver
 
         backoff = 1.0
         while not stop.is_set():
             try:
-                with psycopg.connect(dsn, autocommit=True, connect_timeout=5) as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
+                with psycopg.connect(autocommit=True, connect_timeout=5, **params) as conn:
+                    (channel,) = conn.execute(f"SELECT {CHANNEL_SQL}").fetchone()  # type: ignore[misc]
+                    conn.execute(f'LISTEN "{channel}"')  # letters, digits and "_" only
                     self.listening = True
                     backoff = 1.0
                     self.set()  # catch up on whatever was committed while not listening

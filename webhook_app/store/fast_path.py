@@ -32,7 +32,7 @@ from webhook_app.store.blocking import off_the_event_loop
 from webhook_app.store.engine import CONNECT_TIMEOUT_SECONDS
 from webhook_app.store.group_commit import GroupCommit
 from webhook_app.store.tables import deliveries, events, receipts
-from webhook_app.wakeup import CHANNEL
+from webhook_app.wakeup import CHANNEL_SQL
 
 Row = dict[str, Any]
 
@@ -47,8 +47,8 @@ _DELIVERY_COLUMNS = ("id", "event_id", "route", "status", "attempts", "next_atte
 # text parameters cost more to encode than the statement took to run). Events and
 # deliveries are written only for receipts whose insert did not hit the dedupe key.
 # Receipts go in key order, so two batches with keys in common take them in the same order
-# and never deadlock waiting for each other.
-_POSTGRES_SQL = """
+# and never deadlock waiting for each other. (The one value put in is our own constant.)
+_POSTGRES_SQL = f"""
 WITH r AS (
     INSERT INTO receipts (id, provider, received_at, status, reason, content_type, headers, body, dedupe_key)
     SELECT u.id, u.provider, u.received_at, u.status, u.reason::jsonb, u.content_type, u.headers,
@@ -78,8 +78,8 @@ WITH r AS (
     RETURNING 1
 )
 SELECT ARRAY(SELECT id FROM r),
-       (SELECT count(pg_notify(%(channel)s, '')) FROM (SELECT FROM d LIMIT 1) AS any_delivery)
-"""
+       (SELECT count(pg_notify({CHANNEL_SQL}, '')) FROM (SELECT FROM d LIMIT 1) AS any_delivery)
+"""  # noqa: S608
 
 
 class _SQLiteInsert:
@@ -182,7 +182,6 @@ class FastPath:
             "receipts": json.dumps([callback.receipt for callback in batch]),
             "events": json.dumps(event_rows),
             "deliveries": json.dumps([row for callback in batch for row in callback.deliveries]),
-            "channel": CHANNEL,
         }
         for attempt in (1, 2):
             try:
