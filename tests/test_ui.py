@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, sync_playwright
 
 from tests import setup_machine
 from tests.conftest import ADMIN_TOKEN, REPO, deliver_due, load_fixture, with_routes
@@ -50,9 +50,19 @@ def site(settings: Any, make_server_for: Any, sink: Sink) -> Any:
     dispatcher.close()
 
 
+def click_through(page: Page, target: str | Locator) -> None:
+    """Click a link or a form's button and wait for the page it loads. A click returns once
+    the navigation has begun; a count taken then can see a page still arriving (0 rows)."""
+    with page.expect_navigation():
+        if isinstance(target, str):
+            page.click(target)
+        else:
+            target.click()
+
+
 def sign_in(page: Page, base: str, token: str = ADMIN_TOKEN) -> None:
     page.fill("input[name=token]", token)
-    page.click("button[type=submit]")
+    click_through(page, "button[type=submit]")
 
 
 def test_sign_in_filter_open_replay_and_see_the_new_attempt(site: Any, browser: Browser, sink: Sink) -> None:
@@ -77,7 +87,7 @@ def test_sign_in_filter_open_replay_and_see_the_new_attempt(site: Any, browser: 
     page.goto(f"{server.url}/ui/")
     sign_in(page, server.url)
     assert page.url.endswith("/ui/") and page.locator("h1").inner_text() == "Dashboard"
-    page.click("header a:text('Events')")
+    click_through(page, "header a:text('Events')")
     assert page.url.endswith("/ui/events")
     assert page.locator("tbody tr").count() == 6
     assert page.locator("tbody tr", has_text="ops.delivery.dead").count() == 3
@@ -86,12 +96,12 @@ def test_sign_in_filter_open_replay_and_see_the_new_attempt(site: Any, browser: 
 
     # Filter by type.
     page.select_option("select[name=type]", "voice.dataset.issue")
-    page.click("form.filters button[type=submit]")
+    click_through(page, "form.filters button[type=submit]")
     assert page.locator("tbody tr").count() == 1
     assert "type=voice.dataset.issue" in page.url
 
     # Open the event: normalized data, raw receipt, deliveries with attempts.
-    page.click("tbody tr td a >> nth=0")
+    click_through(page, "tbody tr td a >> nth=0")
     body = page.inner_text("body")
     assert "Detailed description of the dataset issue." in body
     assert "take_001.wav" in body and "0.41" in body
@@ -101,7 +111,7 @@ def test_sign_in_filter_open_replay_and_see_the_new_attempt(site: Any, browser: 
     # The partner is back: replay to it and see the new attempt.
     sink.respond = lambda _: Reply(status=200)
     page.select_option("select[name=route]", "partner")
-    page.click("text=Replay")
+    click_through(page, "text=Replay")
     assert "Replay queued: partner." in page.inner_text("[role=status]")
     deliver_due(dispatcher)
     page.reload()
@@ -115,16 +125,16 @@ def test_sign_in_filter_open_replay_and_see_the_new_attempt(site: Any, browser: 
     assert replayed[2].strip().startswith("#1 succeeded")
 
     # The voice page and the dead deliveries page.
-    page.click("h1 a")
+    click_through(page, "h1 a")
     assert "Latest status: dataset_issue" in page.inner_text("body")
-    page.click("text=Dead deliveries")
+    click_through(page, "text=Dead deliveries")
     assert "answered 503" in page.inner_text("table")
 
     # A form post without the page's CSRF token is refused, even with the session cookie.
     forged = page.request.post(f"{server.url}/ui/events/{issue}/replay", form={"route": "partner"})
     assert forged.status == 400
     assert all(ADMIN_TOKEN not in url for url in visited), "the token never appears in a URL"
-    page.click("text=Sign out")
+    click_through(page, "text=Sign out")
     page.goto(f"{server.url}/ui/dead")
     assert "/ui/login" in page.url
     context.close()
@@ -146,12 +156,12 @@ def test_the_routes_page_shows_health_and_pauses_and_resumes_a_route(
     assert "active" in partner.locator("td.state").inner_text()
     assert "1 dead" in partner.inner_text() and "0/1 succeeded" in partner.inner_text()
     save_screenshot(page, "ui-routes.png")
-    partner.locator("button", has_text="Pause").click()
+    click_through(page, partner.locator("button", has_text="Pause"))
     assert "partner: paused by hand." in page.inner_text("body")
     partner = page.locator("tr.route[data-route=partner]")
     assert "paused by hand" in partner.locator("td.state").inner_text()
     assert server.admin.get("/api/routes").json()["items"][0]["state"] == "paused"
-    partner.locator("button", has_text="Resume").click()
+    click_through(page, partner.locator("button", has_text="Resume"))
     assert "active" in page.locator("tr.route[data-route=partner] td.state").inner_text()
     told = server.admin.get("/api/events", params={"provider": "webhook-app"}).json()["items"]
     assert [e["type"] for e in told] == ["ops.route.resumed", "ops.route.paused", "ops.delivery.dead"]
@@ -174,7 +184,7 @@ def test_rejected_receipts_show_why_and_reprocess_from_the_page(site: Any, brows
     assert "invalid_callback" in rows.nth(0).inner_text() and "rejected" in rows.nth(0).inner_text()
     assert "unsupported_media_type" in rows.nth(1).inner_text()
     save_screenshot(page, "ui-receipts.png")
-    page.locator(f"tr[data-receipt={wrong_type}] button", has_text="Reprocess").click()
+    click_through(page, page.locator(f"tr[data-receipt={wrong_type}] button", has_text="Reprocess"))
     assert "Accepted: 1 event(s) recorded." in page.inner_text("[role=status]")
     assert page.locator("tr.receipt").count() == 1, "it is accepted now"
     page.goto(f"{server.url}/ui/receipts/{wrong_type}")
@@ -225,7 +235,7 @@ def test_a_dataset_issue_says_what_to_re_record_first(site: Any, browser: Browse
     assert "0.41 ▼ low" in take_35.inner_text() and "yes ⚠" in take_35.inner_text()
     save_screenshot(page, "ui-dataset-issue.png")
 
-    page.click("th a:text('STOI')")
+    click_through(page, "th a:text('STOI')")
     assert page.locator("th a[aria-sort=ascending]").inner_text() == "STOI"
     lowest = page.locator("tr.recording").first.inner_text()
     assert "0.41" in lowest and "take_005.wav" in lowest
@@ -277,10 +287,10 @@ def test_the_dashboard_charts_the_window_links_what_needs_attention_and_voices_a
     assert page.locator("a.card", has_text="rejected receipts").locator(".n").inner_text() == "1"
     assert page.locator("svg.chart[aria-label='Deliveries to partner, last 24h']").count() == 1
     save_screenshot(page, "ui-dashboard.png")
-    page.click("nav.windows a:text('7d')")
+    click_through(page, "nav.windows a:text('7d')")
     assert page.locator("nav.windows [aria-current=page]").inner_text() == "7d"
     dead = page.locator("a.card", has_text="dead deliveries")
-    dead.click()
+    click_through(page, dead)
     assert page.url.endswith("/ui/dead") and page.locator("tbody tr").count() == 13
 
     page.goto(f"{server.url}/ui/voices")
@@ -289,7 +299,7 @@ def test_the_dashboard_charts_the_window_links_what_needs_attention_and_voices_a
     page.press("input[name=q]", "Enter")
     assert page.locator("tr.voice").count() == 5
     save_screenshot(page, "ui-voices.png")
-    page.click("tr.voice >> nth=0 >> a")
+    click_through(page, "tr.voice >> nth=0 >> a")
     assert "Timeline" in page.inner_text("h2") and page.locator("li.step").count() >= 2
     assert "partner: succeeded" in page.inner_text("ol.timeline")
     context.close()
@@ -310,7 +320,7 @@ def test_a_route_page_shows_each_attempt_with_the_answer_and_replays_its_dead(
     sign_in(page, server.url)
     page.goto(f"{server.url}/ui/routes")
     assert page.locator("tr.route[data-route=partner] svg.spark").count() == 1
-    page.click("tr.route[data-route=partner] a:text('partner')")
+    click_through(page, "tr.route[data-route=partner] a:text('partner')")
     attempts = page.locator("tr.attempt")
     assert attempts.count() == 2
     assert "#1 dead" in attempts.first.inner_text() and "503" in attempts.first.inner_text()
@@ -318,7 +328,7 @@ def test_a_route_page_shows_each_attempt_with_the_answer_and_replays_its_dead(
     assert attempts.first.locator("pre").inner_text() == "upstream busy"
     sink.respond = lambda _: Reply()
     page.select_option("select[name=since]", "1h")
-    page.click("button:text('Replay dead')")
+    click_through(page, "button:text('Replay dead')")
     assert "2 dead deliveries of partner queued again." in page.inner_text("[role=status]")
     deliver_due(dispatcher)
     page.reload()
