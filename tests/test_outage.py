@@ -130,35 +130,21 @@ def test_metrics_are_served_while_the_database_is_down_and_count_the_5xx(
     proxy.restore()
 
 
-def test_a_callback_held_up_by_a_lock_is_answered_503_within_the_lock_timeout(
-    make_server_for: Any, tmp_path: Path
-) -> None:
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_a_callback_held_up_by_a_lock_is_answered_503_within_the_lock_timeout(server: Any) -> None:
     """Was: while another session held a lock on `receipts` (a migration, an operator's open
     transaction), a callback waited for it with no deadline and was never answered."""
-    with postgres_schema() as url:
-        store = Store.from_url(url)
-        migrate.upgrade(store.engine)
-        settings = Settings(
-            database_url=url,
-            data_dir=str(tmp_path),
-            admin_tokens=(ADMIN_TOKEN,),
-            resemble_tokens=RESEMBLE_TOKENS,
-        )
-        server = make_server_for(settings)
-        callback = {"id": "held-up", "status": "finished"}
-        try:
-            with store.engine.connect() as holder:
-                holder.exec_driver_sql("LOCK TABLE receipts IN ACCESS EXCLUSIVE MODE")
-                started = time.monotonic()
-                answer = server.post_callback(callback, timeout=LOCK_TIMEOUT_SECONDS + 20)
-                waited = time.monotonic() - started
-                holder.rollback()
-            assert answer.status_code == 503, answer.text
-            assert answer.json()["error"]["code"] == "database_unavailable" and answer.headers["Retry-After"]
-            assert waited < LOCK_TIMEOUT_SECONDS + 10
-            assert server.post_callback(callback).status_code == 202
-        finally:
-            store.dispose()
+    callback = {"id": "held-up", "status": "finished"}
+    with server.store.engine.connect() as holder:
+        holder.exec_driver_sql("LOCK TABLE receipts IN ACCESS EXCLUSIVE MODE")
+        started = time.monotonic()
+        answer = server.post_callback(callback, timeout=LOCK_TIMEOUT_SECONDS + 20)
+        waited = time.monotonic() - started
+        holder.rollback()
+    assert answer.status_code == 503, answer.text
+    assert answer.json()["error"]["code"] == "database_unavailable" and answer.headers["Retry-After"]
+    assert waited < LOCK_TIMEOUT_SECONDS + 10
+    assert server.post_callback(callback).status_code == 202
 
 
 def test_a_lock_timeout_set_in_the_database_url_is_kept() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -15,42 +17,23 @@ from webhook_app.store import Store, migrate
 from webhook_app.wakeup import Wakeup, notify_work
 
 
-def test_a_listener_is_woken_by_a_commit_and_not_by_a_rollback() -> None:
-    with postgres_schema() as url:
-        listener_is_woken_by_a_commit_and_not_by_a_rollback(url)
-
-
-def test_work_in_another_schema_of_the_same_database_wakes_nobody_here() -> None:
-    """Was: NOTIFY reaches every session of a database, so two deployments in two schemas of
-    one database woke each other's workers (each wake-up a wasted poll)."""
-    with postgres_schema() as here, postgres_schema() as elsewhere:
-        engine, other = sa.create_engine(here), sa.create_engine(elsewhere)
-        stop = threading.Event()
-        wakeup = Wakeup()
-        wakeup.listen(engine, stop)
-        try:
-            wait_until(lambda: wakeup.listening, timeout=10)
-            wakeup.wait(0.2)  # drop the catch-up wake-up sent on connecting
-            with other.begin() as conn:
-                notify_work(conn)
-            assert not wakeup.wait(1.0), "work committed in another schema"
-            with engine.begin() as conn:
-                notify_work(conn)
-            assert wakeup.wait(5), "work committed in this one"
-        finally:
-            stop.set()
-            engine.dispose()
-            other.dispose()
-
-
-def listener_is_woken_by_a_commit_and_not_by_a_rollback(url: str) -> None:
-    engine = sa.create_engine(url)
+@contextmanager
+def listening(engine: sa.Engine) -> Iterator[Wakeup]:
+    """A listener on the engine's schema, connected and past its catch-up wake-up."""
     stop = threading.Event()
     wakeup = Wakeup()
     wakeup.listen(engine, stop)
     try:
         wait_until(lambda: wakeup.listening, timeout=10)
         wakeup.wait(0.2)  # drop the catch-up wake-up sent on connecting
+        yield wakeup
+    finally:
+        stop.set()
+        engine.dispose()
+
+
+def test_a_listener_is_woken_by_a_commit_and_not_by_a_rollback() -> None:
+    with postgres_schema() as url, listening(engine := sa.create_engine(url)) as wakeup:
         with engine.connect() as conn:
             transaction = conn.begin()
             notify_work(conn)
@@ -59,9 +42,21 @@ def listener_is_woken_by_a_commit_and_not_by_a_rollback(url: str) -> None:
         with engine.begin() as conn:
             notify_work(conn)
         assert wakeup.wait(5), "a committed one wakes the listener"
-    finally:
-        stop.set()
-        engine.dispose()
+
+
+def test_work_in_another_schema_of_the_same_database_wakes_nobody_here() -> None:
+    """Was: NOTIFY reaches every session of a database, so two deployments in two schemas of
+    one database woke each other's workers (each wake-up a wasted poll)."""
+    with postgres_schema() as here, postgres_schema() as elsewhere:
+        other = sa.create_engine(elsewhere)
+        with listening(engine := sa.create_engine(here)) as wakeup:
+            with other.begin() as conn:
+                notify_work(conn)
+            assert not wakeup.wait(1.0), "work committed in another schema"
+            with engine.begin() as conn:
+                notify_work(conn)
+            assert wakeup.wait(5), "work committed in this one"
+        other.dispose()
 
 
 def test_sqlite_has_nothing_to_listen_to(tmp_path: Path) -> None:
