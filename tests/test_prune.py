@@ -44,15 +44,22 @@ def test_prune_keeps_recent_and_pending_and_removes_the_rest_in_batches(store: S
         keep=10,
     )
     batches: list[tuple[str, int]] = []
+    store.roll_up(now=NOW + timedelta(minutes=1))  # what the worker's job does
+    assert store.prune_counts(before=NOW - timedelta(days=90))["voices"] == 5
     removed = store.prune(
         before=NOW - timedelta(days=90), batch=2, progress=lambda kind, n: batches.append((kind, n))
     )
-    assert removed == {"events": 5, "deliveries": 5, "attempts": 5, "receipts": 6, "azure_operations": 0}
+    assert removed == {
+        "events": 5, "deliveries": 5, "attempts": 5, "receipts": 6, "azure_operations": 0, "voices": 5
+    }  # fmt: skip
     assert [n for kind, n in batches if kind == "events"] == [2, 2, 1], "short transactions, one batch each"
     assert all(store.get_event(e) is None for e in old)
     assert store.get_event(recent) is not None
     assert store.get_event(old_pending) is not None
     assert store.deliveries_of(old_pending)[0]["status"] == "pending"
+    listed, _ = store.voice_list(provider=None, q=None, last_type=None, limit=100, cursor=None)
+    voices = {voice["voice_id"] for voice in listed}
+    assert voices == {"recent", "old-pending"}, "a voice goes once its last event has gone"
     assert store.prune(before=NOW - timedelta(days=90))["events"] == 0
 
 
@@ -62,6 +69,7 @@ def test_prune_command(settings: Any, store: Store) -> None:
     env = {"WEBHOOK_APP_DATABASE_URL": settings.database_url, "WEBHOOK_APP_DATA_DIR": settings.data_dir}
     result = CliRunner().invoke(cli, ["prune", "--older-than", "90d", "--yes"], env=env)
     assert result.exit_code == 0, result.output
-    assert "1 events, 1 deliveries, 1 attempts, 1 receipts, 0 azure_operations removed" in result.output
+    summary = "1 events, 1 deliveries, 1 attempts, 1 receipts, 0 azure_operations, 0 voices removed"
+    assert summary in result.output
     bad = CliRunner().invoke(cli, ["prune", "--older-than", "a while"], env=env)
     assert bad.exit_code == 2 and "not a duration" in bad.output

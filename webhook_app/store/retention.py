@@ -9,7 +9,18 @@ import sqlalchemy as sa
 
 from webhook_app.states import OperationState
 from webhook_app.store.database import Database
-from webhook_app.store.tables import DUE_STATUSES, attempts, azure_operations, deliveries, events, receipts
+from webhook_app.store.tables import (
+    DUE_STATUSES,
+    attempts,
+    azure_operations,
+    deliveries,
+    events,
+    receipts,
+    voices,
+)
+
+PRUNED = ("events", "deliveries", "attempts", "receipts", "azure_operations", "voices")
+"""What `prune` removes, in the order it reports them."""
 
 
 class Retention(Database):
@@ -24,9 +35,11 @@ class Retention(Database):
 
         Events go with their deliveries and attempts only when none of those deliveries is
         still `pending` or `failed` (to be retried); receipts go once no event refers to them;
-        tracked Azure operations once they stopped. Returns how many of each were removed.
+        tracked Azure operations once they stopped; a voice's row in the voices list once its
+        last activity is older and none of its events is left. Returns how many of each were
+        removed.
         """
-        removed = {"events": 0, "deliveries": 0, "attempts": 0, "receipts": 0, "azure_operations": 0}
+        removed = dict.fromkeys(PRUNED, 0)
         unfinished = sa.exists().where(
             deliveries.c.event_id == events.c.id, deliveries.c.status.in_(DUE_STATUSES)
         )
@@ -41,6 +54,11 @@ class Retention(Database):
                 azure_operations.c.state != OperationState.ACTIVE.value,
                 azure_operations.c.updated_at < before,
             )
+            .limit(batch)
+        )
+        old_voices = (
+            sa.select(voices.c.provider, voices.c.voice_id)
+            .where(voices.c.last_event_at < before, ~_events_of_voice())
             .limit(batch)
         )
         while True:
@@ -75,6 +93,16 @@ class Retention(Database):
                     break
                 if progress:
                     progress(name, len(ids))
+        while True:
+            with self.writing() as conn:
+                keys = [tuple(row) for row in conn.execute(old_voices)]
+                if keys:
+                    key = sa.tuple_(voices.c.provider, voices.c.voice_id)
+                    removed["voices"] += conn.execute(voices.delete().where(key.in_(keys))).rowcount
+            if not keys:
+                break
+            if progress:
+                progress("voices", len(keys))
         return removed
 
     def prune_counts(self, *, before: datetime) -> dict[str, int]:
@@ -103,6 +131,16 @@ class Retention(Database):
                 azure_operations.c.state != OperationState.ACTIVE.value,
                 azure_operations.c.updated_at < before,
             ),
+            "voices": sa.select(sa.func.count())
+            .select_from(voices)
+            .where(voices.c.last_event_at < before, ~_events_of_voice(~prunable)),
         }
         with self.reading() as conn:
             return {name: int(conn.execute(query).scalar_one()) for name, query in counts.items()}
+
+
+def _events_of_voice(*conditions: sa.ColumnElement[bool]) -> sa.Exists:
+    """Whether any event of the voices row in the enclosing query exists (and meets `conditions`)."""
+    return sa.exists().where(
+        events.c.voice_id == voices.c.voice_id, events.c.provider == voices.c.provider, *conditions
+    )
