@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,3 +153,21 @@ def test_a_lock_timeout_set_in_the_database_url_is_kept() -> None:
     assert postgres_url(url).query["options"] == "-csearch_path=mine -clock_timeout=1s"
     ours = postgres_url("postgresql+psycopg://u@h/db?options=-csearch_path%3Dmine").query["options"]
     assert ours == f"-csearch_path=mine -c lock_timeout={LOCK_TIMEOUT_SECONDS * 1000}"
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+def test_every_postgresql_connection_probes_a_silent_peer(store: Store) -> None:
+    """A database host that vanishes without a word (no RST: a partition, a dead host) left
+    a query waiting on the socket with the system's defaults: keepalive probes after two
+    hours, none before. Loopback cannot go silent, so this checks what each connection asks."""
+    from webhook_app.store.fast_path import FastPath
+
+    fast_path = FastPath(store.engine, lambda: contextlib.nullcontext())
+    try:
+        for engine in (store.engine, fast_path._autocommit):
+            with engine.connect() as conn:
+                asked = conn.connection.dbapi_connection.info.get_parameters()  # type: ignore[union-attr]
+            assert asked["keepalives_idle"] == "30" and asked["keepalives_count"] == "3", asked
+            assert asked["tcp_user_timeout"] == "60000", asked
+    finally:
+        fast_path.dispose()

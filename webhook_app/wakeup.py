@@ -49,8 +49,10 @@ class Wakeup:
             return None
         # The engine's own connection parameters: a URL rendered back to text spells spaces
         # in `options` as "+", which libpq reads as it is (a search_path of "x+-c+...").
-        _, params = engine.dialect.create_connect_args(engine.url)
-        params = {name: value for name, value in params.items() if isinstance(value, str | int)}
+        from webhook_app.store.engine import POSTGRES_CONNECT_ARGS  # the store imports this module
+
+        _, from_url = engine.dialect.create_connect_args(engine.url)
+        params = POSTGRES_CONNECT_ARGS | {k: v for k, v in from_url.items() if isinstance(v, str | int)}
         thread = threading.Thread(target=self._listen, args=(params, stop), name="listen", daemon=True)
         thread.start()
         return thread
@@ -61,7 +63,7 @@ class Wakeup:
         backoff = 1.0
         while not stop.is_set():
             try:
-                with psycopg.connect(autocommit=True, connect_timeout=5, **params) as conn:
+                with psycopg.connect(autocommit=True, **params) as conn:
                     (channel,) = conn.execute(f"SELECT {CHANNEL_SQL}").fetchone()  # type: ignore[misc]
                     conn.execute(f'LISTEN "{channel}"')  # letters, digits and "_" only
                     self.listening = True

@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from webhook_app.store.blocking import off_the_event_loop
-from webhook_app.store.engine import CONNECT_TIMEOUT_SECONDS
+from webhook_app.store.engine import POSTGRES_CONNECT_ARGS
 from webhook_app.store.group_commit import GroupCommit
 from webhook_app.store.tables import deliveries, events, receipts
 from webhook_app.wakeup import CHANNEL_SQL
@@ -127,7 +127,7 @@ class FastPath:
                 isolation_level="AUTOCOMMIT",
                 pool_size=engine.pool.size(),  # type: ignore[attr-defined]
                 max_overflow=engine.pool.size(),  # type: ignore[attr-defined]
-                connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+                connect_args=dict(POSTGRES_CONNECT_ARGS),
             )
         else:
             self._prepare = self._sqlite_values
