@@ -47,8 +47,9 @@ Readers keep plain BEGIN and never wait in WAL mode.
 """
 
 
-def create_engine(url: str, *, sqlite_synchronous: str = "NORMAL", **options: Any) -> sa.Engine:
-    if url.startswith("sqlite"):
+def create_engine(url: str | sa.URL, *, sqlite_synchronous: str = "NORMAL", **options: Any) -> sa.Engine:
+    """The one place engines are made, so every connection gets the settings below."""
+    if sa.engine.make_url(url).get_backend_name() == "sqlite":
         return _sqlite_engine(url, synchronous=sqlite_synchronous, **options)
     # pre_ping replaces connections that died in an outage; connect_timeout keeps a request
     # from hanging on a database that does not answer (it gets a 503 instead).
@@ -57,7 +58,7 @@ def create_engine(url: str, *, sqlite_synchronous: str = "NORMAL", **options: An
     return sa.create_engine(postgres_url(url), **options)
 
 
-def postgres_url(url: str) -> sa.URL:
+def postgres_url(url: str | sa.URL) -> sa.URL:
     """The URL with `lock_timeout` added to its libpq `options`, unless it sets its own."""
     parsed = sa.engine.make_url(url)
     given = parsed.query.get("options", "")
@@ -68,7 +69,7 @@ def postgres_url(url: str) -> sa.URL:
     return parsed.update_query_dict({"options": f"{given} {ours}".strip()})
 
 
-def _sqlite_engine(url: str, *, synchronous: str, **options: Any) -> sa.Engine:
+def _sqlite_engine(url: str | sa.URL, *, synchronous: str, **options: Any) -> sa.Engine:
     if synchronous not in ("NORMAL", "FULL"):
         raise ValueError(f"SQLite synchronous must be NORMAL or FULL, not {synchronous!r}")
     _create_private(sa.engine.make_url(url).database)

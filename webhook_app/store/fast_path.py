@@ -29,7 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from webhook_app.store.blocking import off_the_event_loop
-from webhook_app.store.engine import POSTGRES_CONNECT_ARGS
+from webhook_app.store.engine import create_engine
 from webhook_app.store.group_commit import GroupCommit
 from webhook_app.store.tables import deliveries, events, receipts
 from webhook_app.wakeup import CHANNEL_SQL
@@ -122,12 +122,12 @@ class FastPath:
             write = self._write_postgres
             # Its own pool: autocommit (the statement is the transaction) and no ping before
             # each use, which would double the round trips; a dead connection is retried below.
-            self._autocommit = sa.create_engine(
+            self._autocommit = create_engine(
                 engine.url,
                 isolation_level="AUTOCOMMIT",
                 pool_size=engine.pool.size(),  # type: ignore[attr-defined]
                 max_overflow=engine.pool.size(),  # type: ignore[attr-defined]
-                connect_args=dict(POSTGRES_CONNECT_ARGS),
+                pool_pre_ping=False,
             )
         else:
             self._prepare = self._sqlite_values
