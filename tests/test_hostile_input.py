@@ -182,7 +182,7 @@ def _length(answer: bytes) -> int:
 
 @pytest.mark.parametrize("form", ["padded valid JSON", "long JSON"])
 def test_a_chunked_body_over_the_limit_is_413_and_nothing_is_kept(server: Any, form: str) -> None:
-    limit = server.app.config["MAX_CONTENT_LENGTH"]
+    limit = server.app.extensions["webhook_app"].settings.max_body_bytes
     if form == "padded valid JSON":  # was cut at the limit and accepted
         body = b'{"id": "v1", "status": "finished"}' + b" " * limit
     else:
@@ -201,7 +201,7 @@ def test_a_chunked_body_within_the_limit_is_accepted(server: Any) -> None:
 @pytest.mark.parametrize("chunked", [True, False], ids=["chunked", "declared length"])
 def test_a_body_of_exactly_the_limit_is_accepted(server: Any, chunked: bool) -> None:
     """Was: sent chunked, a body of exactly the limit was refused as too large."""
-    limit = server.app.config["MAX_CONTENT_LENGTH"]
+    limit = server.app.extensions["webhook_app"].settings.max_body_bytes
     start = b'{"id": "v1", "status": "finished", "issue": "'
     body = start + b"x" * (limit - len(start) - 2) + b'"}'
     assert len(body) == limit

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -27,12 +28,12 @@ CALLBACK = f"/hooks/resemble/{TOKEN}"
 def serve(tmp_path: Path) -> Iterator[Any]:
     processes: list[Process] = []
 
-    def start(database_url: str, **settings: str) -> tuple[Process, str]:
+    def start(database_url: str, *args: str, **settings: str) -> tuple[Process, str]:
         port = free_port()
         env = environment(
             database_url, tmp_path, resemble_tokens=TOKEN, admin_tokens=ADMIN, log_format="text", **settings
         )
-        process = Process(["serve", "--port", str(port)], env, tmp_path)
+        process = Process(["serve", "--port", str(port), *args], env, tmp_path)
         processes.append(process)
         base = f"http://127.0.0.1:{port}"
         wait_for_http(base, process)
@@ -177,3 +178,156 @@ def test_requests_gunicorn_refuses_get_the_json_error_body_too(tmp_path: Path, s
         shown = request[:40]
         assert (answered, content_type, body["error"]["code"]) == (status, "application/json", code), shown
         assert set(body["error"]) == {"code", "message", "details"}
+
+
+def _send_all_but_the_last_byte(
+    base: str, head: bytes, body: bytes, hold: threading.Event, answers: list[bytes]
+) -> None:
+    """A request whose body stops one byte short, held open until `hold` is set: what a server
+    that reads bodies first keeps in memory for each."""
+    host, port = base.removeprefix("http://").split(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=20) as conn:
+            with contextlib.suppress(OSError):  # refused before the body: the answer is waiting
+                conn.sendall(head + body[:-1])
+            hold.wait(20)
+            conn.settimeout(0.5)
+            answers.append(conn.recv(65536))
+    except OSError as exc:
+        answers.append(repr(exc).encode())
+
+
+def test_300_bodies_to_a_wrong_token_are_refused_unread(
+    database_url: str, tmp_path: Path, serve: Any
+) -> None:
+    """Was: the worker read every body before the app judged the token: 300 x 1 MiB grew it by 316 MB."""
+    process, base = serve(database_url)
+    body = b"x" * 2**20
+    head = (
+        "POST /hooks/resemble/not-a-token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    pids = process_tree(process.proc.pid)
+    httpx.get(f"{base}/healthz")
+    before = sum(rss_kib(pids, "VmRSS").values())
+    answers: list[bytes] = []
+    hold = threading.Event()
+    senders = [
+        threading.Thread(target=_send_all_but_the_last_byte, args=(base, head, body, hold, answers))
+        for _ in range(300)
+    ]
+    for thread in senders:
+        thread.start()
+    time.sleep(3)  # every body has been sent, or refused
+    peak = sum(rss_kib(pids, "VmHWM").values())
+    hold.set()
+    for thread in senders:
+        thread.join(30)
+    assert len(answers) == 300
+    assert all(answer.startswith(b"HTTP/1.1 404") for answer in answers), {a[:20] for a in answers}
+    assert (peak - before) / 1024 < 50, f"the service grew by {(peak - before) / 1024:.0f} MB"
+
+
+def _head_only(base: str, head: bytes) -> tuple[float, bytes]:
+    host, port = base.removeprefix("http://").split(":")
+    started = time.monotonic()
+    with socket.create_connection((host, int(port)), timeout=20) as conn:
+        conn.sendall(head)
+        answer = conn.recv(65536)
+    return time.monotonic() - started, answer
+
+
+def test_expect_continue_is_answered_only_for_a_request_that_will_be_read(tmp_path: Path, serve: Any) -> None:
+    """Was: `100 Continue` to a wrong token, and a 10 s wait (408) for a declared length over the limit."""
+    _, base = serve(f"sqlite:///{tmp_path / 'events.db'}", max_body_bytes="1000")
+    wrong = (
+        b"POST /hooks/resemble/not-a-token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Expect: 100-continue\r\nContent-Length: 500\r\n\r\n"
+    )
+    took, answer = _head_only(base, wrong)
+    assert answer.startswith(b"HTTP/1.1 404"), answer[:40]
+    assert took < 1, took
+    too_long = (
+        f"POST {CALLBACK} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 5000\r\n\r\n"
+    ).encode()
+    took, answer = _head_only(base, too_long)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:40]
+    assert took < 1, took
+    took, answer = _head_only(
+        base, too_long.replace(b"Content-Type", b"Expect: 100-continue\r\nContent-Type")
+    )
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:40]
+    body = b'{"id": "continued", "status": "finished"}'
+    right = (
+        f"POST {CALLBACK} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Expect: 100-continue\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=20) as conn:
+        conn.sendall(right)
+        assert conn.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        conn.sendall(body)
+        assert conn.recv(65536).startswith(b"HTTP/1.1 202")
+
+
+def test_bodies_past_the_budget_are_answered_503_at_once(tmp_path: Path, serve: Any) -> None:
+    """Bodies in flight take their share of the worker's budget first: the bytes held are bounded."""
+    _, base = serve(
+        f"sqlite:///{tmp_path / 'events.db'}",
+        "--workers",
+        "1",
+        max_body_bytes="1000",
+        body_budget_bytes="3000",
+    )
+    head = (
+        f"POST {CALLBACK} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 1000\r\n\r\n"
+    ).encode()
+    host, port = base.removeprefix("http://").split(":")
+    holding = [socket.create_connection((host, int(port)), timeout=10) for _ in range(3)]
+    try:
+        for conn in holding:
+            conn.sendall(head + b"{")  # the rest of each body never comes
+        time.sleep(0.5)
+        took, answer = _head_only(base, head)
+        assert answer.startswith(b"HTTP/1.1 503"), answer[:40]
+        assert b"Retry-After: 1" in answer and took < 1
+        small = b'{"id": "v", "status": "finished"}'
+        assert httpx.post(f"{base}/healthz").status_code == 405  # no body: not counted
+    finally:
+        for conn in holding:
+            conn.close()
+    wait_until(lambda: httpx.post(base + CALLBACK, content=small).status_code == 202, timeout=5)
+
+
+def test_an_admin_body_over_its_limit_is_not_read(tmp_path: Path, serve: Any) -> None:
+    _, base = serve(f"sqlite:///{tmp_path / 'events.db'}")
+    head = b"POST /ui/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    took, answer = _head_only(base, head + b"Content-Length: 10000000\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 413") and took < 1, answer[:40]
+
+
+def test_2000_trickling_sockets_leave_room_for_everyone_else(tmp_path: Path, serve: Any) -> None:
+    """Was: about 2,200 one-byte sockets held every connection slot; /healthz waited 4-20 s."""
+    _, base = serve(f"sqlite:///{tmp_path / 'events.db'}")
+    host, port = base.removeprefix("http://").split(":")
+    flood = []
+    try:
+        for n in range(2000):
+            conn = socket.create_connection((host, int(port)), timeout=10)
+            if n % 2:
+                conn.sendall(b"P")  # a request begun, never finished
+            flood.append(conn)
+        time.sleep(0.5)
+        with httpx.Client(base_url=base, timeout=10) as client:
+            for n in range(5):
+                started = time.monotonic()
+                assert client.get("/healthz").status_code == 200
+                callback = client.post(CALLBACK, json={"id": f"during-flood-{n}", "status": "finished"})
+                assert callback.status_code == 202, callback.text
+                took = time.monotonic() - started
+                assert took < 1, f"answered after {took:.1f} s"
+    finally:
+        for conn in flood:
+            conn.close()

@@ -16,6 +16,9 @@ from webhook_app.memory import freeze_startup_objects
 from webhook_app.registry import build_handlers
 from webhook_app.services import EXTENSION_KEY, Services
 
+ADMIN_MAX_BODY_BYTES = 64 * 1024
+"""The largest body of a request to the API or the pages (a route, a sign-in form)."""
+
 
 class _JSONProvider(DefaultJSONProvider):
     """ISO 8601 times (Flask's default is an HTTP date) and keys in the order written."""
@@ -43,7 +46,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
     app = Flask(__name__)
     app.json = _JSONProvider(app)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["MAX_CONTENT_LENGTH"] = ADMIN_MAX_BODY_BYTES  # callbacks have their own, MAX_BODY_BYTES
+    # Read by the web worker (web_worker.py): it holds no more request bodies than this at once.
+    app.config["BODY_BUDGET_BYTES"] = max(settings.body_budget_bytes, settings.max_body_bytes + 1)
     app.config["REQUEST_TIMEOUT"] = settings.request_timeout  # read by the web worker (web_worker.py)
     services = app.extensions[EXTENSION_KEY] = Services.from_settings(settings, clock)
     # The database closes with the app, at the latest when the process ends (a gunicorn

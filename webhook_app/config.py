@@ -43,6 +43,8 @@ class Settings:
     azure_poll_max_interval: float = 300.0
     azure_max_age: float = 48 * 3600.0
     max_body_bytes: int = 1024 * 1024
+    body_budget_bytes: int = 32 * 1024 * 1024
+    """Bytes of request bodies one web worker holds at once; a request past it is answered 503."""
     dedupe_window: float = 24 * 3600.0
     request_timeout: float = 10.0
     public_url: str | None = None
@@ -100,6 +102,7 @@ _KINDS: dict[str, str] = {
     "azure_poll_max_interval": "duration",
     "azure_max_age": "duration",
     "max_body_bytes": "int",
+    "body_budget_bytes": "int",
     "dedupe_window": "duration",
     "request_timeout": "duration",
     "public_url": "url",

@@ -37,6 +37,10 @@ from webhook_app.worker import JobContext, Worker, new_worker_id
 logger = logging.getLogger(__name__)
 
 MIN_HEALTHY_SECONDS = 5.0
+WORKER_CONNECTIONS = 10_000
+"""Connections one worker holds at once. A connection that trickles or idles costs a greenlet
+and a socket (about 4 KiB here), so thousands of them must not fill the slots that callbacks
+and health checks need (benchmarks/RESULTS.md, the connection-flood drill)."""
 WEB_WORKER_CLASS = (
     "webhook_app.web_worker.RequestDeadlineWorker"  # named, not imported: gevent loads in workers
 )
@@ -105,6 +109,7 @@ def run_web(
             "bind": f"{host}:{port}",
             "workers": workers,
             "worker_class": WEB_WORKER_CLASS,
+            "worker_connections": WORKER_CONNECTIONS,
             "logger_class": "webhook_app.web_worker.AccessLogger",
             "timeout": 30,
             "graceful_timeout": 10,

@@ -6,6 +6,12 @@ server, and threads only raise the number needed. Here every connection is a gre
 (gunicorn's gevent worker): a slow client costs a socket and a little memory while its
 request arrives, and the rest of the traffic is served meanwhile.
 
+A request is judged by its head before any of its body is read: a callback to a wrong
+token, or one that declares a body over the limit, is answered at once, unread (and
+`Expect: 100-continue` is answered only for a body that will be read). A body that is to be
+read takes its share of the worker's budget (`BODY_BUDGET_BYTES`) first, or is answered 503:
+however many arrive, the bodies a worker holds are bounded.
+
 Once a request has arrived in full (headers and body, the body held in memory up to
 `MAX_BODY_BYTES`), it waits for a turn to run the app. The turns are handed out in
 arrival order, so no request waits behind later ones; without them, gevent ran dozens of
@@ -24,6 +30,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import resource
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -50,9 +57,13 @@ from werkzeug.exceptions import RequestTimeout
 from webhook_app.api.body import read_at_most
 
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 10.0
+DEFAULT_BODY_BUDGET_BYTES = 32 * 1024 * 1024
+BUSY_RETRY_AFTER_SECONDS = 1
 APP_TURNS = 16
 """Requests running the app at once, per worker: as many as a busy worker has requests in
 hand (32 connections on two workers), so each commit can take all that are waiting."""
+
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -70,6 +81,20 @@ class DeadlineSocket:
         self.deadline: float | None = None
         self.must_close = False
         self._head = b""
+        self._continue_expected = False
+
+    def send(self, data: bytes, *flags: int) -> int:
+        """gunicorn answers `Expect: 100-continue` as soon as it has read the head; that answer
+        waits here until the body is to be read (`send_continue`), and is dropped otherwise."""
+        if data == CONTINUE:
+            self._continue_expected = True
+            return len(data)
+        return int(self._sock.send(data, *flags))
+
+    def send_continue(self) -> None:
+        if self._continue_expected:
+            self._continue_expected = False
+            self._sock.sendall(CONTINUE)
 
     def sendall(self, data: bytes) -> None:
         if not self._head and data.startswith(b"HTTP/") and data.endswith(b"\r\n\r\n"):
@@ -109,6 +134,7 @@ class DeadlineSocket:
 
     def request_done(self) -> None:
         self.deadline = None
+        self._continue_expected = False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
@@ -154,26 +180,91 @@ def refusal_answer(exc: ParseException) -> bytes:
     return error_answer(status, reason, code, message)
 
 
-def read_in_full(app: WSGIApp, limit: int, turns: Semaphore) -> WSGIApp:
-    """Wrap the app: read the whole body first (at most `limit` + 1 bytes), then wait for a turn.
+class BodyBudget:
+    """The bytes of request bodies one worker holds at once: a request takes its share (its
+    declared length, or the most it may send) before a byte of its body is read, and gives it
+    back when its answer is made. Greenlets of one thread share it, so no lock is needed."""
 
-    The body goes to the app with its real length, whatever the transfer encoding, so a
-    chunked body over the limit meets the same `413` as a declared one.
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.held = 0
+
+    def take(self, size: int) -> bool:
+        if self.held + size > self.total:
+            return False
+        self.held += size
+        return True
+
+    def give(self, size: int) -> None:
+        self.held -= size
+
+
+def declared_length(environ: dict[str, Any]) -> int | None:
+    """The body's declared length; None for a chunked body, whose length is known once read."""
+    if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return None
+    value = environ.get("CONTENT_LENGTH") or "0"
+    return int(value) if value.isdigit() else 0
+
+
+def busy_answer(start_response: Callable[..., Any]) -> Iterable[bytes]:
+    body = json.dumps({"error": {
+        "code": "busy", "details": None,
+        "message": "Too many request bodies are arriving at once; try again in a moment.",
+    }}).encode()  # fmt: skip
+    start_response("503 Service Unavailable", [
+        ("Content-Type", "application/json"), ("Content-Length", str(len(body))),
+        ("Retry-After", str(BUSY_RETRY_AFTER_SECONDS)),
+    ])  # fmt: skip
+    return [body]
+
+
+def read_in_full(
+    app: WSGIApp, allowance: Callable[[dict[str, Any]], int | None], turns: Semaphore, budget: BodyBudget
+) -> WSGIApp:
+    """Wrap the app: judge the request by its head, read the whole body (at most its allowance
+    + 1 bytes), then wait for a turn.
+
+    `allowance(environ)` says how much body the request may have, or None when the app
+    answers it unread (a callback to a wrong token). Such a body, and one declared longer
+    than its allowance (which the app answers 413), is never read, nor asked for with
+    `100 Continue`, and the connection is closed after the answer. The body goes to the
+    app with its real length, whatever the transfer encoding, so a chunked body over the
+    limit meets the same `413` as a declared one.
     """
 
     def call(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        body = read_at_most(environ["wsgi.input"], limit)
-        if len(body) > limit:
-            sock = environ.get("gunicorn.socket")
-            if isinstance(sock, DeadlineSocket):
-                sock.must_close = True  # the rest is not read; the connection cannot be reused
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body))
-        environ.pop("HTTP_TRANSFER_ENCODING", None)
-        environ["wsgi.input_terminated"] = False
-        gevent.sleep(0)  # let the requests that arrived meanwhile line up before this one takes a turn
-        with turns:
-            return app(environ, start_response)
+        sock = environ.get("gunicorn.socket")
+        deadline_socket = sock if isinstance(sock, DeadlineSocket) else None
+        declared = declared_length(environ)
+        limit = allowance(environ)
+        if limit is None or declared == 0 or (declared is not None and declared > limit):
+            if declared != 0 and deadline_socket is not None:
+                deadline_socket.must_close = True  # the unread body must not be taken for a request
+            environ["wsgi.input"] = io.BytesIO(b"")
+            environ["wsgi.input_terminated"] = False
+            with turns:
+                return app(environ, start_response)
+        share = min(declared, limit + 1) if declared is not None else limit + 1
+        if not budget.take(share):
+            if deadline_socket is not None:
+                deadline_socket.must_close = True
+            return busy_answer(start_response)
+        try:
+            if deadline_socket is not None:
+                deadline_socket.send_continue()
+            body = read_at_most(environ["wsgi.input"], limit)
+            if len(body) > limit and deadline_socket is not None:
+                deadline_socket.must_close = True  # the rest is not read; the connection cannot be reused
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+            environ["wsgi.input_terminated"] = False
+            gevent.sleep(0)  # let the requests that arrived meanwhile line up before this one takes a turn
+            with turns:
+                return app(environ, start_response)
+        finally:
+            budget.give(share)
 
     return call
 
@@ -184,14 +275,19 @@ class RequestDeadlineWorker(GeventWorker):
     request_timeout = DEFAULT_REQUEST_TIMEOUT_SECONDS
     wsgi: WSGIApp
 
+    def init_process(self) -> None:
+        raise_file_limit(self.worker_connections + 100)  # the listener, the store and logs too
+        super().init_process()
+
     def load_wsgi(self) -> None:
         super().load_wsgi()
         app = self.wsgi
         config = getattr(app, "config", None) or {}
         self.request_timeout = float(config.get("REQUEST_TIMEOUT", DEFAULT_REQUEST_TIMEOUT_SECONDS))
-        self.wsgi = read_in_full(
-            app, int(config.get("MAX_CONTENT_LENGTH") or 1024 * 1024), Semaphore(APP_TURNS)
-        )
+        limit = int(config.get("MAX_CONTENT_LENGTH") or 1024 * 1024)
+        allowance = getattr(getattr(app, "wsgi_app", None), "body_allowance", lambda environ: limit)
+        budget = BodyBudget(int(config.get("BODY_BUDGET_BYTES") or DEFAULT_BODY_BUDGET_BYTES))
+        self.wsgi = read_in_full(app, allowance, Semaphore(APP_TURNS), budget)
 
     def timeout_ctx(self) -> AbstractContextManager[None]:
         return nullcontext()  # DeadlineSocket bounds every wait, idle or not
@@ -232,6 +328,14 @@ class RequestDeadlineWorker(GeventWorker):
             client.sendall(answer)
         except OSError:
             self.log.debug("could not send the answer to %s", addr[0])
+
+
+def raise_file_limit(wanted: int) -> None:
+    """Raise this process's limit on open files towards `wanted`, as far as the hard limit allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 class AccessLogger(Logger):

@@ -74,13 +74,11 @@ class CallbackEndpoint:
         self.fallback = fallback
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        # WSGI hands the path over as latin-1; it was sent as UTF-8 (as werkzeug decodes it).
-        path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
-        segments = path.split("/")
-        if len(segments) != 4 or segments[:2] != ["", "hooks"] or not all(segments[2:]):
+        path, segments = _callback_path(environ)
+        if segments is None:
             return self.fallback(environ, start_response)
         services: Services = self.app.extensions[EXTENSION_KEY]
-        status, document, headers = self.answer(services, environ, path, segments[2], segments[3])
+        status, document, headers = self.answer(services, environ, path, *segments)
         if status >= 500:
             signals.server_error.send(self.app, status=status, endpoint=ENDPOINT)
         body = json.dumps(document, separators=(",", ":")).encode() + b"\n"
@@ -94,6 +92,20 @@ class CallbackEndpoint:
             ],
         )
         return [body]
+
+    def body_allowance(self, environ: dict[str, Any]) -> int | None:
+        """How many body bytes the web worker may read for this request before calling the app,
+        judged from its head alone; None when the app answers it unread (a wrong token, a
+        declared length over the limit), so that nothing is read before the token is checked."""
+        path, segments = _callback_path(environ)
+        if segments is None:
+            return int(self.app.config["MAX_CONTENT_LENGTH"])
+        services: Services = self.app.extensions[EXTENSION_KEY]
+        try:
+            refused = _refusal_before_body(services, environ, path, *segments)
+        except Exception:  # the app will meet the same fault and answer it
+            return None
+        return None if refused is not None else services.settings.max_body_bytes
 
     def answer(
         self, services: Services, environ: dict[str, Any], path: str, provider_name: str, token: str
@@ -113,17 +125,16 @@ class CallbackEndpoint:
     def _callback(
         self, ctx: Services, environ: dict[str, Any], path: str, provider_name: str, token: str
     ) -> Answer:
-        if not _storable_request_text(path, environ.get("QUERY_STRING", "")):
-            return _error(400, "invalid_text", UNSTORABLE_REQUEST_TEXT)
-        if environ.get("REQUEST_METHOD") != "POST":
-            return _error(405, "method_not_allowed", ONLY_POST, headers={"Allow": "POST"})
-        provider = ctx.providers.get(provider_name)
+        early = _refusal_before_body(ctx, environ, path, provider_name, token)
+        if early is not None:
+            if early[0] in (404, 413):
+                outcome = "not_found" if early[0] == 404 else "too_large"
+                provider_label = provider_name if provider_name in ctx.providers else UNKNOWN_PROVIDER
+                signals.callback_received.send(ctx.store, provider=provider_label, outcome=outcome)
+            return early
+        provider = ctx.providers[provider_name]
         headers = dict(EnvironHeaders(environ).items())  # as werkzeug spells them: `User-Agent`
         lowered = {name.lower(): value for name, value in headers.items()}
-        if provider is None or not provider.sends_callbacks or not provider.authenticate(token, lowered):
-            label = provider.name if provider is not None else UNKNOWN_PROVIDER
-            signals.callback_received.send(ctx.store, provider=label, outcome="not_found")
-            return _error(404, "not_found", "No callback URL matches this path.")
         try:
             body = read_body(environ, ctx.settings.max_body_bytes)
         except HTTPException as refused:  # 413 over the limit; 400 for a body cut short
@@ -189,6 +200,35 @@ def _rejected(ctx: Services, provider: Provider, receipt: NewReceipt, invalid: I
     return _error(
         invalid.status, invalid.code, invalid.message, details, headers={"X-Receipt-Id": receipt.id}
     )
+
+
+def _callback_path(environ: dict[str, Any]) -> tuple[str, tuple[str, str] | None]:
+    """The request's path, and its provider and token when it is a callback path."""
+    # WSGI hands the path over as latin-1; it was sent as UTF-8 (as werkzeug decodes it).
+    path = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8", "replace")
+    segments = path.split("/")
+    if len(segments) != 4 or segments[:2] != ["", "hooks"] or not all(segments[2:]):
+        return path, None
+    return path, (segments[2], segments[3])
+
+
+def _refusal_before_body(
+    ctx: Services, environ: dict[str, Any], path: str, provider_name: str, token: str
+) -> Answer | None:
+    """What a callback is answered from its head alone: unstorable text (400), a method other
+    than POST (405), no provider or a wrong token (404), a declared length over the limit (413)."""
+    if not _storable_request_text(path, environ.get("QUERY_STRING", "")):
+        return _error(400, "invalid_text", UNSTORABLE_REQUEST_TEXT)
+    if environ.get("REQUEST_METHOD") != "POST":
+        return _error(405, "method_not_allowed", ONLY_POST, headers={"Allow": "POST"})
+    provider = ctx.providers.get(provider_name)
+    lowered = {name.lower(): value for name, value in EnvironHeaders(environ).items()}
+    if provider is None or not provider.sends_callbacks or not provider.authenticate(token, lowered):
+        return _error(404, "not_found", "No callback URL matches this path.")
+    declared = environ.get("CONTENT_LENGTH") or ""
+    if declared.isdigit() and int(declared) > ctx.settings.max_body_bytes:
+        return _error(413, "payload_too_large", too_large_message(ctx.settings.max_body_bytes))
+    return None
 
 
 def _error(
