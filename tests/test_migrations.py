@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+
 from webhook_app.store import Store, migrate
+from webhook_app.store.tables import deliveries, events
 
 
 def test_the_head_revision_constant_is_alembics_head() -> None:
@@ -16,5 +21,31 @@ def test_a_schema_is_current_only_after_upgrading(database_url: str) -> None:
         migrate.upgrade(store.engine)
         assert migrate.current_revision(store.engine) == migrate.HEAD_REVISION
         assert migrate.is_current(store.engine)
+    finally:
+        store.dispose()
+
+
+def test_replays_that_raced_before_0010_keep_one_link_each(database_url: str) -> None:
+    """Replays queued twice for one delivery (before the unique index) upgrade without a step."""
+    store = Store.from_url(database_url)
+    try:
+        migrate.upgrade(store.engine, "0009")
+        now = datetime(2026, 12, 1, tzinfo=UTC)
+        with store.engine.begin() as conn:
+            conn.execute(
+                events.insert().values(
+                    id="evt_1", provider="resemble", type="voice.training.succeeded", voice_id="v",
+                    status="finished", occurred_at=now, receipt_id=None, document={},
+                )
+            )  # fmt: skip
+            for n, replay_of in enumerate([None, "dlv_0", "dlv_0", "dlv_0"]):
+                row = {"id": f"dlv_{n}", "event_id": "evt_1", "route": "r", "status": "dead", "attempts": 1,
+                       "next_attempt_at": now, "created_at": now + timedelta(seconds=n),
+                       "updated_at": now, "replay_of": replay_of}  # fmt: skip
+                conn.execute(deliveries.insert().values(row))
+        migrate.upgrade(store.engine)
+        with store.engine.connect() as conn:
+            links = dict(conn.execute(sa.select(deliveries.c.id, deliveries.c.replay_of)).all())
+        assert links == {"dlv_0": None, "dlv_1": "dlv_0", "dlv_2": None, "dlv_3": None}
     finally:
         store.dispose()

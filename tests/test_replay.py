@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import base64
+import os
 import re
+import subprocess
+import threading
 from dataclasses import replace
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import deliver_due, load_fixture, with_routes
+from tests.conftest import ADMIN_TOKEN, deliver_due, load_fixture, with_routes
+from tests.processes import BIN
 from tests.sink import Reply, Sink
 from webhook_app.cli import cli
 from webhook_app.dispatch import Dispatcher
@@ -187,3 +192,89 @@ def test_routes_check_reports_a_bad_config(tmp_path: Any) -> None:
 
 def test_settings_unchanged_by_replace(settings: Any) -> None:
     assert replace(settings).routes == settings.routes
+
+
+def _dead_deliveries(server: Any, dispatcher: Any, sink: Sink, count: int) -> None:
+    sink.respond = lambda _: Reply(status=500)
+    for n in range(count):
+        server.post_callback({"id": f"racing-voice-{n}", "status": "dataset_issue"})
+    while deliver_due(dispatcher):
+        pass
+    assert server.store.delivery_status_counts()["dead"] == count
+
+
+def _replays(server: Any) -> list[str]:
+    with server.store.reading() as conn:
+        rows = conn.exec_driver_sql("SELECT replay_of FROM deliveries WHERE replay_of IS NOT NULL").all()
+    return [row[0] for row in rows]
+
+
+def test_six_racing_replay_dead_presses_replay_each_dead_delivery_once(setup: Any, sink: Sink) -> None:
+    """Was: six tabs pressing "Replay dead" queued every dead delivery once per press."""
+    server, dispatcher, _ = setup
+    _dead_deliveries(server, dispatcher, sink, 10)
+    signed_in = httpx.Client(base_url=server.url, timeout=30)
+    signed_in.post("/ui/login", data={"token": ADMIN_TOKEN})
+    csrf = re.search(r'name="csrf" value="([^"]+)"', signed_in.get("/ui/routes/partner").text)
+    assert csrf is not None
+    barrier = threading.Barrier(6)
+    flashes: list[str] = []
+
+    def press() -> None:
+        with httpx.Client(base_url=server.url, cookies=signed_in.cookies, timeout=30) as tab:
+            barrier.wait()
+            answer = tab.post(
+                "/ui/routes/partner/replay-dead", data={"csrf": csrf.group(1)}, follow_redirects=True
+            )
+            assert answer.status_code == 200, answer.text[:300]
+            flashes.append(re.findall(r"[^>]*queued again[^<]*|No dead deliveries[^<]*", answer.text)[0])
+
+    tabs = [threading.Thread(target=press) for _ in range(6)]
+    for tab in tabs:
+        tab.start()
+    for tab in tabs:
+        tab.join(60)
+    replays = _replays(server)
+    assert len(replays) == 10 and len(set(replays)) == 10
+    assert sum("No dead deliveries of partner were left to replay" in text for text in flashes) >= 1, flashes
+    sink.respond = lambda _: Reply(status=200)
+    while deliver_due(dispatcher):
+        pass
+    assert len(sink.requests) == 10 + 10, "each event once more, not once per press"
+
+
+def test_two_racing_retry_commands_replay_each_dead_delivery_once(setup: Any, sink: Sink) -> None:
+    server, dispatcher, settings = setup
+    _dead_deliveries(server, dispatcher, sink, 15)
+    command = [str(BIN / "webhook-app"), "deliveries", "retry", "--route", "partner", "--yes"]
+    env = {**os.environ, **cli_env(settings)}
+    runs = [
+        subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=60)[0].decode() for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    replays = _replays(server)
+    assert len(replays) == 15 and len(set(replays)) == 15, outputs
+    queued = [int(m.group(1)) for text in outputs if (m := re.search(r"(\d+) deliveries queued again", text))]
+    assert sum(queued) == 15, outputs
+
+
+def test_racing_replays_of_one_event_queue_one_delivery(setup: Any, sink: Sink) -> None:
+    server, dispatcher, _ = setup
+    _dead_deliveries(server, dispatcher, sink, 1)
+    (event,) = server.admin.get("/api/events", params={"type": "voice.dataset.issue"}).json()["items"]
+    barrier = threading.Barrier(6)
+    answers: list[httpx.Response] = []
+
+    def press() -> None:
+        barrier.wait()
+        answers.append(server.admin.post(f"/api/events/{event['id']}/replay", params={"route": "partner"}))
+
+    presses = [threading.Thread(target=press) for _ in range(6)]
+    for thread in presses:
+        thread.start()
+    for thread in presses:
+        thread.join(60)
+    assert sorted(a.status_code for a in answers) == [202, 409, 409, 409, 409, 409], [a.text for a in answers]
+    assert {a.json()["error"]["code"] for a in answers if a.status_code == 409} == {"already_replayed"}
+    assert len(_replays(server)) == 1

@@ -349,14 +349,14 @@ def events_show(event_id: str) -> None:
 @click.option("--route", help="Only this route (default: every configured route the event matches).")
 def events_replay(event_id: str, route: str | None) -> None:
     """Deliver EVENT_ID again: new deliveries, the old history stays."""
-    from webhook_app.replay import ReplayError, replay_event
+    from webhook_app.replay import AlreadyReplayed, ReplayError, replay_event
 
     settings = command_settings()
     try:
         created = replay_event(
             open_store(settings), settings.routes, event_id, route=route, now=datetime.now(UTC)
         )
-    except ReplayError as exc:
+    except (ReplayError, AlreadyReplayed) as exc:
         raise click.ClickException(str(exc)) from None
     for delivery in created:
         click.echo(f"{delivery['id']}  {delivery['route']}  pending")
@@ -433,13 +433,17 @@ def deliveries_retry(status: str, route: str | None, since: str | None, yes: boo
         click.echo(f"no {status} deliveries to retry")
         return
     _confirm(f"Retry {len(planned)} {status} deliveries?", yes)
-    batch = 200
+    batch, queued = 200, 0
     with click.progressbar(length=len(planned), label="retrying", file=sys.stderr) as bar:
         for start in range(0, len(planned), batch):
             chunk = planned[start : start + batch]
-            store.add_deliveries(chunk, now=now)
+            queued += sum(1 for delivery_id in store.add_deliveries(chunk, now=now) if delivery_id)
             bar.update(len(chunk))
-    click.echo(f"{len(planned)} deliveries queued again")
+    skipped = len(planned) - queued
+    click.echo(
+        f"{queued} deliveries queued again"
+        + (f" ({skipped} replayed meanwhile by another)" if skipped else "")
+    )
 
 
 def _record_test_event(store: Store, event: Any) -> Any:

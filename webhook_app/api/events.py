@@ -15,7 +15,7 @@ from webhook_app.api.errors import api_error
 from webhook_app.api.query import PageQuerySchema, invalid_query, load_query
 from webhook_app.api.schemas import respond
 from webhook_app.filters import EventFilterSchema, event_filters
-from webhook_app.replay import ReplayError, replay_event
+from webhook_app.replay import AlreadyReplayed, ReplayError, replay_event
 from webhook_app.route_config import installed_provider
 from webhook_app.services import services
 from webhook_app.states import ReceiptStatus, values
@@ -83,6 +83,8 @@ def replay(event_id: str) -> Response:
         )
     except ReplayError as exc:
         return api_error(404, "not_found", str(exc))
+    except AlreadyReplayed as exc:
+        return api_error(409, "already_replayed", str(exc))
     return respond(schemas.Replay, {"event_id": event_id, "deliveries": created}, 202)
 
 

@@ -31,7 +31,7 @@ from werkzeug.wrappers import Response
 from webhook_app import charts, recordings
 from webhook_app.events import FAILURE_TYPES, OPS_PROVIDER, EventType
 from webhook_app.filters import parse_event_filters
-from webhook_app.replay import ReplayError, replay_event
+from webhook_app.replay import AlreadyReplayed, ReplayError, replay_event
 from webhook_app.reprocess import ReprocessError, reprocess_receipt
 from webhook_app.route_admin import UnknownRoute, describe_state, route_items, set_paused
 from webhook_app.services import services
@@ -337,7 +337,7 @@ def replay(event_id: str) -> Response:
             route=request.form.get("route") or None,
             now=ctx.clock.now(),
         )
-    except ReplayError as exc:
+    except (ReplayError, AlreadyReplayed) as exc:
         flash(str(exc), "error")
     else:
         flash(f"Replay queued: {', '.join(d['route'] or '' for d in created)}.", "ok")
@@ -450,8 +450,11 @@ def route_replay_dead(name: str) -> Response:
     now = ctx.clock.now()
     age = REPLAY_SINCE.get(request.form.get("since", ""))
     planned = ctx.store.deliveries_to_retry(status="dead", route=name, since=now - age if age else None)
-    ctx.store.add_deliveries(planned, now=now)
-    flash(f"{len(planned)} dead deliveries of {name} queued again.", "ok")
+    queued = sum(1 for delivery_id in ctx.store.add_deliveries(planned, now=now) if delivery_id)
+    if queued:
+        flash(f"{queued} dead deliveries of {name} queued again.", "ok")
+    else:
+        flash(f"No dead deliveries of {name} were left to replay.", "ok")
     return redirect(url_for("ui.route", name=name))
 
 

@@ -267,14 +267,30 @@ class DeliveryStore(Database):
                 insert_events(conn, raised, plan(raised), result.finished_at)
         return RecordedAttempt(held=bool(held), raised=raised)
 
-    def add_deliveries(self, planned: Sequence[PlannedDelivery], *, now: datetime) -> list[str]:
-        """New pending deliveries (replays); earlier deliveries and their attempts stay as they were."""
-        rows = [delivery_row(p, now) for p in planned]
-        if rows:
-            with self.writing() as conn:
-                conn.execute(deliveries.insert(), rows)
+    def add_deliveries(self, planned: Sequence[PlannedDelivery], *, now: datetime) -> list[str | None]:
+        """New pending deliveries (replays), their ids in the order planned; earlier deliveries and
+        their attempts stay as they were.
+
+        A delivery is replayed at most once (a unique index on `replay_of`): a replay of one
+        that another replay already took up is skipped, and its id is None, however many
+        presses race."""
+        ids: list[str | None] = []
+        if not planned:
+            return ids
+        with self.writing() as conn:
+            for p in planned:
+                row = delivery_row(p, now)
+                if p.replay_of is None:
+                    conn.execute(deliveries.insert().values(row))
+                    ids.append(str(row["id"]))
+                else:
+                    added = conn.execute(
+                        self.insert_ignoring_conflict(deliveries, row).returning(deliveries.c.id)
+                    ).scalar()
+                    ids.append(added)
+            if any(ids):
                 notify_work(conn)
-        return [str(row["id"]) for row in rows]
+        return ids
 
     def deliveries_to_retry(
         self, *, status: str, route: str | None = None, since: datetime | None = None

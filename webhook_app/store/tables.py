@@ -123,7 +123,7 @@ deliveries = sa.Table(
         postgresql_where=sa.text("status IN ('pending', 'failed')"),
     ),
     sa.Index("ix_deliveries_status_route", "status", "route"),
-    sa.Index("ix_deliveries_replay_of", "replay_of"),
+    sa.Index("ix_deliveries_replay_of", "replay_of", unique=True),  # each delivery replayed once
 )
 
 attempts = sa.Table(
