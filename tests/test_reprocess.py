@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+import threading
 from typing import Any
 
+import httpx
 from click.testing import CliRunner
 
-from tests.conftest import load_fixture
+from tests.conftest import ADMIN_TOKEN, load_fixture
 from webhook_app.cli import cli
 
 
@@ -30,7 +33,11 @@ def test_a_callback_rejected_for_its_content_type_becomes_an_event(server: Any, 
     event = server.admin.get(f"/api/events/{event_id}").json()
     assert event["type"] == "voice.dataset.issue" and event["deliveries"][0]["status"] == "pending"
     again = run(settings, receipt_id)
-    assert again.exit_code == 1 and "No rejected receipt" in again.output
+    assert (
+        again.exit_code == 0
+        and f"was already reprocessed (it is accepted); its events: {event_id}" in again.output
+    )
+    assert run(settings, "rcpt_nope").exit_code == 1
 
 
 def test_a_receipt_that_is_still_invalid_stays_rejected(server: Any, settings: Any) -> None:
@@ -77,3 +84,53 @@ def test_receipts_are_listed_newest_first_with_why_they_were_refused(server: Any
     lines = listed.output.splitlines()
     assert len(lines) == 2 and "invalid_callback: The callback does not match" in lines[0]
     assert "unsupported_media_type: Send the callback as application/json." in lines[1]
+
+
+def test_six_racing_reprocess_presses_record_one_set_of_events(server: Any) -> None:
+    """Was: 3-6 events for one receipt on PostgreSQL, and 500s on SQLite."""
+    body = json.dumps(load_fixture("resemble_dataset_issue.json"))
+    receipt_id = server.post_callback(body, headers={"Content-Type": "text/plain"}).headers["X-Receipt-Id"]
+    barrier = threading.Barrier(6)
+    answers: list[httpx.Response] = []
+
+    def press() -> None:
+        with httpx.Client(base_url=server.url, headers=server.admin.headers, timeout=30) as admin:
+            barrier.wait()
+            answers.append(admin.post(f"/api/receipts/{receipt_id}/reprocess"))
+
+    presses = [threading.Thread(target=press) for _ in range(6)]
+    for thread in presses:
+        thread.start()
+    for thread in presses:
+        thread.join(60)
+    assert sorted(a.status_code for a in answers) == [201, 409, 409, 409, 409, 409], [a.text for a in answers]
+    (won,) = [a.json() for a in answers if a.status_code == 201]
+    lost = [a.json()["error"] for a in answers if a.status_code == 409]
+    assert all(e["code"] == "already_reprocessed" and won["event_ids"][0] in e["message"] for e in lost)
+    assert [e["id"] for e in server.admin.get("/api/events").json()["items"]] == won["event_ids"]
+
+
+def test_racing_reprocess_presses_on_the_page_never_fail(server: Any) -> None:
+    receipt_id = server.post_callback(
+        json.dumps(load_fixture("resemble_finished.json")), headers={"Content-Type": "text/plain"}
+    ).headers["X-Receipt-Id"]
+    signed_in = httpx.Client(base_url=server.url, timeout=30)
+    signed_in.post("/ui/login", data={"token": ADMIN_TOKEN})
+    csrf = re.search(r'name="csrf" value="([^"]+)"', signed_in.get(f"/ui/receipts/{receipt_id}").text)
+    assert csrf is not None
+    barrier = threading.Barrier(6)
+    pages: list[httpx.Response] = []
+
+    def press() -> None:
+        with httpx.Client(base_url=server.url, cookies=signed_in.cookies, timeout=30) as tab:
+            barrier.wait()
+            pages.append(tab.post(f"/ui/receipts/{receipt_id}/reprocess", data={"csrf": csrf.group(1)}))
+
+    presses = [threading.Thread(target=press) for _ in range(6)]
+    for thread in presses:
+        thread.start()
+    for thread in presses:
+        thread.join(60)
+    assert [p.status_code for p in pages] == [302] * 6, [p.text[:200] for p in pages]
+    assert len(server.admin.get("/api/events").json()["items"]) == 1
+    assert server.admin.post("/api/receipts/rcpt_nope/reprocess").status_code == 404

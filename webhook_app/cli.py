@@ -372,7 +372,7 @@ def receipts() -> None:
 def receipts_reprocess(receipt_ids: tuple[str, ...]) -> None:
     """Validate rejected receipts again and record their events if they pass now."""
     from webhook_app.registry import load_providers
-    from webhook_app.reprocess import ReprocessError, reprocess_receipt
+    from webhook_app.reprocess import AlreadyReprocessed, ReprocessError, reprocess_receipt
 
     settings = command_settings()
     store = open_store(settings)
@@ -388,6 +388,9 @@ def receipts_reprocess(receipt_ids: tuple[str, ...]) -> None:
                 dedupe_window=timedelta(seconds=settings.dedupe_window),
                 now=datetime.now(UTC),
             )
+        except AlreadyReprocessed as exc:  # done already: nothing to do, nothing failed
+            click.echo(f"{receipt_id}: {exc}")
+            continue
         except ReprocessError as exc:
             failures += 1
             click.echo(f"{receipt_id}: {exc}", err=True)

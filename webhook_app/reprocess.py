@@ -9,11 +9,21 @@ from webhook_app.errors import WebhookAppError
 from webhook_app.ingest import accept_rejected, parse_callback
 from webhook_app.provider import InvalidCallback, Provider
 from webhook_app.routes import Route, describe_validation_error
+from webhook_app.states import ReceiptStatus
 from webhook_app.store import IngestResult, Store
+from webhook_app.store.ingest import ReceiptNotRejected
 
 
 class ReprocessError(WebhookAppError):
     """The receipt cannot become events; the message says why."""
+
+
+class AlreadyReprocessed(ReprocessError):
+    """The receipt was reprocessed already (by a press or command that raced this one)."""
+
+
+class NoSuchReceipt(ReprocessError, LookupError):
+    """No receipt has that id."""
 
 
 def reprocess_receipt(
@@ -27,8 +37,10 @@ def reprocess_receipt(
 ) -> IngestResult:
     """The same steps as a callback (`parse_callback`), recorded in place of the rejection."""
     receipt = store.get_receipt(receipt_id)
-    if receipt is None or receipt["status"] != "rejected":
-        raise ReprocessError(f"No rejected receipt with id {receipt_id}.")
+    if receipt is None:
+        raise NoSuchReceipt(f"No receipt with id {receipt_id}.")
+    if receipt["status"] != ReceiptStatus.REJECTED:
+        raise _already(receipt_id, store.event_ids_of_receipt(receipt_id))
     provider = providers.get(receipt["provider"])
     if provider is None or not provider.sends_callbacks:
         raise ReprocessError(f"Receipts from {receipt['provider']} cannot be reprocessed.")
@@ -41,4 +53,12 @@ def reprocess_receipt(
             reason = describe_validation_error(invalid.details)
             raise ReprocessError(f"Still not a valid callback: {reason}") from None
         raise ReprocessError(f"Still rejected: {invalid.message}") from None
-    return accept_rejected(store, routes, receipt_id, parsed, dedupe_window=dedupe_window, now=now)
+    try:
+        return accept_rejected(store, routes, receipt_id, parsed, dedupe_window=dedupe_window, now=now)
+    except ReceiptNotRejected as accepted:
+        raise _already(receipt_id, accepted.event_ids) from None
+
+
+def _already(receipt_id: str, event_ids: Sequence[str]) -> AlreadyReprocessed:
+    recorded = f"; its events: {', '.join(event_ids)}" if event_ids else ""
+    return AlreadyReprocessed(f"Receipt {receipt_id} was already reprocessed (it is accepted){recorded}.")

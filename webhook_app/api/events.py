@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC
+from datetime import UTC, timedelta
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -16,6 +16,7 @@ from webhook_app.api.query import PageQuerySchema, invalid_query, load_query
 from webhook_app.api.schemas import respond
 from webhook_app.filters import EventFilterSchema, event_filters
 from webhook_app.replay import AlreadyReplayed, ReplayError, replay_event
+from webhook_app.reprocess import AlreadyReprocessed, NoSuchReceipt, ReprocessError, reprocess_receipt
 from webhook_app.route_config import installed_provider
 from webhook_app.services import services
 from webhook_app.states import ReceiptStatus, values
@@ -155,6 +156,29 @@ def list_receipts() -> Response:
         filters, limit=args["limit"], cursor=args.get("cursor")
     )
     return respond(schemas.ReceiptPage, {"items": items, "next_cursor": next_cursor})
+
+
+@bp.post("/receipts/<receipt_id>/reprocess")
+@require_admin
+def reprocess(receipt_id: str) -> Response:
+    """Validate a rejected receipt again; its events are recorded if it passes now."""
+    ctx = services()
+    try:
+        result = reprocess_receipt(
+            ctx.store,
+            ctx.settings.routes,
+            ctx.providers,
+            receipt_id,
+            dedupe_window=timedelta(seconds=ctx.settings.dedupe_window),
+            now=ctx.clock.now(),
+        )
+    except NoSuchReceipt as exc:
+        return api_error(404, "not_found", str(exc))
+    except AlreadyReprocessed as exc:
+        return api_error(409, "already_reprocessed", str(exc))
+    except ReprocessError as exc:
+        return api_error(422, "still_rejected", str(exc))
+    return respond(schemas.IngestResult, result, 200 if result.duplicate else 201)
 
 
 @bp.get("/receipts/<receipt_id>")

@@ -208,6 +208,21 @@ PATHS: dict[str, dict[str, Any]] = {
             "responses": _answers(r200="Receipt", r404="No such receipt", **ADMIN_ERRORS),
         }
     },
+    "/api/receipts/{receipt_id}/reprocess": {
+        "post": {
+            "summary": "Validate a rejected receipt again; record its events if it passes now",
+            "security": ADMIN,
+            "parameters": [_path_param("receipt_id", "A receipt id (rcpt_…)")],
+            "responses": _answers(
+                r200="IngestResult",
+                r201="IngestResult",
+                r404="No such receipt",
+                r409="Reprocessed already (the receipt is accepted)",
+                r422="Still not a valid callback",
+                **ADMIN_ERRORS,
+            ),
+        }
+    },
     "/api/azure/operations": {
         "post": {
             "summary": "Track an Azure operation (Operation-Location)",

@@ -32,7 +32,7 @@ from webhook_app import charts, recordings
 from webhook_app.events import FAILURE_TYPES, OPS_PROVIDER, EventType
 from webhook_app.filters import parse_event_filters
 from webhook_app.replay import AlreadyReplayed, ReplayError, replay_event
-from webhook_app.reprocess import ReprocessError, reprocess_receipt
+from webhook_app.reprocess import AlreadyReprocessed, ReprocessError, reprocess_receipt
 from webhook_app.route_admin import UnknownRoute, describe_state, route_items, set_paused
 from webhook_app.services import services
 from webhook_app.states import ReceiptStatus, values
@@ -530,6 +530,8 @@ def reprocess(receipt_id: str) -> Response:
             dedupe_window=timedelta(seconds=ctx.settings.dedupe_window),
             now=ctx.clock.now(),
         )
+    except AlreadyReprocessed as exc:
+        flash(str(exc), "ok")
     except ReprocessError as exc:
         flash(str(exc), "error")
     else:

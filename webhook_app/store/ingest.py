@@ -30,6 +30,15 @@ from webhook_app.store.tables import deliveries, events, receipts
 from webhook_app.wakeup import notify_work
 
 
+class ReceiptNotRejected(LookupError):
+    """The receipt was accepted already (reprocessed meanwhile): `event_ids` are its events."""
+
+    def __init__(self, receipt_id: str, event_ids: list[str]) -> None:
+        super().__init__(f"Receipt {receipt_id} is not rejected (any more).")
+        self.receipt_id = receipt_id
+        self.event_ids = event_ids
+
+
 class IngestStore(Database):
     def __init__(self, engine: sa.Engine) -> None:
         super().__init__(engine)
@@ -119,14 +128,19 @@ class IngestStore(Database):
         """Turn a rejected receipt into an accepted one with its events, in one transaction.
 
         If an identical callback was accepted meanwhile (the provider retried), nothing is
-        recorded and the original's ids come back as a duplicate.
+        recorded and the original's ids come back as a duplicate. `ReceiptNotRejected` when
+        the receipt is no longer rejected (another reprocess won a race).
         """
         with self.writing() as conn:
-            row = conn.execute(
-                sa.select(receipts.c.status, receipts.c.received_at).where(receipts.c.id == receipt_id)
+            row = conn.execute(  # locked: a reprocess racing this one waits, then finds it accepted
+                sa.select(receipts.c.status, receipts.c.received_at)
+                .where(receipts.c.id == receipt_id)
+                .with_for_update()
             ).first()
-            if row is None or row.status != ReceiptStatus.REJECTED.value:
-                raise LookupError(f"No rejected receipt with id {receipt_id}.")
+            if row is None:
+                raise LookupError(f"No receipt with id {receipt_id}.")
+            if row.status != ReceiptStatus.REJECTED.value:
+                raise ReceiptNotRejected(receipt_id, event_ids_of(conn, receipt_id))
             if dedupe_key is not None:
                 original = _fresh_holder(conn, dedupe_key, row.received_at - dedupe_window)
                 if original is not None:
@@ -138,6 +152,10 @@ class IngestStore(Database):
             )
             insert_events(conn, new_events, planned, now)
         return IngestResult(receipt_id, [e.id for e in new_events], duplicate=False)
+
+    def event_ids_of_receipt(self, receipt_id: str) -> list[str]:
+        with self.reading() as conn:
+            return event_ids_of(conn, receipt_id)
 
     def record_rejected(self, receipt: NewReceipt, reason: dict[str, Any], *, keep: int) -> str:
         """Keep an authenticated request that failed validation, with why, for later reprocessing.
