@@ -12,6 +12,11 @@
    The same against gunicorn's sync workers is printed as the reference.
 6. amplification: the worst 1 MiB callback (350k empty recordings) through `serve` with a
    forward route; every copy of the event must stay under 3 MiB, every process grow < 100 MB.
+7. unauthenticated bodies: 300 connections hold 1 MiB bodies to a wrong token; each is
+   answered 404 unread, and the service grows by less than 50 MB.
+8. connection flood: 2,000 idle or one-byte sockets; /healthz and callbacks answered < 1 s.
+9. admin reads during callbacks: four admins list 1 MiB dataset issues and read a voice's
+   timeline in a loop; callbacks keep a p99 under 500 ms.
 
 Each drill prints its counts; the script exits 1 if any count is wrong. Traffic goes only
 to 127.0.0.1. tests/test_drills.py runs the same drills at small sizes.
@@ -23,6 +28,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -357,6 +363,191 @@ def amplification(database_url: str, folder: Path) -> DrillResult:
     return DrillResult("worst 1 MiB callback", counts, ok=small and growth < 100)
 
 
+ADMIN = "drill-admin-0123456789abcdefghijklmn"  # noqa: S105 - an admin token for a throw-away local instance
+
+
+def _serve(database_url: str, folder: Path, *args: str, **extra: str) -> tuple[Any, str]:
+    port = free_port()
+    serve = webhook_app(["serve", "--port", str(port), *args], _env(database_url, folder, **extra), folder)
+    base = f"http://127.0.0.1:{port}"
+    wait_http(base)
+    return serve, base
+
+
+def _percentiles(latencies: list[float]) -> dict[str, int]:
+    latencies = sorted(latencies)
+    return {
+        "p50 ms": round(1000 * latencies[len(latencies) // 2]),
+        "p99 ms": round(1000 * latencies[int(len(latencies) * 0.99)]),
+        "max ms": round(1000 * latencies[-1]),
+    }
+
+
+def _hold_body(base: str, head: bytes, body: bytes, hold: threading.Event, answers: list[bytes]) -> None:
+    """Send a request whose body stops one byte short and keep it open until `hold` is set."""
+    host, port = base.removeprefix("http://").split(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=30) as conn:
+            with suppress(OSError):  # refused before the body: the answer is waiting
+                conn.sendall(head + body[:-1])
+            hold.wait(30)
+            conn.settimeout(1)
+            answers.append(conn.recv(65536))
+    except OSError as exc:
+        answers.append(repr(exc).encode())
+
+
+def unauthenticated_bodies(database_url: str, folder: Path, connections: int = 300) -> DrillResult:
+    """N connections each send 1 MiB (less one byte) to a wrong token and hold on: the service
+    must answer each 404 without reading the body, and grow by less than 50 MB in all."""
+    serve, base = _serve(database_url, folder)
+    body = b"x" * 2**20
+    head = (
+        "POST /hooks/resemble/not-a-token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    answers: list[bytes] = []
+    hold = threading.Event()
+    try:
+        pids = process_tree(serve.pid)
+        before = sum(rss_kib(pids).values())
+        senders = [
+            threading.Thread(target=_hold_body, args=(base, head, body, hold, answers), daemon=True)
+            for _ in range(connections)
+        ]
+        for thread in senders:
+            thread.start()
+        time.sleep(3)
+        peak = sum(rss_kib(pids, "VmHWM").values())
+        started = time.monotonic()
+        health = httpx.get(f"{base}/healthz", timeout=10).status_code
+        health_ms = round(1000 * (time.monotonic() - started))
+        hold.set()
+        for thread in senders:
+            thread.join(60)
+    finally:
+        stop(serve)
+    growth = (peak - before) / 1024
+    counts = {
+        "connections": connections,
+        "answered 404": sum(answer.startswith(b"HTTP/1.1 404") for answer in answers),
+        "service growth MiB": round(growth),
+        "healthz ms": health_ms,
+    }
+    ok = counts["answered 404"] == connections and growth < 50 and health == 200
+    return DrillResult("1 MiB bodies to a wrong token", counts, ok=ok)
+
+
+def connection_flood(database_url: str, folder: Path, sockets: int = 2000, probes: int = 20) -> DrillResult:
+    """N sockets open at once, half idle and half with one byte of a request sent, while
+    /healthz and valid callbacks are timed: each must be answered within a second."""
+    serve, base = _serve(database_url, folder)
+    host, port = base.removeprefix("http://").split(":")
+    flood: list[socket.socket] = []
+    latencies: list[float] = []
+    try:
+        pids = process_tree(serve.pid)
+        before = sum(rss_kib(pids).values())
+        for n in range(sockets):
+            conn = socket.create_connection((host, int(port)), timeout=10)
+            if n % 2:
+                conn.sendall(b"P")
+            flood.append(conn)
+        time.sleep(0.5)
+        with httpx.Client(base_url=base, timeout=30) as http:
+            for _ in range(probes):
+                started = time.monotonic()
+                with suppress(httpx.HTTPError):  # a timeout counts as its full wait
+                    http.get("/healthz")
+                    http.post(f"/hooks/resemble/{TOKEN}", json=resemble_callback("finished"))
+                latencies.append(time.monotonic() - started)
+        held = sum(rss_kib(pids).values())
+    finally:
+        for conn in flood:
+            conn.close()
+        stop(serve)
+    counts = {
+        "open sockets": sockets,
+        **_percentiles(latencies),
+        "memory per socket KiB": round((held - before) / sockets, 1),
+    }
+    return DrillResult("connection flood", counts, ok=max(latencies) < 1.0)
+
+
+def _large_dataset_issue(voice_id: str, recordings: int = 1000) -> bytes:
+    """A dataset-issue callback of about 1 MiB: `recordings` takes with 850-character transcripts."""
+    takes = [
+        {"uuid": str(uuid.uuid4()), "name": f"take_{n:04d}.wav", "transcript": "a long line of script " * 36,
+         "stoi_score": 0.5, "pesq_score": 2.1, "si_sdr_score": 9.5, "resemble_sample_score": 0.4,
+         "is_active": True, "is_outlier": n % 7 == 0, "is_silent": False}
+        for n in range(recordings)
+    ]  # fmt: skip
+    body = {
+        "id": voice_id,
+        "status": "dataset_issue",
+        "ok": False,
+        "issue": "noisy takes",
+        "recordings": takes,
+    }
+    return json.dumps(body).encode()
+
+
+def admin_reads_during_callbacks(
+    database_url: str, folder: Path, events: int = 60, admins: int = 4, seconds: float = 8.0
+) -> DrillResult:
+    """`events` dataset issues of about 1 MiB each are stored; then `admins` threads list events
+    (60 a page) and read the voice's timeline in a loop while callbacks are timed. A callback
+    must never wait long behind an admin read (p99 under 500 ms)."""
+    serve, base = _serve(database_url, folder)
+    callback_latencies: list[float] = []
+    admin_latencies: list[float] = []
+    stop_reading = threading.Event()
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+
+    def read() -> None:
+        with httpx.Client(base_url=base, headers=headers, timeout=60) as admin:
+            while not stop_reading.is_set():
+                for path in ("/api/events?limit=60", "/api/voices/resemble/big-voice"):
+                    started = time.monotonic()
+                    assert admin.get(path).status_code == 200
+                    admin_latencies.append(time.monotonic() - started)
+
+    try:
+        with httpx.Client(base_url=base, timeout=60) as http:
+            for n in range(events):
+                answer = http.post(
+                    f"/hooks/resemble/{TOKEN}",
+                    content=_large_dataset_issue("big-voice" if n % 2 else f"big-voice-{n}"),
+                    headers={"Content-Type": "application/json"},
+                )
+                assert answer.status_code == 202, answer.text
+            readers = [threading.Thread(target=read, daemon=True) for _ in range(admins)]
+            for thread in readers:
+                thread.start()
+            time.sleep(1)
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                started = time.monotonic()
+                with suppress(httpx.HTTPError):  # a timeout counts as its full wait
+                    http.post(f"/hooks/resemble/{TOKEN}", json=resemble_callback("finished"))
+                callback_latencies.append(time.monotonic() - started)
+                time.sleep(0.02)
+            stop_reading.set()
+            for thread in readers:
+                thread.join(120)
+    finally:
+        stop_reading.set()
+        stop(serve)
+    counts = {
+        "large events": events,
+        "admin reads": len(admin_latencies),
+        "admin p50 ms": _percentiles(admin_latencies)["p50 ms"] if admin_latencies else -1,
+        "callbacks": len(callback_latencies),
+        **{f"callback {k}": v for k, v in _percentiles(callback_latencies).items()},
+    }
+    return DrillResult("admin reads during callbacks", counts, ok=counts["callback p99 ms"] < 500)
+
+
 def _all_events(store: Store) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     cursor = None
@@ -387,6 +578,9 @@ def main() -> None:
         (slow_clients, {"clients": args.slow_clients}),
         (slow_clients, {"clients": args.slow_clients, "worker_class": "sync"}),
         (amplification, {}),
+        (unauthenticated_bodies, {}),
+        (connection_flood, {}),
+        (admin_reads_during_callbacks, {}),
     ):
         folder = Path(tempfile.mkdtemp(prefix="webhook-app-drill-"))
         # Each drill counts what the whole store holds, so each starts from an empty one.

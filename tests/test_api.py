@@ -153,3 +153,45 @@ def test_readiness_fails_until_migrations_are_applied(settings: Any) -> None:
 
 def test_unknown_paths_answer_json_not_html(server: Any) -> None:
     assert_error_body(server.http.get("/nothing/here"), 404, "not_found")
+
+
+def test_a_voice_timeline_is_paged_oldest_first(server: Any) -> None:
+    """Was: every event of the voice in one answer (50,000 events: 17.6 s, 26 MB)."""
+    ids = [post(server, "long-lived", f"status-{n}") for n in range(7)]
+    seen, cursor, statuses = [], None, set()
+    while True:
+        params = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        page = server.admin.get("/api/voices/resemble/long-lived", params=params).json()
+        assert len(page["events"]) <= 3
+        seen += [e["id"] for e in page["events"]]
+        statuses.add(page["status"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ids and statuses == {"status-6"}, "every page says the latest status"
+    bad = server.admin.get("/api/voices/resemble/long-lived", params={"cursor": "nonsense"})
+    assert_error_body(bad, 400, "invalid_query")
+
+
+def test_listings_carry_a_summary_and_stop_at_a_size(server: Any) -> None:
+    """Was: whole 1 MiB dataset issues in every listing (60 of them: 3.9 s, 60 MB, callbacks waiting)."""
+    takes = [{"uuid": f"t{n}", "name": f"take_{n}.wav", "transcript": "words " * 20} for n in range(300)]
+    for n in range(3):
+        body = {"id": "heavy", "status": "dataset_issue", "issue": "i" * 5000 + str(n), "recordings": takes}
+        assert server.post_callback(body).status_code == 202
+    listed = server.admin.get("/api/events").json()["items"]
+    assert [e["data"]["recordings_count"] for e in listed] == [300, 300, 300]
+    assert all("recordings" not in e["data"] for e in listed)
+    assert all(len(e["data"]["issue"]) == 1001 and e["data"]["issue"].endswith("…") for e in listed)
+    timeline = server.admin.get("/api/voices/resemble/heavy").json()["events"]
+    assert [e["data"]["recordings_count"] for e in timeline] == [300, 300, 300]
+    whole = server.admin.get(f"/api/events/{listed[0]['id']}").json()
+    assert len(whole["data"]["recordings"]) == 300 and len(whole["data"]["issue"]) == 5001
+
+
+def test_a_listing_page_is_bounded_in_bytes() -> None:
+    from webhook_app.store.summaries import PAGE_BYTES, within_page_bytes
+
+    documents = [{"data": {"issue": "x" * (PAGE_BYTES // 3)}} for _ in range(10)]
+    assert within_page_bytes(documents) == 2
+    assert within_page_bytes([{"data": {"issue": "x" * (2 * PAGE_BYTES)}}] * 3) == 1, "one at the least"

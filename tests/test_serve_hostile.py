@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from benchmarks.common import process_tree, rss_kib, trickle
+from benchmarks.drills import admin_reads_during_callbacks
 from tests.conftest import wait_until
 from tests.processes import Process, environment, free_port, sink_routes_config, wait_for_http
 from tests.sink import Sink
@@ -331,3 +332,10 @@ def test_2000_trickling_sockets_leave_room_for_everyone_else(tmp_path: Path, ser
     finally:
         for conn in flood:
             conn.close()
+
+
+def test_callbacks_do_not_wait_behind_admins_listing_large_events(database_url: str, tmp_path: Path) -> None:
+    """Was: listings built whole 1 MiB events on the loop that serves callbacks (6.8-16 s waits)."""
+    result = admin_reads_during_callbacks(database_url, tmp_path, events=30, admins=4, seconds=4)
+    assert result.counts["admin reads"] > 8, result.line()
+    assert result.counts["callback p99 ms"] < 500, result.line()

@@ -59,6 +59,10 @@ from webhook_app.api.body import read_at_most
 DEFAULT_REQUEST_TIMEOUT_SECONDS = 10.0
 DEFAULT_BODY_BUDGET_BYTES = 32 * 1024 * 1024
 BUSY_RETRY_AFTER_SECONDS = 1
+OTHER_TURNS = 2
+"""Requests other than callbacks (the API, the pages, health checks) running the app at once,
+per worker, in a lane of their own: callbacks never queue behind admin reads, and at most two
+of those share the worker with them (benchmarks/RESULTS.md, the admin-reads drill)."""
 APP_TURNS = 16
 """Requests running the app at once, per worker: as many as a busy worker has requests in
 hand (32 connections on two workers), so each commit can take all that are waiting."""
@@ -220,7 +224,10 @@ def busy_answer(start_response: Callable[..., Any]) -> Iterable[bytes]:
 
 
 def read_in_full(
-    app: WSGIApp, allowance: Callable[[dict[str, Any]], int | None], turns: Semaphore, budget: BodyBudget
+    app: WSGIApp,
+    allowance: Callable[[dict[str, Any]], int | None],
+    lanes: Callable[[dict[str, Any]], Semaphore],
+    budget: BodyBudget,
 ) -> WSGIApp:
     """Wrap the app: judge the request by its head, read the whole body (at most its allowance
     + 1 bytes), then wait for a turn.
@@ -243,7 +250,7 @@ def read_in_full(
                 deadline_socket.must_close = True  # the unread body must not be taken for a request
             environ["wsgi.input"] = io.BytesIO(b"")
             environ["wsgi.input_terminated"] = False
-            with turns:
+            with lanes(environ):
                 return app(environ, start_response)
         share = min(declared, limit + 1) if declared is not None else limit + 1
         if not budget.take(share):
@@ -261,7 +268,7 @@ def read_in_full(
             environ.pop("HTTP_TRANSFER_ENCODING", None)
             environ["wsgi.input_terminated"] = False
             gevent.sleep(0)  # let the requests that arrived meanwhile line up before this one takes a turn
-            with turns:
+            with lanes(environ):
                 return app(environ, start_response)
         finally:
             budget.give(share)
@@ -287,7 +294,12 @@ class RequestDeadlineWorker(GeventWorker):
         limit = int(config.get("MAX_CONTENT_LENGTH") or 1024 * 1024)
         allowance = getattr(getattr(app, "wsgi_app", None), "body_allowance", lambda environ: limit)
         budget = BodyBudget(int(config.get("BODY_BUDGET_BYTES") or DEFAULT_BODY_BUDGET_BYTES))
-        self.wsgi = read_in_full(app, allowance, Semaphore(APP_TURNS), budget)
+        endpoint = getattr(app, "wsgi_app", None)
+        callback_turns, other_turns = Semaphore(APP_TURNS), Semaphore(OTHER_TURNS)
+        is_callback = getattr(endpoint, "serves", lambda environ: True)
+        self.wsgi = read_in_full(
+            app, allowance, lambda environ: callback_turns if is_callback(environ) else other_turns, budget
+        )
 
     def timeout_ctx(self) -> AbstractContextManager[None]:
         return nullcontext()  # DeadlineSocket bounds every wait, idle or not

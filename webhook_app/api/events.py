@@ -125,14 +125,23 @@ def get_voice(provider: str, voice_id: str) -> Response:
         return api_error(
             404, "not_found", f"Unknown provider {provider!r}; use one of {', '.join(sorted(installed))}."
         )
-    timeline = services().store.voice_timeline(provider, voice_id)
-    if not timeline:
+    try:
+        args = load_query(PageQuerySchema, lambda text, _: decode_cursor(text))
+    except ValidationError as exc:
+        return invalid_query(exc)
+    store = services().store
+    latest, _ = store.voice_timeline(provider, voice_id, limit=1, newest_first=True)
+    if not latest:
         return api_error(404, "not_found", f"No events for {provider} voice {voice_id}.")
+    timeline, next_cursor = store.voice_timeline(
+        provider, voice_id, limit=args["limit"], cursor=args.get("cursor")
+    )
     voice = {
         "provider": provider,
         "voice_id": voice_id,
-        "status": timeline[-1]["data"]["status"],
+        "status": latest[0]["data"]["status"],
         "events": timeline,
+        "next_cursor": next_cursor,
     }
     return respond(schemas.Voice, voice)
 

@@ -93,6 +93,10 @@ class CallbackEndpoint:
         )
         return [body]
 
+    def serves(self, environ: dict[str, Any]) -> bool:
+        """Whether the request is a callback (else it goes on to Flask)."""
+        return _callback_path(environ)[1] is not None
+
     def body_allowance(self, environ: dict[str, Any]) -> int | None:
         """How many body bytes the web worker may read for this request before calling the app,
         judged from its head alone; None when the app answers it unread (a wrong token, a

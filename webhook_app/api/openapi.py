@@ -18,6 +18,7 @@ from flask import Blueprint, Response, jsonify
 
 from webhook_app.api import schemas
 from webhook_app.api.events import EventQuerySchema, ReceiptQuerySchema, ReplayQuerySchema, VoiceQuerySchema
+from webhook_app.api.query import PageQuerySchema
 from webhook_app.api.routes import DeliveryQuerySchema
 from webhook_app.api.stats import StatsQuerySchema
 from webhook_app.azure.api import TrackSchema
@@ -183,13 +184,16 @@ PATHS: dict[str, dict[str, Any]] = {
     },
     "/api/voices/{provider}/{voice_id}": {
         "get": {
-            "summary": "A voice's latest status and timeline",
+            "summary": "A voice's latest status and its timeline, oldest first, a page at a time",
             "security": ADMIN,
             "parameters": [
                 _path_param("provider", "resemble or azure"),
                 _path_param("voice_id", "The voice id"),
+                {"in": "query", "schema": PageQuerySchema},
             ],
-            "responses": _answers(r200="Voice", r404="No events for this voice", **ADMIN_ERRORS),
+            "responses": _answers(
+                r200="Voice", r400="Invalid query parameters", r404="No events for this voice", **ADMIN_ERRORS
+            ),
         }
     },
     "/api/receipts": {

@@ -68,7 +68,13 @@ class EventData(Schema):
     status = fields.String(required=True)
     ok = fields.Boolean(required=True)
     issue = fields.String(allow_none=True)
-    recordings = fields.List(fields.Nested(Recording), required=True)
+    recordings = fields.List(
+        fields.Nested(Recording),
+        metadata={"description": "On the event's own answer; listings carry recordings_count instead"},
+    )
+    recordings_count = fields.Integer(
+        metadata={"description": "In listings: how many recordings the event holds (GET /api/events/{id})"}
+    )
     recordings_omitted = fields.Integer(
         dump_default=0, metadata={"description": "Recordings listed beyond the event's cap (in the receipt)"}
     )
@@ -224,8 +230,13 @@ class RoutePage(Schema):
 class Voice(Schema):
     provider = fields.String(required=True)
     voice_id = fields.String(required=True)
-    status = fields.String(required=True)
-    events = fields.List(fields.Nested(CloudEvent), required=True)
+    status = fields.String(required=True, metadata={"description": "The provider's latest status word"})
+    events = fields.List(
+        fields.Nested(CloudEvent),
+        required=True,
+        metadata={"description": "A page of the timeline, oldest first"},
+    )
+    next_cursor = fields.String(allow_none=True)
 
 
 class ListedVoice(Schema):

@@ -382,7 +382,8 @@ TIMELINE_EVENTS = 200
 @signed_in
 def voice(provider: str, voice_id: str) -> str:
     store = services().store
-    timeline = store.voice_timeline(provider, voice_id)[-TIMELINE_EVENTS:]
+    newest, _ = store.voice_timeline(provider, voice_id, limit=TIMELINE_EVENTS, newest_first=True)
+    timeline = newest[::-1]
     if not timeline:
         abort(404, f"No events for {provider} voice {voice_id}.")
     deliveries = {event["id"]: store.deliveries_of(event["id"]) for event in timeline}

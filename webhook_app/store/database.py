@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from webhook_app.config import Settings
+from webhook_app.store.blocking import off_the_event_loop
 from webhook_app.store.engine import IMMEDIATE, create_engine, writers_for
 
 
@@ -56,6 +57,13 @@ class Database:
     def reading(self) -> Iterator[sa.Connection]:
         with self.engine.connect() as conn, conn.begin():
             yield conn
+
+    @staticmethod
+    def read_all(conn: sa.Connection, query: sa.Executable) -> list[sa.Row[Any]]:
+        """Every row of a read that may take a while (a listing's page), run where it does not
+        stop a web worker's other requests: in gevent's thread pool there, SQLite's work and
+        the rows' decoding leave the event loop free for callbacks."""
+        return off_the_event_loop(lambda: list(conn.execute(query).all()))
 
     def ping(self) -> None:
         with self.reading() as conn:

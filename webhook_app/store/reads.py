@@ -14,6 +14,7 @@ from webhook_app.store.cursors import decode_cursor, decode_row_cursor, encode_c
 from webhook_app.store.database import Database
 from webhook_app.store.ingest import event_ids_of
 from webhook_app.store.records import DeliveryFilters, EventFilters, ReceiptFilters
+from webhook_app.store.summaries import as_listed, summary_columns, within_page_bytes
 from webhook_app.store.tables import (
     DUE_STATUSES,
     attempts,
@@ -44,7 +45,8 @@ class ReadModels(Database):
     def list_events(
         self, filters: EventFilters, *, limit: int, cursor: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        """Newest first; `cursor` is the opaque position returned by the previous page.
+        """Newest first, as summaries (`summaries.py`), at most `limit` and about `PAGE_BYTES`;
+        `cursor` is the opaque position returned by the previous page.
 
         Filtered by time, the order is the events' time (then `seq`), so the index on
         (occurred_at, seq) finds a page at once wherever the range lies; ordered by `seq`
@@ -53,7 +55,9 @@ class ReadModels(Database):
         timed = filters.since is not None or filters.until is not None
         order = (events.c.occurred_at.desc(), events.c.seq.desc()) if timed else (events.c.seq.desc(),)
         query = (
-            sa.select(events.c.seq, events.c.occurred_at, events.c.document).order_by(*order).limit(limit + 1)
+            sa.select(events.c.seq, events.c.occurred_at, *summary_columns(self.engine.dialect.name))
+            .order_by(*order)
+            .limit(limit + 1)
         )
         for column, value in (
             (events.c.type, filters.type),
@@ -79,12 +83,14 @@ class ReadModels(Database):
             else:
                 query = query.where(events.c.seq < position.seq)
         with self.reading() as conn:
-            rows = conn.execute(query).all()
-        page = rows[:limit]
+            rows = self.read_all(conn, query)
+        listed = [as_listed(row) for row in rows]
+        fits = min(limit, within_page_bytes(listed))
+        page = rows[:fits]
         next_cursor = None
-        if len(rows) > limit:
+        if len(rows) > fits:
             next_cursor = encode_cursor(page[-1].seq, page[-1].occurred_at if timed else None)
-        return [row.document for row in page], next_cursor
+        return listed[:fits], next_cursor
 
     def get_event(self, event_id: str) -> dict[str, Any] | None:
         with self.reading() as conn:
@@ -152,15 +158,33 @@ class ReadModels(Database):
         with self.reading() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
-    def voice_timeline(self, provider: str, voice_id: str) -> list[dict[str, Any]]:
-        """Every event of one voice, oldest first."""
+    def voice_timeline(
+        self,
+        provider: str,
+        voice_id: str,
+        *,
+        limit: int,
+        cursor: str | None = None,
+        newest_first: bool = False,
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of one voice's events as summaries, oldest first (or newest first), and the
+        cursor of the next page."""
+        order = events.c.seq.desc() if newest_first else events.c.seq
         query = (
-            sa.select(events.c.document)
+            sa.select(events.c.seq, *summary_columns(self.engine.dialect.name))
             .where(events.c.voice_id == voice_id, events.c.provider == provider)
-            .order_by(events.c.seq)
+            .order_by(order)
+            .limit(limit + 1)
         )
+        if cursor is not None:
+            seq = decode_cursor(cursor).seq
+            query = query.where(events.c.seq < seq if newest_first else events.c.seq > seq)
         with self.reading() as conn:
-            return list(conn.execute(query).scalars())
+            rows = self.read_all(conn, query)
+        listed = [as_listed(row) for row in rows]
+        fits = min(limit, within_page_bytes(listed))
+        next_cursor = encode_cursor(rows[fits - 1].seq) if len(rows) > fits else None
+        return listed[:fits], next_cursor
 
     def get_receipt(self, receipt_id: str) -> dict[str, Any] | None:
         with self.reading() as conn:
