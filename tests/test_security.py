@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import ADMIN_TOKEN
 from tests.processes import environment, run_cli
+from webhook_app.api.ui import SLOW_DOWN_SECONDS
 from webhook_app.clock import DatabaseClock, SystemClock, worker_clock
 from webhook_app.ingest import record_events
 from webhook_app.logs import formatter
@@ -74,17 +79,77 @@ def test_signing_out_ends_the_session_for_every_copy_of_the_cookie(server: Any) 
         assert answer.status_code in (302, 303) and "/ui/login" in answer.headers["Location"]
 
 
-def test_guessing_the_admin_token_is_limited_with_429(server: Any) -> None:
-    """Was: about 1,000 guesses a second, without limit."""
-    with httpx.Client() as guesser:
+def test_guessing_the_admin_token_is_slowed_with_429_and_the_right_token_still_signs_in(server: Any) -> None:
+    """Was: about 1,000 guesses a second, without limit; then a blocked address refused the right token."""
+    with httpx.Client(timeout=30) as guesser:
         answers = [
             guesser.post(f"{server.url}/ui/login", data={"token": f"guess-{n}"}).status_code
-            for n in range(12)
+            for n in range(10)
         ]
-        assert answers[:10] == [401] * 10 and answers[10:] == [429, 429]
-        blocked = guesser.post(f"{server.url}/ui/login", data={"token": ADMIN_TOKEN})
-        assert blocked.status_code == 429, "even the right token waits: the client is blocked"
-        assert int(blocked.headers["Retry-After"]) > 0
+        assert answers == [401] * 10
+        started = time.monotonic()
+        slowed = guesser.post(f"{server.url}/ui/login", data={"token": "guess-10"})
+        assert slowed.status_code == 429 and time.monotonic() - started >= SLOW_DOWN_SECONDS
+        assert int(slowed.headers["Retry-After"]) > 0
+        right = guesser.post(f"{server.url}/ui/login", data={"token": ADMIN_TOKEN}, follow_redirects=False)
+        assert right.status_code in (302, 303), "a right token is never refused for wrong ones"
+
+
+def test_racing_wrong_tokens_are_each_counted(server: Any) -> None:
+    """Was: a read, then a write: concurrent wrong tokens passed the limit by one."""
+    barrier = threading.Barrier(12)
+    answers: list[int] = []
+
+    def guess(n: int) -> None:
+        with httpx.Client(timeout=30) as guesser:
+            barrier.wait()
+            answers.append(guesser.post(f"{server.url}/ui/login", data={"token": f"guess-{n}"}).status_code)
+
+    guessers = [threading.Thread(target=guess, args=(n,)) for n in range(12)]
+    for thread in guessers:
+        thread.start()
+    for thread in guessers:
+        thread.join(60)
+    assert sorted(answers) == [401] * 10 + [429, 429]
+
+
+def test_behind_a_trusted_proxy_one_guesser_does_not_lock_out_the_others(
+    settings: Any, make_server_for: Any
+) -> None:
+    """Was: keyed on the peer alone, ten wrong tokens from anyone behind the router locked out everyone."""
+    server = make_server_for(replace(settings, trusted_proxies=("127.0.0.1/32",)))
+    login = f"{server.url}/ui/login"
+    with httpx.Client(timeout=30) as client:
+        for n in range(11):
+            last = client.post(login, data={"token": f"g{n}"}, headers={"X-Forwarded-For": "203.0.113.5"})
+        assert last.status_code == 429
+        other = client.post(login, data={"token": "typo"}, headers={"X-Forwarded-For": "198.51.100.7"})
+        assert other.status_code == 401, "another client behind the proxy is not slowed"
+        spoofed = client.post(
+            login, data={"token": "g"}, headers={"X-Forwarded-For": "203.0.113.5, 127.0.0.1"}
+        )
+        assert spoofed.status_code == 429, "the proxy's own address is skipped"
+    untrusted = make_server_for(settings)
+    with httpx.Client(timeout=30) as client:
+        for n in range(11):
+            last = client.post(
+                f"{untrusted.url}/ui/login",
+                data={"token": f"g{n}"},
+                headers={"X-Forwarded-For": f"10.0.0.{n}"},
+            )
+        assert last.status_code == 429, "without trusted proxies the header is ignored"
+
+
+@pytest.mark.parametrize(
+    "target", ["/ui/\r\nSet-Cookie: x=1", "/ui/events\n", "https://elsewhere.example/", "//x"]
+)
+def test_a_next_page_that_is_not_one_of_ours_leads_to_the_dashboard(server: Any, target: str) -> None:
+    """Was: CR/LF in `next` answered 500, after a session row was written."""
+    with httpx.Client(timeout=30) as client:
+        answer = client.post(
+            f"{server.url}/ui/login", data={"token": ADMIN_TOKEN, "next": target}, follow_redirects=False
+        )
+    assert answer.status_code in (302, 303) and answer.headers["Location"].endswith("/ui/")
 
 
 def test_a_resource_id_that_walks_paths_is_422(server: Any) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -43,6 +44,8 @@ class Settings:
     azure_poll_max_interval: float = 300.0
     azure_max_age: float = 48 * 3600.0
     max_body_bytes: int = 1024 * 1024
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks of the reverse proxies whose `X-Forwarded-For` names the client."""
     body_budget_bytes: int = 32 * 1024 * 1024
     """Bytes of request bodies one web worker holds at once; a request past it is answered 503."""
     dedupe_window: float = 24 * 3600.0
@@ -103,6 +106,7 @@ _KINDS: dict[str, str] = {
     "azure_max_age": "duration",
     "max_body_bytes": "int",
     "body_budget_bytes": "int",
+    "trusted_proxies": "networks",
     "dedupe_window": "duration",
     "request_timeout": "duration",
     "public_url": "url",
@@ -325,6 +329,11 @@ def _convert(raw: Any, kind: str, where: str) -> Any:
             return parse_duration(raw)
         if kind == "url":
             return _base_url(str(raw))
+        if kind == "networks":
+            networks = _convert(raw, "list", where)
+            for network in networks:
+                ipaddress.ip_network(network, strict=False)  # ValueError names what is not one
+            return networks
         choices = kind.removeprefix("choice:").split(",")
         value = str(raw)
         if kind.endswith(("ERROR", "FULL")):

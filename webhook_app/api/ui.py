@@ -3,8 +3,9 @@
 The session is Flask's signed, HttpOnly cookie; its key is derived from the admin tokens,
 so every process of a deployment accepts it and rotating the tokens signs everyone out.
 The cookie names a session kept in the database: signing out deletes it, so the old
-cookie opens nothing, on any process or host. Failed sign-ins are limited per client
-(`SIGN_IN_ATTEMPTS` per `SIGN_IN_WINDOW`, then `429` with `Retry-After`). Every form
+cookie opens nothing, on any process or host. Wrong tokens are counted per client
+(`SIGN_IN_ATTEMPTS` per `SIGN_IN_WINDOW`; past them each wrong one waits, then `429` with
+`Retry-After`); a right one always signs in, whatever others got wrong. Every form
 carries a per-session CSRF token; every answer forbids framing, sniffing and any script.
 Nothing but the sign-in page is served without a session, and the token is only ever
 POSTed, never put in a URL.
@@ -16,6 +17,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import wraps
@@ -29,6 +31,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from webhook_app import charts, recordings
+from webhook_app.api.clients import client_address, trusted_networks
 from webhook_app.events import FAILURE_TYPES, OPS_PROVIDER, EventType
 from webhook_app.filters import parse_event_filters
 from webhook_app.replay import AlreadyReplayed, ReplayError, replay_event
@@ -49,6 +52,8 @@ PAGE = 50
 SESSION_LIFETIME = timedelta(hours=12)
 SIGN_IN_ATTEMPTS = 10
 SIGN_IN_WINDOW = timedelta(minutes=15)
+SLOW_DOWN_SECONDS = 2.0
+"""How long each wrong token waits for its answer once its address is past SIGN_IN_ATTEMPTS."""
 SECURITY_HEADERS = {
     # The pages use inline CSS and no script at all.
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
@@ -163,16 +168,18 @@ def login() -> str:
 def login_post() -> Any:
     ctx = services()
     limit = SignInLimit(ctx.store, attempts=SIGN_IN_ATTEMPTS, window=SIGN_IN_WINDOW)
-    client, now = request.remote_addr or "unknown", ctx.clock.now()
-    wait = limit.wait_seconds(client, now=now)
-    if wait > 0:
+    trusted = trusted_networks(ctx.settings.trusted_proxies)
+    client = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"), trusted)
+    now = ctx.clock.now()
+    if not token_matches(request.form.get("token", ""), ctx.settings.admin_tokens):
+        wait = limit.failed(client, now=now)
+        if wait <= 0:
+            return render_template("ui/login.html", error="That is not an admin token.", next=""), 401
+        time.sleep(SLOW_DOWN_SECONDS)  # a greenlet's sleep in the web worker: it holds no one else up
         minutes = max(1, round(wait / 60))
-        error = f"Too many wrong tokens from your address; try again in about {minutes} min."
+        error = f"Too many wrong tokens from your address; each try now waits, for about {minutes} min more."
         answer = render_template("ui/login.html", error=error, next="")
         return answer, 429, {"Retry-After": str(int(wait) + 1)}
-    if not token_matches(request.form.get("token", ""), ctx.settings.admin_tokens):
-        limit.failed(client, now=now)
-        return render_template("ui/login.html", error="That is not an admin token.", next=""), 401
     limit.succeeded(client)
     session.clear()
     session.permanent = True
@@ -180,8 +187,15 @@ def login_post() -> Any:
     session["sid"] = secrets.token_urlsafe(32)
     session["csrf"] = secrets.token_urlsafe(32)
     UISessions(ctx.store).start(session["sid"], now=now, lifetime=SESSION_LIFETIME)
-    target = request.form.get("next", "")
-    return redirect(target if target.startswith("/ui/") else url_for("ui.dashboard"))
+    return redirect(_page_target(request.form.get("next", "")))
+
+
+def _page_target(target: str) -> str:
+    """Where to go after signing in: a page of this site, or the dashboard (a `next` that
+    leaves the pages, or holds a character a Location header cannot, is not followed)."""
+    if target.startswith("/ui/") and target.isprintable() and not any(c.isspace() for c in target):
+        return target
+    return url_for("ui.dashboard")
 
 
 @bp.post("/logout")

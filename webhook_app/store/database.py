@@ -69,6 +69,15 @@ class Database:
         with self.reading() as conn:
             conn.execute(sa.text("SELECT 1"))
 
+    def upsert(
+        self, table: sa.Table, values: dict[str, Any], *, key: list[str], update: dict[str, Any]
+    ) -> Any:
+        """An INSERT that, when the row with that `key` exists, sets `update` on it instead, in one
+        statement (`ON CONFLICT … DO UPDATE`): concurrent writers each see the other's change."""
+        return (
+            self._dialect_insert(table).values(values).on_conflict_do_update(index_elements=key, set_=update)
+        )
+
     def insert_ignoring_conflict(self, table: sa.Table, values: dict[str, Any]) -> Any:
         """An INSERT that skips a row whose unique key is taken (`ON CONFLICT DO NOTHING`)."""
         return self._dialect_insert(table).values(values).on_conflict_do_nothing()

@@ -2,7 +2,8 @@
 
 A session is a row keyed by a digest of the id in the signed cookie: signing out deletes
 the row, so a copy of the old cookie opens nothing. Failed sign-ins are counted per client
-in a window, in the database, so every web process and host applies the same limit.
+in a window, in the database, so every web process and host applies the same limit; behind
+a reverse proxy the client is the address it forwards (`WEBHOOK_APP_TRUSTED_PROXIES`).
 """
 
 from __future__ import annotations
@@ -46,43 +47,32 @@ class UISessions:
 
 
 class SignInLimit:
-    """At most `attempts` failed sign-ins per client in each `window`."""
+    """Failed sign-ins per client, counted in windows of `window`: past `attempts` of them a
+    client is slowed down. A correct token is never refused for others' mistakes."""
 
     def __init__(self, store: Store, *, attempts: int, window: timedelta) -> None:
         self.store = store
         self.attempts = attempts
         self.window = window
 
-    def wait_seconds(self, client: str, *, now: datetime) -> float:
-        """0 when `client` may try; else how long until it may."""
-        with self.store.reading() as conn:
-            row = conn.execute(
-                sa.select(sign_in_failures).where(sign_in_failures.c.client == client[:100])
-            ).first()
-        if row is None or row.failures < self.attempts:
-            return 0.0
-        return max(0.0, (row.window_started_at + self.window - now).total_seconds())
-
-    def failed(self, client: str, *, now: datetime) -> None:
-        client = client[:100]
+    def failed(self, client: str, *, now: datetime) -> float:
+        """Count one failure of `client`, in one statement (concurrent failures all count), and
+        return 0 while it is within its attempts, else the seconds left of its window."""
+        expired = sign_in_failures.c.window_started_at <= now - self.window
+        statement = self.store.upsert(
+            sign_in_failures,
+            {"client": client[:100], "failures": 1, "window_started_at": now},
+            key=["client"],
+            update={
+                "failures": sa.case((expired, 1), else_=sign_in_failures.c.failures + 1),
+                "window_started_at": sa.case((expired, now), else_=sign_in_failures.c.window_started_at),
+            },
+        ).returning(sign_in_failures.c.failures, sign_in_failures.c.window_started_at)
         with self.store.writing() as conn:
-            row = conn.execute(sa.select(sign_in_failures).where(sign_in_failures.c.client == client)).first()
-            if row is None:
-                conn.execute(
-                    sign_in_failures.insert().values(client=client, failures=1, window_started_at=now)
-                )
-            elif row.window_started_at + self.window <= now:
-                conn.execute(
-                    sign_in_failures.update()
-                    .where(sign_in_failures.c.client == client)
-                    .values(failures=1, window_started_at=now)
-                )
-            else:
-                conn.execute(
-                    sign_in_failures.update()
-                    .where(sign_in_failures.c.client == client)
-                    .values(failures=sign_in_failures.c.failures + 1)
-                )
+            failures, started = conn.execute(statement).one()
+        if failures <= self.attempts:
+            return 0.0
+        return max(1.0, (started + self.window - now).total_seconds())
 
     def succeeded(self, client: str) -> None:
         with self.store.writing() as conn:
