@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import ADMIN_TOKEN, load_fixture
@@ -195,3 +196,19 @@ def test_a_listing_page_is_bounded_in_bytes() -> None:
     documents = [{"data": {"issue": "x" * (PAGE_BYTES // 3)}} for _ in range(10)]
     assert within_page_bytes(documents) == 2
     assert within_page_bytes([{"data": {"issue": "x" * (2 * PAGE_BYTES)}}] * 3) == 1, "one at the least"
+
+
+@pytest.mark.parametrize("path", ["/api/events", "/api/deliveries", "/api/receipts"])
+@pytest.mark.parametrize("moment", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"])
+def test_a_time_whose_utc_form_leaves_the_calendar_is_400(server: Any, path: str, moment: str) -> None:
+    """Was: 500 for a valid ISO time whose UTC form falls outside the years 1-9999."""
+    for name in ("since", "until"):
+        error = assert_error_body(server.admin.get(path, params={name: moment}), 400, "invalid_query")
+        assert name in error["details"]
+
+
+def test_the_events_page_refuses_such_a_time_without_failing(server: Any) -> None:
+    client = httpx.Client(base_url=server.url, timeout=10)
+    client.post("/ui/login", data={"token": ADMIN_TOKEN})
+    page = client.get("/ui/events", params={"since": "0001-01-01T00:00:00+14:00"})
+    assert page.status_code in (200, 400) and "years 1 to 9999" in page.text

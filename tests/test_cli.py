@@ -43,3 +43,10 @@ def test_importing_the_package_or_its_handler_api_loads_no_web_or_database_stack
     )
     loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]"
+
+
+def test_a_since_outside_the_calendar_is_a_usage_error(settings: Any, store: Any) -> None:
+    env = {"WEBHOOK_APP_DATABASE_URL": settings.database_url, "WEBHOOK_APP_DATA_DIR": settings.data_dir}
+    for since in ("0001-01-01T00:00:00+14:00", "99999999d"):
+        result = CliRunner().invoke(cli, ["deliveries", "retry", "--since", since, "--yes"], env=env)
+        assert result.exit_code == 2 and "--since" in result.output, result.output

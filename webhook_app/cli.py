@@ -479,13 +479,19 @@ def _moment(text: str, now: datetime, option: str = "--since") -> datetime:
         return now - timedelta(seconds=parse_duration(text))
     except ValueError:
         pass
+    except OverflowError:
+        raise click.BadParameter(f"{text!r} reaches back before the year 1", param_hint=option) from None
     try:
         moment = datetime.fromisoformat(text)
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
     except ValueError:
         raise click.BadParameter(
             f"{text!r} is neither a duration (24h) nor an ISO 8601 time", param_hint=option
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except OverflowError:
+        raise click.BadParameter(
+            f"{text!r} falls outside the years 1 to 9999 in UTC", param_hint=option
+        ) from None
 
 
 @cli.group()

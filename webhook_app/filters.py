@@ -7,13 +7,28 @@ Each gives text: the API's query string, the page's form, the command's options 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Any
 
-from marshmallow import EXCLUDE, Schema, fields, pre_load
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, pre_load
 
 from webhook_app.route_config import installed_provider
 from webhook_app.store import EventFilters
+
+
+class UTCMoment(fields.AwareDateTime):
+    """An ISO 8601 time (UTC when it names no offset), in UTC: one whose UTC form leaves the
+    years 1 to 9999 (`0001-01-01T00:00:00+14:00`) is refused as invalid, not stored as a 500."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(default_timezone=UTC, **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("Its time in UTC falls outside the years 1 to 9999.") from None
 
 
 class EventFilterSchema(Schema):
@@ -24,8 +39,8 @@ class EventFilterSchema(Schema):
     provider = fields.String(validate=installed_provider)
     voice_id = fields.String()
     status = fields.String()
-    since = fields.AwareDateTime(default_timezone=UTC)
-    until = fields.AwareDateTime(default_timezone=UTC)
+    since = UTCMoment()
+    until = UTCMoment()
 
 
 class _FilterForm(EventFilterSchema):

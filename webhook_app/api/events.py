@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, timedelta
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -14,7 +14,7 @@ from webhook_app.api.auth import require_admin
 from webhook_app.api.errors import api_error
 from webhook_app.api.query import PageQuerySchema, invalid_query, load_query
 from webhook_app.api.schemas import respond
-from webhook_app.filters import EventFilterSchema, event_filters
+from webhook_app.filters import EventFilterSchema, UTCMoment, event_filters
 from webhook_app.replay import AlreadyReplayed, ReplayError, replay_event
 from webhook_app.reprocess import AlreadyReprocessed, NoSuchReceipt, ReprocessError, reprocess_receipt
 from webhook_app.route_config import installed_provider
@@ -149,8 +149,8 @@ def get_voice(provider: str, voice_id: str) -> Response:
 class ReceiptQuerySchema(PageQuerySchema):
     state = fields.String(validate=validate.OneOf(values(ReceiptStatus)))
     provider = fields.String(validate=installed_provider)
-    since = fields.AwareDateTime(default_timezone=UTC)
-    until = fields.AwareDateTime(default_timezone=UTC)
+    since = UTCMoment()
+    until = UTCMoment()
 
 
 @bp.get("/receipts")

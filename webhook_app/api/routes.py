@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
 from flask import Blueprint, Response
 from marshmallow import ValidationError, fields, validate
 
@@ -12,6 +10,7 @@ from webhook_app.api.auth import require_admin
 from webhook_app.api.errors import api_error
 from webhook_app.api.query import PageQuerySchema, invalid_query, load_query
 from webhook_app.api.schemas import respond
+from webhook_app.filters import UTCMoment
 from webhook_app.route_admin import UnknownRoute, route_items, set_paused
 from webhook_app.services import services
 from webhook_app.states import DeliveryStatus, values
@@ -25,8 +24,8 @@ class DeliveryQuerySchema(PageQuerySchema):
     status = fields.String(validate=validate.OneOf(values(DeliveryStatus)))
     route = fields.String(validate=validate.Length(min=1, max=100))
     event_type = fields.String(validate=validate.Length(min=1, max=64))
-    since = fields.AwareDateTime(default_timezone=UTC)
-    until = fields.AwareDateTime(default_timezone=UTC)
+    since = UTCMoment()
+    until = UTCMoment()
 
 
 @bp.get("/routes")
