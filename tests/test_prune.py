@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +14,9 @@ from webhook_app.cli import cli
 from webhook_app.ingest import record_events
 from webhook_app.providers import resemble
 from webhook_app.routes import Route
-from webhook_app.store import NewReceipt, Store
+from webhook_app.store import NewReceipt, PlannedDelivery, Store
+from webhook_app.store.records import delivery_row
+from webhook_app.store.tables import deliveries
 
 NOW = datetime.now(UTC)
 ROUTES = (Route(name="r", handler="log"),)
@@ -73,3 +77,28 @@ def test_prune_command(settings: Any, store: Store) -> None:
     assert summary in result.output
     bad = CliRunner().invoke(cli, ["prune", "--older-than", "a while"], env=env)
     assert bad.exit_code == 2 and "not a duration" in bad.output
+
+
+def test_a_replay_queued_while_prune_runs_is_kept_and_prune_does_not_abort(store: Store) -> None:
+    """Was (PostgreSQL): prune deleted a replay queued during its batch, or aborted on a foreign key."""
+    event_id = add(store, "old-replayed", 100)
+    finish_all(store)
+    (done,) = store.deliveries_of(event_id)
+    replay = delivery_row(PlannedDelivery(event_id=event_id, route="r", replay_of=done["id"]), NOW)
+    outcome: dict[str, Any] = {}
+    with store.writing() as conn:  # the replay's transaction: under way when prune starts
+        conn.execute(deliveries.insert().values(replay))
+
+        def prune() -> None:
+            try:
+                outcome["removed"] = store.prune(before=NOW - timedelta(days=90))
+            except Exception as exc:  # what the test reports
+                outcome["error"] = exc
+
+        pruning = threading.Thread(target=prune)
+        pruning.start()
+        time.sleep(0.5)
+    pruning.join(30)
+    assert "error" not in outcome, outcome
+    assert outcome["removed"]["events"] == 0
+    assert [d["id"] for d in store.deliveries_of(event_id)] == [done["id"], replay["id"]]

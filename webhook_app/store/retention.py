@@ -43,11 +43,15 @@ class Retention(Database):
         unfinished = sa.exists().where(
             deliveries.c.event_id == events.c.id, deliveries.c.status.in_(DUE_STATUSES)
         )
-        old_events = sa.select(events.c.id).where(events.c.occurred_at < before, ~unfinished).limit(batch)
+        # Rows are locked before they are deleted, then checked again: a delivery (a replay) or
+        # an event (a reprocess) added meanwhile keeps its row, instead of being deleted with
+        # it or failing the delete on its foreign key. On PostgreSQL such an insert waits for
+        # the lock (it takes a share of the row it refers to); SQLite has one writer at a time.
+        prunable_events = sa.and_(events.c.occurred_at < before, ~unfinished)
+        old_events = sa.select(events.c.id).where(prunable_events).limit(batch).with_for_update()
         referenced = sa.exists().where(events.c.receipt_id == receipts.c.id)
-        old_receipts = (
-            sa.select(receipts.c.id).where(receipts.c.received_at < before, ~referenced).limit(batch)
-        )
+        prunable_receipts = sa.and_(receipts.c.received_at < before, ~referenced)
+        old_receipts = sa.select(receipts.c.id).where(prunable_receipts).limit(batch).with_for_update()
         old_operations = (
             sa.select(azure_operations.c.id)
             .where(
@@ -63,9 +67,14 @@ class Retention(Database):
         )
         while True:
             with self.writing() as conn:
-                event_ids = list(conn.execute(old_events).scalars())
-                if not event_ids:
+                locked = list(conn.execute(old_events).scalars())
+                if not locked:
                     break
+                event_ids = list(
+                    conn.execute(
+                        sa.select(events.c.id).where(events.c.id.in_(locked), prunable_events)
+                    ).scalars()
+                )
                 delivery_ids = list(
                     conn.execute(
                         sa.select(deliveries.c.id).where(deliveries.c.event_id.in_(event_ids))
@@ -80,15 +89,17 @@ class Retention(Database):
                 removed["events"] += conn.execute(events.delete().where(events.c.id.in_(event_ids))).rowcount
             if progress:
                 progress("events", len(event_ids))
-        for name, table, query in (
-            ("receipts", receipts, old_receipts),
-            ("azure_operations", azure_operations, old_operations),
+        for name, table, query, still in (
+            ("receipts", receipts, old_receipts, prunable_receipts),
+            ("azure_operations", azure_operations, old_operations, sa.true()),
         ):
             while True:
                 with self.writing() as conn:
                     ids = list(conn.execute(query).scalars())
                     if ids:
-                        removed[name] += conn.execute(table.delete().where(table.c.id.in_(ids))).rowcount
+                        removed[name] += conn.execute(
+                            table.delete().where(table.c.id.in_(ids), still)
+                        ).rowcount
                 if not ids:
                     break
                 if progress:
