@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -212,3 +213,17 @@ def test_the_events_page_refuses_such_a_time_without_failing(server: Any) -> Non
     client.post("/ui/login", data={"token": ADMIN_TOKEN})
     page = client.get("/ui/events", params={"since": "0001-01-01T00:00:00+14:00"})
     assert page.status_code in (200, 400) and "years 1 to 9999" in page.text
+
+
+def test_a_voice_id_holding_a_slash_opens_on_the_api_and_the_page(server: Any) -> None:
+    """Was: 404 on the voice's page for an id such as `team/narrator`."""
+    post(server, "team/narrator", "finished")
+    voice = server.admin.get("/api/voices/resemble/team%2Fnarrator").json()
+    assert voice["voice_id"] == "team/narrator"
+    client = httpx.Client(base_url=server.url, timeout=10)
+    client.post("/ui/login", data={"token": ADMIN_TOKEN})
+    voices_page = client.get("/ui/events").text
+    link = re.search(r'href="(/ui/voices/resemble/team[^"]*)"', voices_page)
+    assert link is not None, voices_page[:2000]
+    page = client.get(link.group(1))
+    assert page.status_code == 200 and "team/narrator" in page.text

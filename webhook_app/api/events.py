@@ -117,7 +117,7 @@ def list_voices() -> Response:
     return respond(schemas.VoicePage, {"items": items, "next_cursor": encode_cursor(last) if last else None})
 
 
-@bp.get("/voices/<provider>/<voice_id>")
+@bp.get("/voices/<provider>/<path:voice_id>")
 @require_admin
 def get_voice(provider: str, voice_id: str) -> Response:
     installed = services().providers

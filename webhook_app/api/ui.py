@@ -392,7 +392,7 @@ TIMELINE_EVENTS = 200
 """A voice page shows its latest events up to this many, each with its deliveries."""
 
 
-@bp.get("/voices/<provider>/<voice_id>")
+@bp.get("/voices/<provider>/<path:voice_id>")
 @signed_in
 def voice(provider: str, voice_id: str) -> str:
     store = services().store
