@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import wave
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import RESEMBLE_TOKENS
-from tests.fake_resemble import FakeResemble, resemble_error
+from tests.fake_resemble import FakeResemble, resemble_error, resemble_refusal
 from tests.processes import environment, run_cli
 from tests.sink import Reply
 from webhook_app.resemble_client import ResembleClient, ResembleRequestError
@@ -80,16 +81,21 @@ def test_create_voice_wires_the_callback_and_starts_the_timeline(
     assert KEY not in created.stdout + created.stderr
 
 
-def test_build_starts_training(
+def test_build_starts_training_once_the_voice_has_its_recordings(
     server: Any, fake: FakeResemble, consent: Path, tls_certificate: tuple[Path, Path], tmp_path: Path
 ) -> None:
     env = env_for(server, fake, tls_certificate, tmp_path)
     voice_uuid = run_cli(
         ["resemble", "create-voice", "--name", "A", "--consent", str(consent)], env, tmp_path
-    )
-    built = run_cli(["resemble", "build", voice_uuid.stdout.strip()], env, tmp_path)
+    ).stdout.strip()
+    refused = run_cli(["resemble", "build", voice_uuid], env, tmp_path)
+    assert refused.returncode == 1
+    assert "a professional voice needs at least 20 recordings before it is built" in refused.stderr
+    assert f"{voice_uuid} has 0: upload 20 more" in refused.stderr
+    assert not any(r.path.endswith("/build") for r in fake.requests)
+    built = run_cli(["resemble", "build", voice_uuid, "--force"], env, tmp_path)
     assert built.returncode == 0 and "queued for training" in built.stdout
-    assert fake.voices[voice_uuid.stdout.strip()]["status"] == "training"
+    assert fake.voices[voice_uuid]["status"] == "training"
 
 
 @pytest.mark.parametrize(
@@ -108,7 +114,7 @@ def test_build_starts_training(
             "could not create the voice (503: Maintenance); try again later",
         ),
         (Reply(status=502, body=b"<html>bad gateway</html>"), "(502)"),
-        (Reply(body=b"not json"), "not JSON"),
+        (Reply(body=b"not json"), "not a JSON object"),
     ],
     ids=["422", "429", "5xx", "html 502", "not json"],
 )
@@ -192,3 +198,165 @@ def test_a_resemble_that_does_not_answer_in_time_is_one_sentence(
             client.build("voice-1")
     finally:
         client.close()
+
+
+REFUSED_ITEM = {"uuid": "5f1d-refused-voice", "name": "A", "status": "consent_failed"}
+
+
+def test_a_200_with_success_false_is_a_refusal_and_the_voice_it_made_is_recorded_as_such(
+    server: Any, fake: FakeResemble, consent: Path, tls_certificate: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Was: the uuid printed, a creation recorded as a success, and exit 0."""
+    fake.scripted.append(
+        resemble_refusal(
+            200, {"success": False, "message": "Consent could not be validated", "item": REFUSED_ITEM}
+        )
+    )
+    env = env_for(server, fake, tls_certificate, tmp_path)
+    result = run_cli(["resemble", "create-voice", "--name", "A", "--consent", str(consent)], env, tmp_path)
+    assert result.returncode == 1 and result.stdout == ""
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert "Consent could not be validated" in line
+    assert "the voice exists all the same: 5f1d-refused-voice, status consent_failed" in line
+    (event,) = server.admin.get("/api/voices/resemble/5f1d-refused-voice").json()["events"]
+    assert event["type"] == "voice.status.changed" and event["data"]["status"] == "consent_failed"
+    assert event["data"]["ok"] is False and "Consent could not be validated" in event["data"]["issue"]
+
+
+def test_a_build_answered_with_success_false_fails(
+    server: Any, fake: FakeResemble, tls_certificate: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Was: "training started" and exit 0."""
+    fake.scripted.append(resemble_refusal(200, {"success": False, "message": "Voice has no recordings"}))
+    env = env_for(server, fake, tls_certificate, tmp_path)
+    result = run_cli(["resemble", "build", "voice-1", "--force"], env, tmp_path)
+    assert result.returncode == 1 and "Voice has no recordings" in result.stderr
+    assert "training started" not in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("errors", "shown"),
+    [
+        (["Name is too long", "Consent is not a WAV file"], "Name is too long; Consent is not a WAV file"),
+        ([{"field": "name", "message": "is taken"}], "name: is taken"),
+        ({"dataset_url": ["is not reachable"]}, "dataset_url: is not reachable"),
+    ],
+    ids=["strings", "objects", "map"],
+)
+def test_every_validation_error_is_shown(
+    server: Any, fake: FakeResemble, consent: Path, tls_certificate: tuple[Path, Path], tmp_path: Path,
+    errors: Any, shown: str,
+) -> None:  # fmt: skip
+    """Was: only "Validation failed"."""
+    body = {"success": False, "error": "Validation failed", "validation_errors": errors}
+    fake.scripted.append(resemble_refusal(422, body))
+    env = env_for(server, fake, tls_certificate, tmp_path)
+    result = run_cli(["resemble", "create-voice", "--name", "A", "--consent", str(consent)], env, tmp_path)
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("Error")]
+    assert result.returncode == 1 and "Validation failed" in line and shown in line, line
+
+
+@pytest.mark.parametrize("command", ["build", "upload-recordings"])
+@pytest.mark.parametrize("uuid", ["../../v1/projects", "a/b", "voice?x=1", "%2e%2e", ""])
+def test_a_voice_uuid_that_is_not_one_is_refused_before_any_request(
+    server: Any,
+    fake: FakeResemble,
+    tls_certificate: tuple[Path, Path],
+    tmp_path: Path,
+    command: str,
+    uuid: str,
+) -> None:
+    """Was: `build '../../v1/projects'` posted to another Resemble path with the API key."""
+    env = env_for(server, fake, tls_certificate, tmp_path)
+    extra = (
+        [str(tmp_path), "--transcripts", str(tmp_path / "t.csv")] if command == "upload-recordings" else []
+    )
+    (tmp_path / "t.csv").write_text("name,text\n")
+    result = run_cli(["resemble", command, uuid, *extra], env, tmp_path)
+    assert result.returncode == 2 and "is not a Resemble voice uuid" in result.stderr, result.stderr
+    assert fake.requests == []
+
+
+def test_language_and_description_are_sent(
+    server: Any, fake: FakeResemble, consent: Path, tls_certificate: tuple[Path, Path], tmp_path: Path
+) -> None:
+    env = env_for(server, fake, tls_certificate, tmp_path)
+    created = run_cli(
+        ["resemble", "create-voice", "--name", "A", "--consent", str(consent), "--language", "fr-FR",
+         "--description", "The narrator, warm"],
+        env, tmp_path,
+    )  # fmt: skip
+    assert created.returncode == 0, created.stderr
+    sent = fake.requests[-1].json()
+    assert sent["language"] == "fr-FR" and sent["description"] == "The narrator, warm"
+    plain = run_cli(["resemble", "create-voice", "--name", "B", "--consent", str(consent)], env, tmp_path)
+    assert "language" not in fake.requests[-1].json(), "absent: Resemble's default (en-US) applies"
+    assert "upload-recordings" in plain.stderr, "says what comes next for a voice without a dataset"
+
+
+def test_resemble_text_is_escaped_and_the_key_never_printed(
+    server: Any, fake: FakeResemble, consent: Path, tls_certificate: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Was: OSC title and hyperlink sequences reached the terminal, and a refusal quoting the
+    Authorization header printed the key."""
+    said = f"\x1b]0;pwned\x07bad header \x1b]8;;https://x.example\x1b\\link: Authorization: Bearer {KEY}"
+    fake.scripted.append(resemble_refusal(400, {"success": False, "message": said}))
+    env = env_for(server, fake, tls_certificate, tmp_path)
+    result = run_cli(["resemble", "create-voice", "--name", "A", "--consent", str(consent)], env, tmp_path)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1 and "\x1b" not in output and "\x07" not in output
+    assert "\\x1b]0;pwned\\x07" in output and "Bearer [redacted]" in output
+    assert KEY not in output
+
+
+def _wav(path: Path, seconds: float = 0.05) -> None:
+    with wave.open(str(path), "wb") as audio:
+        audio.setnchannels(1)
+        audio.setsampwidth(2)
+        audio.setframerate(8000)
+        audio.writeframes(b"\x00\x01" * int(8000 * seconds))
+
+
+def test_upload_recordings_resumes_after_a_cut_then_build_and_the_callback_close_the_loop(
+    server: Any, fake: FakeResemble, consent: Path, tls_certificate: tuple[Path, Path], tmp_path: Path
+) -> None:
+    env = env_for(server, fake, tls_certificate, tmp_path)
+    voice_uuid = run_cli(
+        ["resemble", "create-voice", "--name", "Narrator", "--consent", str(consent)], env, tmp_path
+    ).stdout.strip()
+    takes = tmp_path / "takes"
+    takes.mkdir()
+    rows = ["name,text,emotion,is_active"]
+    for n in range(25):
+        name = f"take_{n:02d}.wav"
+        if n == 7:
+            name = "take_07.mp3"
+            (takes / name).write_bytes(b"ID3 not a wav")
+        elif n != 12:  # take_12.wav is listed but missing
+            _wav(takes / name)
+        rows.append(f'{name},"Line {n}, read slowly",neutral,true')
+    transcripts = tmp_path / "transcripts.csv"
+    transcripts.write_text("\n".join(rows) + "\n")
+    command = ["resemble", "upload-recordings", voice_uuid, str(takes), "--transcripts", str(transcripts)]
+
+    fake.uploads_before_outage = 10
+    cut = run_cli(command, env, tmp_path)
+    assert cut.returncode == 1 and "run the same command again" in cut.stderr
+    assert len(fake.uploads) == 10
+
+    fake.uploads_before_outage = None
+    again = run_cli(command, env, tmp_path)
+    assert again.returncode == 1, "a refused file makes the run fail, after the others went"
+    assert "take_07.mp3: refused: not a WAV file" in again.stdout
+    assert "take_12.wav: refused: no such file in the folder" in again.stdout
+    assert again.stdout.count("skipped: uploaded already") == 10
+    assert "13 uploaded, 10 skipped, 2 refused, 0 failed; the voice has 23 recordings" in again.stdout
+    assert sorted(fake.uploads) == sorted(set(fake.uploads)) and len(fake.uploads) == 23, "none twice"
+    taken = fake.recordings[voice_uuid][0]
+    assert taken["text"] == "Line 0, read slowly" and taken["is_active"] and taken["bytes"] > 44
+
+    built = run_cli(["resemble", "build", voice_uuid], env, tmp_path)
+    assert built.returncode == 0 and "queued for training" in built.stdout, built.stderr
+    assert fake.call_back(voice_uuid).status_code == 202
+    timeline = server.admin.get(f"/api/voices/resemble/{voice_uuid}").json()["events"]
+    assert [e["type"] for e in timeline] == ["voice.status.changed", "voice.training.succeeded"]
