@@ -1,8 +1,13 @@
-"""A local HTTPS server that speaks Azure's documented custom voice API (api-version 2023-12-01-preview).
+"""A local HTTPS server that speaks Azure's documented custom voice API: the GA api-version
+2026-01-01 and the 2023-12-01-preview before it.
 
 Operations_Get, PersonalVoices_Get/Create, Consents_Get/Create, with Azure's error body
-and 401 for a wrong `Ocp-Apim-Subscription-Key`. Tests script statuses, failure reasons,
-and one-off replies (429 with Retry-After, 5xx, delays), and read every request it got.
+and 401 for a wrong `Ocp-Apim-Subscription-Key`; an api-version it does not know is 400,
+and so is an audio extension not in the form of the request's version (`.wav` in GA,
+`*.wav` in the preview). An operation's `Operation-Location` carries the version it was
+created with. Tests script statuses, failure reasons (the GA's `DataNotReady` and
+`DataNotEnough` too), and one-off replies (429 with Retry-After, 5xx, delays), and read
+every request it got.
 """
 
 from __future__ import annotations
@@ -18,7 +23,12 @@ from typing import Any
 
 from tests.sink import LoopbackServer, Received, Reply
 
-API_VERSION = "2023-12-01-preview"
+API_VERSION = "2026-01-01"
+PREVIEW = "2023-12-01-preview"
+VERSIONS = (API_VERSION, PREVIEW)
+FAILURE_REASONS = ("InaccessibleCustomerStorage", "SpeakerVerificationFailed", "TerminateByUser", "Internal",
+                   "DataNotReady", "DataNotEnough")  # fmt: skip
+"""PersonalVoice `properties.failureReason` values of the GA spec (ModelFailureReason)."""
 _PATH = re.compile(r"^/customvoice/(operations|personalvoices|consents)/([^/?]+)\?api-version=([\w.-]+)$")
 
 
@@ -62,7 +72,9 @@ class FakeAzure(LoopbackServer):
 
     # -- scripting --------------------------------------------------------------
 
-    def add_operation(self, kind: str, resource_id: str, status: str = "NotStarted") -> str:
+    def add_operation(
+        self, kind: str, resource_id: str, status: str = "NotStarted", api_version: str = API_VERSION
+    ) -> str:
         """A created personal voice or consent with its operation; returns the Operation-Location."""
         operation_id = str(uuid.uuid4())
         collection = "personalvoices" if kind == "personal_voice" else "consents"
@@ -75,10 +87,12 @@ class FakeAzure(LoopbackServer):
             "status": status,
             "resource": (collection, resource_id),
         }
-        return self.operation_url(operation_id)
+        return self.operation_url(operation_id, api_version=api_version)
 
-    def operation_url(self, operation_id: str, host: str = "localhost") -> str:
-        return f"https://{host}:{self.port}/customvoice/operations/{operation_id}?api-version={API_VERSION}"
+    def operation_url(
+        self, operation_id: str, host: str = "localhost", api_version: str = API_VERSION
+    ) -> str:
+        return f"https://{host}:{self.port}/customvoice/operations/{operation_id}?api-version={api_version}"
 
     def set_status(self, operation_url: str, status: str, failure_reason: str | None = None) -> None:
         operation = self.operations[operation_url.split("/operations/")[1].split("?")[0]]
@@ -106,9 +120,11 @@ class FakeAzure(LoopbackServer):
         match = _PATH.match(request.path)
         if not match:
             return azure_error(404, "NotFound", "No such resource.")
-        collection, identifier, _ = match.groups()
+        collection, identifier, version = match.groups()
+        if version not in VERSIONS:
+            return azure_error(400, "BadRequest", f"The api-version {version} is not supported.")
         if request.method == "PUT":
-            return self._create(collection, identifier, request)
+            return self._create(collection, identifier, version, request)
         if collection == "operations":
             operation = self.operations.get(identifier)
             if operation is None:
@@ -120,12 +136,18 @@ class FakeAzure(LoopbackServer):
             return azure_error(404, "NotFound", f"{identifier} not found.")
         return Reply(body=json.dumps(resource).encode(), headers={"Content-Type": "application/json"})
 
-    def _create(self, collection: str, identifier: str, request: Received) -> Reply:
+    def _create(self, collection: str, identifier: str, version: str, request: Received) -> Reply:
         body = request.json()
         if collection == "personalvoices" and not body.get("audios", {}).get("containerUrl"):
             return azure_error(400, "BadArgument", "audios.containerUrl is required.")
+        form = "*." if version == PREVIEW else "."
+        extensions = body.get("audios", {}).get("extensions", []) if collection == "personalvoices" else []
+        if any(not (e.startswith(form) and e[len(form) :].isalnum()) for e in extensions):
+            return azure_error(
+                400, "BadArgument", f"audios.extensions must look like {form}wav in {version}."
+            )
         kind = "personal_voice" if collection == "personalvoices" else "consent"
-        location = self.add_operation(kind, identifier)
+        location = self.add_operation(kind, identifier, api_version=version)
         operation_id = location.split("/operations/")[1].split("?")[0]
         resource = {**self.resources[(collection, identifier)], **body}
         return Reply(

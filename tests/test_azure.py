@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import deliver_due, with_routes
-from tests.fake_azure import FakeAzure, azure_error
+from tests.fake_azure import PREVIEW, FakeAzure, azure_error
 from tests.sink import Reply, Sink
 from webhook_app.azure.client import AzureClient
 from webhook_app.azure.poller import AzurePoller
@@ -151,10 +151,19 @@ def test_not_started_running_succeeded_gives_one_event_per_change(harness: Harne
     # Every call carried the key; the resource was read at the operation's origin and api-version.
     assert all(r.headers["Ocp-Apim-Subscription-Key"] == KEY for r in azure.requests)
     (resource_read,) = azure.gets("personalvoices")
-    assert (
-        resource_read.path
-        == "/customvoice/personalvoices/Jessica-PersonalVoice?api-version=2023-12-01-preview"
-    )
+    assert resource_read.path == "/customvoice/personalvoices/Jessica-PersonalVoice?api-version=2026-01-01"
+
+
+def test_an_operation_created_at_the_preview_is_read_at_the_preview(
+    harness: Harness, azure: FakeAzure
+) -> None:
+    """Polling keeps the version the Operation-Location carries, whatever creates use now."""
+    url = azure.add_operation("personal_voice", "Old-Voice", api_version=PREVIEW)
+    op = harness.track(url, resource_id="Old-Voice")
+    azure.set_status(url, "Succeeded")
+    harness.poll_when_due(op["id"])
+    assert {r.path.split("api-version=")[1] for r in azure.requests} == {PREVIEW}
+    assert harness.events("Old-Voice")[0]["type"] == "voice.training.succeeded"
 
 
 @pytest.mark.parametrize(
@@ -162,6 +171,8 @@ def test_not_started_running_succeeded_gives_one_event_per_change(harness: Harne
     [
         ("personal_voice", "Failed", "SpeakerVerificationFailed", "voice.consent.failed"),
         ("personal_voice", "Failed", "InaccessibleCustomerStorage", "voice.dataset.issue"),
+        ("personal_voice", "Failed", "DataNotReady", "voice.dataset.issue"),
+        ("personal_voice", "Failed", "DataNotEnough", "voice.dataset.issue"),
         ("personal_voice", "Failed", "TerminateByUser", "voice.training.failed"),
         ("personal_voice", "Failed", "Internal", "voice.training.failed"),
         ("personal_voice", "Failed", None, "voice.training.failed"),
@@ -184,8 +195,31 @@ def test_terminal_and_other_statuses_map_to_event_types(
     if status == "Failed":
         assert event["data"]["error"]["code"] == (reason or "Unknown")
         assert event["data"]["issue"] and event["data"]["ok"] is False
+        assert event["data"]["issue"] == ADVICE.get(reason or "", event["data"]["issue"])
     else:
         assert event["data"]["error"] is None
+
+
+ADVICE = {
+    "DataNotReady": "The training data is not ready: let the audio finish uploading into the container, "
+    "then create the personal voice again.",
+    "DataNotEnough": "The training data is not enough: add audio to the container (Azure's personal voice "
+    "requirements say how much), then create the personal voice again.",
+}
+
+
+def test_inaccessible_customer_storage_points_at_the_speech_resources_own_storage(
+    harness: Harness, azure: FakeAzure
+) -> None:
+    """Was: "check the audio container's URL and SAS token", which is not what Azure means."""
+    url = azure.add_operation("personal_voice", "Jessica")
+    op = harness.track(url, resource_id="Jessica")
+    azure.set_status(url, "Failed", "InaccessibleCustomerStorage")
+    harness.poll_when_due(op["id"])
+    (event,) = harness.events("Jessica")
+    issue = event["data"]["issue"]
+    assert "storage account linked to the Speech resource" in issue and "bring your own storage" in issue
+    assert "SAS" not in issue and "audio container" not in issue
 
 
 @pytest.mark.parametrize("form", ["seconds", "http-date"])
@@ -406,14 +440,14 @@ def test_create_personal_voice_then_track_from_the_cli(
     assert result.exit_code == 0, result.output
     assert "tracking op_" in result.output
     (put,) = [r for r in azure.requests if r.method == "PUT"]
-    assert put.path == "/customvoice/personalvoices/JessicaPersonalVoiceId?api-version=2023-12-01-preview"
+    assert put.path == "/customvoice/personalvoices/JessicaPersonalVoiceId?api-version=2026-01-01"
     assert put.json() == {
         "projectId": "JessicaProjectId",
         "consentId": "JessicaConsentId",
         "audios": {
             "containerUrl": "https://contoso.blob.core.windows.net/voicecontainer?mySasToken",
             "prefix": "jessica/",
-            "extensions": ["*.wav"],
+            "extensions": [".wav"],  # given as *.wav (the preview's form), sent as the GA spells it
         },
     }
     assert put.headers["Operation-Id"]
@@ -663,3 +697,43 @@ def test_an_azure_error_holding_nul_is_kept_with_the_operation(harness: Harness,
     state = harness.operation(op["id"])
     assert state["last_error"] == "Azure answered 503 Busy: Busy\ufffd now." and state["state"] == "active"
     harness.poller.close()
+
+
+@pytest.mark.parametrize(
+    ("api_version", "given", "sent"),
+    [
+        ("2026-01-01", ".wav", ".wav"),
+        ("2023-12-01-preview", ".wav", "*.wav"),
+        ("2023-12-01-preview", "*.wav", "*.wav"),
+    ],
+)
+def test_creates_use_the_configured_api_version_and_its_extension_form(
+    azure_settings: Any, azure: FakeAzure, store: Any, api_version: str, given: str, sent: str
+) -> None:
+    env = {
+        "WEBHOOK_APP_DATABASE_URL": azure_settings.database_url,
+        "WEBHOOK_APP_DATA_DIR": azure_settings.data_dir,
+        "WEBHOOK_APP_AZURE_SPEECH_KEY": KEY,
+        "WEBHOOK_APP_AZURE_ALLOWED_HOSTS": "localhost",
+        "WEBHOOK_APP_AZURE_ENDPOINT": azure.endpoint,
+        "WEBHOOK_APP_AZURE_API_VERSION": api_version,
+    }
+    args = ["azure", "create-personal-voice", "--voice-id", "Voice-1", "--project-id", "P",
+            "--consent-id", "C", "--container-url", "https://contoso.blob.core.windows.net/c?sas",
+            "--extension", given]  # fmt: skip
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 0, result.output
+    (put,) = [r for r in azure.requests if r.method == "PUT"]
+    assert put.path.endswith(f"?api-version={api_version}") and put.json()["audios"]["extensions"] == [sent]
+    (tracked,) = OperationStore(store).recent(state="active", limit=5)
+    assert tracked.operation_url.endswith(f"?api-version={api_version}")
+
+
+def test_a_malformed_api_version_setting_is_refused(tmp_path: Any) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["azure", "operations"],
+        env={"WEBHOOK_APP_AZURE_API_VERSION": "latest", "WEBHOOK_APP_DATA_DIR": str(tmp_path)},
+    )
+    assert result.exit_code != 0 and "WEBHOOK_APP_AZURE_API_VERSION" in result.output
+    assert "not an Azure api-version such as 2026-01-01" in result.output

@@ -37,6 +37,7 @@ class Settings:
     azure_speech_key: str | None = field(default=None, repr=False)
     azure_endpoint: str | None = None
     azure_allowed_hosts: tuple[str, ...] = ()
+    azure_api_version: str = "2026-01-01"
     resemble_api_key: str | None = field(default=None, repr=False)
     resemble_api_url: str = "https://app.resemble.ai/api/v2"
     resemble_allowed_hosts: tuple[str, ...] = ()
@@ -98,6 +99,7 @@ _KINDS: dict[str, str] = {
     "azure_speech_key": "str",
     "azure_endpoint": "str",
     "azure_allowed_hosts": "list",
+    "azure_api_version": "api_version",
     "resemble_api_key": "str",
     "resemble_api_url": "str",
     "resemble_allowed_hosts": "list",
@@ -329,6 +331,10 @@ def _convert(raw: Any, kind: str, where: str) -> Any:
             return parse_duration(raw)
         if kind == "url":
             return _base_url(str(raw))
+        if kind == "api_version":
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}(-preview)?", str(raw).strip()):
+                raise ValueError(f"{raw!r} is not an Azure api-version such as 2026-01-01")
+            return str(raw).strip()
         if kind == "networks":
             networks = _convert(raw, "list", where)
             for network in networks:

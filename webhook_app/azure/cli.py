@@ -67,7 +67,10 @@ def _azure_client(settings: Settings, endpoint: str | None) -> tuple[Any, str]:
         )
     if not settings.azure_speech_key:
         raise click.ClickException("Set WEBHOOK_APP_AZURE_SPEECH_KEY to your Speech resource key.")
-    return AzureClient(settings.azure_speech_key, settings.azure_allowed_hosts), endpoint
+    client = AzureClient(
+        settings.azure_speech_key, settings.azure_allowed_hosts, api_version=settings.azure_api_version
+    )
+    return client, endpoint
 
 
 def _create(settings: Settings, endpoint: str | None, kind: str, resource_id: str, **fields: Any) -> None:
@@ -98,7 +101,14 @@ def _create(settings: Settings, endpoint: str | None, kind: str, resource_id: st
 @click.option("--consent-id", required=True)
 @click.option("--container-url", required=True, help="Azure Blob container URL with a SAS token.")
 @click.option("--prefix", help="Blob name prefix, e.g. jessica/.")
-@click.option("--extension", "extensions", multiple=True, default=["*.wav"], show_default=True)
+@click.option(
+    "--extension",
+    "extensions",
+    multiple=True,
+    default=[".wav"],
+    show_default=True,
+    help="Audio file extension; .wav and *.wav both work (sent as the api-version spells it).",
+)
 def azure_create_personal_voice(
     endpoint: str | None,
     voice_id: str,

@@ -52,10 +52,15 @@ class OperationGone(WebhookAppError):
 
 class AzureClient:
     def __init__(
-        self, key: str | None, allowed_hosts: tuple[str, ...], timeout: float = TIMEOUT_SECONDS
+        self,
+        key: str | None,
+        allowed_hosts: tuple[str, ...],
+        timeout: float = TIMEOUT_SECONDS,
+        api_version: str = API_VERSION,
     ) -> None:
         self.key = key
         self.allowed_hosts = allowed_hosts
+        self.api_version = api_version
         self.http = Outbound(timeout, max_bytes=MAX_ANSWER_BYTES)
 
     def close(self) -> None:
@@ -123,7 +128,10 @@ class AzureClient:
         extensions: list[str],
     ) -> str:
         """PersonalVoices_Create; returns the Operation-Location to track."""
-        audios: dict[str, Any] = {"containerUrl": container_url, "extensions": extensions}
+        audios: dict[str, Any] = {
+            "containerUrl": container_url,
+            "extensions": [audio_extension(extension, self.api_version) for extension in extensions],
+        }
         if prefix:
             audios["prefix"] = prefix
         body = {"projectId": project_id, "consentId": consent_id, "audios": audios}
@@ -156,7 +164,7 @@ class AzureClient:
     def _create(self, endpoint: str, collection: str, resource_id: str, body: dict[str, Any]) -> str:
         # The API spec's PersonalVoices_Create / Consents_Create: PUT …/{id} with an Operation-Id.
         resource_id = check_resource_id(resource_id)
-        url = f"{endpoint.rstrip('/')}/customvoice/{collection}/{resource_id}?api-version={API_VERSION}"
+        url = f"{endpoint.rstrip('/')}/customvoice/{collection}/{resource_id}?api-version={self.api_version}"
         headers = {**self._headers(url), "Operation-Id": str(uuid.uuid4())}
         try:
             response = self.http.put(url, json=body, headers=headers)
@@ -170,6 +178,13 @@ class AzureClient:
                 f"Azure answered {response.status_code} without an Operation-Location header"
             )
         return location
+
+
+def audio_extension(extension: str, api_version: str) -> str:
+    """An audio extension as `api_version` spells it: `.wav` in the GA examples, `*.wav` in the
+    preview's; either form (or a bare `wav`) is accepted."""
+    bare = extension.strip().lstrip("*").lstrip(".")
+    return f"*.{bare}" if api_version.endswith("-preview") else f".{bare}"
 
 
 def _json_or_none(response: Answer) -> Any:

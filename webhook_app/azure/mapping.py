@@ -4,8 +4,9 @@ Azure does not call back: `PersonalVoices_Create` and `Consents_Create` answer w
 `Operation-Location` that reports `NotStarted | Running | Succeeded | Failed`. The reason
 for a failure is on the resource (`properties.failureReason`), so a terminal status is
 mapped together with the resource it belongs to. Sources: Azure/azure-rest-api-specs,
-specification/cognitiveservices/data-plane/Speech/TextToSpeech/preview/2023-12-01-preview
-(texttospeech.json: Operations_Get, PersonalVoices_Get, Consents_Get; examples/).
+specification/cognitiveservices/data-plane/Speech/TextToSpeech/stable/2026-01-01 (the GA
+api-version; texttospeech.json: Operations_Get, PersonalVoices_Create|Get, Consents_Get;
+examples/), and preview/2023-12-01-preview before it.
 """
 
 from __future__ import annotations
@@ -27,13 +28,17 @@ SOURCE = "/providers/azure"
 KINDS = values(OperationKind)
 TERMINAL = frozenset({"Succeeded", "Failed"})
 DEFAULT_HOSTS = ("*.api.cognitive.microsoft.com", "*.cognitiveservices.azure.com")
-API_VERSION = "2023-12-01-preview"
+API_VERSION = "2026-01-01"
+"""The GA api-version creates use unless `WEBHOOK_APP_AZURE_API_VERSION` says otherwise; a
+tracked operation is read at the version its `Operation-Location` carries."""
 
 RESOURCE_PATH = {"personal_voice": "personalvoices", "consent": "consents"}
 
 PERSONAL_VOICE_FAILURES: dict[str, EventType] = {
     "SpeakerVerificationFailed": EventType.CONSENT_FAILED,
     "InaccessibleCustomerStorage": EventType.DATASET_ISSUE,
+    "DataNotReady": EventType.DATASET_ISSUE,
+    "DataNotEnough": EventType.DATASET_ISSUE,
     "TerminateByUser": EventType.TRAINING_FAILED,
     "Internal": EventType.TRAINING_FAILED,
 }
@@ -41,7 +46,19 @@ PERSONAL_VOICE_FAILURES: dict[str, EventType] = {
 
 REASON_TEXT = {
     "SpeakerVerificationFailed": "The speaker in the audio is not the voice talent who gave consent.",
-    "InaccessibleCustomerStorage": "Azure cannot read the audio container; check its URL and SAS token.",
+    "InaccessibleCustomerStorage": (
+        "Azure cannot reach the storage account linked to the Speech resource (bring your own storage): "
+        "check that the account still exists and that the Speech resource's managed identity may use it "
+        "(its role on the account, and the account's firewall)."
+    ),
+    "DataNotReady": (
+        "The training data is not ready: let the audio finish uploading into the container, "
+        "then create the personal voice again."
+    ),
+    "DataNotEnough": (
+        "The training data is not enough: add audio to the container (Azure's personal voice "
+        "requirements say how much), then create the personal voice again."
+    ),
     "TerminateByUser": "Training was stopped by a user.",
     "Internal": "Azure reported an internal error.",
     "AudioAndScriptNotMatch": "The consent audio does not match the consent statement.",
