@@ -39,8 +39,8 @@ logger = logging.getLogger(__name__)
 MIN_HEALTHY_SECONDS = 5.0
 WORKER_CONNECTIONS = 10_000
 """Connections one worker holds at once. A connection that trickles or idles costs a greenlet
-and a socket (about 4 KiB here), so thousands of them must not fill the slots that callbacks
-and health checks need (benchmarks/RESULTS.md, the connection-flood drill)."""
+and a socket (about 20 KiB), so thousands of them must not fill the slots that callbacks and
+health checks need (benchmarks/RESULTS.md, the connection-flood drill)."""
 WEB_WORKER_CLASS = (
     "webhook_app.web_worker.RequestDeadlineWorker"  # named, not imported: gevent loads in workers
 )
