@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +20,7 @@ from webhook_app.api.openapi import build_spec
 from webhook_app.config import Settings
 from webhook_app.routes import Route
 
-NOT_IN_THE_DOCUMENT = {"/metrics", "/openapi.json", "/static/<path:filename>"}
+NOT_IN_THE_DOCUMENT = {"/metrics", "/openapi.json", "/static/<filename>"}
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 def test_every_endpoint_is_in_the_document(live: LiveServer) -> None:
     document = httpx.get(f"{live.url}/openapi.json").json()
     documented = {path.replace("{", "<").replace("}", ">") for path in document["paths"]}
-    routed = {rule.rule for rule in live.app.url_map.iter_rules() if not rule.rule.startswith("/ui")}
+    routed = {  # a converter (`<path:voice_id>`) is the router's business, not the document's
+        re.sub(r"<\w+:", "<", rule.rule)
+        for rule in live.app.url_map.iter_rules()
+        if not rule.rule.startswith("/ui")
+    }
     served = routed | {hooks.PATH}  # the callback endpoint, ahead of Flask's routes
     assert served - NOT_IN_THE_DOCUMENT == documented
     assert document["openapi"].startswith("3.")

@@ -68,8 +68,8 @@ def test_serve_takes_a_simulated_callback_and_delivers_it_to_the_log_route(
 
     admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {tokens['admin_tokens'][0]}"})
     (event,) = admin.get("/api/events", params={"voice_id": voice_id}).json()["items"]
-    assert event["type"] == "voice.dataset.issue"
-    recordings = event["data"]["recordings"]
+    assert event["type"] == "voice.dataset.issue" and event["data"]["recordings_count"] == 3
+    recordings = admin.get(f"/api/events/{event['id']}").json()["data"]["recordings"]
     assert len(recordings) == 3
     assert all(isinstance(r["stoi_score"], float) and isinstance(r["is_silent"], bool) for r in recordings)
 
