@@ -64,7 +64,7 @@ TOKEN = "drill-token-0123456789abcdefghijklmn"  # noqa: S105 - a callback token 
 @dataclass
 class DrillResult:
     name: str
-    counts: dict[str, int]
+    counts: dict[str, float]
     ok: bool
 
     def line(self) -> str:
