@@ -34,6 +34,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
@@ -64,7 +65,7 @@ TOKEN = "drill-token-0123456789abcdefghijklmn"  # noqa: S105 - a callback token 
 @dataclass
 class DrillResult:
     name: str
-    counts: dict[str, float]
+    counts: Mapping[str, float]
     ok: bool
 
     def line(self) -> str:
