@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -181,3 +182,30 @@ def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+def race(count: int, press: Callable[[int], Any]) -> list[Any]:
+    """`press(n)` in `count` threads let go at once (as many tabs or terminals pressing
+    together); what each returned, in the order they finished."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = []
+
+    def run(n: int) -> None:
+        barrier.wait()
+        results.append(press(n))
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return results
+
+
+def signed_in_page(server: LiveServer, path: str) -> tuple[httpx.Client, str]:
+    """A client signed in to the pages, and the CSRF token of the form on `path`."""
+    client = httpx.Client(base_url=server.url, timeout=30)
+    client.post("/ui/login", data={"token": ADMIN_TOKEN})
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get(path).text)
+    assert found is not None, f"no form on {path}"
+    return client, found.group(1)

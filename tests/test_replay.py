@@ -6,7 +6,6 @@ import base64
 import os
 import re
 import subprocess
-import threading
 from dataclasses import replace
 from typing import Any
 
@@ -14,7 +13,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import ADMIN_TOKEN, deliver_due, load_fixture, with_routes
+from tests.conftest import deliver_due, load_fixture, race, signed_in_page, with_routes
 from tests.processes import BIN
 from tests.sink import Reply, Sink
 from webhook_app.cli import cli
@@ -213,27 +212,15 @@ def test_six_racing_replay_dead_presses_replay_each_dead_delivery_once(setup: An
     """Was: six tabs pressing "Replay dead" queued every dead delivery once per press."""
     server, dispatcher, _ = setup
     _dead_deliveries(server, dispatcher, sink, 10)
-    signed_in = httpx.Client(base_url=server.url, timeout=30)
-    signed_in.post("/ui/login", data={"token": ADMIN_TOKEN})
-    csrf = re.search(r'name="csrf" value="([^"]+)"', signed_in.get("/ui/routes/partner").text)
-    assert csrf is not None
-    barrier = threading.Barrier(6)
-    flashes: list[str] = []
+    signed_in, csrf = signed_in_page(server, "/ui/routes/partner")
 
-    def press() -> None:
+    def press(_: int) -> str:
         with httpx.Client(base_url=server.url, cookies=signed_in.cookies, timeout=30) as tab:
-            barrier.wait()
-            answer = tab.post(
-                "/ui/routes/partner/replay-dead", data={"csrf": csrf.group(1)}, follow_redirects=True
-            )
-            assert answer.status_code == 200, answer.text[:300]
-            flashes.append(re.findall(r"[^>]*queued again[^<]*|No dead deliveries[^<]*", answer.text)[0])
+            answer = tab.post("/ui/routes/partner/replay-dead", data={"csrf": csrf}, follow_redirects=True)
+        assert answer.status_code == 200, answer.text[:300]
+        return str(re.findall(r"[^>]*queued again[^<]*|No dead deliveries[^<]*", answer.text)[0])
 
-    tabs = [threading.Thread(target=press) for _ in range(6)]
-    for tab in tabs:
-        tab.start()
-    for tab in tabs:
-        tab.join(60)
+    flashes = race(6, press)
     replays = _replays(server)
     assert len(replays) == 10 and len(set(replays)) == 10
     assert sum("No dead deliveries of partner were left to replay" in text for text in flashes) >= 1, flashes
@@ -263,18 +250,9 @@ def test_racing_replays_of_one_event_queue_one_delivery(setup: Any, sink: Sink) 
     server, dispatcher, _ = setup
     _dead_deliveries(server, dispatcher, sink, 1)
     (event,) = server.admin.get("/api/events", params={"type": "voice.dataset.issue"}).json()["items"]
-    barrier = threading.Barrier(6)
-    answers: list[httpx.Response] = []
-
-    def press() -> None:
-        barrier.wait()
-        answers.append(server.admin.post(f"/api/events/{event['id']}/replay", params={"route": "partner"}))
-
-    presses = [threading.Thread(target=press) for _ in range(6)]
-    for thread in presses:
-        thread.start()
-    for thread in presses:
-        thread.join(60)
+    answers = race(
+        6, lambda _: server.admin.post(f"/api/events/{event['id']}/replay", params={"route": "partner"})
+    )
     assert sorted(a.status_code for a in answers) == [202, 409, 409, 409, 409, 409], [a.text for a in answers]
     assert {a.json()["error"]["code"] for a in answers if a.status_code == 409} == {"already_replayed"}
     assert len(_replays(server)) == 1

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
-import threading
 from typing import Any
 
 import httpx
 from click.testing import CliRunner
 
-from tests.conftest import ADMIN_TOKEN, load_fixture
+from tests.conftest import load_fixture, race, signed_in_page
 from webhook_app.cli import cli
 
 
@@ -90,19 +88,12 @@ def test_six_racing_reprocess_presses_record_one_set_of_events(server: Any) -> N
     """Was: 3-6 events for one receipt on PostgreSQL, and 500s on SQLite."""
     body = json.dumps(load_fixture("resemble_dataset_issue.json"))
     receipt_id = server.post_callback(body, headers={"Content-Type": "text/plain"}).headers["X-Receipt-Id"]
-    barrier = threading.Barrier(6)
-    answers: list[httpx.Response] = []
 
-    def press() -> None:
+    def press(_: int) -> httpx.Response:
         with httpx.Client(base_url=server.url, headers=server.admin.headers, timeout=30) as admin:
-            barrier.wait()
-            answers.append(admin.post(f"/api/receipts/{receipt_id}/reprocess"))
+            return admin.post(f"/api/receipts/{receipt_id}/reprocess")
 
-    presses = [threading.Thread(target=press) for _ in range(6)]
-    for thread in presses:
-        thread.start()
-    for thread in presses:
-        thread.join(60)
+    answers = race(6, press)
     assert sorted(a.status_code for a in answers) == [201, 409, 409, 409, 409, 409], [a.text for a in answers]
     (won,) = [a.json() for a in answers if a.status_code == 201]
     lost = [a.json()["error"] for a in answers if a.status_code == 409]
@@ -114,23 +105,13 @@ def test_racing_reprocess_presses_on_the_page_never_fail(server: Any) -> None:
     receipt_id = server.post_callback(
         json.dumps(load_fixture("resemble_finished.json")), headers={"Content-Type": "text/plain"}
     ).headers["X-Receipt-Id"]
-    signed_in = httpx.Client(base_url=server.url, timeout=30)
-    signed_in.post("/ui/login", data={"token": ADMIN_TOKEN})
-    csrf = re.search(r'name="csrf" value="([^"]+)"', signed_in.get(f"/ui/receipts/{receipt_id}").text)
-    assert csrf is not None
-    barrier = threading.Barrier(6)
-    pages: list[httpx.Response] = []
+    signed_in, csrf = signed_in_page(server, f"/ui/receipts/{receipt_id}")
 
-    def press() -> None:
+    def press(_: int) -> httpx.Response:
         with httpx.Client(base_url=server.url, cookies=signed_in.cookies, timeout=30) as tab:
-            barrier.wait()
-            pages.append(tab.post(f"/ui/receipts/{receipt_id}/reprocess", data={"csrf": csrf.group(1)}))
+            return tab.post(f"/ui/receipts/{receipt_id}/reprocess", data={"csrf": csrf})
 
-    presses = [threading.Thread(target=press) for _ in range(6)]
-    for thread in presses:
-        thread.start()
-    for thread in presses:
-        thread.join(60)
+    pages = race(6, press)
     assert [p.status_code for p in pages] == [302] * 6, [p.text[:200] for p in pages]
     assert len(server.admin.get("/api/events").json()["items"]) == 1
     assert server.admin.post("/api/receipts/rcpt_nope/reprocess").status_code == 404

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -14,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, race
 from tests.processes import environment, run_cli
 from webhook_app.api.ui import SLOW_DOWN_SECONDS
 from webhook_app.clock import DatabaseClock, SystemClock, worker_clock
@@ -97,19 +96,12 @@ def test_guessing_the_admin_token_is_slowed_with_429_and_the_right_token_still_s
 
 def test_racing_wrong_tokens_are_each_counted(server: Any) -> None:
     """Was: a read, then a write: concurrent wrong tokens passed the limit by one."""
-    barrier = threading.Barrier(12)
-    answers: list[int] = []
 
-    def guess(n: int) -> None:
+    def guess(n: int) -> int:
         with httpx.Client(timeout=30) as guesser:
-            barrier.wait()
-            answers.append(guesser.post(f"{server.url}/ui/login", data={"token": f"guess-{n}"}).status_code)
+            return guesser.post(f"{server.url}/ui/login", data={"token": f"guess-{n}"}).status_code
 
-    guessers = [threading.Thread(target=guess, args=(n,)) for n in range(12)]
-    for thread in guessers:
-        thread.start()
-    for thread in guessers:
-        thread.join(60)
+    answers = race(12, guess)
     assert sorted(answers) == [401] * 10 + [429, 429]
 
 

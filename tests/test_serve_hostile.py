@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import socket
 import threading
@@ -15,7 +14,7 @@ import httpx
 import pytest
 
 from benchmarks.common import process_tree, rss_kib, trickle
-from benchmarks.drills import admin_reads_during_callbacks
+from benchmarks.drills import admin_reads_during_callbacks, connection_flood, unauthenticated_bodies
 from tests.conftest import wait_until
 from tests.processes import Process, environment, free_port, sink_routes_config, wait_for_http
 from tests.sink import Sink
@@ -181,52 +180,11 @@ def test_requests_gunicorn_refuses_get_the_json_error_body_too(tmp_path: Path, s
         assert set(body["error"]) == {"code", "message", "details"}
 
 
-def _send_all_but_the_last_byte(
-    base: str, head: bytes, body: bytes, hold: threading.Event, answers: list[bytes]
-) -> None:
-    """A request whose body stops one byte short, held open until `hold` is set: what a server
-    that reads bodies first keeps in memory for each."""
-    host, port = base.removeprefix("http://").split(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=20) as conn:
-            with contextlib.suppress(OSError):  # refused before the body: the answer is waiting
-                conn.sendall(head + body[:-1])
-            hold.wait(20)
-            conn.settimeout(0.5)
-            answers.append(conn.recv(65536))
-    except OSError as exc:
-        answers.append(repr(exc).encode())
-
-
-def test_300_bodies_to_a_wrong_token_are_refused_unread(
-    database_url: str, tmp_path: Path, serve: Any
-) -> None:
+def test_300_bodies_to_a_wrong_token_are_refused_unread(database_url: str, tmp_path: Path) -> None:
     """Was: the worker read every body before the app judged the token: 300 x 1 MiB grew it by 316 MB."""
-    process, base = serve(database_url)
-    body = b"x" * 2**20
-    head = (
-        "POST /hooks/resemble/not-a-token HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode()
-    pids = process_tree(process.proc.pid)
-    httpx.get(f"{base}/healthz")
-    before = sum(rss_kib(pids, "VmRSS").values())
-    answers: list[bytes] = []
-    hold = threading.Event()
-    senders = [
-        threading.Thread(target=_send_all_but_the_last_byte, args=(base, head, body, hold, answers))
-        for _ in range(300)
-    ]
-    for thread in senders:
-        thread.start()
-    time.sleep(3)  # every body has been sent, or refused
-    peak = sum(rss_kib(pids, "VmHWM").values())
-    hold.set()
-    for thread in senders:
-        thread.join(30)
-    assert len(answers) == 300
-    assert all(answer.startswith(b"HTTP/1.1 404") for answer in answers), {a[:20] for a in answers}
-    assert (peak - before) / 1024 < 50, f"the service grew by {(peak - before) / 1024:.0f} MB"
+    result = unauthenticated_bodies(database_url, tmp_path, connections=300)
+    assert result.counts["answered 404"] == 300, result.line()
+    assert result.counts["service growth MiB"] < 50, result.line()
 
 
 def _head_only(base: str, head: bytes) -> tuple[float, bytes]:
@@ -309,29 +267,10 @@ def test_an_admin_body_over_its_limit_is_not_read(tmp_path: Path, serve: Any) ->
     assert answer.startswith(b"HTTP/1.1 413") and took < 1, answer[:40]
 
 
-def test_2000_trickling_sockets_leave_room_for_everyone_else(tmp_path: Path, serve: Any) -> None:
+def test_2000_trickling_sockets_leave_room_for_everyone_else(database_url: str, tmp_path: Path) -> None:
     """Was: about 2,200 one-byte sockets held every connection slot; /healthz waited 4-20 s."""
-    _, base = serve(f"sqlite:///{tmp_path / 'events.db'}")
-    host, port = base.removeprefix("http://").split(":")
-    flood = []
-    try:
-        for n in range(2000):
-            conn = socket.create_connection((host, int(port)), timeout=10)
-            if n % 2:
-                conn.sendall(b"P")  # a request begun, never finished
-            flood.append(conn)
-        time.sleep(0.5)
-        with httpx.Client(base_url=base, timeout=10) as client:
-            for n in range(5):
-                started = time.monotonic()
-                assert client.get("/healthz").status_code == 200
-                callback = client.post(CALLBACK, json={"id": f"during-flood-{n}", "status": "finished"})
-                assert callback.status_code == 202, callback.text
-                took = time.monotonic() - started
-                assert took < 1, f"answered after {took:.1f} s"
-    finally:
-        for conn in flood:
-            conn.close()
+    result = connection_flood(database_url, tmp_path, sockets=2000, probes=10)
+    assert result.counts["max ms"] < 1000, result.line()
 
 
 def test_callbacks_do_not_wait_behind_admins_listing_large_events(database_url: str, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from webhook_app.errors import WebhookAppError
 from webhook_app.ingest import accept_rejected, parse_callback
 from webhook_app.provider import InvalidCallback, Provider
 from webhook_app.routes import Route, describe_validation_error
+from webhook_app.services import Services
 from webhook_app.states import ReceiptStatus
 from webhook_app.store import IngestResult, Store
 from webhook_app.store.ingest import ReceiptNotRejected
@@ -62,3 +63,16 @@ def reprocess_receipt(
 def _already(receipt_id: str, event_ids: Sequence[str]) -> AlreadyReprocessed:
     recorded = f"; its events: {', '.join(event_ids)}" if event_ids else ""
     return AlreadyReprocessed(f"Receipt {receipt_id} was already reprocessed (it is accepted){recorded}.")
+
+
+def reprocess_with_services(ctx: Services, receipt_id: str) -> IngestResult:
+    """`reprocess_receipt` with the service's routes, providers, dedupe window and clock: what
+    the API, the page and the command line call."""
+    return reprocess_receipt(
+        ctx.store,
+        ctx.settings.routes,
+        ctx.providers,
+        receipt_id,
+        dedupe_window=timedelta(seconds=ctx.settings.dedupe_window),
+        now=ctx.clock.now(),
+    )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -16,7 +15,7 @@ from webhook_app.api.query import PageQuerySchema, invalid_query, load_query
 from webhook_app.api.schemas import respond
 from webhook_app.filters import EventFilterSchema, UTCMoment, event_filters
 from webhook_app.replay import AlreadyReplayed, ReplayError, replay_event
-from webhook_app.reprocess import AlreadyReprocessed, NoSuchReceipt, ReprocessError, reprocess_receipt
+from webhook_app.reprocess import AlreadyReprocessed, NoSuchReceipt, ReprocessError, reprocess_with_services
 from webhook_app.route_config import installed_provider
 from webhook_app.services import services
 from webhook_app.states import ReceiptStatus, values
@@ -173,14 +172,7 @@ def reprocess(receipt_id: str) -> Response:
     """Validate a rejected receipt again; its events are recorded if it passes now."""
     ctx = services()
     try:
-        result = reprocess_receipt(
-            ctx.store,
-            ctx.settings.routes,
-            ctx.providers,
-            receipt_id,
-            dedupe_window=timedelta(seconds=ctx.settings.dedupe_window),
-            now=ctx.clock.now(),
-        )
+        result = reprocess_with_services(ctx, receipt_id)
     except NoSuchReceipt as exc:
         return api_error(404, "not_found", str(exc))
     except AlreadyReprocessed as exc:

@@ -35,7 +35,7 @@ from webhook_app.api.clients import client_address, trusted_networks
 from webhook_app.events import FAILURE_TYPES, OPS_PROVIDER, EventType
 from webhook_app.filters import parse_event_filters
 from webhook_app.replay import AlreadyReplayed, ReplayError, replay_event
-from webhook_app.reprocess import AlreadyReprocessed, ReprocessError, reprocess_receipt
+from webhook_app.reprocess import AlreadyReprocessed, ReprocessError, reprocess_with_services
 from webhook_app.route_admin import UnknownRoute, describe_state, route_items, set_paused
 from webhook_app.services import services
 from webhook_app.states import ReceiptStatus, values
@@ -537,14 +537,7 @@ def receipt(receipt_id: str) -> str:
 def reprocess(receipt_id: str) -> Response:
     ctx = services()
     try:
-        result = reprocess_receipt(
-            ctx.store,
-            ctx.settings.routes,
-            ctx.providers,
-            receipt_id,
-            dedupe_window=timedelta(seconds=ctx.settings.dedupe_window),
-            now=ctx.clock.now(),
-        )
+        result = reprocess_with_services(ctx, receipt_id)
     except AlreadyReprocessed as exc:
         flash(str(exc), "ok")
     except ReprocessError as exc:
