@@ -256,3 +256,50 @@ def test_racing_replays_of_one_event_queue_one_delivery(setup: Any, sink: Sink) 
     assert sorted(a.status_code for a in answers) == [202, 409, 409, 409, 409, 409], [a.text for a in answers]
     assert {a.json()["error"]["code"] for a in answers if a.status_code == 409} == {"already_replayed"}
     assert len(_replays(server)) == 1
+
+
+def test_a_dead_delivery_whose_replay_succeeded_is_resolved_everywhere(setup: Any, sink: Sink) -> None:
+    """Was: after three dead deliveries were replayed successfully, the route still said "Dead 3",
+    the dashboard card stayed, and /ui/dead listed them with live Replay buttons."""
+    server, dispatcher, _ = setup
+    _dead_deliveries(server, dispatcher, sink, 3)
+    sink.respond = lambda _: Reply(status=200)
+    replayed = [
+        server.admin.post(f"/api/events/{e['id']}/replay", params={"route": "partner"}).json()["deliveries"][
+            0
+        ]
+        for e in server.admin.get("/api/events", params={"type": "voice.dataset.issue"}).json()["items"]
+    ]
+    assert server.admin.get("/api/stats").json()["attention"]["dead_deliveries"] == 3, (
+        "pending: not yet fixed"
+    )
+    while deliver_due(dispatcher):
+        pass
+    assert server.admin.get("/api/deliveries", params={"status": "dead"}).json()["items"] == []
+    resolved = server.admin.get("/api/deliveries", params={"status": "dead", "resolved": "true"}).json()[
+        "items"
+    ]
+    assert sorted(d["resolved_by"] for d in resolved) == sorted(r["id"] for r in replayed)
+    assert server.admin.get("/api/stats").json()["attention"]["dead_deliveries"] == 0
+    (partner,) = [r for r in server.admin.get("/api/routes").json()["items"] if r["name"] == "partner"]
+    assert partner["counts"]["dead"] == 0
+    page, _ = signed_in_page(server, "/ui/")
+    dead = page.get("/ui/dead").text
+    assert "No dead deliveries need attention." in dead and ">Replay</button>" not in dead
+    fixed = page.get("/ui/dead", params={"resolved": "1"}).text
+    assert all(f"#{r['id']}" in fixed for r in replayed), "each links to the replay that fixed it"
+
+
+def test_a_paused_route_says_so_where_its_deliveries_wait(setup: Any, sink: Sink) -> None:
+    """Was: "pending — next <a time already past>" on the event page while the route was paused."""
+    server, dispatcher, _ = setup
+    assert server.admin.post("/api/routes/partner/pause").status_code == 200
+    (event_id,) = server.post_callback({"id": "waiting-voice", "status": "finished"}).json()["event_ids"]
+    deliver_due(dispatcher)
+    page, _ = signed_in_page(server, "/ui/")
+    for path in (f"/ui/events/{event_id}", "/ui/voices/resemble/waiting-voice"):
+        text = page.get(path).text
+        assert (
+            "waiting: route" in text and 'href="/ui/routes/partner">partner</a> is paused (by hand)' in text
+        )
+        assert "until someone resumes it" in text, path

@@ -11,7 +11,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from webhook_app.states import DeliveryStatus, OperationState, RouteState
+from webhook_app.states import OperationState, RouteState
 from webhook_app.store import Store
 from webhook_app.store.rollups import percentile_ms
 
@@ -82,7 +82,7 @@ def attention(store: Store, *, since: datetime) -> dict[str, Any]:
     stalled or were stopped, receipts refused in the window."""
     operations = store.operation_state_counts()
     return {
-        "dead_deliveries": store.count_deliveries(DeliveryStatus.DEAD.value),
+        "dead_deliveries": store.count_unresolved_dead(),
         "paused_routes": sorted(
             name for name, state in store.route_states().items() if state["state"] == RouteState.PAUSED
         ),

@@ -113,7 +113,10 @@ def deliveries_list(
     from webhook_app.store.records import DeliveryFilters
     from webhook_app.text import printable
 
-    filters = DeliveryFilters(status=status, route=route, event_type=event_type, **time_window(since, until))
+    window = time_window(since, until)
+    filters = DeliveryFilters(
+        status=status, route=route, event_type=event_type, since=window["since"], until=window["until"]
+    )
 
     def line(item: dict[str, Any]) -> str:
         error = f"  {printable(item['last_error'])[:120]}" if item["last_error"] else ""

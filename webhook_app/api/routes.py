@@ -26,6 +26,9 @@ class DeliveryQuerySchema(PageQuerySchema):
     event_type = fields.String(validate=validate.Length(min=1, max=64))
     since = UTCMoment()
     until = UTCMoment()
+    resolved = fields.Boolean(
+        metadata={"description": "Dead deliveries a later success fixed (true) or not (false, what status=dead lists)"}
+    )
 
 
 @bp.get("/routes")
@@ -65,7 +68,8 @@ def list_deliveries() -> Response:
         args = load_query(DeliveryQuerySchema, lambda text, _: decode_row_cursor(text))
     except ValidationError as exc:
         return invalid_query(exc)
-    filters = DeliveryFilters(**{k: args.get(k) for k in ("status", "route", "event_type", "since", "until")})
+    names = ("status", "route", "event_type", "since", "until", "resolved")
+    filters = DeliveryFilters(**{k: args.get(k) for k in names})
     items, next_cursor = services().store.list_deliveries(
         filters, limit=args["limit"], cursor=args.get("cursor")
     )

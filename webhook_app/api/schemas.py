@@ -184,6 +184,10 @@ class ListedDelivery(Schema):
     last_error = fields.String(allow_none=True)
     created_at = Moment(required=True)
     updated_at = Moment(required=True)
+    resolved_by = fields.String(
+        allow_none=True,
+        metadata={"description": "For a dead delivery a later one fixed: that delivery's id (its replay)"},
+    )
 
 
 class DeliveryPage(Schema):

@@ -306,6 +306,7 @@ def event(event_id: str) -> str:
         recordings=_recordings_view(document),
         receipt=receipt,
         deliveries=store.deliveries_of(event_id),
+        paused=store.paused_routes(),
         routes=[r.name for r in services().settings.routes],
         shown_body_bytes=SHOWN_BODY_BYTES,
     )
@@ -408,6 +409,7 @@ def voice(provider: str, voice_id: str) -> str:
         voice_id=voice_id,
         timeline=timeline,
         deliveries=deliveries,
+        paused=store.paused_routes(),
         operations=operations,
     )
 
@@ -554,4 +556,7 @@ def reprocess(receipt_id: str) -> Response:
 @bp.get("/dead")
 @signed_in
 def dead() -> str:
-    return render_template("ui/dead.html", deliveries=services().store.deliveries_in("dead", limit=200))
+    resolved = request.args.get("resolved") == "1"
+    found = services().store.dead_deliveries(resolved=resolved, limit=200)
+    paused = services().store.paused_routes()
+    return render_template("ui/dead.html", deliveries=found, resolved=resolved, paused=paused)

@@ -15,6 +15,7 @@ from webhook_app import ops
 from webhook_app.events import Event
 from webhook_app.states import AttemptOutcome, DeliveryStatus, PauseReason, RouteState
 from webhook_app.store import route_health
+from webhook_app.store import resolution
 from webhook_app.store.database import Database
 from webhook_app.store.ingest import insert_events
 from webhook_app.store.lease_queue import LeaseQueue
@@ -302,6 +303,7 @@ class DeliveryStore(Database):
             .where(
                 deliveries.c.status == status,
                 ~sa.exists().where(replay.c.replay_of == deliveries.c.id),
+                ~resolution.resolved(),  # a later delivery of the event to the route succeeded
             )
             .order_by(deliveries.c.created_at, deliveries.c.id)
         )

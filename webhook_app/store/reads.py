@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from webhook_app.states import DeliveryStatus, ReceiptStatus, values
+from webhook_app.store import resolution
 from webhook_app.store.cursors import decode_cursor, decode_row_cursor, encode_cursor, encode_row_cursor
 from webhook_app.store.database import Database
 from webhook_app.store.ingest import event_ids_of
@@ -136,8 +137,9 @@ class ReadModels(Database):
             for r in rows
         ]
 
-    def deliveries_in(self, status: str, *, limit: int) -> list[dict[str, Any]]:
-        """Deliveries in `status`, most recently changed first, with their event's type and voice."""
+    def dead_deliveries(self, *, resolved: bool = False, limit: int) -> list[dict[str, Any]]:
+        """Dead deliveries that still need attention (or, with `resolved`, those a later success
+        fixed, each with `resolved_by`), most recently changed first, with their event's type and voice."""
         query = (
             sa.select(
                 deliveries.c.id,
@@ -149,9 +151,11 @@ class ReadModels(Database):
                 events.c.type,
                 events.c.provider,
                 events.c.voice_id,
+                resolution.resolved_by().label("resolved_by"),
             )
             .join(events, events.c.id == deliveries.c.event_id)
-            .where(deliveries.c.status == status)
+            .where(deliveries.c.status == DeliveryStatus.DEAD.value)
+            .where(resolution.resolved() if resolved else ~resolution.resolved())
             .order_by(deliveries.c.updated_at.desc())
             .limit(limit)
         )
@@ -243,9 +247,14 @@ class ReadModels(Database):
             sa.select(
                 d.id, d.event_id, events.c.type.label("event_type"), events.c.voice_id, d.route, d.status,
                 d.attempts, d.next_attempt_at, d.last_error, d.created_at, d.updated_at,
+                resolution.resolved_by().label("resolved_by"),
             )
             .join(events, events.c.id == d.event_id)
         )  # fmt: skip
+        if filters.resolved is not None:
+            query = query.where(resolution.resolved() if filters.resolved else ~resolution.resolved())
+        elif filters.status == DeliveryStatus.DEAD.value:
+            query = query.where(~resolution.resolved())  # dead means "needs attention" unless asked
         equal = ((d.status, filters.status), (d.route, filters.route), (events.c.type, filters.event_type))
         page, next_cursor = self._newest_first(query, d.created_at, d.id, equal, filters, limit, cursor)
         for item in page:
@@ -313,9 +322,9 @@ class ReadModels(Database):
         with self.reading() as conn:
             return {state: count for state, count in conn.execute(query)}
 
-    def count_deliveries(self, status: str) -> int:
-        """How many deliveries are in `status` (an index range: cheap for the few dead ones)."""
-        query = sa.select(sa.func.count()).select_from(deliveries).where(deliveries.c.status == status)
+    def count_unresolved_dead(self) -> int:
+        """Dead deliveries no later success resolved (an index range: cheap for the few dead ones)."""
+        query = sa.select(sa.func.count()).select_from(deliveries).where(resolution.unresolved_dead())
         with self.reading() as conn:
             return int(conn.execute(query).scalar_one())
 

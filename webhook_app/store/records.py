@@ -94,6 +94,8 @@ class DeliveryFilters:
     since: datetime | None = None
     """By when the delivery was created."""
     until: datetime | None = None
+    resolved: bool | None = None
+    """Dead deliveries a later success fixed (True) or not (False); `status=dead` alone means False."""
 
 
 @dataclass(frozen=True)

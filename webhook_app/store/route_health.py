@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from webhook_app import ops
 from webhook_app.events import Event
 from webhook_app.states import AttemptOutcome, DeliveryStatus, PauseReason, RouteState
+from webhook_app.store import resolution
 from webhook_app.store.database import Database
 from webhook_app.store.ingest import insert_events
 from webhook_app.store.records import PlannedDelivery, RoutePolicy
@@ -157,6 +158,14 @@ class RouteHealthStore(Database):
             insert_events(conn, [event], plan([event]), now)
         return event
 
+    def paused_routes(self) -> dict[str, dict[str, Any]]:
+        """The state rows of the routes paused now: why, since when, and the next probe."""
+        with self.reading() as conn:
+            rows = conn.execute(
+                sa.select(route_states).where(route_states.c.state == RouteState.PAUSED.value)
+            ).mappings()
+            return {row["route"]: dict(row) for row in rows}
+
     def route_states(self) -> dict[str, dict[str, Any]]:
         """Each route's row, with `last_success_at` (read from the attempts: a success on a
         healthy route writes nothing to the row)."""
@@ -171,10 +180,11 @@ class RouteHealthStore(Database):
         return states
 
     def route_counts(self) -> dict[str, dict[str, int]]:
-        """Deliveries waiting or dead, per route and status."""
+        """Deliveries waiting, or dead and not resolved by a later success, per route and status."""
+        waiting_or_dead = deliveries.c.status.in_(COUNTED_STATUSES) & ~resolution.resolved()
         query = (
             sa.select(deliveries.c.route, deliveries.c.status, sa.func.count())
-            .where(deliveries.c.status.in_(COUNTED_STATUSES))
+            .where(waiting_or_dead)
             .group_by(deliveries.c.route, deliveries.c.status)
         )
         counts: dict[str, dict[str, int]] = {}
