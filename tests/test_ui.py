@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -20,7 +23,7 @@ from webhook_app.providers import resemble
 from webhook_app.registry import build_handlers
 from webhook_app.retry import RetryPolicy
 from webhook_app.routes import Route
-from webhook_app.store import NewReceipt
+from webhook_app.store import NewOperation, NewReceipt, OperationStore
 
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -192,9 +195,18 @@ def test_rejected_receipts_show_why_and_reprocess_from_the_page(site: Any, brows
     context.close()
 
 
+SCREENSHOTS = Path(
+    os.environ.get("SCREENSHOTS_DIR") or Path(tempfile.gettempdir()) / "webhook-app-screenshots"
+)
+"""Where the pages' pictures go: outside the tree, unless asked (`SCREENSHOTS_DIR=docs` refreshes
+the README's)."""
+
+
 def save_screenshot(page: Page, name: str) -> None:
-    """The README's pictures, taken from the pages the browser test walks."""
-    page.screenshot(path=str(REPO / "docs" / name), full_page=True)
+    """A picture of the page as the browser test walks it."""
+    folder = SCREENSHOTS if SCREENSHOTS.is_absolute() else REPO / SCREENSHOTS
+    folder.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(folder / name), full_page=True)
 
 
 def dataset_issue_with(count: int) -> dict[str, Any]:
@@ -364,3 +376,96 @@ def test_the_pages_fit_a_phone_and_work_from_the_keyboard(site: Any, browser: Br
     page.wait_for_load_state()
     assert "paused by hand" in page.inner_text("tr.route[data-route=partner] td.state")
     context.close()
+
+
+@pytest.fixture
+def azure_in_site(site: Any) -> None:
+    """Two tracked Azure operations in the site's store: one polled, one stopped by a refusal."""
+    server, _ = site
+    operations = OperationStore(server.store)
+    url = "https://eastus.api.cognitive.microsoft.com/customvoice/operations/{}?api-version=2026-01-01"
+    now = datetime.now(UTC)
+    for name in ("Jessica-PersonalVoice", "Jessica-Consent"):
+        new = NewOperation(
+            url.format(name + "-op"), name + "-op", "personal_voice", name, interval_seconds=10
+        )
+        operations.track(new, now=now, limit=100)
+    (stopped,) = operations.claim_due(
+        worker="w", now=now + timedelta(seconds=20), limit=1, lease=timedelta(seconds=30)
+    )
+    operations.stop(
+        stopped, worker="w", now=now, last_error="Azure answered 401 Unauthorized: Access denied."
+    )
+
+
+WORDS_BROKEN = """() => {
+  const broken = [];
+  const roots = document.querySelectorAll('table td:not(.free), table th, button, header a, nav a, .badge');
+  for (const root of roots) {
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (node.parentElement.closest('.free, pre, details')) continue;
+      for (const match of node.textContent.matchAll(/\\S+/g)) {
+        const range = document.createRange();
+        range.setStart(node, match.index);
+        range.setEnd(node, match.index + match[0].length);
+        const rects = [...range.getClientRects()].filter(r => r.width > 0);
+        const lines = new Set(rects.map(r => Math.round(r.top)));
+        if (lines.size > 1) broken.push(match[0]);
+      }
+    }
+  }
+  return broken;
+}"""
+"""Every word in a table cell (free text aside), a button, a chip or the navigation that the
+browser laid out on more than one line: a word broken inside itself."""
+
+
+def test_every_page_at_1280_and_390_px_breaks_no_word_inside_itself(
+    site: Any, browser: Browser, sink: Sink, azure_in_site: Any
+) -> None:
+    """Was: "Paus/e", "Resu/me", "accepte/d", "ops.delivery.d/ead" and file names split at 390 px."""
+    server, dispatcher = site
+    sink.respond = lambda _: Reply(status=503, body=b"upstream busy")
+    (issue,) = server.post_callback(dataset_issue_with(12)).json()["event_ids"]
+    server.post_callback({"id": "a-voice-with-a-rather-long-identifier-0123456789", "status": "finished"})
+    deliver_due(dispatcher)
+    server.post_callback({"status": "finished"})  # a rejected receipt
+    server.admin.post("/api/routes/log/pause")
+    server.store.roll_up(now=datetime.now(UTC) + timedelta(seconds=30))
+    receipt = server.admin.get("/api/receipts").json()["items"][0]["id"]
+    voice = server.admin.get(f"/api/events/{issue}").json()["subject"]
+    pages = {
+        "dashboard": "/ui/", "events": "/ui/events", "event": f"/ui/events/{issue}", "voices": "/ui/voices",
+        "voice": f"/ui/voices/resemble/{voice}", "routes": "/ui/routes", "route": "/ui/routes/partner",
+        "route-paused": "/ui/routes/log", "dead": "/ui/dead", "dead-resolved": "/ui/dead?resolved=1",
+        "receipts": "/ui/receipts", "receipt": f"/ui/receipts/{receipt}", "azure": "/ui/azure/",
+    }  # fmt: skip
+    for width in (1280, 390):
+        context = browser.new_context(viewport={"width": width, "height": 900})
+        page = context.new_page()
+        page.goto(f"{server.url}/ui/login")
+        sign_in(page, server.url)
+        for name, path in pages.items():
+            response = page.goto(f"{server.url}{path}")
+            assert response is not None and response.status == 200, path
+            assert page.evaluate(WORDS_BROKEN) == [], f"{path} at {width} px"
+            save_screenshot(page, f"{width}-{name}.png")
+        context.close()
+
+
+def test_the_azure_card_leads_to_the_operations_with_what_to_do(site: Any, azure_in_site: Any) -> None:
+    """Was: "Azure operations stalled (0) or stopped (1)" linked to an empty event list."""
+    server, _ = site
+    client = httpx.Client(base_url=server.url, timeout=30)
+    client.post("/ui/login", data={"token": ADMIN_TOKEN})
+    dashboard = client.get("/ui/").text
+    assert 'href="/ui/azure/?state=error"' in dashboard
+    page = client.get("/ui/azure/", params={"state": "error"}).text
+    assert "Jessica-" in page and "Azure answered 401 Unauthorized" in page
+    assert "Polling stopped on Azure&#39;s refusal" in page and "webhook-app azure track" in page
+    everything = client.get("/ui/azure/").text
+    assert (
+        everything.count("<tr><td") == 2
+        and "Nothing: it is polled until Azure says it finished." in everything
+    )

@@ -27,7 +27,9 @@ class DeliveryQuerySchema(PageQuerySchema):
     since = UTCMoment()
     until = UTCMoment()
     resolved = fields.Boolean(
-        metadata={"description": "Dead deliveries a later success fixed (true) or not (false, what status=dead lists)"}
+        metadata={
+            "description": "Dead deliveries a later success fixed (true) or not (false, what status=dead lists)"
+        }
     )
 
 

@@ -21,8 +21,9 @@ class AzureProvider(Provider):
 
     def blueprints(self) -> list[Blueprint]:
         from webhook_app.azure.api import bp
+        from webhook_app.azure.pages import bp as pages
 
-        return [bp]
+        return [bp, pages]
 
     def jobs(self, context: JobContext) -> list[Job]:
         from webhook_app.azure.poller import AzurePoller
