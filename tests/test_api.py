@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -227,3 +230,51 @@ def test_a_voice_id_holding_a_slash_opens_on_the_api_and_the_page(server: Any) -
     assert link is not None, voices_page[:2000]
     page = client.get(link.group(1))
     assert page.status_code == 200 and "team/narrator" in page.text
+
+
+def test_the_re_record_list_downloads_as_csv_flagged_first(server: Any) -> None:
+    takes = [
+        {"uuid": "r1", "name": "take_1.wav", "transcript": "Fine.", "stoi_score": 0.9, "pesq_score": 3.1},
+        {"uuid": "r2", "name": "=HYPERLINK(\"x\")", "transcript": "Noisy, and long", "stoi_score": 0.4,
+         "is_outlier": True},
+    ]  # fmt: skip
+    (event_id,) = server.post_callback({"id": "v", "status": "dataset_issue", "recordings": takes}).json()[
+        "event_ids"
+    ]
+    answer = server.admin.get(f"/api/events/{event_id}/recordings.csv")
+    assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/csv")
+    assert f'filename="{event_id}-recordings.csv"' in answer.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    assert list(rows[0])[:4] == ["name", "transcript", "reasons", "stoi_score"]
+    assert [r["name"] for r in rows] == ['\'=HYPERLINK("x")', "take_1.wav"], "flagged first, no formula"
+    assert rows[0]["reasons"] == "outlier; low STOI" and rows[0]["stoi_score"] == "0.4"
+    assert rows[0]["is_outlier"] == "true" and rows[1]["reasons"] == ""
+    assert_error_body(server.admin.get("/api/events/evt_nope/recordings.csv"), 404)
+    assert server.http.get(f"/api/events/{event_id}/recordings.csv").status_code == 401
+    page = httpx.Client(base_url=server.url, timeout=10)
+    page.post("/ui/login", data={"token": ADMIN_TOKEN})
+    view = page.get(f"/ui/events/{event_id}").text
+    assert f"/ui/events/{event_id}/recordings.csv" in view
+    assert '"low" means below: STOI 0.7 · PESQ 2 · SI-SDR 10 dB · score 0.5' in view.replace("&#34;", '"')
+    assert page.get(f"/ui/events/{event_id}/recordings.csv").text == answer.text
+
+
+def test_low_score_floors_are_settable(settings: Any, make_server_for: Any) -> None:
+    from webhook_app.config import ConfigError, load_settings
+    from webhook_app.recordings import set_low_scores
+
+    assert load_settings({"WEBHOOK_APP_LOW_SCORES": "stoi_score=0.5, pesq_score=1.5"}).low_scores == {
+        "stoi_score": 0.5, "pesq_score": 1.5,
+    }  # fmt: skip
+    with pytest.raises(ConfigError, match="'loudness' is not a score"):
+        load_settings({"WEBHOOK_APP_LOW_SCORES": "loudness=3"})
+    try:
+        server = make_server_for(replace(settings, low_scores={"stoi_score": 0.3}))
+        takes = [{"uuid": "r1", "name": "take_1.wav", "stoi_score": 0.4}]
+        posted = server.post_callback({"id": "v", "status": "dataset_issue", "recordings": takes}).json()
+        listed = server.admin.get(f"/api/events/{posted['event_ids'][0]}/recordings.csv").text
+        assert next(csv.DictReader(io.StringIO(listed)))["reasons"] == "", (
+            "0.4 is not low when the floor is 0.3"
+        )
+    finally:
+        set_low_scores({})  # the floors are the process's: leave the defaults for the next test

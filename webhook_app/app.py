@@ -13,6 +13,7 @@ from webhook_app.clock import Clock, isoformat
 from webhook_app.config import Settings, load_settings
 from webhook_app.logs import configure_logging
 from webhook_app.memory import freeze_startup_objects
+from webhook_app.recordings import set_low_scores
 from webhook_app.registry import build_handlers
 from webhook_app.services import EXTENSION_KEY, Services
 
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     """Build the web application. Settings come from the environment unless given."""
     settings = settings or load_settings()
     configure_logging(settings.log_format, settings.log_level, settings.secrets())
+    set_low_scores(settings.low_scores)
     for handler in build_handlers(settings.routes, settings.config_path or "default routes").values():
         handler.close()  # built only to validate the routes at start-up
 

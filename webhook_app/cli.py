@@ -35,12 +35,14 @@ def command_settings(*, sends: bool = False) -> Settings:
     """Settings; only commands that deliver (`sends`) need every `${SECRET}` of the routes set."""
     from webhook_app.config import load_settings
     from webhook_app.logs import configure_logging
+    from webhook_app.recordings import set_low_scores
 
     try:
         settings = load_settings(route_secrets=sends)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     configure_logging(settings.log_format, settings.log_level, settings.secrets())
+    set_low_scores(settings.low_scores)
     return settings
 
 

@@ -45,6 +45,8 @@ class Settings:
     azure_poll_max_interval: float = 300.0
     azure_max_age: float = 48 * 3600.0
     max_body_bytes: int = 1024 * 1024
+    low_scores: Mapping[str, float] = field(default_factory=dict, hash=False)
+    """Floors below which a recording's score is called low, by score name (`recordings.LOW_SCORES`)."""
     trusted_proxies: tuple[str, ...] = ()
     """Addresses or networks of the reverse proxies whose `X-Forwarded-For` names the client."""
     body_budget_bytes: int = 32 * 1024 * 1024
@@ -109,6 +111,7 @@ _KINDS: dict[str, str] = {
     "max_body_bytes": "int",
     "body_budget_bytes": "int",
     "trusted_proxies": "networks",
+    "low_scores": "floors",
     "dedupe_window": "duration",
     "request_timeout": "duration",
     "public_url": "url",
@@ -335,6 +338,8 @@ def _convert(raw: Any, kind: str, where: str) -> Any:
             if not re.fullmatch(r"\d{4}-\d{2}-\d{2}(-preview)?", str(raw).strip()):
                 raise ValueError(f"{raw!r} is not an Azure api-version such as 2026-01-01")
             return str(raw).strip()
+        if kind == "floors":
+            return _floors(raw)
         if kind == "networks":
             networks = _convert(raw, "list", where)
             for network in networks:
@@ -349,6 +354,23 @@ def _convert(raw: Any, kind: str, where: str) -> Any:
         return value
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+SCORE_NAMES = ("stoi_score", "pesq_score", "si_sdr_score", "resemble_sample_score")
+
+
+def _floors(raw: Any) -> dict[str, float]:
+    """`stoi_score=0.6,pesq_score=1.8` (or a TOML table) as floors by score name."""
+    pairs = (
+        raw.items() if isinstance(raw, dict) else (item.split("=", 1) for item in _convert(raw, "list", ""))
+    )
+    floors = {}
+    for pair in pairs:
+        name, value = (str(part).strip() for part in pair) if len(pair) == 2 else (str(pair[0]), "")
+        if name not in SCORE_NAMES:
+            raise ValueError(f"{name!r} is not a score; use {', '.join(SCORE_NAMES)}, e.g. stoi_score=0.6")
+        floors[name] = float(value)
+    return floors
 
 
 def _base_url(raw: str) -> str:

@@ -8,12 +8,31 @@ person reads is how many recordings to re-record, and why.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 LOW_SCORES = {"stoi_score": 0.7, "pesq_score": 2.0, "si_sdr_score": 10.0, "resemble_sample_score": 0.5}
-"""Below these a score is called low (STOI 0–1, PESQ 1–4.5, SI-SDR in dB, Resemble's 0–1)."""
+"""Below these a score is called low (STOI 0–1, PESQ 1–4.5, SI-SDR in dB, Resemble's 0–1): this
+product's own floors, not Resemble's (which publishes none); `WEBHOOK_APP_LOW_SCORES` changes them."""
+
+_floors: dict[str, float] = dict(LOW_SCORES)
+
+
+def set_low_scores(floors: Mapping[str, float]) -> None:
+    """Use `floors` (some or all of `LOW_SCORES`' keys) in this process: the settings' `LOW_SCORES`,
+    set where a process starts (the app, the worker, a command)."""
+    _floors.clear()
+    _floors.update(LOW_SCORES)
+    _floors.update({name: float(value) for name, value in floors.items() if name in LOW_SCORES})
+
+
+def low_scores() -> dict[str, float]:
+    """The floors in use: below one, a score is low."""
+    return dict(_floors)
+
 
 SCORE_LABELS = {
     "stoi_score": "STOI",
@@ -42,7 +61,7 @@ def problems(recording: Any) -> list[str]:
         found.append("silent")
     if _value(recording, "is_active") is False:
         found.append("inactive")
-    for name, floor in LOW_SCORES.items():
+    for name, floor in _floors.items():
         value = _value(recording, name)
         if value is not None and value < floor:
             found.append(f"low {SCORE_LABELS[name]}")
@@ -53,7 +72,7 @@ def failing_fields(recording: Any) -> set[str]:
     """The fields whose values made it flagged, to highlight them."""
     fields = {field for flag, field in FLAG_FIELDS.items() if flag in problems(recording)}
     return fields | {
-        name for name, floor in LOW_SCORES.items() if (v := _value(recording, name)) is not None and v < floor
+        name for name, floor in _floors.items() if (v := _value(recording, name)) is not None and v < floor
     }
 
 
@@ -88,3 +107,30 @@ def ordered(recordings: Iterable[Any], sort: str = "flagged") -> list[Any]:
     if sort == "name":
         return sorted(listed, key=lambda r: str(_value(r, "name") or _value(r, "id") or ""))
     return sorted(listed, key=lambda r: (not problems(r), -len(problems(r))))
+
+
+CSV_COLUMNS = ("name", "transcript", "reasons", *LOW_SCORES, "is_active", "is_outlier", "is_silent", "id")
+
+
+def as_csv(recordings: Iterable[Any]) -> str:
+    """The re-record list: one row per recording, flagged ones first, with why and every score
+    and flag. A cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`) starts with `'`."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for recording in ordered(recordings, "flagged"):
+        row = {name: _value(recording, name) for name in CSV_COLUMNS}
+        row["reasons"] = "; ".join(problems(recording))
+        writer.writerow(_cell(row[name]) for name in CSV_COLUMNS)
+    return out.getvalue()
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    text = str(value)
+    return (
+        "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not isinstance(value, float) else text
+    )

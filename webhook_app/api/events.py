@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, Response, request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from webhook_app import recordings
 from webhook_app.api import schemas
 from webhook_app.api.auth import require_admin
 from webhook_app.api.errors import api_error
@@ -60,6 +61,26 @@ def get_event(event_id: str) -> Response:
     if document is None:
         return api_error(404, "not_found", f"No event with id {event_id}.")
     return respond(schemas.EventDetail, {**document, "deliveries": store.deliveries_of(event_id)})
+
+
+@bp.get("/events/<event_id>/recordings.csv")
+@require_admin
+def recordings_csv(event_id: str) -> Response:
+    """The event's recordings as a CSV file, flagged ones first (the re-record list)."""
+    document = services().store.get_event(event_id)
+    if document is None:
+        return api_error(404, "not_found", f"No event with id {event_id}.")
+    return csv_download(event_id, document)
+
+
+def csv_download(event_id: str, document: dict[str, Any]) -> Response:
+    """The re-record list of `document` as an attachment named after the event."""
+    body = recordings.as_csv(document["data"].get("recordings") or [])
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{event_id}-recordings.csv"'},
+    )
 
 
 class ReplayQuerySchema(Schema):

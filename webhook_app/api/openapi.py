@@ -122,6 +122,22 @@ PATHS: dict[str, dict[str, Any]] = {
             "responses": _answers(r200="EventDetail", r404="No such event", **ADMIN_ERRORS),
         }
     },
+    "/api/events/{event_id}/recordings.csv": {
+        "get": {
+            "summary": "The event's recordings as CSV, flagged ones first: the re-record list",
+            "description": "Columns: name, transcript, reasons, each score, each flag, id. "
+            "A cell a spreadsheet would run as a formula starts with '.",
+            "security": ADMIN,
+            "parameters": [_path_param("event_id", "An event id (evt_…)")],
+            "responses": {
+                "200": {
+                    "description": "The CSV file",
+                    "content": {"text/csv": {"schema": {"type": "string"}}},
+                },
+                **_answers(r404="No such event", **ADMIN_ERRORS),
+            },
+        }
+    },
     "/api/events/{event_id}/replay": {
         "post": {
             "summary": "Deliver an event again, to every matching route or one",

@@ -28,7 +28,7 @@ class DeliveryQuerySchema(PageQuerySchema):
     until = UTCMoment()
     resolved = fields.Boolean(
         metadata={
-            "description": "Dead deliveries a later success fixed (true) or not (false, what status=dead lists)"
+            "description": "Dead deliveries a later success fixed (true) or not (false: status=dead alone)",
         }
     )
 

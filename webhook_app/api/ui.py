@@ -32,6 +32,7 @@ from werkzeug.wrappers import Response
 
 from webhook_app import charts, recordings
 from webhook_app.api.clients import client_address, trusted_networks
+from webhook_app.api.events import csv_download
 from webhook_app.events import FAILURE_TYPES, OPS_PROVIDER, EventType
 from webhook_app.filters import parse_event_filters
 from webhook_app.replay import AlreadyReplayed, ReplayError, replay_event
@@ -312,6 +313,15 @@ def event(event_id: str) -> str:
     )
 
 
+@bp.get("/events/<event_id>/recordings.csv")
+@signed_in
+def recordings_csv(event_id: str) -> Response:
+    document = services().store.get_event(event_id)
+    if document is None:
+        abort(404, f"No event with id {event_id}.")
+    return csv_download(event_id, document)
+
+
 RECORDINGS_PAGE = 50
 
 
@@ -337,6 +347,7 @@ def _recordings_view(document: dict[str, Any]) -> dict[str, Any] | None:
         "pages": pages,
         "total": len(listed),
         "labels": recordings.SCORE_LABELS,
+        "floors": recordings.low_scores(),
     }
 
 

@@ -14,8 +14,7 @@ import sqlalchemy as sa
 from webhook_app import ops
 from webhook_app.events import Event
 from webhook_app.states import AttemptOutcome, DeliveryStatus, PauseReason, RouteState
-from webhook_app.store import route_health
-from webhook_app.store import resolution
+from webhook_app.store import resolution, route_health
 from webhook_app.store.database import Database
 from webhook_app.store.ingest import insert_events
 from webhook_app.store.lease_queue import LeaseQueue
