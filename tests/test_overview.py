@@ -5,16 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import deliver_due, with_routes
+from tests.conftest import ADMIN_TOKEN, deliver_due, with_routes
 from tests.sink import Reply, Sink
 from webhook_app.cli import cli
 from webhook_app.dispatch import Dispatcher
+from webhook_app.events import Event, EventData, EventType
+from webhook_app.ingest import record_events
 from webhook_app.registry import build_handlers
 from webhook_app.retry import RetryPolicy
 from webhook_app.routes import Route
+from webhook_app.store import NewReceipt
 
 LATER = timedelta(seconds=30)  # past SETTLE: every row written so far counts
 
@@ -61,7 +65,7 @@ def test_voices_are_listed_by_latest_activity_with_their_state(site: Any, settin
         ("narrator-7", "dataset_issue", "voice.dataset.issue", 2),
     ]
     assert set(items[0]) == {"provider", "voice_id", "status", "last_event_type", "last_event_at",
-                             "first_seen_at", "events"}  # fmt: skip
+                             "first_seen_at", "events", "name", "kind", "test"}  # fmt: skip
     narrator = items[2]
     assert narrator["first_seen_at"] < narrator["last_event_at"]
     assert [v["voice_id"] for v in server.admin.get("/api/voices", params={"q": "rat"}).json()["items"]] == [
@@ -117,3 +121,38 @@ def test_stats_count_events_and_outcomes_per_bucket_and_say_what_needs_attention
     week = server.admin.get("/api/stats", params={"window": "7d"}).json()
     assert week["bucket_seconds"] == 6 * 3600 and sum(r["count"] for r in week["events"]) == 6
     assert server.admin.get("/api/stats", params={"window": "1y"}).status_code == 400
+
+
+def test_voices_show_their_name_label_consents_and_hide_test_voices(site: Any) -> None:
+    """Was: a voice made with `create-voice --name` showed only its uuid, consents were listed as
+    voices, and test events from `routes check --send-test` cluttered the list."""
+    server, _, _ = site
+    now = datetime.now(UTC)
+    named = EventData(
+        provider="resemble", voice_id="5f1d-uuid", status="initializing", ok=True, voice_name="Chef"
+    )
+    consent = EventData(
+        provider="azure", voice_id="Jessica", status="Succeeded", ok=True, resource_kind="consent"
+    )
+    trial = EventData(provider="resemble", voice_id="test-voice-1", status="finished", ok=True)
+    for data, test in ((named, False), (consent, False), (trial, True)):
+        event = Event(type=EventType.STATUS_CHANGED, source="/t", time=now, data=data, test=test)
+        receipt = NewReceipt(provider=data.provider, received_at=now, body=b"{}", headers={})
+        record_events(server.store, (), receipt, [event], dedupe_key=None, dedupe_window=timedelta(0))
+    server.store.roll_up(now=now + LATER)
+    listed = {v["voice_id"]: v for v in server.admin.get("/api/voices").json()["items"]}
+    assert set(listed) == {"5f1d-uuid", "Jessica"}, "the test voice is hidden"
+    assert listed["5f1d-uuid"]["name"] == "Chef" and listed["Jessica"]["kind"] == "consent"
+    everything = server.admin.get("/api/voices", params={"tests": "true"}).json()["items"]
+    assert {v["voice_id"]: v["test"] for v in everything}["test-voice-1"] is True
+    assert [v["voice_id"] for v in server.admin.get("/api/voices", params={"q": "che"}).json()["items"]] == [
+        "5f1d-uuid"
+    ], "found by its name"
+    page = httpx.Client(base_url=server.url, timeout=10)
+    page.post("/ui/login", data={"token": ADMIN_TOKEN})
+    voices = page.get("/ui/voices").text
+    assert "<strong>Chef</strong>" in voices and '<span class="badge">consent</span>' in voices
+    assert (
+        "test-voice-1" not in voices and "test-voice-1" in page.get("/ui/voices", params={"tests": "1"}).text
+    )
+    assert "Chef · resemble voice 5f1d-uuid" in page.get("/ui/voices/resemble/5f1d-uuid").text

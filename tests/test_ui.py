@@ -469,3 +469,23 @@ def test_the_azure_card_leads_to_the_operations_with_what_to_do(site: Any, azure
         everything.count("<tr><td") == 2
         and "Nothing: it is polled until Azure says it finished." in everything
     )
+
+
+def test_the_route_and_voice_pages_say_what_an_on_call_engineer_needs(site: Any, sink: Sink) -> None:
+    """Was: no target host, retry policy, pause threshold, next probe, or "never" on the route page;
+    no dataset summary on the voice page."""
+    server, _ = site
+    (issue,) = server.post_callback(dataset_issue_with(12)).json()["event_ids"]
+    voice = server.admin.get(f"/api/events/{issue}").json()["subject"]
+    client = httpx.Client(base_url=server.url, timeout=30)
+    client.post("/ui/login", data={"token": ADMIN_TOKEN})
+    route = client.get("/ui/routes/partner").text
+    assert "<code>127.0.0.1</code>" in route and "up to 1 attempts" in route
+    assert "after 20 failed attempts in a row; probed every 60 s while paused" in route
+    assert route.count(">never</span>") == 2, "no success and no failure yet"
+    assert sink.url not in route, "the host only, never the whole URL"
+    page = client.get(f"/ui/voices/resemble/{voice}").text
+    assert (
+        "Latest dataset issue" in page
+        and "4 of 12 recordings flagged: 1 outlier, 1 silent, 2 low STOI" in page
+    )

@@ -35,8 +35,8 @@ def stacked_bars(
     slot = (WIDTH - AXIS) / max(1, len(buckets))
     bar = max(1.0, slot * 0.8)
     parts = [
-        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT + 20}" role="img" aria-label="{escape(title)}" '
-        'preserveAspectRatio="none">',
+        # Scaled as a whole (no preserveAspectRatio="none"): stretched to the box, the axis text was too.
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT + 20}" role="img" aria-label="{escape(title)}">',
         f'<text x="0" y="12" class="axis">{top}</text><text x="0" y="{HEIGHT}" class="axis">0</text>',
     ]
     for i, start in enumerate(buckets):
@@ -70,8 +70,15 @@ def sparkline(values: Sequence[float | None], label: str, width: int = 120, heig
         return Markup('<span class="muted">no data</span>')
     top = max(v for _, v in points) or 1
     step = width / max(1, len(values) - 1)
-    path = " ".join(f"{i * step:.1f},{height - 2 - v / top * (height - 4):.1f}" for i, v in points)
+    xy = [(i * step, height - 2 - v / top * (height - 4)) for i, v in points]
+    path = " ".join(f"{x:.1f},{y:.1f}" for x, y in xy)
+    # A line needs two points; one alone is drawn as a dot, so a single busy hour still shows.
+    dots = (
+        "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2" fill="#0969da"/>' for x, y in xy)
+        if len(xy) == 1
+        else ""
+    )
     return Markup(  # noqa: S704 - the label is escaped, the rest are numbers
         f'<svg class="spark" width="{width}" height="{height}" role="img" aria-label="{escape(label)}">'
-        f'<polyline fill="none" stroke="#0969da" stroke-width="1.5" points="{path}"/></svg>'
+        f'<polyline fill="none" stroke="#0969da" stroke-width="1.5" points="{path}"/>{dots}</svg>'
     )

@@ -89,6 +89,10 @@ class EventData:
     speaker_profile_id: str | None = None
     operation_id: str | None = None
     error: ProviderError | None = None
+    voice_name: str | None = None
+    """What the voice's creator called it, when the provider said (`resemble create-voice --name`)."""
+    resource_kind: str | None = None
+    """What the provider's resource is when it is not a voice itself (`consent`)."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +167,9 @@ class Event:
             "speaker_profile_id": d.speaker_profile_id,
             "operation_id": d.operation_id,
             "error": {"code": d.error.code, "message": d.error.message} if d.error else None,
+            # Only when known, so that every other event keeps the shape it always had.
+            **({"voice_name": d.voice_name} if d.voice_name else {}),
+            **({"resource_kind": d.resource_kind} if d.resource_kind else {}),
         }
 
     @classmethod

@@ -309,8 +309,14 @@ def _record_creation(
         provider=provider.PROVIDER, received_at=now, body=body, headers={}, content_type="application/json"
     )
     status = str(item.get("status") or ("created" if refusal is None else "refused"))
+    name = item.get("name")
     data = EventData(
-        provider=provider.PROVIDER, voice_id=item["uuid"], status=status, ok=refusal is None, issue=refusal
+        provider=provider.PROVIDER,
+        voice_id=item["uuid"],
+        status=status,
+        ok=refusal is None,
+        issue=refusal,
+        voice_name=str(name)[:200] if name else None,
     )
     event = Event(
         type=EventType.STATUS_CHANGED, source=provider.SOURCE, time=now, data=data, receipt_id=receipt.id

@@ -112,10 +112,14 @@ def replay(event_id: str) -> Response:
 class VoiceQuerySchema(PageQuerySchema):
     provider = fields.String(validate=installed_provider)
     q = fields.String(
-        validate=validate.Length(min=1, max=200), metadata={"description": "Part of a voice id"}
+        validate=validate.Length(min=1, max=200), metadata={"description": "Part of a voice id or name"}
     )
     type = fields.String(
         validate=validate.Length(min=1, max=64), metadata={"description": "Latest event type"}
+    )
+    tests = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Also voices only test events named (routes check --send-test)"},
     )
 
 
@@ -133,6 +137,7 @@ def list_voices() -> Response:
         last_type=args.get("type"),
         limit=args["limit"],
         cursor=position,
+        tests=args["tests"],
     )
     return respond(schemas.VoicePage, {"items": items, "next_cursor": encode_cursor(last) if last else None})
 

@@ -81,6 +81,10 @@ class EventData(Schema):
     speaker_profile_id = fields.String(allow_none=True)
     operation_id = fields.String(allow_none=True)
     error = fields.Nested(ProviderError, allow_none=True)
+    voice_name = fields.String(metadata={"description": "What its creator called the voice, when known"})
+    resource_kind = fields.String(
+        metadata={"description": "The provider's resource when not a voice: consent"}
+    )
 
 
 class OpsData(Schema):
@@ -251,6 +255,11 @@ class ListedVoice(Schema):
     last_event_at = Moment(required=True)
     first_seen_at = Moment(required=True)
     events = fields.Integer(required=True)
+    name = fields.String(allow_none=True, metadata={"description": "What its creator called it, when known"})
+    kind = fields.String(
+        allow_none=True, metadata={"description": "consent, for a consent; null for a voice"}
+    )
+    test = fields.Boolean(metadata={"description": "Only test events named it"})
 
 
 class VoicePage(Schema):
@@ -274,8 +283,16 @@ class StatsDeliveries(Schema):
 
 class StatsRoute(Schema):
     route = fields.String(required=True)
-    p50_ms = fields.Integer(allow_none=True, required=True)
-    p99_ms = fields.Integer(allow_none=True, required=True)
+    p50_ms = fields.Integer(
+        allow_none=True,
+        required=True,
+        metadata={"description": "An upper bound: the histogram bucket it falls under"},
+    )
+    p99_ms = fields.Integer(
+        allow_none=True,
+        required=True,
+        metadata={"description": "An upper bound: the histogram bucket it falls under"},
+    )
 
 
 class Attention(Schema):

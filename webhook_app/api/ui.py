@@ -22,6 +22,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
@@ -38,6 +39,7 @@ from webhook_app.filters import parse_event_filters
 from webhook_app.replay import AlreadyReplayed, ReplayError, replay_event
 from webhook_app.reprocess import AlreadyReprocessed, ReprocessError, reprocess_with_services
 from webhook_app.route_admin import UnknownRoute, describe_state, route_items, set_paused
+from webhook_app.routes import Route
 from webhook_app.services import services
 from webhook_app.states import ReceiptStatus, values
 from webhook_app.stats import OUTCOMES, WINDOWS, series, stats
@@ -375,7 +377,7 @@ def replay(event_id: str) -> Response:
 @signed_in
 def voices() -> str:
     ctx = services()
-    query = {k: v for k, v in request.args.items() if k in ("q", "provider") and v}
+    query = {k: v for k, v in request.args.items() if k in ("q", "provider", "tests") and v}
     errors: list[str] = []
     provider = query.get("provider")
     if provider is not None and provider not in ctx.providers:
@@ -387,7 +389,12 @@ def voices() -> str:
         errors.append("That page link is not valid any more.")
         position = None
     items, last = ctx.store.voice_list(
-        provider=provider, q=query.get("q"), last_type=None, limit=PAGE, cursor=position
+        provider=provider,
+        q=query.get("q"),
+        last_type=None,
+        limit=PAGE,
+        cursor=position,
+        tests="tests" in query,
     )
     return render_template(
         "ui/voices.html",
@@ -413,6 +420,15 @@ def voice(provider: str, voice_id: str) -> str:
     if not timeline:
         abort(404, f"No events for {provider} voice {voice_id}.")
     deliveries = {event["id"]: store.deliveries_of(event["id"]) for event in timeline}
+    issues = [event for event in timeline if event["type"] == EventType.DATASET_ISSUE]
+    latest_issue = store.get_event(issues[-1]["id"]) if issues else None
+    dataset_summary = (
+        recordings.summary_line(
+            latest_issue["data"].get("recordings") or [], latest_issue["data"].get("recordings_omitted", 0)
+        )
+        if latest_issue
+        else None
+    )
     operations = OperationStore(store).of_resource(voice_id) if provider == "azure" else []
     return render_template(
         "ui/voice.html",
@@ -422,6 +438,10 @@ def voice(provider: str, voice_id: str) -> str:
         deliveries=deliveries,
         paused=store.paused_routes(),
         operations=operations,
+        latest_issue=latest_issue,
+        dataset_summary=dataset_summary,
+        name=next((e["data"]["voice_name"] for e in timeline if e["data"].get("voice_name")), None),
+        kind=next((e["data"]["resource_kind"] for e in timeline if e["data"].get("resource_kind")), "voice"),
     )
 
 
@@ -462,10 +482,23 @@ def route(name: str) -> str:
     return render_template(
         "ui/route.html",
         route=item,
+        configured=configured,
+        target=target_of(configured),
+        next_probe_at=ctx.store.paused_routes().get(name, {}).get("next_probe_at"),
         describe_state=describe_state,
         attempts=ctx.store.attempts_of_route(name, limit=ROUTE_ATTEMPTS),
         replay_since=list(REPLAY_SINCE),
     )
+
+
+def target_of(route: Route) -> str | None:
+    """Where a route sends, as a host (and port): never the whole URL, which may be a secret."""
+    for key in ("url", "webhook_url"):
+        value = route.options.get(key)
+        if isinstance(value, str) and (host := urlsplit(value).hostname):
+            return host
+    host = route.options.get("host")
+    return f"{host}:{route.options.get('port', 25)}" if isinstance(host, str) else None
 
 
 @bp.post("/routes/<name>/replay-dead")

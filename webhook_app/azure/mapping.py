@@ -178,6 +178,7 @@ def to_event(
         speaker_profile_id=speaker_profile_id,
         operation_id=operation_id,
         error=error,
+        resource_kind="consent" if kind == "consent" else None,
     )
     return Event(type=event_type, source=SOURCE, time=at, data=data, receipt_id=receipt_id)
 

@@ -63,7 +63,7 @@ class RollupStore(Database):
     def _events(self, conn: sa.Connection, after: int, settled: datetime, batch: int) -> int:
         rows = conn.execute(
             sa.select(events.c.seq, events.c.provider, events.c.type, events.c.voice_id, events.c.status,
-                      events.c.occurred_at)
+                      events.c.occurred_at, *_voice_facts(conn.dialect.name))
             .where(events.c.seq > after)
             .order_by(events.c.seq)
             .limit(batch)
@@ -97,9 +97,16 @@ class RollupStore(Database):
             (row.provider, row.voice_id): row
             for row in conn.execute(sa.select(voices).where(key_columns.in_(list(latest)))).all()
         }
+        names = {(row.provider, row.voice_id): row.voice_name for row in rows if row.voice_name}
+        kinds = {(row.provider, row.voice_id): row.resource_kind for row in rows if row.resource_kind}
+        real = {(row.provider, row.voice_id) for row in rows if row.test not in (True, 1, "true")}
         for key, row in latest.items():
             values = {"status": row.status, "last_event_type": row.type, "last_event_at": row.occurred_at,
                       "last_seq": row.seq}  # fmt: skip
+            values |= {"name": names[key]} if key in names else {}
+            values |= {"kind": kinds[key]} if key in kinds else {}
+            if key in real:
+                values["test"] = False  # a real event makes it a real voice, for good
             if key in known:
                 before = known[key]
                 conn.execute(
@@ -118,7 +125,7 @@ class RollupStore(Database):
                     "first_seen_at": first[key],
                     "events": seen[key],
                 }
-                conn.execute(voices.insert().values(**new, **values))
+                conn.execute(voices.insert().values(**new, **(values | {"test": key not in real})))
 
     def _attempts(self, conn: sa.Connection, after: int, settled: datetime, batch: int) -> int:
         rows = conn.execute(
@@ -146,17 +153,30 @@ class RollupStore(Database):
         return len(rows)
 
     def voice_list(
-        self, *, provider: str | None, q: str | None, last_type: str | None, limit: int, cursor: int | None
+        self,
+        *,
+        provider: str | None,
+        q: str | None,
+        last_type: str | None,
+        limit: int,
+        cursor: int | None,
+        tests: bool = False,
     ) -> tuple[list[dict[str, Any]], int | None]:
-        """Voices, most recent activity first; `cursor` is the last item's position (`last_seq`)."""
+        """Voices, most recent activity first (those only test events named, with `tests`);
+        `cursor` is the last item's position (`last_seq`). `q` matches the id or the name."""
         query = sa.select(voices).order_by(voices.c.last_seq.desc()).limit(limit + 1)
+        if not tests:
+            query = query.where(voices.c.test == sa.false())
         if provider is not None:
             query = query.where(voices.c.provider == provider)
         if last_type is not None:
             query = query.where(voices.c.last_event_type == last_type)
         if q:
             escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            query = query.where(voices.c.voice_id.like(f"%{escaped}%", escape="\\"))
+            query = query.where(
+                voices.c.voice_id.ilike(f"%{escaped}%", escape="\\")
+                | voices.c.name.ilike(f"%{escaped}%", escape="\\")
+            )
         if cursor is not None:
             query = query.where(voices.c.last_seq < cursor)
         with self.reading() as conn:
@@ -237,3 +257,20 @@ def percentile_ms(histogram: dict[str, int], fraction: float) -> int | None:
         if running >= needed:
             return int(bound) if bound != "inf" else DURATION_BOUNDS_MS[-1]  # "30 s or more"
     return None
+
+
+def _voice_facts(dialect: str) -> tuple[sa.ColumnElement[Any], ...]:
+    """From an event's document: the voice's name, its resource kind, and whether it is a test."""
+    if dialect == "postgresql":
+        return (
+            sa.literal_column("events.document -> 'data' ->> 'voice_name'", sa.Text).label("voice_name"),
+            sa.literal_column("events.document -> 'data' ->> 'resource_kind'", sa.Text).label(
+                "resource_kind"
+            ),
+            sa.literal_column("events.document ->> 'test'", sa.Text).label("test"),
+        )
+    return tuple(
+        sa.func.json_extract(events.c.document, path).label(name)
+        for name, path in (("voice_name", "$.data.voice_name"), ("resource_kind", "$.data.resource_kind"),
+                           ("test", "$.test"))
+    )  # fmt: skip

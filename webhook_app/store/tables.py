@@ -206,6 +206,9 @@ voices = sa.Table(
     sa.Column("last_seq", BigId, nullable=False),  # most recent activity first
     sa.Column("first_seen_at", UTCDateTime(), nullable=False),
     sa.Column("events", sa.Integer(), nullable=False),
+    sa.Column("name", sa.String(200), nullable=True),  # what its creator called it
+    sa.Column("kind", sa.String(20), nullable=True),  # the provider's resource when not a voice: consent
+    sa.Column("test", sa.Boolean(), nullable=False, server_default=sa.false()),  # only test events named it
     sa.Index("ix_voices_last_seq", "last_seq"),
 )
 
