@@ -80,6 +80,7 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         data_dir=str(tmp_path),
         admin_tokens=(ADMIN_TOKEN,),
         resemble_tokens=RESEMBLE_TOKENS,
+        azure_speech_key="test-azure-key",  # tracking refuses without one; nothing here polls Azure
         routes=(Route(name="log", handler="log"),),
     )
 

@@ -278,3 +278,17 @@ def test_low_score_floors_are_settable(settings: Any, make_server_for: Any) -> N
         )
     finally:
         set_low_scores({})  # the floors are the process's: leave the defaults for the next test
+
+
+def test_a_service_with_no_tokens_says_so_at_start(settings: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """Was: `web` with no admin tokens and no callback tokens started without a word."""
+    from webhook_app import create_app
+
+    app = create_app(replace(settings, admin_tokens=(), resemble_tokens=()))
+    app.extensions["webhook_app"].store.dispose()
+    said = capsys.readouterr().err
+    assert "the admin API and the pages are closed to everyone" in said, said
+    assert "no callback tokens (WEBHOOK_APP_RESEMBLE_TOKENS): every callback will be answered 404" in said
+    app = create_app(settings)
+    app.extensions["webhook_app"].store.dispose()
+    assert "closed to everyone" not in capsys.readouterr().err

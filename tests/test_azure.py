@@ -737,3 +737,20 @@ def test_a_malformed_api_version_setting_is_refused(tmp_path: Any) -> None:
     )
     assert result.exit_code != 0 and "WEBHOOK_APP_AZURE_API_VERSION" in result.output
     assert "not an Azure api-version such as 2026-01-01" in result.output
+
+
+def test_tracking_without_a_speech_key_is_refused_at_once(settings: Any, make_server_for: Any) -> None:
+    """Was: accepted, then failed at the first poll."""
+    server = make_server_for(replace(settings, azure_speech_key=None))
+    url = "https://eastus.api.cognitive.microsoft.com/customvoice/operations/op-1?api-version=2026-01-01"
+    answer = server.admin.post(
+        "/api/azure/operations", json={"operation_url": url, "kind": "consent", "resource_id": "Jessica"}
+    )
+    assert answer.status_code == 409 and answer.json()["error"]["code"] == "azure_key_missing"
+    assert "WEBHOOK_APP_AZURE_SPEECH_KEY is not set" in answer.json()["error"]["message"]
+    env = {"WEBHOOK_APP_DATABASE_URL": settings.database_url, "WEBHOOK_APP_DATA_DIR": settings.data_dir}
+    result = CliRunner().invoke(
+        cli, ["azure", "track", url, "--kind", "consent", "--resource-id", "Jessica"], env=env
+    )
+    assert result.exit_code == 1 and "WEBHOOK_APP_AZURE_SPEECH_KEY is not set" in result.output
+    assert OperationStore(server.store).recent(state=None, limit=5) == []

@@ -279,7 +279,7 @@ def test_a_test_event_goes_only_to_the_route_named_and_says_test(database_url: s
 
 
 def test_listings_print_json_lines(database_url: str, tmp_path: Path) -> None:
-    env = environment(database_url, tmp_path)
+    env = environment(database_url, tmp_path, azure_speech_key="test-azure-key")
     assert run_cli(["db", "upgrade"], env, tmp_path).returncode == 0
     url = "https://eastus.api.cognitive.microsoft.com/customvoice/operations/op-1?api-version=2023-12-01-preview"
     tracked = run_cli(["azure", "track", url, "--kind", "consent", "--resource-id", "Jessica"], env, tmp_path)

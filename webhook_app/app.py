@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import weakref
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -13,9 +15,12 @@ from webhook_app.clock import Clock, isoformat
 from webhook_app.config import Settings, load_settings
 from webhook_app.logs import configure_logging
 from webhook_app.memory import freeze_startup_objects
+from webhook_app.provider import Provider
 from webhook_app.recordings import set_low_scores
 from webhook_app.registry import build_handlers
 from webhook_app.services import EXTENSION_KEY, Services
+
+logger = logging.getLogger(__name__)
 
 ADMIN_MAX_BODY_BYTES = 64 * 1024
 """The largest body of a request to the API or the pages (a route, a sign-in form)."""
@@ -69,5 +74,19 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.register_blueprint(openapi.bp)
     ui.configure_sessions(app, settings.admin_tokens)
     app.wsgi_app = hooks.CallbackEndpoint(app, app.wsgi_app)  # type: ignore[method-assign]
+    warn_of_closed_doors(settings, services.providers)
     freeze_startup_objects()
     return app
+
+
+def warn_of_closed_doors(settings: Settings, providers: Mapping[str, Provider]) -> None:
+    """Say at start what no request can open: without admin tokens the API and the pages answer
+    401 to everyone; without callback tokens every callback is a 404."""
+    if not settings.admin_tokens:
+        logger.warning(
+            "no admin tokens (WEBHOOK_APP_ADMIN_TOKENS): the admin API and the pages are closed to everyone"
+        )
+    callers = [name for name, provider in providers.items() if provider.sends_callbacks]
+    if callers and not any(settings.callback_tokens(name) for name in callers):
+        names = ", ".join(f"WEBHOOK_APP_{name.upper().replace('-', '_')}_TOKENS" for name in callers)
+        logger.warning("no callback tokens (%s): every callback will be answered 404", names)

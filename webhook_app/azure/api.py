@@ -13,7 +13,7 @@ from webhook_app.api.body import storable_text
 from webhook_app.api.errors import api_error
 from webhook_app.api.schemas import respond
 from webhook_app.azure.mapping import KINDS, UnsafeOperationURL, check_resource_id
-from webhook_app.azure.poller import track_operation
+from webhook_app.azure.poller import AzureKeyMissing, track_operation
 from webhook_app.services import services
 from webhook_app.states import OperationState, values
 from webhook_app.store import OperationStore, TooManyOperations, TrackedOperation
@@ -84,6 +84,8 @@ def track() -> Response:
         return api_error(422, "invalid_operation", str(exc), {"operation_url": [str(exc)]})
     except TooManyOperations as exc:
         return api_error(429, "too_many_operations", str(exc))
+    except AzureKeyMissing as exc:
+        return api_error(409, "azure_key_missing", str(exc))
     return respond(schemas.Operation, operation_json(operation), 201 if created else 200)
 
 

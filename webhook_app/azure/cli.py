@@ -21,7 +21,7 @@ def azure() -> None:
 
 def _track_and_report(settings: Settings, url: str, kind: str, resource_id: str) -> None:
     from webhook_app.azure.mapping import UnsafeOperationURL
-    from webhook_app.azure.poller import track_operation
+    from webhook_app.azure.poller import AzureKeyMissing, track_operation
     from webhook_app.cli import open_store
     from webhook_app.store import OperationStore, TooManyOperations
 
@@ -35,7 +35,7 @@ def _track_and_report(settings: Settings, url: str, kind: str, resource_id: str)
             resource_id=resource_id,
             now=datetime.now(UTC),
         )
-    except (UnsafeOperationURL, ValueError, TooManyOperations) as exc:
+    except (UnsafeOperationURL, ValueError, TooManyOperations, AzureKeyMissing) as exc:
         raise click.ClickException(str(exc)) from None
     verb = "tracking" if created else "already tracked as"
     click.echo(f"{verb} {operation.id}: {kind} {operation.resource_id}, status {operation.status}")

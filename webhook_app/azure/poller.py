@@ -22,6 +22,7 @@ from webhook_app.azure import mapping as azure
 from webhook_app.azure.client import AzureClient, OperationGone, PollFailed, PollStopped
 from webhook_app.clock import Clock, SystemClock
 from webhook_app.config import Settings
+from webhook_app.errors import WebhookAppError
 from webhook_app.events import Event
 from webhook_app.handler import Handler
 from webhook_app.ingest import plan_deliveries
@@ -38,14 +39,27 @@ IDLE_SLEEP_CAP_SECONDS = 5.0
 STATUS_CHARS = 40  # the column's size; Azure's words (NotStarted, Running, Succeeded, Failed) are far shorter
 
 
+class AzureKeyMissing(WebhookAppError):
+    """No Speech key is configured, so no poll could succeed: refused when tracking, not at the first poll."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "WEBHOOK_APP_AZURE_SPEECH_KEY is not set, so this operation could not be polled: set it to the "
+            "Speech resource's key (where the worker runs), then track the operation"
+        )
+
+
 def track_operation(
     operations: OperationStore, settings: Settings, *, url: str, kind: str, resource_id: str, now: datetime
 ) -> tuple[TrackedOperation, bool]:
-    """Validate and track an operation URL; `UnsafeOperationURL` or ValueError explain a refusal."""
+    """Validate and track an operation URL; `UnsafeOperationURL` or ValueError explain a refusal,
+    `AzureKeyMissing` a service that could not poll it."""
     if kind not in azure.KINDS:
         raise ValueError(f"kind must be one of {', '.join(azure.KINDS)}")
     azure.check_resource_id(resource_id.strip())
     operation_id = azure.check_operation_url(url, settings.azure_allowed_hosts)
+    if not settings.azure_speech_key:
+        raise AzureKeyMissing()
     new = NewOperation(
         operation_url=url,
         operation_id=operation_id,
