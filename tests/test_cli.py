@@ -50,3 +50,35 @@ def test_a_since_outside_the_calendar_is_a_usage_error(settings: Any, store: Any
     for since in ("0001-01-01T00:00:00+14:00", "99999999d"):
         result = CliRunner().invoke(cli, ["deliveries", "retry", "--since", since, "--yes"], env=env)
         assert result.exit_code == 2 and "--since" in result.output, result.output
+
+
+def test_events_and_receipts_show_a_summary_and_json_on_asking(settings: Any, server: Any) -> None:
+    env = {"WEBHOOK_APP_DATABASE_URL": settings.database_url, "WEBHOOK_APP_DATA_DIR": settings.data_dir}
+    answer = server.post_callback(load_fixture("resemble_dataset_issue.json")).json()
+    (event_id,) = answer["event_ids"]
+    shown = CliRunner().invoke(cli, ["events", "show", event_id], env=env)
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert lines[0] == f"{event_id}  voice.dataset.issue"
+    assert any(line.startswith("  dataset   1 of 1 recording flagged") for line in lines), lines
+    assert "deliveries: 1" in shown.output and "  log: pending" in shown.output
+    as_json = json.loads(CliRunner().invoke(cli, ["events", "show", event_id, "--json"], env=env).output)
+    assert as_json["id"] == event_id and as_json["deliveries"][0]["route"] == "log"
+    receipt = CliRunner().invoke(cli, ["receipts", "show", answer["receipt_id"]], env=env)
+    assert (
+        receipt.exit_code == 0
+        and f"  events    {event_id}" in receipt.output
+        and "accepted" in receipt.output
+    )
+    whole = json.loads(
+        CliRunner().invoke(cli, ["receipts", "show", answer["receipt_id"], "--json"], env=env).output
+    )
+    assert whole["body_encoding"] == "utf-8" and json.loads(whole["body"])["status"] == "dataset_issue"
+    assert CliRunner().invoke(cli, ["receipts", "show", "rcpt_nope"], env=env).exit_code == 1
+
+
+def test_prune_with_nothing_to_remove_succeeds_under_cron(settings: Any, store: Any) -> None:
+    """Was: exit 1 ("nobody can answer") when there was nothing to delete."""
+    env = {"WEBHOOK_APP_DATABASE_URL": settings.database_url, "WEBHOOK_APP_DATA_DIR": settings.data_dir}
+    result = CliRunner().invoke(cli, ["prune", "--older-than", "90d"], env=env)
+    assert result.exit_code == 0 and "nothing older than" in result.output and "to remove" in result.output

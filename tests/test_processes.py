@@ -65,6 +65,15 @@ def test_serve_takes_a_simulated_callback_and_delivers_it_to_the_log_route(
     assert simulated.returncode == 0, simulated.stderr
     assert simulated.stdout.startswith("202 ")
     voice_id = simulated.stdout.split("voice id: ")[1].split()[0]
+    shown = simulated.stdout.split("see it: ")[1].split()
+    assert shown[:3] == ["webhook-app", "events", "show"], simulated.stdout
+    summary = run_cli(shown[1:], env, tmp_path)
+    assert (
+        summary.returncode == 0
+        and "voice.dataset.issue" in summary.stdout
+        and "deliveries:" in summary.stdout
+    )
+    assert "3 of 3 recordings flagged" in summary.stdout, summary.stdout
 
     admin = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {tokens['admin_tokens'][0]}"})
     (event,) = admin.get("/api/events", params={"voice_id": voice_id}).json()["items"]

@@ -53,6 +53,17 @@ def cli_env(settings: Any) -> dict[str, str]:
     return {"WEBHOOK_APP_DATABASE_URL": settings.database_url, "WEBHOOK_APP_DATA_DIR": settings.data_dir}
 
 
+def partner_env(settings: Any, sink: Sink) -> dict[str, str]:
+    """The command line's environment with the server's `partner` route in its config file."""
+    path = f"{settings.data_dir}/routes.toml"
+    with open(path, "w") as handle:
+        handle.write(
+            f'[[routes]]\nname = "partner"\nhandler = "forward"\n[routes.options]\nurl = "{sink.url}"\n'
+            f'secret = "{SECRET}"\nallow_private_targets = true\n'
+        )
+    return {**cli_env(settings), "WEBHOOK_APP_CONFIG": path}
+
+
 def test_dead_delivery_replayed_by_api_then_by_cli_keeps_every_history(setup: Any, sink: Sink) -> None:
     server, dispatcher, settings = setup
     sink.respond = lambda _: Reply(status=503, body=b"down")
@@ -123,7 +134,7 @@ def test_bulk_retry_replays_each_dead_delivery_once(setup: Any, sink: Sink) -> N
         server.post_callback({"id": f"voice-{n}", "status": "dataset_issue"})
     deliver_due(dispatcher)
     runner = CliRunner()
-    env = cli_env(settings)
+    env = partner_env(settings, sink)
     result = runner.invoke(
         cli, ["deliveries", "retry", "--status", "dead", "--route", "partner", "--yes"], env=env
     )
@@ -234,7 +245,7 @@ def test_two_racing_retry_commands_replay_each_dead_delivery_once(setup: Any, si
     server, dispatcher, settings = setup
     _dead_deliveries(server, dispatcher, sink, 15)
     command = [str(BIN / "webhook-app"), "deliveries", "retry", "--route", "partner", "--yes"]
-    env = {**os.environ, **cli_env(settings)}
+    env = {**os.environ, **partner_env(settings, sink)}
     runs = [
         subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)
     ]
@@ -303,3 +314,13 @@ def test_a_paused_route_says_so_where_its_deliveries_wait(setup: Any, sink: Sink
             "waiting: route" in text and 'href="/ui/routes/partner">partner</a> is paused (by hand)' in text
         )
         assert "until someone resumes it" in text, path
+
+
+def test_retrying_deliveries_of_a_route_no_longer_configured_is_refused(setup: Any, sink: Sink) -> None:
+    """Was: a warning, then replays queued to a route the server no longer has, dead at once."""
+    server, dispatcher, settings = setup
+    _dead_deliveries(server, dispatcher, sink, 2)
+    env = cli_env(settings)  # the command's config has only the default `log` route: `partner` is gone
+    result = CliRunner().invoke(cli, ["deliveries", "retry", "--yes"], env=env)
+    assert result.exit_code == 1 and "route(s) partner no longer configured" in result.output
+    assert _replays(server) == []

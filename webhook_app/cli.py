@@ -335,15 +335,20 @@ def _delivery_summary(counts: dict[str, int]) -> str:
 
 @events.command("show")
 @click.argument("event_id")
-def events_show(event_id: str) -> None:
-    """One event with its deliveries and their attempts."""
+@click.option("--json", "as_json", is_flag=True, help="The whole event and its deliveries as JSON.")
+def events_show(event_id: str, as_json: bool) -> None:
+    """One event: its type, voice and issue, its deliveries and their attempts."""
+    from webhook_app.show import event_lines
+
     store = open_store(command_settings())
     document = store.get_event(event_id)
     if document is None:
         raise click.ClickException(f"No event with id {event_id}.")
-    click.echo(
-        json.dumps({**document, "deliveries": store.deliveries_of(event_id)}, indent=2, default=json_default)
-    )
+    deliveries = store.deliveries_of(event_id)
+    if as_json:
+        click.echo(json.dumps({**document, "deliveries": deliveries}, indent=2, default=json_default))
+        return
+    click.echo("\n".join(event_lines(document, deliveries)))
 
 
 @events.command("replay")
@@ -367,6 +372,31 @@ def events_replay(event_id: str, route: str | None) -> None:
 @cli.group()
 def receipts() -> None:
     """Raw requests as they arrived."""
+
+
+@receipts.command("show")
+@click.argument("receipt_id")
+@click.option(
+    "--json", "as_json", is_flag=True, help="The whole receipt as JSON (the body as text or base64)."
+)
+def receipts_show(receipt_id: str, as_json: bool) -> None:
+    """One request as it arrived: accepted or why not, its events, its body."""
+    import base64
+
+    from webhook_app.show import receipt_lines
+
+    receipt = open_store(command_settings()).get_receipt(receipt_id)
+    if receipt is None:
+        raise click.ClickException(f"No receipt with id {receipt_id}.")
+    if not as_json:
+        click.echo("\n".join(receipt_lines(receipt)))
+        return
+    raw: bytes = receipt.pop("body")
+    try:
+        receipt["body"], receipt["body_encoding"] = raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        receipt["body"], receipt["body_encoding"] = base64.b64encode(raw).decode(), "base64"
+    click.echo(json.dumps(receipt, indent=2, default=json_default))
 
 
 @receipts.command("reprocess")
@@ -429,10 +459,10 @@ def deliveries_retry(status: str, route: str | None, since: str | None, yes: boo
         status=status, route=route, since=_moment(since, now) if since else None
     )
     unknown = sorted({p.route for p in planned} - {r.name for r in settings.routes})
-    if unknown:
-        click.echo(
-            f"warning: route(s) {', '.join(unknown)} no longer configured; their replays will be dead",
-            err=True,
+    if unknown:  # their replays would die at once: refused, as the page refuses a route it does not know
+        raise click.ClickException(
+            f"route(s) {', '.join(unknown)} no longer configured, so their replays would be dead at once; "
+            "add the route back, or retry one that is configured with --route NAME"
         )
     if not planned:
         click.echo(f"no {status} deliveries to retry")
@@ -641,6 +671,9 @@ def prune(older_than: str, batch: int, dry_run: bool, yes: bool) -> None:
     store = open_store(command_settings())
     counts = store.prune_counts(before=before)
     summary = ", ".join(f"{count} {name}" for name, count in counts.items())
+    if not any(counts.values()):  # under cron, "nothing to do" is a success, not a question to refuse
+        click.echo(f"nothing older than {isoformat(before)} to remove")
+        return
     if dry_run:
         click.echo(f"older than {isoformat(before)}: {summary} would be removed")
         return
@@ -686,8 +719,9 @@ def simulate_resemble(status: str, url: str, token: str | None, voice_id: str | 
     )
     click.echo(f"{response.status_code} {json.dumps(answer)}")
     click.echo(f"voice id: {payload['id']}")
-    events_url = f"{url.rstrip('/')}/api/events?voice_id={payload['id']}"
-    click.echo(f"see it: curl -H 'Authorization: Bearer <admin token>' '{events_url}'")
+    event_ids = answer.get("event_ids") if isinstance(answer, dict) else None
+    if event_ids:
+        click.echo(f"see it: webhook-app events show {event_ids[0]}")
     if response.status_code >= 300:
         sys.exit(1)
 
