@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -49,3 +50,17 @@ def test_replays_that_raced_before_0010_keep_one_link_each(database_url: str) ->
         assert links == {"dlv_0": None, "dlv_1": "dlv_0", "dlv_2": None, "dlv_3": None}
     finally:
         store.dispose()
+
+
+def test_a_rollback_takes_the_schema_back_and_forth(database_url: str, tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from webhook_app.cli import cli
+
+    env = {"WEBHOOK_APP_DATABASE_URL": database_url, "WEBHOOK_APP_DATA_DIR": str(tmp_path)}
+    assert "schema at 0011" in CliRunner().invoke(cli, ["db", "upgrade"], env=env).output
+    back = CliRunner().invoke(cli, ["db", "downgrade", "0009", "--yes"], env=env)
+    assert back.exit_code == 0 and "schema at 0009" in back.output, back.output
+    assert "schema at 0011" in CliRunner().invoke(cli, ["db", "upgrade"], env=env).output
+    wrong = CliRunner().invoke(cli, ["db", "downgrade", "nope", "--yes"], env=env)
+    assert wrong.exit_code == 1 and "cannot go back to 'nope'" in wrong.output

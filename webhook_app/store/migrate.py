@@ -33,6 +33,14 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
         command.upgrade(_config(connection), revision)
 
 
+def downgrade(engine: sa.Engine, revision: str) -> None:
+    """Take the schema back to `revision` (a rollback to a release whose newest it is)."""
+    from alembic import command
+
+    with engine.begin() as connection:
+        command.downgrade(_config(connection), revision)
+
+
 def head_revision() -> str | None:
     """The newest revision, as alembic reads the migration scripts."""
     from alembic.script import ScriptDirectory
