@@ -9,8 +9,9 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck
+from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
+from schemathesis import GenerationMode
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
@@ -56,18 +57,36 @@ def test_every_endpoint_is_in_the_document(live: LiveServer) -> None:
 
 
 schema = schemathesis.openapi.from_dict(build_spec())  # the same document /openapi.json serves
-
-
-@schema.parametrize()
-@hypothesis_settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
-def test_api_conforms_to_its_document(case: Any, live: LiveServer) -> None:
-    # Every check but "schema-valid data is accepted": opaque ids and cursors that only this
-    # service can mint are valid strings by schema, yet rightly answered 404 or 400.
-    # A case whose headers are invalid on purpose (the admin token left out) goes as generated:
-    # adding the token would make it valid, and its 200 would look like invalid data accepted.
-    negative_headers = case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER)
-    case.call_and_validate(
-        base_url=live.url,
-        headers={} if negative_headers else {"Authorization": f"Bearer {ADMIN_TOKEN}"},
-        excluded_checks=[positive_data_acceptance],
+OPERATIONS = [result.ok() for result in schema.get_all_operations()]
+CASES = [
+    pytest.param(operation, mode, id=f"{mode.value} {operation.label}")
+    for operation in OPERATIONS
+    for mode in GenerationMode
+    # Invalid input needs an input to make invalid: /healthz takes none.
+    if mode is GenerationMode.POSITIVE
+    or any(
+        len(group)
+        for group in (operation.path_parameters, operation.query, operation.headers, operation.body)
     )
+]
+
+
+# One test per operation and mode, each with an id of its own: `schema.parametrize()` gave
+# every operation the same node id, and pytest-xdist ran (and counted) them as one test.
+@pytest.mark.parametrize(("operation", "mode"), CASES)
+def test_api_conforms_to_its_document(operation: Any, mode: GenerationMode, live: LiveServer) -> None:
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @hypothesis_settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+    def conforms(case: Any) -> None:
+        # Every check but "schema-valid data is accepted": opaque ids and cursors that only this
+        # service can mint are valid strings by schema, yet rightly answered 404 or 400.
+        # A case whose headers are invalid on purpose (the admin token left out) goes as generated:
+        # adding the token would make it valid, and its 200 would look like invalid data accepted.
+        negative_headers = case.meta is not None and case.meta.is_negative_at(ParameterLocation.HEADER)
+        case.call_and_validate(
+            base_url=live.url,
+            headers={} if negative_headers else {"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            excluded_checks=[positive_data_acceptance],
+        )
+
+    conforms()
