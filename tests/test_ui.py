@@ -489,3 +489,19 @@ def test_the_route_and_voice_pages_say_what_an_on_call_engineer_needs(site: Any,
         "Latest dataset issue" in page
         and "4 of 12 recordings flagged: 1 outlier, 1 silent, 2 low STOI" in page
     )
+
+
+def test_ops_rows_read_as_problems_and_percentiles_say_they_are_bounds(site: Any, sink: Sink) -> None:
+    """Was: an ops.delivery.dead row read as a green success with no issue, and the dashboard's
+    p50 differed from the CLI's without saying it was a histogram bound."""
+    server, dispatcher = site
+    sink.respond = lambda _: Reply(status=503, body=b"down")
+    server.post_callback({"id": "v-ops", "status": "finished"})
+    deliver_due(dispatcher)
+    server.store.roll_up(now=datetime.now(UTC) + timedelta(seconds=30))
+    client = httpx.Client(base_url=server.url, timeout=30)
+    client.post("/ui/login", data={"token": ADMIN_TOKEN})
+    events = client.get("/ui/events", params={"type": "ops.delivery.dead"}).text
+    assert 'route <a href="/ui/routes/partner">partner</a>' in events
+    assert '<td class="nowrap bad">dead</td>' in events and "gave up after 1 attempts" in events
+    assert "p50 ≤ " in client.get("/ui/").text
