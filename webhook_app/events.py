@@ -2,7 +2,7 @@
 
 Two families share it: `voice.*` events (what a provider said about a voice, `EventData`)
 and `ops.*` events (what this service says about itself: a dead delivery, a paused
-route, `OpsData`, whose fields per type are in DESIGN.md).
+route, `OpsData`, whose fields per type are in docs/design.md).
 
 Handlers receive `Event` objects; the store keeps `Event.to_cloudevent()`.
 """
@@ -101,7 +101,7 @@ class OpsData:
 
     subject: str
     fields: Mapping[str, Any]
-    """JSON values, per type as DESIGN.md lists them (`route`, `delivery_id`, `error`, …)."""
+    """JSON values, per type as docs/design.md lists them (`route`, `delivery_id`, `error`, …)."""
     provider: str = OPS_PROVIDER
 
     def get(self, name: str) -> Any:

@@ -1,4 +1,4 @@
-"""Ops events: the service telling its people what went wrong with itself (DESIGN.md, "Ops events").
+"""Ops events: the service telling its people what went wrong with itself (docs/design.md, "Ops events").
 
 They are events like any other (stored, listed, routed with `events = ["ops.*"]`), made
 here with the `data` each type promises. None is raised about the delivery of an ops

@@ -30,7 +30,7 @@ WHERE_PATHS = frozenset(
         "provider", "voice_id", "status", "ok", "issue", "recordings_omitted", "speaker_profile_id",
         "operation_id", "error.code", "error.message",
     )}
-    | {f"data.{name}" for name in (  # ops events (DESIGN.md, "Ops events")
+    | {f"data.{name}" for name in (  # ops events (docs/design.md, "Ops events")
         "route", "delivery_id", "event_id", "event_type", "attempts", "reason", "consecutive_failures",
         "paused_seconds", "resource_id", "status_code",
     )}

@@ -88,7 +88,7 @@ class EventData(Schema):
 
 
 class OpsData(Schema):
-    """`data` of an `ops.*` event (DESIGN.md, "Ops events"): the fields depend on the type."""
+    """`data` of an `ops.*` event (docs/design.md, "Ops events"): the fields depend on the type."""
 
     provider = fields.String(required=True, metadata={"enum": ["webhook-app"]})
     route = fields.String()
