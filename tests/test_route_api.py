@@ -92,7 +92,7 @@ def test_events_carry_delivery_counts_and_deliveries_can_be_listed_and_filtered(
     ]
     assert set(dead["items"][0]) == {
         "id", "event_id", "event_type", "voice_id", "route", "status", "attempts", "next_attempt_at",
-        "last_error", "created_at", "updated_at",
+        "last_error", "created_at", "updated_at", "resolved_by",
     }  # fmt: skip
     assert dead["items"][0]["event_id"] == done and "410" in dead["items"][0]["last_error"]
     typed = server.admin.get("/api/deliveries", params={"event_type": "voice.dataset.issue", "route": "log"})
