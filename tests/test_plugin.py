@@ -1,4 +1,4 @@
-"""The handler guide in README.md, installed as a real package, receives events in a real worker."""
+"""The handler guide in docs/writing-a-handler.md, installed as a real package, receives events in a real worker."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ from webhook_app.store import Store
 
 
 def readme_block(marker: str) -> tuple[str, str]:
-    """The fenced block after `<!-- guide:MARKER … -->` in README.md, with the marker's argument."""
-    readme = (REPO / "README.md").read_text()
-    match = re.search(rf"<!-- guide:{marker} ?(\S*) -->\n```\w+\n(.*?)```", readme, re.S)
-    assert match, f"README.md has no guide:{marker} block"
+    """The fenced block after `<!-- guide:MARKER … -->` in the guides (docs/writing-a-*.md), with
+    the marker's argument."""
+    guides = "".join(path.read_text() for path in sorted((REPO / "docs").glob("writing-a-*.md")))
+    match = re.search(rf"<!-- guide:{marker} ?(\S*) -->\n```\w+\n(.*?)```", guides, re.S)
+    assert match, f"docs/writing-a-*.md has no guide:{marker} block"
     return match.group(1), match.group(2)
 
 

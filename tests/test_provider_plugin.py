@@ -1,4 +1,4 @@
-"""The provider guide in README.md, installed as a real package, takes callbacks in a running `serve`."""
+"""The provider guide in docs/writing-a-provider.md, installed as a real package, takes callbacks in a running `serve`."""
 
 from __future__ import annotations
 

@@ -146,7 +146,7 @@ def cli() -> None:
     """Receive voice-provider callbacks, keep them as events, and deliver them to handlers.
 
     Configuration comes from WEBHOOK_APP_* environment variables and the TOML file named by
-    WEBHOOK_APP_CONFIG; see README.md.
+    WEBHOOK_APP_CONFIG; see docs/configuration.md.
     """
 
 
