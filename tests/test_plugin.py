@@ -1,4 +1,4 @@
-"""The handler guide in docs/writing-a-handler.md, installed as a real package, receives events in a real worker."""
+"""The handler guide (docs/writing-a-handler.md), installed as a package, gets events in a real worker."""
 
 from __future__ import annotations
 

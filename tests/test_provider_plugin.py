@@ -1,4 +1,4 @@
-"""The provider guide in docs/writing-a-provider.md, installed as a real package, takes callbacks in a running `serve`."""
+"""The provider guide (docs/writing-a-provider.md), installed as a package, takes callbacks in `serve`."""
 
 from __future__ import annotations
 
