@@ -26,10 +26,10 @@ def test_events_list_filters_by_time_and_prints_json(server: Any, settings: Any)
 
 
 def test_the_command_line_offers_the_statuses_samples_can_build() -> None:
-    from webhook_app import cli as command_line
     from webhook_app import samples
+    from webhook_app.cli import simulate
 
-    assert command_line.SIMULATED_STATUSES == samples.SIMULATED_STATUSES
+    assert simulate.SIMULATED_STATUSES == samples.SIMULATED_STATUSES
 
 
 def test_importing_the_package_or_its_handler_api_loads_no_web_or_database_stack() -> None:

@@ -115,7 +115,7 @@ def resemble_create_voice(
     start_build: bool,
 ) -> None:
     """Create a voice whose callback_uri is this service, and start its timeline with its first status."""
-    from webhook_app.cli import command_settings, open_store
+    from webhook_app.cli.common import command_settings, open_store
     from webhook_app.resemble_client import ResembleRequestError
 
     settings = command_settings()
@@ -179,7 +179,7 @@ def _is_uuid(value: str) -> bool:
 @click.option("--force", is_flag=True, help="Build even with fewer recordings than the voice type needs.")
 def resemble_build(uuid: str, force: bool) -> None:
     """Start training a voice (Resemble's Build voice), once it has the recordings it needs."""
-    from webhook_app.cli import command_settings
+    from webhook_app.cli.common import command_settings
     from webhook_app.resemble_client import ResembleRequestError
 
     client = _resemble_client(command_settings())
@@ -225,7 +225,7 @@ def resemble_upload_recordings(uuid: str, folder: Path, transcripts: Path) -> No
     Run it again after a cut: what Resemble already has, or what a run uploaded, is skipped."""
     import sys
 
-    from webhook_app.cli import command_settings
+    from webhook_app.cli.common import command_settings
     from webhook_app.resemble_client import ResembleRequestError
     from webhook_app.resemble_uploads import Journal, TranscriptsError, check_files, read_transcripts
 

@@ -22,7 +22,7 @@ def azure() -> None:
 def _track_and_report(settings: Settings, url: str, kind: str, resource_id: str) -> None:
     from webhook_app.azure.mapping import UnsafeOperationURL
     from webhook_app.azure.poller import AzureKeyMissing, track_operation
-    from webhook_app.cli import open_store
+    from webhook_app.cli.common import open_store
     from webhook_app.store import OperationStore, TooManyOperations
 
     store = open_store(settings)
@@ -52,7 +52,7 @@ def _track_and_report(settings: Settings, url: str, kind: str, resource_id: str)
 )
 def azure_track(operation_url: str, kind: str, resource_id: str) -> None:
     """Track OPERATION_URL (an Operation-Location) and turn its status changes into events."""
-    from webhook_app.cli import command_settings
+    from webhook_app.cli.common import command_settings
 
     _track_and_report(command_settings(), operation_url, kind, resource_id)
 
@@ -119,7 +119,7 @@ def azure_create_personal_voice(
     extensions: tuple[str, ...],
 ) -> None:
     """PersonalVoices_Create, then track the operation it answers with."""
-    from webhook_app.cli import command_settings
+    from webhook_app.cli.common import command_settings
 
     _create(
         command_settings(),
@@ -156,7 +156,7 @@ def azure_create_consent(
     description: str | None,
 ) -> None:
     """Consents_Create, then track the operation it answers with."""
-    from webhook_app.cli import command_settings
+    from webhook_app.cli.common import command_settings
 
     _create(
         command_settings(),
@@ -179,7 +179,7 @@ def azure_create_consent(
 def azure_operations(state: str | None, limit: int, as_json: bool) -> None:
     """Tracked operations, newest first."""
     from webhook_app.azure.api import operation_json
-    from webhook_app.cli import command_settings, json_default, open_store
+    from webhook_app.cli.common import command_settings, json_default, open_store
     from webhook_app.store import OperationStore
     from webhook_app.text import printable
 

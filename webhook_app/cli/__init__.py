@@ -1,0 +1,75 @@
+"""The `webhook-app` command line: one module per command group, loaded when its command runs.
+
+The root names each group by where it lives (`LazyGroup`), so `webhook-app --help` costs about
+what importing click does, `events list` about what a database read does, and no module of
+a group imports this one back. Providers' groups (`resemble`, `azure`) live with their providers.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+COMMANDS = {
+    "serve": "webhook_app.cli.server:serve",
+    "web": "webhook_app.cli.server:web",
+    "worker": "webhook_app.cli.server:worker",
+    "db": "webhook_app.cli.db:db",
+    "events": "webhook_app.cli.events:events",
+    "receipts": "webhook_app.cli.receipts:receipts",
+    "deliveries": "webhook_app.cli.deliveries:deliveries",
+    "routes": "webhook_app.cli.routes:routes",
+    "voices": "webhook_app.cli.voices:voices",
+    "tokens": "webhook_app.cli.tokens:tokens",
+    "prune": "webhook_app.cli.prune:prune",
+    "simulate": "webhook_app.cli.simulate:simulate",
+    "resemble": "webhook_app.resemble_cli:resemble",
+    "azure": "webhook_app.azure.cli:azure",
+}
+"""Each command, by the module and name that define it."""
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported when asked for (click's documented lazy loading)."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.lazy:
+            return super().get_command(ctx, cmd_name)
+        module_name, _, attribute = self.lazy[cmd_name].partition(":")
+        command = getattr(importlib.import_module(module_name), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{self.lazy[cmd_name]} is not a click command")
+        return command
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="webhook-app")
+def cli() -> None:
+    """Receive voice-provider callbacks, keep them as events, and deliver them to handlers.
+
+    Configuration comes from WEBHOOK_APP_* environment variables and the TOML file named by
+    WEBHOOK_APP_CONFIG; see docs/configuration.md.
+    """
+
+
+def main() -> None:
+    try:
+        cli(prog_name="webhook-app")
+    except Exception as exc:
+        database_errors = sys.modules.get("sqlalchemy.exc")  # imported only by commands that use a database
+        if database_errors is None or not isinstance(exc, database_errors.SQLAlchemyError):
+            raise
+        from webhook_app.cli.common import database_problem
+
+        click.echo(f"Error: the database failed: {database_problem(exc)}", err=True)  # went away mid-command
+        sys.exit(1)

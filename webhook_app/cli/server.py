@@ -1,0 +1,139 @@
+"""`serve` (everything in one command), `web` (gunicorn) and `worker` (the jobs)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from webhook_app.cli.common import (
+    command_settings,
+    known_event_types,
+    open_store,
+    serve_pidfile,
+    validate_routes,
+)
+
+
+def _refuse_busy_port(host: str, port: int) -> None:
+    """Fail at once if the address is taken: gunicorn would retry, exit, and `serve` restart it for ever."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise click.ClickException(
+            f"cannot listen on {host}:{port} ({reason}); stop what runs there, or choose another --port"
+        ) from None
+
+
+def _share_metrics_between_processes() -> None:
+    """Give this process and its children one Prometheus directory (before prometheus is imported).
+
+    gunicorn forks its workers, and `serve` starts a worker beside them: with a shared
+    directory, `/metrics` on any of them sums the counts of all.
+    """
+    import tempfile
+
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="webhook-app-metrics-")
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+@click.option(
+    "--workers", default=2, show_default=True, type=click.IntRange(1, 64), help="Web worker processes."
+)
+def serve(host: str, port: int, workers: int) -> None:
+    """Run everything: web server, dispatcher and poller, on the configured database.
+
+    Brings the database schema up to date first, and on a first start makes a callback
+    token and an admin token (kept in WEBHOOK_APP_DATA_DIR).
+    """
+    from webhook_app.config import ensure_tokens, redact_url
+    from webhook_app.store import migrate
+
+    _share_metrics_between_processes()
+    from webhook_app.server import Supervisor, child_command
+
+    settings = command_settings(sends=True)
+    _refuse_busy_port(host, port)
+    for route in settings.routes:
+        for pattern in route.patterns_matching_nothing(known_event_types()):
+            click.echo(
+                f"warning: route '{route.name}': events pattern '{pattern}' matches no event type"
+                " (check it with 'webhook-app routes check')",
+                err=True,
+            )
+    settings, made = ensure_tokens(settings)
+    validate_routes(settings)
+    store = open_store(settings, create=True)
+    migrate.upgrade(store.engine)
+    store.dispose()
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 (only shown)
+    base = f"http://{shown_host}:{port}"
+    click.echo(f"webhook-app on {base}  (database {redact_url(settings.database_url)})")
+    callback_base = settings.public_url or base
+    if made:
+        click.echo(f"Made new tokens (kept in {settings.data_dir}/webhook_app.tokens.json):")
+        click.echo(f"  Resemble callback_uri: {callback_base}/hooks/resemble/{settings.resemble_tokens[0]}")
+        click.echo(f"  Admin token:           {settings.admin_tokens[0]}")
+    else:
+        masked = settings.resemble_tokens[0][:4] + "…"
+        click.echo(
+            f"Resemble callback_uri: {callback_base}/hooks/resemble/{masked}"
+            "  ('webhook-app tokens show' prints it whole)"
+        )
+    if not settings.public_url:
+        click.echo(
+            "Set WEBHOOK_APP_PUBLIC_URL to the address Resemble reaches (e.g. https://hooks.example.com)."
+        )
+    click.echo("Try: webhook-app simulate resemble dataset_issue   (Ctrl-C stops)")
+    sys.stdout.flush()
+    pidfile = serve_pidfile(settings)
+    pidfile.write_text(f"{os.getpid()}\n")
+    try:
+        code = Supervisor(
+            {
+                "web": child_command("web", "--host", host, "--port", str(port), "--workers", str(workers)),
+                "worker": child_command("worker"),
+            }
+        ).run()
+    finally:
+        pidfile.unlink(missing_ok=True)
+    sys.exit(code)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+def web(host: str, port: int, workers: int) -> None:
+    """Run only the web server (gunicorn), as the Procfile's `web` line does."""
+    _share_metrics_between_processes()
+    from webhook_app import create_app
+    from webhook_app.server import run_web
+
+    settings = command_settings(sends=True)
+    _refuse_busy_port(host, port)
+    validate_routes(settings)
+    run_web(create_app, settings, host, port, workers)
+
+
+@click.command()
+@click.option("--metrics-port", type=int, help="Serve this worker's Prometheus metrics on this port.")
+@click.option("--metrics-host", default="127.0.0.1", show_default=True)
+def worker(metrics_port: int | None, metrics_host: str) -> None:
+    """Run only the dispatcher and Azure poller; start as many as you need on PostgreSQL."""
+    from webhook_app.server import run_worker
+
+    settings = command_settings(sends=True)
+    validate_routes(settings)
+    open_store(settings).dispose()  # says what is wrong with the database, or that its schema is old
+    run_worker(settings, metrics_port=metrics_port, metrics_host=metrics_host)
