@@ -534,6 +534,7 @@ def test_azure_refusal_is_shown_as_its_own_message(azure_settings: Any, azure: F
     )
 
 
+@pytest.mark.slow
 def test_idle_poller_sleeps_until_the_next_operation_is_due(harness: Harness, azure: FakeAzure) -> None:
     import threading
 
@@ -565,6 +566,7 @@ def test_idle_poller_sleeps_until_the_next_operation_is_due(harness: Harness, az
     assert azure.requests == []
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_poll_and_restarted_neither_doubles_nor_misses_a_transition(
     database_url: str, tmp_path: Path, azure: FakeAzure, tls_certificate: tuple[Path, Path]
 ) -> None:

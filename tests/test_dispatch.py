@@ -239,6 +239,7 @@ class Slow(Handler):
         time.sleep(self.seconds)
 
 
+@pytest.mark.slow
 def test_a_handler_slower_than_the_lease_runs_once(store: Store) -> None:
     """Two workers, a 1.5 s lease, a 4 s handler: the running worker keeps extending its lease."""
     route = Route(name="slow", handler="x")

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from benchmarks.drills import duplicates, sink_outage, web_killed_under_load
+
+pytestmark = pytest.mark.slow  # real processes, a browser or a drill
 
 
 def test_web_killed_under_load_loses_no_acknowledged_event(database_url: str, tmp_path: Path) -> None:

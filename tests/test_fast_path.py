@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from tests.conftest import load_fixture, postgres_schema, wait_until
@@ -121,6 +122,7 @@ def test_sqlite_writers_wait_for_their_turn_across_stores(tmp_path: Path) -> Non
         second.dispose()
 
 
+@pytest.mark.slow
 def test_sqlite_checkpoints_run_beside_the_writers_and_the_wal_starts_over(tmp_path: Path) -> None:
     """No commit checkpoints (that stalled every writer); the writing process's thread does them."""
     database, wal = tmp_path / "events.db", tmp_path / "events.db-wal"
@@ -142,6 +144,7 @@ def test_sqlite_checkpoints_run_beside_the_writers_and_the_wal_starts_over(tmp_p
         store.dispose()
 
 
+@pytest.mark.slow
 def test_sqlite_checkpoints_take_no_writer_turn_while_nothing_is_written(tmp_path: Path) -> None:
     """Idle ticks are one cheap pass; a turn (which holds every writer back) only follows writes."""
     store = Store.from_url(f"sqlite:///{tmp_path / 'events.db'}")

@@ -25,6 +25,8 @@ from webhook_app.config import Settings
 from webhook_app.providers import resemble
 from webhook_app.store import migrate
 
+pytestmark = pytest.mark.slow  # real processes, a browser or a drill
+
 FIXTURES = Path(__file__).parent / "fixtures"
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 

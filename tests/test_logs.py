@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import load_fixture, wait_until
 from tests.processes import Process, environment, free_port, wait_for_http
@@ -44,6 +45,7 @@ def raw_request(port: int, request_line: str) -> None:
         conn.recv(65536)
 
 
+@pytest.mark.slow
 def test_json_logs_carry_context_and_no_secret(database_url: str, tmp_path: Path, sink: Sink) -> None:
     sink.respond = lambda r: Reply(status=500) if "slack" in r.path else Reply()
     config = tmp_path / "routes.toml"

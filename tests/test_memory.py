@@ -7,12 +7,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.processes import environment
+
+pytestmark = pytest.mark.slow  # real processes, a browser or a drill
 
 PROBE = """
 import gc, json
 from webhook_app import create_app
 from webhook_app.memory import freeze_startup_objects
+
 before = gc.get_freeze_count()
 create_app()
 after_app = gc.get_freeze_count()

@@ -17,6 +17,8 @@ from tests.conftest import POSTGRES_URL, wait_until
 from tests.processes import Process, environment, free_port, run_cli, sink_routes_config, wait_for_http
 from tests.sink import Sink
 
+pytestmark = pytest.mark.slow  # real processes, a browser or a drill
+
 
 def one_clear_line(result: object, *expected: str) -> str:
     stderr: str = result.stderr  # type: ignore[attr-defined]

@@ -20,6 +20,8 @@ from webhook_app.routes import Route
 from webhook_app.store import EventFilters, Store, migrate
 from webhook_app.store.engine import LOCK_TIMEOUT_SECONDS, postgres_url
 
+pytestmark = pytest.mark.slow  # real processes, a browser or a drill
+
 
 @pytest.fixture
 def proxied(tmp_path: Path) -> Iterator[tuple[str, str, TcpProxy]]:

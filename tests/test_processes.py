@@ -31,6 +31,8 @@ from tests.sink import Sink
 from webhook_app.routes import Route
 from webhook_app.store import Store
 
+pytestmark = pytest.mark.slow  # real processes, a browser or a drill
+
 TOKEN = "process-test-callback-token-0123456789"
 ADMIN = "process-test-admin-token-0123456789ab"
 

@@ -6,11 +6,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.conftest import ADMIN_TOKEN, wait_until
 from tests.processes import Process, environment, free_port, run_cli, wait_for_http
 from tests.sink import Sink
 from tests.test_plugin import build_plugin
+
+pytestmark = pytest.mark.slow  # real processes, a browser or a drill
 
 ACME_TOKEN = "acme-voice-callback-token-0123456789abcdef"
 

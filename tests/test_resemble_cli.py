@@ -16,6 +16,8 @@ from tests.processes import environment, run_cli
 from tests.sink import Reply
 from webhook_app.resemble_client import ResembleClient, ResembleRequestError
 
+pytestmark = pytest.mark.slow  # real processes, a browser or a drill
+
 KEY = "test-resemble-key"
 CONSENT = bytes(range(256)) * 40 + b"RIFF\x00\x00WAVEfmt "  # every byte value, so the round trip proves it
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from tests.conftest import deliver_due, postgres_schema, wait_until
@@ -223,6 +224,7 @@ def test_where_filters_pick_events_by_their_fields(store: Store) -> None:
     }
 
 
+@pytest.mark.slow
 def test_a_rate_limit_of_two_a_second_holds_across_two_worker_processes_on_postgresql(
     tmp_path: Path, sink: Sink
 ) -> None:

@@ -17,6 +17,8 @@ from webhook_app.ingest import record_events
 from webhook_app.routes import Route
 from webhook_app.store import NewReceipt, Store, migrate
 
+pytestmark = pytest.mark.slow  # real processes, a browser or a drill
+
 EVENTS = 2000
 WORKERS = 4
 CONCURRENCY = 8

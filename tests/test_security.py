@@ -105,6 +105,7 @@ def test_racing_wrong_tokens_are_each_counted(server: Any) -> None:
     assert sorted(answers) == [401] * 10 + [429, 429]
 
 
+@pytest.mark.slow
 def test_behind_a_trusted_proxy_one_guesser_does_not_lock_out_the_others(
     settings: Any, make_server_for: Any
 ) -> None:

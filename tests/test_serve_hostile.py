@@ -19,6 +19,8 @@ from tests.conftest import wait_until
 from tests.processes import Process, environment, free_port, sink_routes_config, wait_for_http
 from tests.sink import Sink
 
+pytestmark = pytest.mark.slow  # real processes, a browser or a drill
+
 TOKEN = "hostile-test-callback-token-0123456789abcdef"
 ADMIN = "hostile-test-admin-token-0123456789abcdefgh"
 CALLBACK = f"/hooks/resemble/{TOKEN}"

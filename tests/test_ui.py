@@ -25,6 +25,8 @@ from webhook_app.retry import RetryPolicy
 from webhook_app.routes import Route
 from webhook_app.store import NewOperation, NewReceipt, OperationStore
 
+pytestmark = pytest.mark.slow  # real processes, a browser or a drill
+
 CHROMIUM_FLAGS = [
     "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",

@@ -9,12 +9,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from tests.conftest import load_fixture, postgres_schema, wait_until
 from tests.processes import Process, environment, free_port, wait_for_http
 from webhook_app.store import Store, migrate
 from webhook_app.wakeup import Wakeup, notify_work
+
+pytestmark = pytest.mark.slow  # real processes, a browser or a drill
 
 
 @contextmanager
