@@ -21,7 +21,7 @@ from webhook_app.api.events import EventQuerySchema, ReceiptQuerySchema, ReplayQ
 from webhook_app.api.query import PageQuerySchema
 from webhook_app.api.routes import DeliveryQuerySchema
 from webhook_app.api.stats import StatsQuerySchema
-from webhook_app.azure.api import TrackSchema
+from webhook_app.azure.api import Operation, OperationPage, TrackSchema
 from webhook_app.providers.resemble import CallbackSchema, RecordingSchema
 from webhook_app.services import services
 from webhook_app.states import OperationState, values
@@ -61,8 +61,8 @@ SCHEMAS: dict[str, Any] = {
     "Stats": schemas.Stats,
     "IngestResult": schemas.IngestResult,
     "Replay": schemas.Replay,
-    "Operation": schemas.Operation,
-    "OperationPage": schemas.OperationPage,
+    "Operation": Operation,
+    "OperationPage": OperationPage,
     "Health": schemas.Health,
     "Ready": schemas.Ready,
     "ResembleRecording": RecordingSchema,  # registered first, so the callback refers to it by this name

@@ -18,8 +18,6 @@ from webhook_app.provider import PROVIDER_NAME
 from webhook_app.states import (
     AttemptOutcome,
     DeliveryStatus,
-    OperationKind,
-    OperationState,
     PauseReason,
     ReceiptStatus,
     RouteState,
@@ -359,24 +357,6 @@ class ReplayedDelivery(Schema):
 class Replay(Schema):
     event_id = fields.String(required=True)
     deliveries = fields.List(fields.Nested(ReplayedDelivery), required=True)
-
-
-class Operation(Schema):
-    id = fields.String(required=True)
-    operation_url = fields.String(required=True)
-    operation_id = fields.String(required=True)
-    kind = fields.String(required=True, metadata={"enum": list(values(OperationKind))})
-    resource_id = fields.String(required=True)
-    status = fields.String(required=True)
-    state = fields.String(required=True, metadata={"enum": list(values(OperationState))})
-    attempts = fields.Integer(required=True)
-    next_poll_at = Moment(allow_none=True)
-    last_error = fields.String(allow_none=True)
-    created_at = Moment(required=True)
-
-
-class OperationPage(Schema):
-    items = fields.List(fields.Nested(Operation), required=True)
 
 
 class Health(Schema):

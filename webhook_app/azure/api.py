@@ -15,7 +15,7 @@ from webhook_app.api.schemas import respond
 from webhook_app.azure.mapping import KINDS, UnsafeOperationURL, check_resource_id
 from webhook_app.azure.poller import AzureKeyMissing, track_operation
 from webhook_app.services import services
-from webhook_app.states import OperationState, values
+from webhook_app.states import OperationKind, OperationState, values
 from webhook_app.store import OperationStore, TooManyOperations, TrackedOperation
 
 bp = Blueprint("azure", __name__, url_prefix="/api/azure")
@@ -26,6 +26,24 @@ def _azure_resource_id(value: str) -> None:
         check_resource_id(value)
     except ValueError as exc:
         raise ValidationError(str(exc)) from None
+
+
+class Operation(Schema):
+    id = fields.String(required=True)
+    operation_url = fields.String(required=True)
+    operation_id = fields.String(required=True)
+    kind = fields.String(required=True, metadata={"enum": list(values(OperationKind))})
+    resource_id = fields.String(required=True)
+    status = fields.String(required=True)
+    state = fields.String(required=True, metadata={"enum": list(values(OperationState))})
+    attempts = fields.Integer(required=True)
+    next_poll_at = schemas.Moment(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    created_at = schemas.Moment(required=True)
+
+
+class OperationPage(Schema):
+    items = fields.List(fields.Nested(Operation), required=True)
 
 
 class TrackSchema(Schema):
@@ -86,7 +104,7 @@ def track() -> Response:
         return api_error(429, "too_many_operations", str(exc))
     except AzureKeyMissing as exc:
         return api_error(409, "azure_key_missing", str(exc))
-    return respond(schemas.Operation, operation_json(operation), 201 if created else 200)
+    return respond(Operation, operation_json(operation), 201 if created else 200)
 
 
 @bp.get("/operations")
@@ -97,7 +115,7 @@ def list_operations() -> Response:
     except ValidationError as exc:
         return api_error(400, "invalid_query", "Some query parameters are not valid.", exc.messages)
     operations = OperationStore(services().store).recent(state=args.get("state"), limit=args["limit"])
-    return respond(schemas.OperationPage, {"items": [operation_json(o) for o in operations]})
+    return respond(OperationPage, {"items": [operation_json(o) for o in operations]})
 
 
 @bp.get("/operations/<operation_id>")
@@ -106,4 +124,4 @@ def get_operation(operation_id: str) -> Response:
     operation = OperationStore(services().store).get(operation_id)
     if operation is None:
         return api_error(404, "not_found", f"No tracked operation with id {operation_id}.")
-    return respond(schemas.Operation, operation_json(operation))
+    return respond(Operation, operation_json(operation))
