@@ -15,7 +15,9 @@ import sqlalchemy as sa
 from tests.conftest import load_fixture, postgres_schema, wait_until
 from tests.processes import Process, environment, free_port, wait_for_http
 from webhook_app.store import Store, migrate
-from webhook_app.wakeup import Wakeup, notify_work
+from webhook_app.store.engine import create_engine
+from webhook_app.store.work_signal import notify_work
+from webhook_app.wakeup import Wakeup
 
 pytestmark = pytest.mark.slow  # real processes, a browser or a drill
 
@@ -62,8 +64,34 @@ def test_work_in_another_schema_of_the_same_database_wakes_nobody_here() -> None
         other.dispose()
 
 
-def test_sqlite_has_nothing_to_listen_to(tmp_path: Path) -> None:
-    assert Wakeup().listen(sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}"), threading.Event()) is None
+def test_a_sqlite_commit_that_adds_work_wakes_its_worker_once_committed(tmp_path: Path) -> None:
+    """Was: nothing to listen to on SQLite, so a delivery waited for the worker's poll (0.5 s)."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    stop = threading.Event()
+    wakeup = Wakeup()
+    try:
+        assert wakeup.listen(engine, stop) is not None and wakeup.listening
+        second = Wakeup()
+        assert second.listen(engine, stop) is None, "one worker per database listens; another polls"
+        with engine.connect() as conn:
+            transaction = conn.begin()
+            notify_work(conn)
+            transaction.rollback()
+        assert not wakeup.wait(0.5), "a rolled-back transaction wakes nobody"
+        with engine.begin() as conn:
+            notify_work(conn)
+        assert wakeup.wait(5), "a committed one wakes the listener"
+        with engine.begin() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        assert not wakeup.wait(0.5), "a transaction that added no work wakes nobody"
+    finally:
+        stop.set()
+        engine.dispose()
+
+
+def test_a_sqlite_worker_delivers_new_work_without_waiting_for_its_poll(tmp_path: Path) -> None:
+    """The worker's poll is 30 s here; woken by the web process's datagram, it delivers at once."""
+    _deliver_through_processes(f"sqlite:///{tmp_path / 'events.db'}", tmp_path)
 
 
 def test_a_postgresql_worker_delivers_new_work_without_waiting_for_its_poll(tmp_path: Path) -> None:
@@ -96,7 +124,7 @@ def _deliver_through_processes(url: str, tmp_path: Path) -> None:
         )
         (event_id,) = answer.json()["event_ids"]
         wait_until(lambda: store.deliveries_of(event_id)[0]["status"] == "succeeded", timeout=20)
-        assert time.monotonic() - posted < 2.5, "woken by NOTIFY, not by the 5 s fallback poll"
+        assert time.monotonic() - posted < 2.5, "woken at commit, not by the fallback poll"
     finally:
         web.close()
         worker.close()

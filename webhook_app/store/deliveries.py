@@ -27,8 +27,8 @@ from webhook_app.store.records import (
     delivery_row,
 )
 from webhook_app.store.tables import DUE_STATUSES, attempts, deliveries, events, route_states
+from webhook_app.store.work_signal import notify_work
 from webhook_app.text import made_storable
-from webhook_app.wakeup import notify_work
 
 _STATUS_AFTER: dict[str, str] = {
     AttemptOutcome.SUCCEEDED.value: DeliveryStatus.SUCCEEDED.value,

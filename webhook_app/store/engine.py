@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from webhook_app.store.blocking import off_the_event_loop
+from webhook_app.store.work_signal import WORK_ADDED, local_address, poke
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +70,11 @@ def postgres_url(url: str | sa.URL) -> sa.URL:
     return parsed.update_query_dict({"options": f"{given} {ours}".strip()})
 
 
+_POKE_AFTER = "webhook_app.poke_after_commit"
+"""In a pooled SQLite connection's info: the worker's address to poke once it is back in the pool
+(its commit done), when its transaction added work (`wakeup.notify_work`)."""
+
+
 def _sqlite_engine(url: str | sa.URL, *, synchronous: str, **options: Any) -> sa.Engine:
     if synchronous not in ("NORMAL", "FULL"):
         raise ValueError(f"SQLite synchronous must be NORMAL or FULL, not {synchronous!r}")
@@ -99,6 +105,22 @@ def _sqlite_engine(url: str | sa.URL, *, synchronous: str, **options: Any) -> sa
     def _on_begin(connection: sa.Connection) -> None:
         immediate = connection.get_execution_options().get(IMMEDIATE, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    address = local_address(engine.url.database)
+
+    @event.listens_for(engine, "commit")
+    def _on_commit(connection: sa.Connection) -> None:
+        # The event comes before the driver commits; the worker is woken once it has.
+        if connection.info.pop(WORK_ADDED, False):
+            connection.info[_POKE_AFTER] = address
+
+    @event.listens_for(engine, "rollback")
+    def _on_rollback(connection: sa.Connection) -> None:
+        connection.info.pop(WORK_ADDED, None)
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(dbapi_connection: Any, record: Any) -> None:
+        poke(record.info.pop(_POKE_AFTER, None))
 
     return engine
 

@@ -32,7 +32,7 @@ from webhook_app.store.blocking import off_the_event_loop
 from webhook_app.store.engine import create_engine
 from webhook_app.store.group_commit import GroupCommit
 from webhook_app.store.tables import deliveries, events, receipts
-from webhook_app.wakeup import CHANNEL_SQL
+from webhook_app.store.work_signal import CHANNEL_SQL, local_address, poke
 
 Row = dict[str, Any]
 
@@ -115,6 +115,7 @@ class FastPath:
     def __init__(self, engine: sa.Engine, writer_turn: Callable[[], AbstractContextManager[None]]) -> None:
         self.engine = engine
         self._writer_turn = writer_turn  # SQLite's queue of writers
+        self._work_address = local_address(engine.url.database) if engine.dialect.name == "sqlite" else None
         dialect = engine.dialect
         write: Callable[[Sequence[NewCallback]], list[bool]]
         if dialect.name == "postgresql":
@@ -156,7 +157,10 @@ class FastPath:
 
     def _write_sqlite(self, batch: Sequence[NewCallback]) -> list[bool]:
         with self._writer_turn(), _driver_cursor(self.engine) as cursor:
-            return off_the_event_loop(self._insert_sqlite, cursor, batch)
+            inserted = off_the_event_loop(self._insert_sqlite, cursor, batch)
+        if any(new and callback.deliveries for new, callback in zip(inserted, batch, strict=True)):
+            poke(self._work_address)  # committed: the worker finds the deliveries at once
+        return inserted
 
     def _insert_sqlite(self, cursor: Any, batch: Sequence[NewCallback]) -> list[bool]:
         cursor.execute("BEGIN IMMEDIATE")

@@ -27,7 +27,7 @@ from webhook_app.store.records import (
     receipt_row,
 )
 from webhook_app.store.tables import deliveries, events, receipts
-from webhook_app.wakeup import notify_work
+from webhook_app.store.work_signal import notify_work
 
 
 class ReceiptNotRejected(LookupError):

@@ -23,6 +23,7 @@ from webhook_app.store.database import Database
 from webhook_app.store.ingest import insert_events
 from webhook_app.store.records import PlannedDelivery, RoutePolicy
 from webhook_app.store.tables import attempts, deliveries, route_states
+from webhook_app.store.work_signal import notify_work
 
 Planner = Callable[[Sequence[Event]], list[PlannedDelivery]]
 """Which routes an event goes to (the caller knows the routes; the store does not)."""
@@ -156,6 +157,8 @@ class RouteHealthStore(Database):
                 route_states.update().where(route_states.c.route == route).values(updated_at=now, **values)
             )
             insert_events(conn, [event], plan([event]), now)
+            if not paused:
+                notify_work(conn)  # its waiting deliveries are due now
         return event
 
     def paused_routes(self) -> dict[str, dict[str, Any]]:
