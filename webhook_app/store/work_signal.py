@@ -8,7 +8,6 @@ import contextlib
 import hashlib
 import socket
 import sys
-import threading
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -38,16 +37,20 @@ def local_address(database: str | None) -> str | None:
     return f"\0webhook-app-work-{digest}"
 
 
-_poker = threading.local()
+_sockets: list[socket.socket] = []
+"""One datagram socket for the process, made at the first poke: each `sendto` is one whole
+datagram, so threads and greenlets can share it (a per-thread socket was a socket per
+greenlet in a web worker)."""
 
 
 def poke(address: str | None) -> None:
     """Tell the worker listening at `address` that work was committed; nothing if none listens."""
     if address is None:
         return
-    sock = getattr(_poker, "sock", None)
-    if sock is None:
-        sock = _poker.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        sock.setblocking(False)
+    if not _sockets:
+        made = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        made.setblocking(False)
+        _sockets.append(made)
+    sock = _sockets[0]
     with contextlib.suppress(OSError):  # no worker listens, or its queue is full: it will poll
         sock.sendto(b"!", address)
