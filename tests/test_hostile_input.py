@@ -5,6 +5,7 @@ Every case here answered 500 or 503 (or was cut and accepted) before the fix it 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import socket
@@ -324,3 +325,17 @@ def test_sqlite_files_are_private(tmp_path: Path, make_server_for: Any) -> None:
     made = [database, Path(f"{database}-wal"), Path(f"{database}-shm")]
     assert all(path.exists() for path in made)
     assert {path.name: stat.S_IMODE(path.stat().st_mode) for path in made} == {p.name: 0o600 for p in made}
+
+
+def test_the_web_worker_s_judgement_is_the_one_the_callback_is_answered_by(server: Any) -> None:
+    """The token is checked once per request: the endpoint answers by what `body_allowance` judged."""
+    from webhook_app.api.hooks import JUDGED
+
+    endpoint = server.app.wsgi_app
+    environ = {"PATH_INFO": f"/hooks/resemble/{RESEMBLE_TOKENS[0]}", "REQUEST_METHOD": "POST",
+               "CONTENT_LENGTH": "2", "wsgi.input": io.BytesIO(b"{}")}  # fmt: skip
+    assert endpoint.body_allowance(environ) is not None and environ[JUDGED] is None
+    environ[JUDGED] = (404, {"error": {"code": "not_found"}}, {})  # as if judged a wrong token
+    answers: list[str] = []
+    endpoint(environ, lambda status, headers: answers.append(status))
+    assert answers == ["404 Not Found"]

@@ -3,6 +3,7 @@ value escaped (`text.printable`); `--json` prints the whole document instead."""
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from webhook_app.clock import isoformat
@@ -60,3 +61,14 @@ def receipt_lines(receipt: dict[str, Any], shown_bytes: int = 2000) -> list[str]
     more = f" … ({len(body)} bytes in all; --json for the whole receipt)" if len(body) > shown_bytes else ""
     lines.append(f"  body      {text}{more}")
     return [printable(line) for line in lines]
+
+
+def receipt_document(receipt: dict[str, Any]) -> dict[str, Any]:
+    """A stored receipt as JSON can carry it: the body as text when it is UTF-8, else as base64,
+    said by `body_encoding` (what `GET /api/receipts/<id>` and `receipts show --json` answer)."""
+    raw: bytes = receipt["body"]
+    try:
+        body, encoding = raw.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        body, encoding = base64.b64encode(raw).decode(), "base64"
+    return {**receipt, "body": body, "body_encoding": encoding}

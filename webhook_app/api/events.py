@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -19,6 +18,7 @@ from webhook_app.replay import AlreadyReplayed, ReplayError, replay_event
 from webhook_app.reprocess import AlreadyReprocessed, NoSuchReceipt, ReprocessError, reprocess_with_services
 from webhook_app.route_config import installed_provider
 from webhook_app.services import services
+from webhook_app.show import receipt_document
 from webhook_app.states import ReceiptStatus, values
 from webhook_app.store import decode_cursor
 from webhook_app.store.cursors import decode_row_cursor, encode_cursor
@@ -214,9 +214,4 @@ def get_receipt(receipt_id: str) -> Response:
     receipt = services().store.get_receipt(receipt_id)
     if receipt is None:
         return api_error(404, "not_found", f"No receipt with id {receipt_id}.")
-    raw: bytes = receipt.pop("body")
-    try:
-        receipt["body"], receipt["body_encoding"] = raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        receipt["body"], receipt["body_encoding"] = base64.b64encode(raw).decode(), "base64"
-    return respond(schemas.Receipt, receipt)
+    return respond(schemas.Receipt, receipt_document(receipt))

@@ -60,6 +60,8 @@ KEPT_HEADERS = frozenset(
 let credentials through under names no one thought of (`X-Api-Auth`, `Proxy-Authorization`…)."""
 
 _ONLY_JSON = "Send the callback as application/json."
+JUDGED = "webhook_app.judged_before_body"
+"""The WSGI environ key of `_refusal_before_body`'s answer, kept by `body_allowance`."""
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Answer = tuple[int, dict[str, Any], dict[str, str]]
@@ -109,6 +111,7 @@ class CallbackEndpoint:
             refused = _refusal_before_body(services, environ, path, *segments)
         except Exception:  # the app will meet the same fault and answer it
             return None
+        environ[JUDGED] = refused  # the app answers by it: the token is checked once per request
         return None if refused is not None else services.settings.max_body_bytes
 
     def answer(
@@ -129,7 +132,10 @@ class CallbackEndpoint:
     def _callback(
         self, ctx: Services, environ: dict[str, Any], path: str, provider_name: str, token: str
     ) -> Answer:
-        early = _refusal_before_body(ctx, environ, path, provider_name, token)
+        if JUDGED in environ:  # judged by the web worker before it read the body
+            early = environ[JUDGED]
+        else:
+            early = _refusal_before_body(ctx, environ, path, provider_name, token)
         if early is not None:
             if early[0] in (404, 413):
                 outcome = "not_found" if early[0] == 404 else "too_large"

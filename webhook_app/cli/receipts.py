@@ -57,9 +57,7 @@ def receipts_list(
 )
 def receipts_show(receipt_id: str, as_json: bool) -> None:
     """One request as it arrived: accepted or why not, its events, its body."""
-    import base64
-
-    from webhook_app.show import receipt_lines
+    from webhook_app.show import receipt_document, receipt_lines
 
     receipt = open_store(command_settings()).get_receipt(receipt_id)
     if receipt is None:
@@ -67,12 +65,7 @@ def receipts_show(receipt_id: str, as_json: bool) -> None:
     if not as_json:
         click.echo("\n".join(receipt_lines(receipt)))
         return
-    raw: bytes = receipt.pop("body")
-    try:
-        receipt["body"], receipt["body_encoding"] = raw.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        receipt["body"], receipt["body_encoding"] = base64.b64encode(raw).decode(), "base64"
-    click.echo(json.dumps(receipt, indent=2, default=json_default))
+    click.echo(json.dumps(receipt_document(receipt), indent=2, default=json_default))
 
 
 @receipts.command("reprocess")
