@@ -31,11 +31,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import POSTGRES_URL, free_port, postgres_schema, stop, wait_http, webhook_app  # noqa: E402
-from webhook_app.events import Event, EventData, EventType
-from webhook_app.ingest import record_events
-from webhook_app.routes import Route
-from webhook_app.samples import resemble_callback
+from webhook_app.model.events import Event, EventData, EventType
+from webhook_app.model.routes import Route
+from webhook_app.providers.resemble.samples import resemble_callback
 from webhook_app.store import NewReceipt, Store, migrate
+from webhook_app.usecases.ingest import record_events
 
 THREADS = 8
 SENDERS = 8  # one sender thread reached only ~67 callbacks/s; eight share the schedule

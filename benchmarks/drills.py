@@ -56,7 +56,7 @@ from benchmarks.common import (  # noqa: E402
     webhook_app,
 )
 from tests.sink import Received, Reply, Sink  # noqa: E402
-from webhook_app.samples import resemble_callback
+from webhook_app.providers.resemble.samples import resemble_callback
 from webhook_app.store import EventFilters, Store, migrate
 
 TOKEN = "drill-token-0123456789abcdefghijklmn"  # noqa: S105 - a callback token for a throw-away local instance

@@ -28,10 +28,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import POSTGRES_URL, postgres_schema  # noqa: E402
 from webhook_app import create_app
-from webhook_app.config import Settings
-from webhook_app.providers import resemble
-from webhook_app.routes import Route
-from webhook_app.samples import SIMULATED_STATUSES, resemble_callback
+from webhook_app.config.settings import Settings
+from webhook_app.model.routes import Route
+from webhook_app.providers.resemble import callbacks as resemble
+from webhook_app.providers.resemble.callbacks import ResembleProvider
+from webhook_app.providers.resemble.samples import resemble_callback
 from webhook_app.store import migrate
 from webhook_app.store.tables import events
 
@@ -45,7 +46,7 @@ def seed(store: Any, start: int, stop: int) -> None:
     for first in range(start, stop, chunk):
         rows = []
         for n in range(first, min(stop, first + chunk)):
-            status = SIMULATED_STATUSES[n % 3]
+            status = ResembleProvider.samples[n % 3]
             callback = resemble.validate_callback(resemble_callback(status, f"voice-{n % 5000}"))
             at = NOW - timedelta(seconds=(stop - n) * 2)
             (event,) = resemble.to_events(callback, receipt_id=None, received_at=at)
@@ -113,7 +114,7 @@ def measure(args: argparse.Namespace, folder: Path, database_url: str) -> None:
         database_url=database_url,
         data_dir=str(folder),
         admin_tokens=("growth-admin",),
-        resemble_tokens=("growth-token",),
+        provider_tokens={"resemble": ("growth-token",)},
         log_level="WARNING",
         routes=(Route(name="partner", handler="log"), Route(name="oncall", handler="log", events=("ops.*",))),
     )

@@ -18,7 +18,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from webhook_app.samples import resemble_callback
+from webhook_app.providers.resemble.samples import resemble_callback
 
 WRK_SCRIPT = r"""
 -- Each wrk thread has its own Lua state with the same random seed: without the thread's

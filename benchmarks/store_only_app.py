@@ -13,10 +13,10 @@ from datetime import timedelta
 
 from flask import Flask, request
 
-from webhook_app.clock import SystemClock
-from webhook_app.events import new_id
-from webhook_app.providers import resemble
-from webhook_app.samples import resemble_callback
+from webhook_app.model.clock import SystemClock
+from webhook_app.model.events import new_id
+from webhook_app.providers.resemble import callbacks as resemble
+from webhook_app.providers.resemble.samples import resemble_callback
 from webhook_app.store import NewReceipt, PlannedDelivery, Store
 
 app = Flask(__name__)

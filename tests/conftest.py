@@ -24,9 +24,9 @@ from tests import setup_machine
 from tests.fake_azure import self_signed_certificate
 from tests.sink import Sink
 from webhook_app import create_app
-from webhook_app.config import Settings
-from webhook_app.dispatch import Dispatcher
-from webhook_app.routes import Route
+from webhook_app.config.settings import Settings
+from webhook_app.model.routes import Route
+from webhook_app.runtime.dispatch import Dispatcher
 from webhook_app.store import ClaimedDelivery, Store, migrate
 from webhook_app.store.deliveries import RecordedAttempt
 from webhook_app.store.records import AttemptResult, RoutePolicy
@@ -79,8 +79,8 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
         database_url=database_url,
         data_dir=str(tmp_path),
         admin_tokens=(ADMIN_TOKEN,),
-        resemble_tokens=RESEMBLE_TOKENS,
-        azure_speech_key="test-azure-key",  # tracking refuses without one; nothing here polls Azure
+        provider_tokens={"resemble": RESEMBLE_TOKENS},
+        provider_values={"azure_speech_key": "test-azure-key"},  # tracking refuses without one; nothing polls
         routes=(Route(name="log", handler="log"),),
     )
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import REPO, load_fixture, wait_until
-from webhook_app.ingest import record_events
-from webhook_app.providers import resemble
-from webhook_app.routes import Route
+from webhook_app.model.routes import Route
+from webhook_app.providers.resemble import callbacks as resemble
 from webhook_app.store import NewReceipt, Store, migrate
+from webhook_app.usecases.ingest import record_events
 
 BIN = Path(sys.executable).parent
 

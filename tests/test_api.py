@@ -260,8 +260,8 @@ def test_the_re_record_list_downloads_as_csv_flagged_first(server: Any) -> None:
 
 
 def test_low_score_floors_are_settable(settings: Any, make_server_for: Any) -> None:
-    from webhook_app.config import ConfigError, load_settings
-    from webhook_app.recordings import set_low_scores
+    from webhook_app.config.settings import ConfigError, load_settings
+    from webhook_app.model.recordings import set_low_scores
 
     assert load_settings({"WEBHOOK_APP_LOW_SCORES": "stoi_score=0.5, pesq_score=1.5"}).low_scores == {
         "stoi_score": 0.5, "pesq_score": 1.5,
@@ -284,7 +284,7 @@ def test_a_service_with_no_tokens_says_so_at_start(settings: Any, capsys: pytest
     """Was: `web` with no admin tokens and no callback tokens started without a word."""
     from webhook_app import create_app
 
-    app = create_app(replace(settings, admin_tokens=(), resemble_tokens=()))
+    app = create_app(replace(settings, admin_tokens=(), provider_tokens={}))
     app.extensions["webhook_app"].store.dispose()
     said = capsys.readouterr().err
     assert "the admin API and the pages are closed to everyone" in said, said

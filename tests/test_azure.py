@@ -15,14 +15,16 @@ from click.testing import CliRunner
 from tests.conftest import deliver_due, with_routes
 from tests.fake_azure import PREVIEW, FakeAzure, azure_error
 from tests.sink import Reply, Sink
-from webhook_app.azure.client import AzureClient
-from webhook_app.azure.poller import AzurePoller
 from webhook_app.cli import cli
-from webhook_app.dispatch import Dispatcher
-from webhook_app.registry import build_handlers
-from webhook_app.routes import Route
+from webhook_app.config.plugins import build_handlers
+from webhook_app.model.routes import Route
+from webhook_app.providers.azure.client import AzureClient
+from webhook_app.providers.azure.poller import AzurePoller
+from webhook_app.providers.azure.settings import AzureSettings
+from webhook_app.runtime.dispatch import Dispatcher
+from webhook_app.runtime.worker import Worker
 from webhook_app.store import NewOperation, OperationStore
-from webhook_app.worker import Worker
+from webhook_app.usecases.ingest import Ingest
 
 KEY = "test-azure-key"
 START = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)  # in the past, so deliveries it plans are due
@@ -49,14 +51,20 @@ def azure(tls_certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -
 
 @pytest.fixture
 def azure_settings(settings: Any) -> Any:
-    return replace(
+    return with_azure(
         settings,
-        azure_speech_key=KEY,
-        azure_allowed_hosts=("localhost",),
-        azure_poll_interval=0.5,
-        azure_poll_max_interval=4.0,
-        azure_max_age=3600.0,
+        speech_key=KEY,
+        allowed_hosts="localhost",
+        poll_interval=0.5,
+        poll_max_interval=4.0,
+        max_age=3600.0,
     )
+
+
+def with_azure(settings: Any, **values: Any) -> Any:
+    """`settings` with Azure's own settings (`azure_<name>`) changed."""
+    changed = {f"azure_{name}": value for name, value in values.items()}
+    return replace(settings, provider_values={**settings.provider_values, **changed})
 
 
 class Harness:
@@ -65,12 +73,18 @@ class Harness:
     def __init__(self, settings: Any, make_server_for: Any, timeout: float = 2.0) -> None:
         self.server = make_server_for(settings)
         self.clock = FakeClock()
+        azure = AzureSettings.read(settings)
         self.poller = AzurePoller(
             self.server.store,
-            settings.routes,
+            Ingest(
+                self.server.store,
+                lambda: settings.routes,
+                dedupe_window=timedelta(seconds=settings.dedupe_window),
+                clock=self.clock,
+            ),
             settings,
             clock=self.clock,
-            client=AzureClient(settings.azure_speech_key, settings.azure_allowed_hosts, timeout=timeout),
+            client=AzureClient(azure.speech_key, azure.allowed_hosts, timeout=timeout),
             jitter=lambda: 0.5,
         )
         self.operations = OperationStore(self.server.store)
@@ -270,7 +284,7 @@ def test_401_stops_with_a_clear_error_until_tracked_again(
     azure_settings: Any, make_server_for: Any, azure: FakeAzure
 ) -> None:
     oncall = Route(name="oncall", handler="log", events=("ops.*",))
-    settings = with_routes(replace(azure_settings, azure_speech_key="wrong-key"), oncall)
+    settings = with_routes(with_azure(azure_settings, speech_key="wrong-key"), oncall)
     harness = Harness(settings, make_server_for)
     url = azure.add_operation("personal_voice", "Jessica-PersonalVoice")
     op = harness.track(url)
@@ -304,7 +318,7 @@ def test_401_stops_with_a_clear_error_until_tracked_again(
 def test_max_age_ends_tracking_with_a_stalled_event(
     azure_settings: Any, make_server_for: Any, azure: FakeAzure
 ) -> None:
-    harness = Harness(replace(azure_settings, azure_max_age=60.0), make_server_for)
+    harness = Harness(with_azure(azure_settings, max_age=60.0), make_server_for)
     url = azure.add_operation("personal_voice", "Jessica-PersonalVoice")
     op = harness.track(url)
     harness.clock.advance(61)
@@ -661,7 +675,7 @@ def test_odd_answers_give_a_sane_next_poll_and_never_stop_the_others(
     assert state["state"] == "active"
     next_poll = datetime.fromisoformat(state["next_poll_at"].replace("Z", "+00:00"))
     wait = (next_poll - harness.clock.now()).total_seconds()
-    assert 0 < wait <= harness.poller.settings.azure_poll_max_interval, wait
+    assert 0 < wait <= harness.poller.azure.poll_max_interval, wait
     assert state["status"] in ("NotStarted", "Running")
     if state["status"] == "NotStarted":
         assert state["last_error"], "a refused answer says why"
@@ -743,7 +757,7 @@ def test_a_malformed_api_version_setting_is_refused(tmp_path: Any) -> None:
 
 def test_tracking_without_a_speech_key_is_refused_at_once(settings: Any, make_server_for: Any) -> None:
     """Was: accepted, then failed at the first poll."""
-    server = make_server_for(replace(settings, azure_speech_key=None))
+    server = make_server_for(replace(settings, provider_values={}))
     url = "https://eastus.api.cognitive.microsoft.com/customvoice/operations/op-1?api-version=2026-01-01"
     answer = server.admin.post(
         "/api/azure/operations", json={"operation_url": url, "kind": "consent", "resource_id": "Jessica"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from webhook_app import charts
+from webhook_app.web import charts
 
 
 def test_a_sparkline_of_one_point_draws_a_dot() -> None:

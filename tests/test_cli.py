@@ -25,11 +25,15 @@ def test_events_list_filters_by_time_and_prints_json(server: Any, settings: Any)
     assert bad.exit_code == 2 and "--until" in bad.output
 
 
-def test_the_command_line_offers_the_statuses_samples_can_build() -> None:
-    from webhook_app import samples
-    from webhook_app.cli import simulate
+def test_simulate_offers_each_sample_its_provider_can_build_and_refuses_others() -> None:
+    from webhook_app.providers.resemble.callbacks import ResembleProvider
 
-    assert simulate.SIMULATED_STATUSES == samples.SIMULATED_STATUSES
+    for sample in ResembleProvider.samples:
+        assert ResembleProvider.sample_callback(sample, "v")["status"] == sample
+    unknown = CliRunner().invoke(cli, ["simulate", "resemble", "exploded"])
+    assert unknown.exit_code == 2 and "dataset_issue" in unknown.output
+    polled_only = CliRunner().invoke(cli, ["simulate", "azure", "finished"])
+    assert polled_only.exit_code == 2 and "choose from resemble" in polled_only.output
 
 
 def test_importing_the_package_or_its_handler_api_loads_no_web_or_database_stack() -> None:

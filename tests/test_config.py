@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from webhook_app.config import load_settings, parse_duration
+from webhook_app.config.plugins import build_handlers, load_handler_class
+from webhook_app.config.settings import load_settings, parse_duration
 from webhook_app.errors import ConfigError
-from webhook_app.registry import build_handlers, load_handler_class
 
 
 def write(tmp_path: Path, text: str) -> str:
@@ -181,3 +181,23 @@ def test_sqlite_synchronous_is_normal_unless_full_is_asked_for(tmp_path: Path) -
         store.dispose()
     with pytest.raises(ConfigError, match="WEBHOOK_APP_SQLITE_SYNCHRONOUS"):
         load_settings({"WEBHOOK_APP_SQLITE_SYNCHRONOUS": "OFF"})
+
+
+def test_a_provider_reads_its_own_settings_environment_first_then_file(tmp_path: Path) -> None:
+    """`provider_setting` (as anymail's `get_anymail_setting`): `WEBHOOK_APP_<PROVIDER>_<NAME>`,
+    else `<provider>_<name>` in the file, else the default; a name no provider owns is refused."""
+    config = tmp_path / "config.toml"
+    config.write_text('azure_endpoint = "https://file.example"\nazure_poll_interval = "30s"\n')
+    environ = {"WEBHOOK_APP_CONFIG": str(config), "WEBHOOK_APP_AZURE_ENDPOINT": "https://env.example"}
+    settings = load_settings(environ)
+    assert settings.provider_setting("azure", "endpoint") == "https://env.example"
+    assert settings.provider_setting("azure", "poll_interval", kind="duration") == 30.0
+    assert settings.provider_setting("azure", "max_age", kind="duration", default=7.0) == 7.0
+    config.write_text('nobody_endpoint = "x"\n')
+    with pytest.raises(ConfigError, match="unknown setting"):
+        load_settings({"WEBHOOK_APP_CONFIG": str(config)})
+
+
+def test_a_provider_key_is_among_the_secrets_kept_out_of_logs() -> None:
+    settings = load_settings({"WEBHOOK_APP_RESEMBLE_API_KEY": "rk-secret-value-123"})
+    assert "rk-secret-value-123" in settings.secrets()

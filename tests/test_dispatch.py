@@ -12,17 +12,17 @@ import pytest
 from tests.conftest import deliver_due, load_fixture, succeed, wait_until
 from tests.plugins import SinkHandler
 from tests.sink import Reply, Sink
-from webhook_app import signals
-from webhook_app.dispatch import Dispatcher
 from webhook_app.errors import PermanentError, RetryableError
-from webhook_app.events import Event
-from webhook_app.handler import Handler
-from webhook_app.ingest import record_events
-from webhook_app.providers import resemble
-from webhook_app.retry import RetryPolicy
-from webhook_app.routes import Route
+from webhook_app.model import signals
+from webhook_app.model.events import Event
+from webhook_app.model.retry import RetryPolicy
+from webhook_app.model.routes import Route
+from webhook_app.plugins.handler import Handler
+from webhook_app.providers.resemble import callbacks as resemble
+from webhook_app.runtime.dispatch import Dispatcher
+from webhook_app.runtime.worker import Worker
 from webhook_app.store import NewReceipt, Store
-from webhook_app.worker import Worker
+from webhook_app.usecases.ingest import record_events
 
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -12,13 +12,13 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import load_fixture, postgres_schema, wait_until
-from webhook_app.ingest import plan_deliveries
-from webhook_app.providers import resemble
-from webhook_app.routes import Route
+from webhook_app.model.routes import Route
+from webhook_app.providers.resemble import callbacks as resemble
 from webhook_app.store import NewReceipt, Store, migrate
 from webhook_app.store.engine import IDLE_CHECKPOINT_SECONDS
 from webhook_app.store.records import delivery_row, event_row, receipt_row
 from webhook_app.store.tables import deliveries, events, receipts
+from webhook_app.usecases.ingest import plan_deliveries
 
 WINDOW = timedelta(hours=24)
 ROUTES = (Route(name="log", handler="log"), Route(name="archive", handler="log"))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from marshmallow import ValidationError
 
-from webhook_app.filters import parse_event_filters
+from webhook_app.usecases.filters import parse_event_filters
 
 
 def test_blank_values_mean_no_filter_and_times_without_a_zone_are_utc() -> None:

@@ -21,8 +21,8 @@ from marshmallow import ValidationError
 
 from tests.conftest import RESEMBLE_TOKENS
 from webhook_app import create_app
-from webhook_app.config import Settings
-from webhook_app.providers import resemble
+from webhook_app.config.settings import Settings
+from webhook_app.providers.resemble import callbacks as resemble
 from webhook_app.store import migrate
 
 pytestmark = pytest.mark.slow  # real processes, a browser or a drill
@@ -125,7 +125,7 @@ def client(tmp_path: Any) -> Iterator[FlaskClient]:
     app_settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'events.db'}",
         data_dir=str(tmp_path),
-        resemble_tokens=RESEMBLE_TOKENS,
+        provider_tokens={"resemble": RESEMBLE_TOKENS},
     )
     app = create_app(app_settings)
     migrate.upgrade(app.extensions["webhook_app"].store.engine)
@@ -155,7 +155,7 @@ def raw_client(database_url: str, tmp_path: Any) -> Iterator[FlaskClient]:
     app_settings = Settings(
         database_url=database_url,
         data_dir=str(tmp_path),
-        resemble_tokens=RESEMBLE_TOKENS,
+        provider_tokens={"resemble": RESEMBLE_TOKENS},
         max_body_bytes=4096,
     )
     app = create_app(app_settings)

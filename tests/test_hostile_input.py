@@ -18,7 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import ADMIN_TOKEN, RESEMBLE_TOKENS
-from webhook_app.providers.resemble import MAX_RECORDINGS_IN_EVENT
+from webhook_app.providers.resemble.callbacks import MAX_RECORDINGS_IN_EVENT
 from webhook_app.store import NewOperation, NewReceipt, OperationStore, TooManyOperations
 from webhook_app.store.tables import events, receipts
 
@@ -306,7 +306,7 @@ def test_the_api_answers_429_at_the_limit_of_tracked_operations(settings: Any, m
 
 
 def test_sqlite_files_are_private(tmp_path: Path, make_server_for: Any) -> None:
-    from webhook_app.config import Settings
+    from webhook_app.config.settings import Settings
 
     database = tmp_path / "private.db"
     old_umask = os.umask(0o022)
@@ -315,7 +315,7 @@ def test_sqlite_files_are_private(tmp_path: Path, make_server_for: Any) -> None:
             Settings(
                 database_url=f"sqlite:///{database}",
                 data_dir=str(tmp_path),
-                resemble_tokens=RESEMBLE_TOKENS,
+                provider_tokens={"resemble": RESEMBLE_TOKENS},
                 admin_tokens=(ADMIN_TOKEN,),
             )
         )
@@ -329,7 +329,7 @@ def test_sqlite_files_are_private(tmp_path: Path, make_server_for: Any) -> None:
 
 def test_the_web_worker_s_judgement_is_the_one_the_callback_is_answered_by(server: Any) -> None:
     """The token is checked once per request: the endpoint answers by what `body_allowance` judged."""
-    from webhook_app.api.hooks import JUDGED
+    from webhook_app.web.hooks import JUDGED
 
     endpoint = server.app.wsgi_app
     environ = {"PATH_INFO": f"/hooks/resemble/{RESEMBLE_TOKENS[0]}", "REQUEST_METHOD": "POST",

@@ -13,9 +13,9 @@ import sqlalchemy as sa
 
 from tests.conftest import ADMIN_TOKEN, RESEMBLE_TOKENS, load_fixture, with_routes
 from tests.ingest_contract import IngestSecurityContract, assert_error_body, count
-from webhook_app.provider import InvalidCallback
-from webhook_app.providers.resemble import ResembleProvider
-from webhook_app.routes import Route
+from webhook_app.model.routes import Route
+from webhook_app.plugins.provider import InvalidCallback
+from webhook_app.providers.resemble.callbacks import ResembleProvider
 from webhook_app.store.tables import deliveries, events, receipts
 
 
@@ -144,7 +144,7 @@ def test_one_delivery_per_matching_route(settings: Any, make_server_for: Any) ->
 def test_no_callback_tokens_configured_means_every_callback_url_is_404(
     settings: Any, make_server_for: Any
 ) -> None:
-    server = make_server_for(replace(settings, resemble_tokens=()))
+    server = make_server_for(replace(settings, provider_tokens={}))
     assert_error_body(server.post_callback({"id": "v", "status": "finished"}, token=""), 404)
     assert_error_body(server.post_callback({"id": "v", "status": "finished"}, token="x"), 404)
 
@@ -217,7 +217,7 @@ def test_a_providers_own_refusal_is_answered_whatever_its_status_and_details(
 
 
 def test_event_recorded_signal_fires_after_commit_and_not_for_duplicates(server: Any) -> None:
-    from webhook_app import signals
+    from webhook_app.model import signals
 
     seen: list[tuple[str, int]] = []
 

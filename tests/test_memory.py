@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow  # real processes, a browser or a drill
 PROBE = """
 import gc, json
 from webhook_app import create_app
-from webhook_app.memory import freeze_startup_objects
+from webhook_app.telemetry.memory import freeze_startup_objects
 
 before = gc.get_freeze_count()
 create_app()

@@ -123,10 +123,10 @@ def test_destructive_commands_count_first_and_ask_before_removing(database_url: 
     """Was: prune deleted at once, and deliveries retry went ahead when no one could answer."""
     from datetime import UTC, datetime, timedelta
 
-    from webhook_app.ingest import record_events
-    from webhook_app.providers import resemble
-    from webhook_app.routes import Route
+    from webhook_app.model.routes import Route
+    from webhook_app.providers.resemble import callbacks as resemble
     from webhook_app.store import NewReceipt, Store, migrate
+    from webhook_app.usecases.ingest import record_events
 
     store = Store.from_url(database_url)
     migrate.upgrade(store.engine)

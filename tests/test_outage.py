@@ -15,8 +15,8 @@ from tests.conftest import ADMIN_TOKEN, RESEMBLE_TOKENS, postgres_schema, wait_u
 from tests.processes import Process, environment, sink_routes_config
 from tests.sink import Sink
 from tests.tcp_proxy import TcpProxy
-from webhook_app.config import Settings
-from webhook_app.routes import Route
+from webhook_app.config.settings import Settings
+from webhook_app.model.routes import Route
 from webhook_app.store import EventFilters, Store, migrate
 from webhook_app.store.engine import LOCK_TIMEOUT_SECONDS, postgres_url
 
@@ -50,7 +50,7 @@ def test_database_outage_answers_503_loses_nothing_and_recovers_by_itself(
         database_url=through_proxy,
         data_dir=str(tmp_path),
         admin_tokens=(ADMIN_TOKEN,),
-        resemble_tokens=RESEMBLE_TOKENS,
+        provider_tokens={"resemble": RESEMBLE_TOKENS},
         routes=(route,),
     )
     server = make_server_for(settings)
@@ -111,7 +111,7 @@ def test_metrics_are_served_while_the_database_is_down_and_count_the_5xx(
         database_url=through_proxy,
         data_dir=str(tmp_path),
         admin_tokens=(ADMIN_TOKEN,),
-        resemble_tokens=RESEMBLE_TOKENS,
+        provider_tokens={"resemble": RESEMBLE_TOKENS},
     )
     server = make_server_for(settings)
     assert server.post_callback({"id": "before", "status": "finished"}).status_code == 202

@@ -25,9 +25,9 @@ from handlers.slack import SlackHandler
 from tests.conftest import load_fixture
 from tests.providers.test_resemble import normalize
 from tests.sink import Sink
-from webhook_app.azure.client import AzureClient
 from webhook_app.errors import RetryableError
 from webhook_app.outbound import AnswerTooLarge, BlockedAddress, Outbound, OutboundTimeout, is_global_address
+from webhook_app.providers.azure.client import AzureClient
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 

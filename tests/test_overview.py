@@ -12,13 +12,13 @@ from click.testing import CliRunner
 from tests.conftest import ADMIN_TOKEN, deliver_due, with_routes
 from tests.sink import Reply, Sink
 from webhook_app.cli import cli
-from webhook_app.dispatch import Dispatcher
-from webhook_app.events import Event, EventData, EventType
-from webhook_app.ingest import record_events
-from webhook_app.registry import build_handlers
-from webhook_app.retry import RetryPolicy
-from webhook_app.routes import Route
+from webhook_app.config.plugins import build_handlers
+from webhook_app.model.events import Event, EventData, EventType
+from webhook_app.model.retry import RetryPolicy
+from webhook_app.model.routes import Route
+from webhook_app.runtime.dispatch import Dispatcher
 from webhook_app.store import NewReceipt
+from webhook_app.usecases.ingest import record_events
 
 LATER = timedelta(seconds=30)  # past SETTLE: every row written so far counts
 

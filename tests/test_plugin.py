@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import REPO, wait_until
 from tests.processes import Process, environment, ingest_directly
 from tests.sink import Sink
-from webhook_app.routes import Route
+from webhook_app.model.routes import Route
 from webhook_app.store import Store
 
 pytestmark = pytest.mark.slow  # real processes, a browser or a drill

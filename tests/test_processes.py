@@ -28,7 +28,7 @@ from tests.processes import (
     wait_for_http,
 )
 from tests.sink import Sink
-from webhook_app.routes import Route
+from webhook_app.model.routes import Route
 from webhook_app.store import Store
 
 pytestmark = pytest.mark.slow  # real processes, a browser or a drill

@@ -11,12 +11,12 @@ from click.testing import CliRunner
 
 from tests.conftest import succeed
 from webhook_app.cli import cli
-from webhook_app.ingest import record_events
-from webhook_app.providers import resemble
-from webhook_app.routes import Route
+from webhook_app.model.routes import Route
+from webhook_app.providers.resemble import callbacks as resemble
 from webhook_app.store import NewReceipt, PlannedDelivery, Store
 from webhook_app.store.records import delivery_row
 from webhook_app.store.tables import deliveries
+from webhook_app.usecases.ingest import record_events
 
 NOW = datetime.now(UTC)
 ROUTES = (Route(name="r", handler="log"),)

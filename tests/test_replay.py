@@ -17,10 +17,10 @@ from tests.conftest import deliver_due, load_fixture, race, signed_in_page, with
 from tests.processes import BIN
 from tests.sink import Reply, Sink
 from webhook_app.cli import cli
-from webhook_app.dispatch import Dispatcher
-from webhook_app.registry import build_handlers
-from webhook_app.retry import RetryPolicy
-from webhook_app.routes import Route
+from webhook_app.config.plugins import build_handlers
+from webhook_app.model.retry import RetryPolicy
+from webhook_app.model.routes import Route
+from webhook_app.runtime.dispatch import Dispatcher
 from webhook_app.store import EventFilters
 
 SECRET = "whsec_" + base64.b64encode(b"replay-test-secret-0123456789").decode()

@@ -14,7 +14,7 @@ from tests.conftest import RESEMBLE_TOKENS
 from tests.fake_resemble import FakeResemble, resemble_error, resemble_refusal
 from tests.processes import environment, run_cli
 from tests.sink import Reply
-from webhook_app.resemble_client import ResembleClient, ResembleRequestError
+from webhook_app.providers.resemble.client import ResembleClient, ResembleRequestError
 
 pytestmark = pytest.mark.slow  # real processes, a browser or a drill
 

@@ -1,4 +1,4 @@
-from webhook_app.retry import RetryPolicy
+from webhook_app.model.retry import RetryPolicy
 
 
 def test_delay_follows_the_formula_at_both_ends_of_the_jitter() -> None:

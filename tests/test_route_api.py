@@ -10,10 +10,10 @@ from click.testing import CliRunner
 from tests.conftest import deliver_due, load_fixture, with_routes
 from tests.sink import Reply, Sink
 from webhook_app.cli import cli
-from webhook_app.dispatch import Dispatcher
-from webhook_app.registry import build_handlers
-from webhook_app.retry import RetryPolicy
-from webhook_app.routes import Route
+from webhook_app.config.plugins import build_handlers
+from webhook_app.model.retry import RetryPolicy
+from webhook_app.model.routes import Route
+from webhook_app.runtime.dispatch import Dispatcher
 
 
 @pytest.fixture

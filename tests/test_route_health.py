@@ -19,16 +19,16 @@ from tests.plugins import SinkHandler
 from tests.processes import Process, environment
 from tests.sink import Reply, Sink
 from tests.test_dispatch import START, FakeClock, dispatcher, ingest
-from webhook_app.handler import Handler
-from webhook_app.ingest import record_events
-from webhook_app.metrics import exposition
-from webhook_app.providers import resemble
-from webhook_app.retry import RetryPolicy
-from webhook_app.route_config import parse_routes
-from webhook_app.routes import Route
+from webhook_app.config.route_file import parse_routes
+from webhook_app.model.retry import RetryPolicy
+from webhook_app.model.routes import Route
+from webhook_app.plugins.handler import Handler
+from webhook_app.providers.resemble import callbacks as resemble
 from webhook_app.store import EventFilters, NewReceipt, Store, migrate
 from webhook_app.store.records import DeliveryFilters
 from webhook_app.store.tables import attempts
+from webhook_app.telemetry.metrics import exposition
+from webhook_app.usecases.ingest import record_events
 
 QUICK_RETRY = RetryPolicy(max_attempts=3, base_seconds=1, max_seconds=1, factor=1)
 

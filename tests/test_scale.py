@@ -12,10 +12,10 @@ import pytest
 from tests.conftest import postgres_schema, wait_until
 from tests.processes import Process, environment, sink_routes_config
 from tests.sink import Sink
-from webhook_app.events import Event, EventData, EventType
-from webhook_app.ingest import record_events
-from webhook_app.routes import Route
+from webhook_app.model.events import Event, EventData, EventType
+from webhook_app.model.routes import Route
 from webhook_app.store import NewReceipt, Store, migrate
+from webhook_app.usecases.ingest import record_events
 
 pytestmark = pytest.mark.slow  # real processes, a browser or a drill
 

@@ -15,12 +15,12 @@ import pytest
 
 from tests.conftest import ADMIN_TOKEN, race
 from tests.processes import environment, run_cli
-from webhook_app.api.ui import SLOW_DOWN_SECONDS
-from webhook_app.clock import DatabaseClock, SystemClock, worker_clock
-from webhook_app.ingest import record_events
-from webhook_app.logs import formatter
-from webhook_app.providers import resemble
+from webhook_app.model.clock import DatabaseClock, SystemClock, worker_clock
+from webhook_app.providers.resemble import callbacks as resemble
 from webhook_app.store import NewReceipt, Store, migrate
+from webhook_app.telemetry.logs import formatter
+from webhook_app.usecases.ingest import record_events
+from webhook_app.web.pages import SLOW_DOWN_SECONDS
 
 
 def sign_in(server: Any, client: httpx.Client) -> httpx.Response:

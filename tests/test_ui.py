@@ -17,13 +17,13 @@ from playwright.sync_api import Browser, Locator, Page, sync_playwright
 from tests import setup_machine
 from tests.conftest import ADMIN_TOKEN, REPO, deliver_due, load_fixture, with_routes
 from tests.sink import Reply, Sink
-from webhook_app.dispatch import Dispatcher
-from webhook_app.ingest import record_events
-from webhook_app.providers import resemble
-from webhook_app.registry import build_handlers
-from webhook_app.retry import RetryPolicy
-from webhook_app.routes import Route
+from webhook_app.config.plugins import build_handlers
+from webhook_app.model.retry import RetryPolicy
+from webhook_app.model.routes import Route
+from webhook_app.providers.resemble import callbacks as resemble
+from webhook_app.runtime.dispatch import Dispatcher
 from webhook_app.store import NewOperation, NewReceipt, OperationStore
+from webhook_app.usecases.ingest import record_events
 
 pytestmark = pytest.mark.slow  # real processes, a browser or a drill
 
@@ -395,8 +395,13 @@ def azure_in_site(site: Any) -> None:
     (stopped,) = operations.claim_due(
         worker="w", now=now + timedelta(seconds=20), limit=1, lease=timedelta(seconds=30)
     )
-    operations.stop(
-        stopped, worker="w", now=now, last_error="Azure answered 401 Unauthorized: Access denied."
+    operations._update(
+        stopped,
+        "w",
+        state="error",
+        polls=1,
+        updated_at=now,
+        last_error="Azure answered 401 Unauthorized: Access denied.",
     )
 
 

@@ -14,10 +14,10 @@ import sqlalchemy as sa
 
 from tests.conftest import load_fixture, postgres_schema, wait_until
 from tests.processes import Process, environment, free_port, wait_for_http
+from webhook_app.runtime.wakeup import Wakeup
 from webhook_app.store import Store, migrate
 from webhook_app.store.engine import create_engine
 from webhook_app.store.work_signal import notify_work
-from webhook_app.wakeup import Wakeup
 
 pytestmark = pytest.mark.slow  # real processes, a browser or a drill
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from webhook_app.web_worker import DeadlineSocket
+from webhook_app.runtime.web_worker import DeadlineSocket
 
 HEAD = b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n"
 

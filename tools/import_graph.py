@@ -1,11 +1,17 @@
 """The import graph of `webhook_app` and `handlers`, and its loops.
 
-    python tools/import_graph.py            # every loop (strongly connected group of modules)
+    python tools/import_graph.py            # every loop, and every import that points up the layers
     python tools/import_graph.py --edges    # every edge, `importer -> imported`
 
 Every import counts: at module level, inside functions, and under `TYPE_CHECKING`. An import
 of `a.b.c` is an edge to the module `a.b.c` when it exists, else to the package `a.b`; a
-module inside a package is not counted as importing its package. Exits 1 when there is a loop.
+module inside a package is not counted as importing its package. Exits 1 when there is a loop
+or an arrow up.
+
+The layers, lowest first (docs/architecture.md): a module may import its own layer and those
+below it, never one above. The plugin contracts (`plugins/`) sit right above the model, so a
+plugin that imports them loads nothing of the service; providers and handlers are plugins,
+on top, and nothing of the core imports them (it finds them through entry points).
 """
 
 from __future__ import annotations
@@ -18,6 +24,36 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 ROOTS = ("webhook_app", "handlers")
+LAYERS: tuple[tuple[str, ...], ...] = (
+    ("webhook_app.errors", "webhook_app.tokens", "webhook_app.outbound", "webhook_app.model"),
+    ("webhook_app.plugins",),
+    ("webhook_app.config",),
+    ("webhook_app.store",),
+    ("webhook_app.usecases", "webhook_app.telemetry", "webhook_app.services"),
+    ("webhook_app.web",),
+    ("webhook_app.runtime",),
+    ("webhook_app.cli", "webhook_app.__main__"),
+    ("webhook_app.providers", "handlers"),
+)
+
+
+def layer_of(module: str) -> int | None:
+    """The index in `LAYERS` of the module's layer (None for the package itself)."""
+    for level, prefixes in enumerate(LAYERS):
+        if any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes):
+            return level
+    return None
+
+
+def arrows_up(graph: dict[str, set[str]]) -> list[tuple[str, str]]:
+    """Every import of a module in a higher layer than the importer's."""
+    found = []
+    for importer, targets in graph.items():
+        for target in targets:
+            mine, theirs = layer_of(importer), layer_of(target)
+            if mine is not None and theirs is not None and theirs > mine:
+                found.append((importer, target))
+    return sorted(found)
 
 
 def modules() -> dict[str, Path]:
@@ -107,8 +143,12 @@ def main() -> None:
     found = loops(graph, sorted(known))
     for group in found:
         print(f"loop of {len(group)}: {', '.join(group)}")
-    print(f"{len(known)} modules, {sum(len(t) for t in graph.values())} imports, {len(found)} loop(s)")
-    sys.exit(1 if found else 0)
+    up = arrows_up(graph)
+    for importer, target in up:
+        print(f"arrow up: {importer} -> {target}")
+    imports = sum(len(t) for t in graph.values())
+    print(f"{len(known)} modules, {imports} imports, {len(found)} loop(s), {len(up)} arrow(s) up")
+    sys.exit(1 if found or up else 0)
 
 
 if __name__ == "__main__":

@@ -13,19 +13,19 @@ from typing import Any
 
 _EXPORTS = {
     "ConfigError": "webhook_app.errors",
-    "Delivered": "webhook_app.handler",
-    "Event": "webhook_app.events",
-    "EventData": "webhook_app.events",
-    "EventType": "webhook_app.events",
-    "Handler": "webhook_app.handler",
-    "InvalidCallback": "webhook_app.provider",
-    "ParsedCallback": "webhook_app.provider",
-    "Provider": "webhook_app.provider",
+    "Delivered": "webhook_app.plugins.handler",
+    "Event": "webhook_app.model.events",
+    "EventData": "webhook_app.model.events",
+    "EventType": "webhook_app.model.events",
+    "Handler": "webhook_app.plugins.handler",
+    "InvalidCallback": "webhook_app.plugins.provider",
+    "ParsedCallback": "webhook_app.plugins.provider",
+    "Provider": "webhook_app.plugins.provider",
     "PermanentError": "webhook_app.errors",
-    "ProviderError": "webhook_app.events",
-    "Recording": "webhook_app.events",
+    "ProviderError": "webhook_app.model.events",
+    "Recording": "webhook_app.model.events",
     "RetryableError": "webhook_app.errors",
-    "create_app": "webhook_app.app",
+    "create_app": "webhook_app.web.app",
 }
 __all__ = sorted(_EXPORTS)
 

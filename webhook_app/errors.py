@@ -2,7 +2,7 @@
 
 The classes a handler or a provider plugin uses live here (and in `provider.py`); the
 others live beside the code that raises them (`outbound.OutboundError`,
-`azure.client.PollFailed`, `store.operations.TooManyOperations`, `reprocess.ReprocessError`, …).
+`store.operations.TooManyOperations`, `reprocess.ReprocessError`, …).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
-"""Outbound HTTP for handlers and the Azure poller: bounded in time and size, and only where allowed.
+"""Outbound HTTP for handlers and providers' clients: bounded in time and size, and only where allowed.
 
 - Time: httpx's timeouts apply to each read, so a target that sends a byte a second kept
   an attempt alive for ever, and with every dispatch slot held so, other routes starved.
   Here one deadline covers connect, send and receive: when it passes, a timer shuts the
   connection's socket down, which ends any read in progress.
 - Size: only the start of an answer is read (what an attempt record keeps), the rest is
-  dropped unread; a caller that needs the whole answer (Azure) sets a maximum, and a
+  dropped unread; a caller that needs the whole answer (a polled provider) sets a maximum, and a
   longer answer is refused. Answers are asked for uncompressed, so no small answer can
   unpack into a large one.
 - Place: where a policy is given (the forward handler's `allow_private_targets = false`),

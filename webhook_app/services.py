@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
+from functools import cached_property
 
 from flask import current_app
 
-from webhook_app.clock import Clock, SystemClock
-from webhook_app.config import Settings
-from webhook_app.provider import Provider
-from webhook_app.registry import load_providers
+from webhook_app.config.plugins import load_providers
+from webhook_app.config.settings import Settings
+from webhook_app.model.clock import Clock, SystemClock
+from webhook_app.plugins.provider import Provider
 from webhook_app.store import Store
+from webhook_app.usecases.ingest import Ingest
 
 EXTENSION_KEY = "webhook_app"
 
@@ -21,6 +24,16 @@ class Services:
     store: Store
     clock: Clock
     providers: dict[str, Provider]
+
+    @cached_property
+    def ingest(self) -> Ingest:
+        """The one way in, with the routes in use (`settings.routes`)."""
+        return Ingest(
+            self.store,
+            lambda: self.settings.routes,
+            dedupe_window=timedelta(seconds=self.settings.dedupe_window),
+            clock=self.clock,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Services:

@@ -204,10 +204,11 @@ def test_messages_link_to_the_event_page_when_public_url_is_set(smtp: Any) -> No
 
 def test_an_ops_event_reads_as_what_happened_and_what_to_do_with_a_link() -> None:
     from handlers.email import compose
-    from webhook_app.events import EventType
-    from webhook_app.samples import sample_event
+    from webhook_app.model.events import EventType
+    from webhook_app.providers.resemble.callbacks import ResembleProvider
+    from webhook_app.usecases.samples import sample_event
 
-    event = sample_event(EventType.OPS_ROUTE_PAUSED)
+    event = sample_event(EventType.OPS_ROUTE_PAUSED, ResembleProvider)
     message = compose(
         event, "ops@example.com", ["oncall@example.com"], f"https://hooks.example.com/ui/events/{event.id}"
     )

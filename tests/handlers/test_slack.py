@@ -13,8 +13,9 @@ from tests.conftest import load_fixture
 from tests.providers.test_resemble import normalize
 from tests.sink import Reply, Sink
 from webhook_app.errors import PermanentError, RetryableError
-from webhook_app.events import EventType
-from webhook_app.samples import sample_event
+from webhook_app.model.events import EventType
+from webhook_app.providers.resemble.callbacks import ResembleProvider
+from webhook_app.usecases.samples import sample_event
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def test_every_event_type_gets_a_header_and_the_key_facts(
     slack: Any, sink: Sink, event_type: EventType
 ) -> None:
     slack.handle(
-        sample_event(event_type, "azure" if event_type is EventType.OPERATION_STALLED else "resemble")
+        sample_event(event_type, "azure" if event_type is EventType.OPERATION_STALLED else ResembleProvider)
     )
     message = sent(sink)
     header = message["blocks"][0]
@@ -143,7 +144,7 @@ def test_unreachable_slack_is_retryable() -> None:
 def test_provider_text_is_escaped_in_every_field_slack_renders(slack: Any, sink: Sink) -> None:
     """Was: the top-level `text` (the notification) carried `<!channel>` and links raw."""
     hostile = "<!channel> <https://evil.example|click> & <@U123>"
-    event = sample_event(EventType.DATASET_ISSUE, voice_id=hostile)
+    event = sample_event(EventType.DATASET_ISSUE, ResembleProvider, voice_id=hostile)
     slack.handle(event)
     message = sent(sink)
 
@@ -162,7 +163,7 @@ def test_provider_text_is_escaped_in_every_field_slack_renders(slack: Any, sink:
 
 def test_messages_link_to_the_event_page_when_public_url_is_set(slack: Any, sink: Sink) -> None:
     slack.public_url = "https://hooks.example.com"
-    event = sample_event(EventType.DATASET_ISSUE)
+    event = sample_event(EventType.DATASET_ISSUE, ResembleProvider)
     slack.handle(event)
     context = sent(sink)["blocks"][-1]["elements"][0]["text"]
     assert f"<https://hooks.example.com/ui/events/{event.id}|{event.id}>" in context
@@ -172,7 +173,7 @@ def test_messages_link_to_the_event_page_when_public_url_is_set(slack: Any, sink
 def test_ops_events_say_what_happened_what_to_do_and_link_the_page(sink: Sink, event_type: EventType) -> None:
     slack = SlackHandler.from_route_options({"webhook_url": sink.url})
     slack.public_url = "https://hooks.example.com"
-    event = replace(sample_event(event_type), test=False)
+    event = replace(sample_event(event_type, ResembleProvider), test=False)
     slack.handle(event)
     slack.close()
     message = sent(sink)

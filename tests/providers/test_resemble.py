@@ -8,8 +8,8 @@ import pytest
 from marshmallow import ValidationError
 
 from tests.conftest import load_fixture
-from webhook_app.events import Event, EventType
-from webhook_app.providers import resemble
+from webhook_app.model.events import Event, EventType
+from webhook_app.providers.resemble import callbacks as resemble
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

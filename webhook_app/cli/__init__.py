@@ -2,7 +2,8 @@
 
 The root names each group by where it lives (`LazyGroup`), so `webhook-app --help` costs about
 what importing click does, `events list` about what a database read does, and no module of
-a group imports this one back. Providers' groups (`resemble`, `azure`) live with their providers.
+a group imports this one back. Providers add their own groups under the entry-point group
+`webhook_app.commands` (named without importing them).
 """
 
 from __future__ import annotations
@@ -26,10 +27,17 @@ COMMANDS = {
     "tokens": "webhook_app.cli.tokens:tokens",
     "prune": "webhook_app.cli.prune:prune",
     "simulate": "webhook_app.cli.simulate:simulate",
-    "resemble": "webhook_app.resemble_cli:resemble",
-    "azure": "webhook_app.azure.cli:azure",
 }
 """Each command, by the module and name that define it."""
+COMMANDS_ENTRY_POINT_GROUP = "webhook_app.commands"
+
+
+def all_commands() -> dict[str, str]:
+    """The service's commands and the installed providers' groups (a provider cannot shadow one)."""
+    from importlib.metadata import entry_points
+
+    provided = {ep.name: ep.value for ep in entry_points(group=COMMANDS_ENTRY_POINT_GROUP)}
+    return provided | COMMANDS
 
 
 class LazyGroup(click.Group):
@@ -52,7 +60,7 @@ class LazyGroup(click.Group):
         return command
 
 
-@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy=all_commands(), context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="webhook-app")
 def cli() -> None:
     """Receive voice-provider callbacks, keep them as events, and deliver them to handlers.

@@ -16,21 +16,21 @@ import click
 from webhook_app.errors import ConfigError
 
 if TYPE_CHECKING:
-    from webhook_app.config import Settings
+    from webhook_app.config.settings import Settings
     from webhook_app.store import Store
 
 
 def known_event_types() -> tuple[str, ...]:
-    from webhook_app.events import EventType
+    from webhook_app.model.events import EventType
 
     return tuple(str(t) for t in EventType)
 
 
 def command_settings(*, sends: bool = False) -> Settings:
     """Settings; only commands that deliver (`sends`) need every `${SECRET}` of the routes set."""
-    from webhook_app.config import load_settings
-    from webhook_app.logs import configure_logging
-    from webhook_app.recordings import set_low_scores
+    from webhook_app.config.settings import load_settings
+    from webhook_app.model.recordings import set_low_scores
+    from webhook_app.telemetry.logs import configure_logging
 
     try:
         settings = load_settings(route_secrets=sends)
@@ -51,7 +51,7 @@ def open_store(settings: Settings, *, create: bool = False) -> Store:
     import sqlalchemy as sa
     from sqlalchemy.exc import SQLAlchemyError
 
-    from webhook_app.config import redact_url
+    from webhook_app.config.settings import redact_url
     from webhook_app.store import Store, migrate
 
     url = settings.database_url
@@ -98,7 +98,7 @@ def database_problem(exc: Exception) -> str:
 
 
 def validate_routes(settings: Settings) -> None:
-    from webhook_app.registry import build_handlers
+    from webhook_app.config.plugins import build_handlers
 
     try:
         for handler in build_handlers(settings.routes, settings.config_path or "default routes").values():
@@ -122,7 +122,7 @@ def confirm(question: str, yes: bool) -> None:
 
 
 def moment(text: str, now: datetime, option: str = "--since") -> datetime:
-    from webhook_app.config import parse_duration
+    from webhook_app.config.settings import parse_duration
 
     try:
         return now - timedelta(seconds=parse_duration(text))
@@ -144,7 +144,7 @@ def moment(text: str, now: datetime, option: str = "--since") -> datetime:
 
 
 def json_default(value: Any) -> Any:
-    from webhook_app.clock import isoformat
+    from webhook_app.model.clock import isoformat
 
     if isinstance(value, datetime):
         return isoformat(value)

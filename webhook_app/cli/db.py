@@ -15,7 +15,7 @@ def db() -> None:
 @db.command("upgrade")
 def db_upgrade() -> None:
     """Apply pending migrations (the Procfile's `release` step)."""
-    from webhook_app.config import redact_url
+    from webhook_app.config.settings import redact_url
     from webhook_app.store import migrate
 
     settings = command_settings()

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from webhook_app.cli.common import command_settings, confirm, echo_items, moment, open_store, time_window
-from webhook_app.states import DeliveryStatus, values
+from webhook_app.model.states import DeliveryStatus, values
 
 
 @click.group()
@@ -36,8 +36,8 @@ def deliveries_list(
 ) -> None:
     """The newest deliveries first, with their event, route, status and attempts."""
     from webhook_app.cli.common import command_settings, json_default, open_store
+    from webhook_app.model.text import printable
     from webhook_app.store.records import DeliveryFilters
-    from webhook_app.text import printable
 
     window = time_window(since, until)
     filters = DeliveryFilters(

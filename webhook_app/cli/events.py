@@ -17,7 +17,7 @@ def events() -> None:
 
 @events.command("list")
 @click.option("--type", "type_", help="Event type, e.g. voice.dataset.issue.")
-@click.option("--provider", help="A provider's name, e.g. resemble or azure.")
+@click.option("--provider", help="A provider's name, as in its callback path (/hooks/<name>/…).")
 @click.option("--voice-id")
 @click.option("--status", help="The provider's status word.")
 @click.option("--since", help="Only events since: a duration ago (24h, 7d) or an ISO 8601 time.")
@@ -35,8 +35,8 @@ def events_list(
     as_json: bool,
 ) -> None:
     """The newest events first."""
+    from webhook_app.model.text import printable
     from webhook_app.store import EventFilters
-    from webhook_app.text import printable
 
     if type_ is not None and type_ not in known_event_types():
         raise click.BadParameter(
@@ -52,7 +52,7 @@ def events_list(
     given = {"type": type_, "provider": provider, "voice_id": voice_id, "status": status} | moments
     filters = EventFilters()
     if any(given.values()):  # nothing to check otherwise (and marshmallow's import is a third of a run)
-        from webhook_app.filters import parse_event_filters
+        from webhook_app.usecases.filters import parse_event_filters
 
         filters = parse_event_filters(given)
     items, _ = store.list_events(filters, limit=limit)
@@ -81,7 +81,7 @@ def _delivery_summary(counts: dict[str, int]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="The whole event and its deliveries as JSON.")
 def events_show(event_id: str, as_json: bool) -> None:
     """One event: its type, voice and issue, its deliveries and their attempts."""
-    from webhook_app.show import event_lines
+    from webhook_app.usecases.show import event_lines
 
     store = open_store(command_settings())
     document = store.get_event(event_id)
@@ -99,7 +99,7 @@ def events_show(event_id: str, as_json: bool) -> None:
 @click.option("--route", help="Only this route (default: every configured route the event matches).")
 def events_replay(event_id: str, route: str | None) -> None:
     """Deliver EVENT_ID again: new deliveries, the old history stays."""
-    from webhook_app.replay import AlreadyReplayed, ReplayError, replay_event
+    from webhook_app.usecases.replay import AlreadyReplayed, ReplayError, replay_event
 
     settings = command_settings()
     try:

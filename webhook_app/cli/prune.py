@@ -18,8 +18,8 @@ from webhook_app.cli.common import command_settings, confirm, open_store
 @click.option("--yes", is_flag=True, help="Remove without asking (needed when no one can answer).")
 def prune(older_than: str, batch: int, dry_run: bool, yes: bool) -> None:
     """Delete old receipts, events and finished deliveries (never pending ones), in batches."""
-    from webhook_app.clock import isoformat
-    from webhook_app.config import parse_duration
+    from webhook_app.config.settings import parse_duration
+    from webhook_app.model.clock import isoformat
 
     try:
         age = parse_duration(older_than)

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from webhook_app.cli.common import command_settings, echo_items, json_default, open_store, time_window
-from webhook_app.states import ReceiptStatus, values
+from webhook_app.model.states import ReceiptStatus, values
 
 
 @click.group()
@@ -30,8 +30,8 @@ def receipts_list(
 ) -> None:
     """The newest receipts first: what arrived, and for a rejected one why (reprocess it by id)."""
     from webhook_app.cli.common import command_settings, json_default, open_store
+    from webhook_app.model.text import printable
     from webhook_app.store.records import ReceiptFilters
-    from webhook_app.text import printable
 
     filters = ReceiptFilters(state=state, provider=provider, **time_window(since, until))
 
@@ -57,7 +57,7 @@ def receipts_list(
 )
 def receipts_show(receipt_id: str, as_json: bool) -> None:
     """One request as it arrived: accepted or why not, its events, its body."""
-    from webhook_app.show import receipt_document, receipt_lines
+    from webhook_app.usecases.show import receipt_document, receipt_lines
 
     receipt = open_store(command_settings()).get_receipt(receipt_id)
     if receipt is None:
@@ -72,8 +72,8 @@ def receipts_show(receipt_id: str, as_json: bool) -> None:
 @click.argument("receipt_ids", nargs=-1, required=True)
 def receipts_reprocess(receipt_ids: tuple[str, ...]) -> None:
     """Validate rejected receipts again and record their events if they pass now."""
-    from webhook_app.registry import load_providers
-    from webhook_app.reprocess import AlreadyReprocessed, ReprocessError, reprocess_receipt
+    from webhook_app.config.plugins import load_providers
+    from webhook_app.usecases.reprocess import AlreadyReprocessed, ReprocessError, reprocess_receipt
 
     settings = command_settings()
     store = open_store(settings)

@@ -35,7 +35,7 @@ def routes() -> None:
 def routes_list(as_json: bool) -> None:
     """Each configured route: state, waiting and dead deliveries, the last 24 hours' attempts."""
     from webhook_app.cli.common import command_settings, open_store
-    from webhook_app.route_admin import describe_state, route_items
+    from webhook_app.usecases.route_admin import describe_state, route_items
 
     settings = command_settings()
 
@@ -71,7 +71,7 @@ def routes_resume(name: str) -> None:
 
 def _set_paused(name: str, *, paused: bool) -> None:
     from webhook_app.cli.common import command_settings, open_store
-    from webhook_app.route_admin import UnknownRoute, describe_state, set_paused
+    from webhook_app.usecases.route_admin import UnknownRoute, describe_state, set_paused
 
     settings = command_settings()
     try:
@@ -118,9 +118,9 @@ def routes_check(send_test: bool, only: str | None) -> None:
     read, and is kept in the event log like any other (with no delivery: this command
     makes the one call itself and prints how it went).
     """
-    from webhook_app.events import OPS_PROVIDER
-    from webhook_app.registry import build_handlers
-    from webhook_app.samples import TEST_PREFERENCE, sample_event
+    from webhook_app.config.plugins import build_handlers, callback_providers, provider_classes
+    from webhook_app.model.events import OPS_PROVIDER
+    from webhook_app.usecases.samples import TEST_PREFERENCE, sample_event
 
     settings = command_settings(sends=True)
     try:
@@ -153,7 +153,8 @@ def routes_check(send_test: bool, only: str | None) -> None:
         )
         if store is None or (only is not None and route.name != only):
             continue
-        provider = (route.providers or ("resemble",))[0]
+        installed = provider_classes()
+        provider = (route.providers or [cls.name for cls in callback_providers()] or list(installed))[0]
         sendable = (
             t for t in TEST_PREFERENCE if route.matches(str(t), OPS_PROVIDER if t.is_ops else provider)
         )
@@ -161,7 +162,7 @@ def routes_check(send_test: bool, only: str | None) -> None:
         if event_type is None:
             click.echo("    test: skipped, the route matches no known event type")
             continue
-        event = _record_test_event(store, sample_event(event_type, provider))
+        event = _record_test_event(store, sample_event(event_type, installed.get(provider, provider)))
         try:
             handlers[route.name].handle(event)
         except Exception as exc:  # report every outcome, whatever the handler raised
@@ -181,8 +182,8 @@ def _record_test_event(store: Store, event: Any) -> Any:
     """Keep a test event in the log like any other (its receipt: the event as sent), with no delivery."""
     from dataclasses import replace
 
-    from webhook_app.ingest import record_events
     from webhook_app.store import NewReceipt
+    from webhook_app.usecases.ingest import record_events
 
     body = json.dumps(event.to_cloudevent()).encode()
     receipt = NewReceipt(provider=event.data.provider, received_at=event.time, body=body, headers={})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -32,6 +33,11 @@ def _refuse_busy_port(host: str, port: int) -> None:
         ) from None
 
 
+if TYPE_CHECKING:
+    from webhook_app.config.settings import Settings
+    from webhook_app.plugins.provider import Provider
+
+
 def _share_metrics_between_processes() -> None:
     """Give this process and its children one Prometheus directory (before prometheus is imported).
 
@@ -42,6 +48,28 @@ def _share_metrics_between_processes() -> None:
 
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="webhook-app-metrics-")
+
+
+def _show_callback_urls(
+    settings: Settings,
+    providers: list[type[Provider]],
+    base: str,
+    made: list[str],
+) -> None:
+    """Each provider's callback URL: whole when its token was made just now, else masked."""
+    if made:
+        click.echo(f"Made new tokens (kept in {settings.data_dir}/webhook_app.tokens.json):")
+    for provider in providers:
+        token = settings.callback_tokens(provider.name)[0]
+        if f"{provider.name.replace('-', '_')}_tokens" in made:
+            click.echo(f"  {provider.display_name()} callback_uri: {base}/hooks/{provider.name}/{token}")
+        else:
+            click.echo(
+                f"{provider.display_name()} callback_uri: {base}/hooks/{provider.name}/{token[:4]}…"
+                "  ('webhook-app tokens show' prints it whole)"
+            )
+    if "admin_tokens" in made:
+        click.echo(f"  Admin token:           {settings.admin_tokens[0]}")
 
 
 @click.command()
@@ -56,11 +84,12 @@ def serve(host: str, port: int, workers: int) -> None:
     Brings the database schema up to date first, and on a first start makes a callback
     token and an admin token (kept in WEBHOOK_APP_DATA_DIR).
     """
-    from webhook_app.config import ensure_tokens, redact_url
+    from webhook_app.config.plugins import callback_providers
+    from webhook_app.config.settings import ensure_tokens, redact_url
     from webhook_app.store import migrate
 
     _share_metrics_between_processes()
-    from webhook_app.server import Supervisor, child_command
+    from webhook_app.runtime.server import Supervisor, child_command
 
     settings = command_settings(sends=True)
     _refuse_busy_port(host, port)
@@ -71,7 +100,8 @@ def serve(host: str, port: int, workers: int) -> None:
                 " (check it with 'webhook-app routes check')",
                 err=True,
             )
-    settings, made = ensure_tokens(settings)
+    providers = callback_providers()
+    settings, made = ensure_tokens(settings, [provider.name for provider in providers])
     validate_routes(settings)
     store = open_store(settings, create=True)
     migrate.upgrade(store.engine)
@@ -80,21 +110,15 @@ def serve(host: str, port: int, workers: int) -> None:
     base = f"http://{shown_host}:{port}"
     click.echo(f"webhook-app on {base}  (database {redact_url(settings.database_url)})")
     callback_base = settings.public_url or base
-    if made:
-        click.echo(f"Made new tokens (kept in {settings.data_dir}/webhook_app.tokens.json):")
-        click.echo(f"  Resemble callback_uri: {callback_base}/hooks/resemble/{settings.resemble_tokens[0]}")
-        click.echo(f"  Admin token:           {settings.admin_tokens[0]}")
-    else:
-        masked = settings.resemble_tokens[0][:4] + "…"
-        click.echo(
-            f"Resemble callback_uri: {callback_base}/hooks/resemble/{masked}"
-            "  ('webhook-app tokens show' prints it whole)"
-        )
+    _show_callback_urls(settings, providers, callback_base, made)
     if not settings.public_url:
         click.echo(
-            "Set WEBHOOK_APP_PUBLIC_URL to the address Resemble reaches (e.g. https://hooks.example.com)."
+            "Set WEBHOOK_APP_PUBLIC_URL to the address providers reach (e.g. https://hooks.example.com)."
         )
-    click.echo("Try: webhook-app simulate resemble dataset_issue   (Ctrl-C stops)")
+    for provider in providers:
+        if provider.samples:
+            click.echo(f"Try: webhook-app simulate {provider.name} {provider.samples[0]}   (Ctrl-C stops)")
+            break
     sys.stdout.flush()
     pidfile = serve_pidfile(settings)
     pidfile.write_text(f"{os.getpid()}\n")
@@ -118,7 +142,7 @@ def web(host: str, port: int, workers: int) -> None:
     """Run only the web server (gunicorn), as the Procfile's `web` line does."""
     _share_metrics_between_processes()
     from webhook_app import create_app
-    from webhook_app.server import run_web
+    from webhook_app.runtime.server import run_web
 
     settings = command_settings(sends=True)
     _refuse_busy_port(host, port)
@@ -130,8 +154,8 @@ def web(host: str, port: int, workers: int) -> None:
 @click.option("--metrics-port", type=int, help="Serve this worker's Prometheus metrics on this port.")
 @click.option("--metrics-host", default="127.0.0.1", show_default=True)
 def worker(metrics_port: int | None, metrics_host: str) -> None:
-    """Run only the dispatcher and Azure poller; start as many as you need on PostgreSQL."""
-    from webhook_app.server import run_worker
+    """Run only the jobs (deliveries, providers' polling); start as many as you need on PostgreSQL."""
+    from webhook_app.runtime.server import run_worker
 
     settings = command_settings(sends=True)
     validate_routes(settings)

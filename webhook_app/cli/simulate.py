@@ -1,4 +1,4 @@
-"""`simulate resemble STATUS`: a realistic callback sent to a running instance."""
+"""`simulate PROVIDER SAMPLE`: a realistic callback sent to a running instance."""
 
 from __future__ import annotations
 
@@ -10,35 +10,36 @@ import click
 
 from webhook_app.cli.common import command_settings
 
-SIMULATED_STATUSES = ("finished", "dataset_issue", "consent_validation_failed")
-"""What `simulate resemble` offers: Resemble's documented callback statuses (samples.py builds them)."""
 
-
-@click.group()
-def simulate() -> None:
-    """Send realistic provider callbacks to a running instance."""
-
-
-@simulate.command("resemble")
-@click.argument("status", type=click.Choice(SIMULATED_STATUSES))
+@click.command()
+@click.argument("provider")
+@click.argument("sample")
 @click.option(
     "--url", default="http://127.0.0.1:8000", show_default=True, help="Base URL of the running service."
 )
 @click.option("--token", help="Callback token (default: the first configured or stored one).")
 @click.option("--voice-id", help="Voice id to use (default: a new UUID).")
-def simulate_resemble(status: str, url: str, token: str | None, voice_id: str | None) -> None:
-    """POST a Resemble callback with STATUS, shaped like Resemble's documented payloads."""
+def simulate(provider: str, sample: str, url: str, token: str | None, voice_id: str | None) -> None:
+    """POST a callback of PROVIDER, shaped like its documented SAMPLE (an unknown one lists the choices)."""
     import httpx
 
-    from webhook_app.samples import resemble_callback
+    from webhook_app.config.plugins import callback_providers
 
+    offered = {cls.name: cls for cls in callback_providers() if cls.samples}
+    if provider not in offered:
+        raise click.BadParameter(f"choose from {', '.join(offered) or 'none'}", param_hint="PROVIDER")
+    cls = offered[provider]
+    if sample not in cls.samples:
+        raise click.BadParameter(f"choose from {', '.join(cls.samples)}", param_hint="SAMPLE")
     settings = command_settings()
-    token = token or next(iter(settings.resemble_tokens), None)
+    token = token or next(iter(settings.callback_tokens(provider)), None)
     if not token:
-        raise click.ClickException("No callback token: pass --token or set WEBHOOK_APP_RESEMBLE_TOKENS.")
-    payload = resemble_callback(status, voice_id)
+        raise click.ClickException(
+            f"No callback token: pass --token or set WEBHOOK_APP_{provider.upper().replace('-', '_')}_TOKENS."
+        )
+    payload = cls.sample_callback(sample, voice_id)
     try:
-        response = httpx.post(f"{url.rstrip('/')}/hooks/resemble/{token}", json=payload, timeout=10)
+        response = httpx.post(f"{url.rstrip('/')}/hooks/{provider}/{token}", json=payload, timeout=10)
     except httpx.HTTPError as exc:
         raise click.ClickException(f"Could not reach {url}: {exc}. Is 'webhook-app serve' running?") from None
     answer: Any = (

@@ -15,20 +15,24 @@ def tokens() -> None:
 @tokens.command("show")
 def tokens_show() -> None:
     """Print the callback URL(s) and admin token(s), from the environment or the tokens file `serve` made."""
+    from webhook_app.config.plugins import callback_providers
+
     settings = command_settings()
-    if not settings.resemble_tokens and not settings.admin_tokens:
+    providers = callback_providers()
+    if not settings.admin_tokens and not any(settings.callback_tokens(p.name) for p in providers):
         raise click.ClickException(
             f"no tokens in the environment or in {settings.data_dir}/webhook_app.tokens.json; "
             "'webhook-app serve' makes them on its first start (run this where it runs,"
             " or set WEBHOOK_APP_DATA_DIR)"
         )
     base = settings.public_url or "http://127.0.0.1:8000"
-    for token in settings.resemble_tokens:
-        click.echo(f"Resemble callback_uri: {base}/hooks/resemble/{token}")
+    for provider in providers:
+        for token in settings.callback_tokens(provider.name):
+            click.echo(f"{provider.display_name()} callback_uri: {base}/hooks/{provider.name}/{token}")
     for token in settings.admin_tokens:
         click.echo(f"Admin token:           {token}")
     if not settings.public_url:
         click.echo(
-            "(the address is serve's default: set WEBHOOK_APP_PUBLIC_URL to the one Resemble reaches)",
+            "(the address is serve's default: set WEBHOOK_APP_PUBLIC_URL to the one providers reach)",
             err=True,
         )

@@ -25,7 +25,7 @@ def voices_list(
 ) -> None:
     """Voices, most recent activity first, with their latest status (a few seconds behind the log)."""
     from webhook_app.cli.common import json_default
-    from webhook_app.text import printable
+    from webhook_app.model.text import printable
 
     def line(item: dict[str, Any]) -> str:
         return (

@@ -1,8 +1,9 @@
 """Durable storage: tables, migrations and the named queries that change state."""
 
+from webhook_app.model.receipts import IngestResult, NewReceipt
 from webhook_app.store.cursors import decode_cursor
 from webhook_app.store.operations import NewOperation, OperationStore, TooManyOperations, TrackedOperation
-from webhook_app.store.records import ClaimedDelivery, EventFilters, IngestResult, NewReceipt, PlannedDelivery
+from webhook_app.store.records import ClaimedDelivery, EventFilters, PlannedDelivery
 from webhook_app.store.store import Store
 
 __all__ = [

@@ -13,7 +13,7 @@ from typing import Any, Self
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from webhook_app.config import Settings
+from webhook_app.config.settings import Settings
 from webhook_app.store.blocking import off_the_event_loop
 from webhook_app.store.engine import IMMEDIATE, create_engine, writers_for
 

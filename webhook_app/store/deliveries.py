@@ -11,9 +11,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from webhook_app import ops
-from webhook_app.events import Event
-from webhook_app.states import AttemptOutcome, DeliveryStatus, PauseReason, RouteState
+from webhook_app.model import ops
+from webhook_app.model.events import Event
+from webhook_app.model.states import AttemptOutcome, DeliveryStatus, PauseReason, RouteState
+from webhook_app.model.text import made_storable
 from webhook_app.store import resolution, route_health
 from webhook_app.store.database import Database
 from webhook_app.store.ingest import insert_events
@@ -28,7 +29,6 @@ from webhook_app.store.records import (
 )
 from webhook_app.store.tables import DUE_STATUSES, attempts, deliveries, events, route_states
 from webhook_app.store.work_signal import notify_work
-from webhook_app.text import made_storable
 
 _STATUS_AFTER: dict[str, str] = {
     AttemptOutcome.SUCCEEDED.value: DeliveryStatus.SUCCEEDED.value,

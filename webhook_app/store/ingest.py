@@ -7,25 +7,19 @@ as duplicates of it. A key older than the window no longer counts and is release
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from webhook_app.events import Event
-from webhook_app.states import ReceiptStatus
+from webhook_app.model.events import Event
+from webhook_app.model.receipts import IngestResult, NewReceipt
+from webhook_app.model.states import ReceiptStatus
 from webhook_app.store.database import Database
 from webhook_app.store.fast_path import FastPath
-from webhook_app.store.records import (
-    IngestResult,
-    NewReceipt,
-    PlannedDelivery,
-    delivery_row,
-    event_row,
-    receipt_row,
-)
+from webhook_app.store.records import PlannedDelivery, delivery_row, event_row, receipt_row
 from webhook_app.store.tables import deliveries, events, receipts
 from webhook_app.store.work_signal import notify_work
 
@@ -82,6 +76,31 @@ class IngestStore(Database):
         with self.writing() as conn:  # the key is taken (a duplicate or a stale copy), or there is none
             return self.record_in(conn, receipt, new_events, planned, dedupe_key, dedupe_window)
 
+    def record_together(
+        self,
+        receipt: NewReceipt | None,
+        new_events: Sequence[Event],
+        planned: Sequence[PlannedDelivery],
+        *,
+        dedupe_key: str | None,
+        dedupe_window: timedelta,
+        now: datetime,
+        together_with: Callable[[sa.Connection], bool],
+    ) -> IngestResult | None:
+        """Record with the caller's own write in ONE transaction (a polled operation's row moves
+        with the events its change raised); None, with nothing kept, when `together_with` says
+        False. Without a receipt the events are the service's own (an ops event)."""
+        try:
+            with self.writing() as conn:
+                if not together_with(conn):
+                    raise _Declined
+                if receipt is None:
+                    insert_events(conn, new_events, planned, now)
+                    return IngestResult("", [e.id for e in new_events], duplicate=False)
+                return self.record_in(conn, receipt, new_events, planned, dedupe_key, dedupe_window)
+        except _Declined:
+            return None
+
     def record_in(
         self,
         conn: sa.Connection,
@@ -91,7 +110,7 @@ class IngestStore(Database):
         dedupe_key: str | None,
         dedupe_window: timedelta,
     ) -> IngestResult:
-        """Record within the caller's transaction (an Azure transition commits with its row's update)."""
+        """Record within the caller's transaction."""
         row = receipt_row(receipt, status=ReceiptStatus.ACCEPTED.value, reason=None)
         if dedupe_key is None:
             conn.execute(self._insert_receipt, row)
@@ -230,3 +249,7 @@ def insert_events(
 def event_ids_of(conn: sa.Connection, receipt_id: str) -> list[str]:
     query = sa.select(events.c.id).where(events.c.receipt_id == receipt_id).order_by(events.c.seq)
     return list(conn.execute(query).scalars())
+
+
+class _Declined(Exception):
+    """The caller's own write found nothing to do: roll the transaction back."""

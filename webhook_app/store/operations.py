@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,24 +9,18 @@ from typing import Any
 import sqlalchemy as sa
 
 from webhook_app.errors import WebhookAppError
-from webhook_app.events import Event, new_id
-from webhook_app.states import OperationState
-from webhook_app.store.ingest import insert_events
+from webhook_app.model.events import new_id
+from webhook_app.model.states import OperationState
+from webhook_app.model.text import made_storable
 from webhook_app.store.lease_queue import LeaseQueue
-from webhook_app.store.records import IngestResult, NewReceipt, PlannedDelivery
 from webhook_app.store.store import Store
 from webhook_app.store.tables import azure_operations
-from webhook_app.text import made_storable
 
 OPERATION_QUEUE = LeaseQueue(
     azure_operations,
     azure_operations.c.next_poll_at,
     azure_operations.c.state == OperationState.ACTIVE.value,
 )
-
-
-class LeaseLost(WebhookAppError):
-    """The row changed hands (or state) since it was claimed; the transaction is rolled back."""
 
 
 @dataclass(frozen=True)
@@ -163,99 +156,25 @@ class OperationStore:
             updated_at=now,
         )
 
-    def stop(
-        self,
-        operation: TrackedOperation,
-        *,
-        worker: str,
-        now: datetime,
-        last_error: str,
-        raised: Sequence[Event] = (),
-        planned: Sequence[PlannedDelivery] = (),
-    ) -> bool:
-        """Stop polling (e.g. 401: the key is wrong) until the operation is tracked again, with
-        the ops events that say so (`ops.azure.unauthorized`), in one transaction."""
-        return self._update(
-            operation,
-            worker,
-            raised,
-            planned,
-            state=OperationState.ERROR.value,
-            polls=operation.polls + 1,
-            last_error=last_error,
-            updated_at=now,
-        )
-
-    def record_transition(
-        self,
-        operation: TrackedOperation,
-        *,
-        worker: str,
-        now: datetime,
-        status: str,
-        state: str,
-        next_poll_at: datetime,
-        interval_seconds: float,
-        last_error: str | None,
-        receipt: NewReceipt,
-        new_events: Sequence[Event],
-        planned: Sequence[PlannedDelivery],
-        dedupe_key: str,
-        dedupe_window: timedelta,
-    ) -> IngestResult | None:
-        """The status changed: update the row and record the event(s) in ONE transaction.
-
-        The update is guarded by the status and lease seen at claim time, so a transition
-        is recorded exactly once even if two workers polled the same operation. Returns
-        None (and records nothing) when the guard fails.
-        """
-        try:
-            with self.store.writing() as conn:
-                moved = conn.execute(
-                    azure_operations.update()
-                    .where(*self._guard(operation, worker))
-                    .values(
-                        status=status,
-                        state=state,
-                        polls=operation.polls + 1,
-                        next_poll_at=next_poll_at,
-                        interval_seconds=interval_seconds,
-                        last_error=_storable_error(last_error),
-                        **LeaseQueue.RELEASED,
-                        updated_at=now,
-                    )
-                    .returning(azure_operations.c.id)
-                ).first()
-                if moved is None:
-                    raise LeaseLost(operation.id)
-                return self.store.record_in(conn, receipt, new_events, planned, dedupe_key, dedupe_window)
-        except LeaseLost:
-            return None
-
-    def _guard(self, operation: TrackedOperation, worker: str) -> list[Any]:
-        """Still leased to `worker`, and still in the status it was claimed in."""
-        return [OPERATION_QUEUE.held_by(operation.id, worker), azure_operations.c.status == operation.status]
-
-    def _update(
-        self,
-        operation: TrackedOperation,
-        worker: str,
-        raised: Sequence[Event] = (),
-        planned: Sequence[PlannedDelivery] = (),
-        **values: Any,
-    ) -> bool:
+    def move(self, conn: sa.Connection, operation: TrackedOperation, *, worker: str, **values: Any) -> bool:
+        """Update a claimed operation in the caller's transaction, if it is still leased to
+        `worker` and still in the status it was claimed in, so a transition is recorded once
+        even if two workers polled the same operation. Releases the lease."""
         if "last_error" in values:
             values["last_error"] = _storable_error(values["last_error"])
-        with self.store.writing() as conn:
-            updated = conn.execute(
-                azure_operations.update()
-                .where(*self._guard(operation, worker))
-                .values(**LeaseQueue.RELEASED, **values)
-                .returning(azure_operations.c.id)
-            ).first()
-            if updated is not None and raised:
-                insert_events(conn, raised, planned, values["updated_at"])
+        updated = conn.execute(
+            azure_operations.update()
+            .where(
+                OPERATION_QUEUE.held_by(operation.id, worker), azure_operations.c.status == operation.status
+            )
+            .values(**LeaseQueue.RELEASED, **values)
+            .returning(azure_operations.c.id)
+        ).first()
         return updated is not None
+
+    def _update(self, operation: TrackedOperation, worker: str, **values: Any) -> bool:
+        with self.store.writing() as conn:
+            return self.move(conn, operation, worker=worker, **values)
 
     def next_due_at(self) -> datetime | None:
         with self.store.reading() as conn:

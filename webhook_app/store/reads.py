@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from webhook_app.states import DeliveryStatus, ReceiptStatus, values
+from webhook_app.model.states import DeliveryStatus, ReceiptStatus, values
 from webhook_app.store import resolution
 from webhook_app.store.cursors import decode_cursor, decode_row_cursor, encode_cursor, encode_row_cursor
 from webhook_app.store.database import Database

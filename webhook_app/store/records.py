@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from webhook_app.events import Event, new_id
-from webhook_app.states import DeliveryStatus
-
-
-@dataclass(frozen=True)
-class NewReceipt:
-    """What arrived, as kept: the raw body and the headers worth keeping (never secrets)."""
-
-    provider: str
-    received_at: datetime
-    body: bytes
-    headers: dict[str, str]
-    content_type: str | None = None
-    id: str = field(default_factory=lambda: new_id("rcpt"))
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    receipt_id: str
-    event_ids: list[str]
-    duplicate: bool
+from webhook_app.model.events import Event, new_id
+from webhook_app.model.receipts import NewReceipt
+from webhook_app.model.states import DeliveryStatus
 
 
 @dataclass(frozen=True)

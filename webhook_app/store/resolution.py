@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from webhook_app.states import DeliveryStatus
+from webhook_app.model.states import DeliveryStatus
 from webhook_app.store.tables import deliveries
 
 _later = deliveries.alias("later")

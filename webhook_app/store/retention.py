@@ -7,7 +7,7 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from webhook_app.states import OperationState
+from webhook_app.model.states import OperationState
 from webhook_app.store.database import Database
 from webhook_app.store.tables import (
     DUE_STATUSES,

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from webhook_app.events import OPS_PROVIDER
+from webhook_app.model.events import OPS_PROVIDER
 from webhook_app.store.database import Database
 from webhook_app.store.tables import attempt_counts, attempts, event_counts, events, rollup_positions, voices
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from webhook_app import ops
-from webhook_app.events import Event
-from webhook_app.states import AttemptOutcome, DeliveryStatus, PauseReason, RouteState
+from webhook_app.model import ops
+from webhook_app.model.events import Event
+from webhook_app.model.states import AttemptOutcome, DeliveryStatus, PauseReason, RouteState
 from webhook_app.store import resolution
 from webhook_app.store.database import Database
 from webhook_app.store.ingest import insert_events

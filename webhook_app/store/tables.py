@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
-from webhook_app.states import DeliveryStatus
+from webhook_app.model.states import DeliveryStatus
 
 metadata = sa.MetaData()
 

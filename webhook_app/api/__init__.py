@@ -1,1 +1,0 @@
-"""HTTP surface, one blueprint per area: hooks (providers), events (admin API), health."""

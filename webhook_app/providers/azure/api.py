@@ -1,0 +1,177 @@
+"""Admin API for tracked Azure operations: `POST/GET /api/azure/operations[/<id>]`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, request
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from webhook_app.model.states import OperationKind, OperationState, values
+from webhook_app.plugins.provider import OpenAPIFragment
+from webhook_app.providers.azure.mapping import KINDS, UnsafeOperationURL, check_resource_id
+from webhook_app.providers.azure.poller import AzureKeyMissing, track_operation
+from webhook_app.services import services
+from webhook_app.store import OperationStore, TooManyOperations, TrackedOperation
+from webhook_app.web import schemas
+from webhook_app.web.auth import require_admin
+from webhook_app.web.body import storable_text
+from webhook_app.web.errors import api_error
+from webhook_app.web.schemas import respond
+
+bp = Blueprint("azure", __name__, url_prefix="/api/azure")
+
+
+def _azure_resource_id(value: str) -> None:
+    try:
+        check_resource_id(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
+class Operation(Schema):
+    id = fields.String(required=True)
+    operation_url = fields.String(required=True)
+    operation_id = fields.String(required=True)
+    kind = fields.String(required=True, metadata={"enum": list(values(OperationKind))})
+    resource_id = fields.String(required=True)
+    status = fields.String(required=True)
+    state = fields.String(required=True, metadata={"enum": list(values(OperationState))})
+    attempts = fields.Integer(required=True)
+    next_poll_at = schemas.Moment(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    created_at = schemas.Moment(required=True)
+
+
+class OperationPage(Schema):
+    items = fields.List(fields.Nested(Operation), required=True)
+
+
+class TrackSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    operation_url = fields.String(required=True, validate=[validate.Length(min=1, max=2000), storable_text])
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    resource_id = fields.String(required=True, validate=_azure_resource_id)
+
+
+class OperationQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    state = fields.String(validate=validate.OneOf(values(OperationState)))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+def operation_json(operation: TrackedOperation) -> dict[str, Any]:
+    return {
+        "id": operation.id,
+        "operation_url": operation.operation_url,
+        "operation_id": operation.operation_id,
+        "kind": operation.kind,
+        "resource_id": operation.resource_id,
+        "status": operation.status,
+        "state": operation.state,
+        "attempts": operation.polls,
+        "next_poll_at": operation.next_poll_at if operation.state == OperationState.ACTIVE else None,
+        "last_error": operation.last_error,
+        "created_at": operation.created_at,
+    }
+
+
+@bp.post("/operations")
+@require_admin
+def track() -> Response:
+    ctx = services()
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return api_error(400, "invalid_json", "Send a JSON object: {operation_url, kind, resource_id}.")
+    try:
+        args = TrackSchema().load(body)
+        operation, created = track_operation(
+            OperationStore(ctx.store),
+            ctx.settings,
+            url=args["operation_url"],
+            kind=args["kind"],
+            resource_id=args["resource_id"],
+            now=ctx.clock.now(),
+        )
+    except ValidationError as exc:
+        return api_error(422, "invalid_operation", "The operation to track is not valid.", exc.messages)
+    except (UnsafeOperationURL, ValueError) as exc:
+        return api_error(422, "invalid_operation", str(exc), {"operation_url": [str(exc)]})
+    except TooManyOperations as exc:
+        return api_error(429, "too_many_operations", str(exc))
+    except AzureKeyMissing as exc:
+        return api_error(409, "azure_key_missing", str(exc))
+    return respond(Operation, operation_json(operation), 201 if created else 200)
+
+
+@bp.get("/operations")
+@require_admin
+def list_operations() -> Response:
+    try:
+        args = OperationQuerySchema().load(request.args)
+    except ValidationError as exc:
+        return api_error(400, "invalid_query", "Some query parameters are not valid.", exc.messages)
+    operations = OperationStore(services().store).recent(state=args.get("state"), limit=args["limit"])
+    return respond(OperationPage, {"items": [operation_json(o) for o in operations]})
+
+
+@bp.get("/operations/<operation_id>")
+@require_admin
+def get_operation(operation_id: str) -> Response:
+    operation = OperationStore(services().store).get(operation_id)
+    if operation is None:
+        return api_error(404, "not_found", f"No tracked operation with id {operation_id}.")
+    return respond(Operation, operation_json(operation))
+
+
+def openapi_fragment() -> OpenAPIFragment:
+    """Azure's part of `/openapi.json`: the tracked operations API."""
+    from webhook_app.web.openapi import ADMIN, ADMIN_ERRORS, JSON, answers, path_param
+
+    paths: dict[str, Any] = {
+        "/api/azure/operations": {
+            "post": {
+                "summary": "Track an Azure operation (Operation-Location)",
+                "security": ADMIN,
+                "requestBody": {"required": True, "content": {JSON: {"schema": "TrackOperation"}}},
+                "responses": answers(
+                    r200="Operation",
+                    r201="Operation",
+                    r400="Not a JSON object",
+                    r422="Not a trackable operation (e.g. a host off the allow-list)",
+                    **ADMIN_ERRORS,
+                ),
+            },
+            "get": {
+                "summary": "Tracked operations, newest first",
+                "security": ADMIN,
+                "parameters": [
+                    {
+                        "in": "query",
+                        "name": "state",
+                        "schema": {"type": "string", "enum": list(values(OperationState))},
+                    },
+                    {
+                        "in": "query",
+                        "name": "limit",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+                    },
+                ],
+                "responses": answers(r200="OperationPage", r400="Invalid query parameters", **ADMIN_ERRORS),
+            },
+        },
+        "/api/azure/operations/{operation_id}": {
+            "get": {
+                "summary": "One tracked operation",
+                "security": ADMIN,
+                "parameters": [path_param("operation_id", "A tracked operation id (op_…)")],
+                "responses": answers(r200="Operation", r404="No such operation", **ADMIN_ERRORS),
+            }
+        },
+    }
+    schemas = {"Operation": Operation, "OperationPage": OperationPage, "TrackOperation": TrackSchema}
+    return OpenAPIFragment(schemas=schemas, paths=paths)

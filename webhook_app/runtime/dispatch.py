@@ -1,0 +1,321 @@
+"""The dispatcher: claim due deliveries, run their route's handler, record the outcome.
+
+Delivery is at-least-once per route: a delivery is leased, not removed, so a worker that
+dies mid-delivery leaves it to be claimed again once the lease expires. A live worker
+extends the leases of the handlers it is still running every third of the lease, so a
+handler slower than the lease is not started a second time elsewhere. Routes are
+isolated: each delivery is its own row with its own schedule, and slow handlers only
+occupy one of `concurrency` threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from webhook_app.errors import HandlerError, PermanentError, RetryableError
+from webhook_app.model import signals
+from webhook_app.model.clock import Clock, SystemClock
+from webhook_app.model.events import Event
+from webhook_app.model.routes import Route
+from webhook_app.model.states import AttemptOutcome
+from webhook_app.plugins.handler import Delivered, Handler
+from webhook_app.runtime.wakeup import LISTENING_FALLBACK_SECONDS, Wakeup
+from webhook_app.runtime.worker import Job, new_worker_id
+from webhook_app.store import ClaimedDelivery, Store
+from webhook_app.store.records import AttemptResult, RoutePolicy
+from webhook_app.usecases.ingest import plan_deliveries
+
+logger = logging.getLogger(__name__)
+
+PROBE_LOOK_INTERVAL = timedelta(seconds=1)
+"""How often a dispatcher looks for paused routes whose probe is due (`probe_seconds` ≥ 1)."""
+
+
+class _Running:
+    """The deliveries whose handlers are running now: the leases to keep."""
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def handling(self, delivery_id: str) -> Iterator[None]:
+        with self._lock:
+            self._ids.add(delivery_id)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._ids.discard(delivery_id)
+
+    def ids(self) -> set[str]:
+        with self._lock:
+            return set(self._ids)
+
+
+class Dispatcher(Job):
+    name = "dispatcher"
+
+    def __init__(
+        self,
+        store: Store,
+        routes: tuple[Route, ...],
+        handlers: dict[str, Handler],
+        *,
+        clock: Clock | None = None,
+        worker_id: str | None = None,
+        lease_seconds: float = 60.0,
+        concurrency: int = 8,
+        poll_interval: float = 0.5,
+        wakeup: Wakeup | None = None,
+    ) -> None:
+        super().__init__()
+        self.store = store
+        self.routes = {route.name: route for route in routes}
+        self.handlers = handlers
+        self.clock = clock or SystemClock()
+        self.worker_id = worker_id or new_worker_id()
+        self.lease = timedelta(seconds=lease_seconds)
+        self.concurrency = concurrency
+        self.poll_interval = poll_interval
+        if wakeup is not None:
+            self.wakeup = wakeup
+        self._running = _Running()
+        self._futures: set[Future[None]] = set()
+        self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="deliver")
+        self._drained = threading.Event()  # leases are kept until the last handler returns
+        self._keeper = threading.Thread(target=self._keep_leases, name="lease-keeper", daemon=True)
+        self._retired: list[Handler] = []
+        self._free_after_round = 0
+        self.policies = policies_of(routes)
+        self._routes_known = False
+        self._probes_looked_for_at = datetime.min.replace(tzinfo=UTC)
+
+    def start(self) -> None:
+        self._keeper.start()
+
+    def run_once(self) -> int:
+        """Claim as many due deliveries as there are free threads and start them."""
+        self._futures = {future for future in self._futures if not future.done()}
+        free = self._free_after_round = self.concurrency - len(self._futures)
+        if free <= 0:
+            return 0
+        if not self._routes_known:
+            self.store.ensure_routes(self.routes, now=self.clock.now())
+            self._routes_known = True
+        now = self.clock.now()
+        look_for_probes = now >= self._probes_looked_for_at + PROBE_LOOK_INTERVAL
+        if look_for_probes:
+            self._probes_looked_for_at = now
+        claims = self.store.claim_due_deliveries(
+            worker=self.worker_id,
+            now=now,
+            limit=free,
+            lease=self.lease,
+            policies=self.policies,
+            probes=look_for_probes,
+        )
+        for claim in claims:
+            future = self._pool.submit(self.deliver, claim)
+            future.add_done_callback(lambda _: self.wakeup.set())  # a thread is free again
+            self._futures.add(future)
+        self._free_after_round = free - len(claims)
+        return len(claims)
+
+    def idle_seconds(self, claimed: int) -> float:
+        """Until woken (a notification, a free thread), the next scheduled retry, or the
+        fallback poll, whichever comes first; the poll interval while every thread is busy."""
+        if self._free_after_round <= 0 or not self.wakeup.listening:
+            return self.poll_interval
+        now = self.clock.now()
+        moments = [self.store.next_delivery_due_at(now), self.store.next_route_slot_at()]
+        due = [moment for moment in moments if moment is not None]
+        if not due:
+            return LISTENING_FALLBACK_SECONDS
+        return min(LISTENING_FALLBACK_SECONDS, max(0.01, (min(due) - now).total_seconds()))
+
+    def wait_for_running(self) -> None:
+        """Until the handlers started so far have returned and their outcomes are recorded."""
+        wait(self._futures)
+
+    def finish(self) -> None:
+        """Wait for the handlers running now, keeping their leases meanwhile."""
+        self.wait_for_running()
+        self._drained.set()
+        if self._keeper.is_alive():
+            self._keeper.join()
+
+    def _keep_leases(self) -> None:
+        """Every third of the lease, extend the leases of the handlers still running."""
+        while not self._drained.wait(self.lease.total_seconds() / 3):
+            running = self._running.ids()
+            try:
+                held = self.store.extend_delivery_leases(
+                    sorted(running), worker=self.worker_id, until=self.clock.now() + self.lease
+                )
+            except Exception as exc:  # the next round tries again; the lease has two more thirds
+                logger.warning("cannot extend the leases of %d running deliveries: %s", len(running), exc)
+                continue
+            for lost in (running - held) & self._running.ids():
+                logger.warning(
+                    "lost the lease of delivery %s while its handler runs: another worker may deliver it too",
+                    lost,
+                    extra={"delivery_id": lost},
+                )
+
+    def replace_routes(self, routes: tuple[Route, ...], handlers: dict[str, Handler]) -> None:
+        """Deliver with new routes from now on. A delivery already running keeps its handler,
+        so the old ones are closed with the dispatcher, not now."""
+        self._retired += self.handlers.values()
+        self.routes, self.handlers = {route.name: route for route in routes}, handlers
+        self.policies = policies_of(routes)
+        self._routes_known = False
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        for handler in [*self.handlers.values(), *self._retired]:
+            handler.close()
+
+    def deliver(self, claim: ClaimedDelivery) -> None:
+        """Run one delivery and record its outcome; never raises."""
+        context = {"delivery_id": claim.id, "event_id": claim.event_id, "route": claim.route}
+        try:
+            self._deliver(claim, context)
+        except Exception:
+            # The lease will expire and the delivery will be tried again: nothing is lost.
+            logger.exception("could not record the outcome of delivery %s", claim.id, extra=context)
+
+    def _deliver(self, claim: ClaimedDelivery, context: dict[str, str]) -> None:
+        started = self.clock.now()
+        route = self.routes.get(claim.route)
+        handler = self.handlers.get(claim.route)
+        event = Event.from_cloudevent(claim.document)
+        if route is None or handler is None:
+            self._dead(claim, event, started, f"route '{claim.route}' is no longer configured", None, context)
+            return
+        try:
+            with self._running.handling(claim.id):
+                answer = handler.handle(event)
+        except PermanentError as exc:
+            self._dead(claim, event, started, f"permanent error: {exc}", exc, context)
+        except RetryableError as exc:
+            self._failed(claim, event, route, started, str(exc), exc, context)
+        except Exception as exc:
+            logger.warning("handler of route %s raised %r", claim.route, exc, extra=context, exc_info=True)
+            self._failed(claim, event, route, started, f"{type(exc).__name__}: {exc}", None, context)
+        else:
+            self._record(claim, _result(AttemptOutcome.SUCCEEDED, started, self.clock.now(), answered=answer))
+            logger.info("delivered %s to %s", claim.event_id, claim.route, extra=context)
+            self._announce(signals.delivery_succeeded, claim, event, None)
+
+    def _announce(self, signal: Any, claim: ClaimedDelivery, event: Event, error: str | None) -> None:
+        signal.send(
+            self,
+            event=event,
+            route=claim.route,
+            delivery_id=claim.id,
+            attempt=claim.attempts + 1,
+            error=error,
+        )
+
+    def _record(self, claim: ClaimedDelivery, result: AttemptResult) -> None:
+        """Record the attempt; announce and log the ops events it raised."""
+        recorded = self.store.record_attempt(
+            claim,
+            result,
+            worker=self.worker_id,
+            policy=self.policies.get(claim.route, RoutePolicy()),
+            plan=lambda raised: plan_deliveries(raised, tuple(self.routes.values())),
+        )
+        for raised in recorded.raised:
+            logger.warning(
+                "%s: %s", raised.type, raised.subject, extra={"event_id": raised.id, "route": claim.route}
+            )
+            signals.event_recorded.send(self.store, event=raised)
+
+    def _failed(
+        self,
+        claim: ClaimedDelivery,
+        event: Event,
+        route: Route,
+        started: datetime,
+        error: str,
+        exc: HandlerError | None,
+        context: dict[str, str],
+    ) -> None:
+        finished = self.clock.now()
+        if claim.probe:
+            self._record(claim, _result(AttemptOutcome.PROBE_FAILED, started, finished, error, exc))
+            logger.warning("probe of paused route %s failed: %s", claim.route, error, extra=context)
+            self._announce(signals.delivery_failed, claim, event, error)
+            return
+        failed_attempts = claim.attempts + 1
+        if route.retry.gives_up_after(failed_attempts):
+            self._dead(
+                claim, event, started, f"gave up after {failed_attempts} attempts: {error}", exc, context
+            )
+            return
+        retry_after = exc.retry_after if isinstance(exc, RetryableError) else None
+        delay = route.retry.next_delay(failed_attempts, retry_after=retry_after)
+        retry_at = finished + timedelta(seconds=delay)
+        self._record(claim, _result(AttemptOutcome.FAILED, started, finished, error, exc, retry_at))
+        logger.warning(
+            "delivery to %s failed (attempt %d), retrying in %.1fs: %s",
+            claim.route,
+            failed_attempts,
+            delay,
+            error,
+            extra=context,
+        )
+        self._announce(signals.delivery_failed, claim, event, error)
+
+    def _dead(
+        self,
+        claim: ClaimedDelivery,
+        event: Event,
+        started: datetime,
+        error: str,
+        exc: HandlerError | None,
+        context: dict[str, str],
+    ) -> None:
+        self._record(claim, _result(AttemptOutcome.DEAD, started, self.clock.now(), error, exc))
+        logger.error("delivery to %s is dead: %s", claim.route, error, extra=context)
+        if event.type.is_ops:
+            logger.error("no ops event is raised about an ops event's dead delivery", extra=context)
+        self._announce(signals.delivery_dead, claim, event, error)
+
+
+def policies_of(routes: Iterable[Route]) -> dict[str, RoutePolicy]:
+    return {
+        route.name: RoutePolicy(route.pause_after_failures, route.probe_seconds, route.send_interval)
+        for route in routes
+    }
+
+
+def _result(
+    outcome: AttemptOutcome,
+    started: datetime,
+    finished: datetime,
+    error: str | None = None,
+    exc: HandlerError | None = None,
+    retry_at: datetime | None = None,
+    answered: Delivered | None = None,
+) -> AttemptResult:
+    """The attempt as recorded, with what the target answered (from the handler's answer or error)."""
+    said = answered or exc
+    response = said.response if said else None
+    return AttemptResult(
+        outcome.value,
+        started,
+        finished,
+        error,
+        next_attempt_at=retry_at,
+        status_code=said.status_code if said else None,
+        response=response,
+    )

@@ -1,0 +1,64 @@
+"""Replaying: new deliveries for events already recorded, never an edit of the old history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from webhook_app.errors import WebhookAppError
+from webhook_app.model.events import Event
+from webhook_app.model.routes import Route
+from webhook_app.store import PlannedDelivery, Store
+from webhook_app.store.tables import DUE_STATUSES
+from webhook_app.usecases.ingest import plan_deliveries
+
+
+class ReplayError(WebhookAppError, LookupError):
+    """The event or route to replay does not exist; the message says which."""
+
+
+class AlreadyReplayed(WebhookAppError):
+    """Every delivery this replay would follow has been replayed already (a press that raced
+    another, or came twice): nothing new was queued."""
+
+
+def replay_event(
+    store: Store, routes: Sequence[Route], event_id: str, *, route: str | None, now: datetime
+) -> list[dict[str, str | None]]:
+    """One new pending delivery per matching route (or for `route` alone), linked to the last one.
+
+    A route where a replay of the event is still waiting gets none, and the last delivery is
+    replayed at most once (the store's unique `replay_of`), so presses that race, or a press
+    made twice, queue one replay; `AlreadyReplayed` when nothing new was queued."""
+    document = store.get_event(event_id)
+    if document is None:
+        raise ReplayError(f"No event with id {event_id}.")
+    if route is not None:
+        if route not in {r.name for r in routes}:
+            known = ", ".join(r.name for r in routes) or "none"
+            raise ReplayError(f"No route named {route!r} is configured (routes: {known}).")
+        planned = [PlannedDelivery(event_id=event_id, route=route)]
+    else:
+        planned = plan_deliveries([Event.from_cloudevent(document)], routes)
+        if not planned:
+            raise ReplayError(f"No configured route matches event {event_id}; name one with route=.")
+    latest = {d["route"]: d for d in store.deliveries_of(event_id)}
+    waiting = {
+        route for route, d in latest.items() if d["replay_of"] is not None and d["status"] in DUE_STATUSES
+    }
+    planned = [
+        PlannedDelivery(p.event_id, p.route, replay_of=latest[p.route]["id"] if p.route in latest else None)
+        for p in planned
+        if p.route not in waiting  # a replay of this event waits there already: a second press adds none
+    ]
+    ids = store.add_deliveries(planned, now=now)
+    created = [
+        {"id": delivery_id, "route": p.route, "status": "pending", "replay_of": p.replay_of}
+        for delivery_id, p in zip(ids, planned, strict=True)
+        if delivery_id is not None
+    ]
+    if not created:
+        raise AlreadyReplayed(
+            f"Event {event_id} was just replayed to the same route(s); nothing new was queued."
+        )
+    return created

@@ -1,0 +1,2 @@
+"""The web layer: the callback endpoint, the admin API (`api/`) and the pages (`pages/`),
+one blueprint per area."""

@@ -1,0 +1,222 @@
+"""Admin API over the event log: events, their deliveries, voices, receipts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, request
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from webhook_app.config.route_file import installed_provider
+from webhook_app.model import recordings
+from webhook_app.model.states import ReceiptStatus, values
+from webhook_app.services import services
+from webhook_app.store import decode_cursor
+from webhook_app.store.cursors import decode_row_cursor, encode_cursor
+from webhook_app.store.records import ReceiptFilters
+from webhook_app.usecases.filters import EventFilterSchema, UTCMoment, event_filters
+from webhook_app.usecases.replay import AlreadyReplayed, ReplayError, replay_event
+from webhook_app.usecases.reprocess import (
+    AlreadyReprocessed,
+    NoSuchReceipt,
+    ReprocessError,
+    reprocess_with_services,
+)
+from webhook_app.usecases.show import receipt_document
+from webhook_app.web import schemas
+from webhook_app.web.auth import require_admin
+from webhook_app.web.errors import api_error
+from webhook_app.web.query import PageQuerySchema, invalid_query, load_query
+from webhook_app.web.schemas import respond
+
+bp = Blueprint("events", __name__, url_prefix="/api")
+
+
+class EventQuerySchema(PageQuerySchema, EventFilterSchema):
+    """The event filters, a page size and a cursor (refusing unknown names, as every listing)."""
+
+    class Meta(PageQuerySchema.Meta):  # not the filters' own, which ignores unknown names for the page
+        pass
+
+
+def _event_cursor(text: str, args: dict[str, Any]) -> object:
+    return decode_cursor(text, timed="since" in args or "until" in args)
+
+
+@bp.get("/events")
+@require_admin
+def list_events() -> Response:
+    try:
+        args = load_query(EventQuerySchema, _event_cursor)
+    except ValidationError as exc:
+        return invalid_query(exc)
+    filters = event_filters(args)
+    store = services().store
+    items, next_cursor = store.list_events(filters, limit=args["limit"], cursor=args.get("cursor"))
+    counts = store.delivery_counts([item["id"] for item in items])
+    listed = [{**item, "delivery_counts": counts[item["id"]]} for item in items]
+    return respond(schemas.EventPage, {"items": listed, "next_cursor": next_cursor})
+
+
+@bp.get("/events/<event_id>")
+@require_admin
+def get_event(event_id: str) -> Response:
+    store = services().store
+    document = store.get_event(event_id)
+    if document is None:
+        return api_error(404, "not_found", f"No event with id {event_id}.")
+    return respond(schemas.EventDetail, {**document, "deliveries": store.deliveries_of(event_id)})
+
+
+@bp.get("/events/<event_id>/recordings.csv")
+@require_admin
+def recordings_csv(event_id: str) -> Response:
+    """The event's recordings as a CSV file, flagged ones first (the re-record list)."""
+    document = services().store.get_event(event_id)
+    if document is None:
+        return api_error(404, "not_found", f"No event with id {event_id}.")
+    return csv_download(event_id, document)
+
+
+def csv_download(event_id: str, document: dict[str, Any]) -> Response:
+    """The re-record list of `document` as an attachment named after the event."""
+    body = recordings.as_csv(document["data"].get("recordings") or [])
+    return Response(
+        body,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{event_id}-recordings.csv"'},
+    )
+
+
+class ReplayQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    route = fields.String(metadata={"description": "Only this route (default: every matching route)"})
+
+
+@bp.post("/events/<event_id>/replay")
+@require_admin
+def replay(event_id: str) -> Response:
+    ctx = services()
+    try:
+        args = ReplayQuerySchema().load(request.args)
+    except ValidationError as exc:
+        return api_error(400, "invalid_query", "Some query parameters are not valid.", exc.messages)
+    try:
+        created = replay_event(
+            ctx.store, ctx.settings.routes, event_id, route=args.get("route"), now=ctx.clock.now()
+        )
+    except ReplayError as exc:
+        return api_error(404, "not_found", str(exc))
+    except AlreadyReplayed as exc:
+        return api_error(409, "already_replayed", str(exc))
+    return respond(schemas.Replay, {"event_id": event_id, "deliveries": created}, 202)
+
+
+class VoiceQuerySchema(PageQuerySchema):
+    provider = fields.String(validate=installed_provider)
+    q = fields.String(
+        validate=validate.Length(min=1, max=200), metadata={"description": "Part of a voice id or name"}
+    )
+    type = fields.String(
+        validate=validate.Length(min=1, max=64), metadata={"description": "Latest event type"}
+    )
+    tests = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Also voices only test events named (routes check --send-test)"},
+    )
+
+
+@bp.get("/voices")
+@require_admin
+def list_voices() -> Response:
+    try:
+        args = load_query(VoiceQuerySchema, lambda text, _: decode_cursor(text))
+    except ValidationError as exc:
+        return invalid_query(exc)
+    position = decode_cursor(args["cursor"]).seq if "cursor" in args else None
+    items, last = services().store.voice_list(
+        provider=args.get("provider"),
+        q=args.get("q"),
+        last_type=args.get("type"),
+        limit=args["limit"],
+        cursor=position,
+        tests=args["tests"],
+    )
+    return respond(schemas.VoicePage, {"items": items, "next_cursor": encode_cursor(last) if last else None})
+
+
+@bp.get("/voices/<provider>/<path:voice_id>")
+@require_admin
+def get_voice(provider: str, voice_id: str) -> Response:
+    installed = services().providers
+    if provider not in installed:
+        return api_error(
+            404, "not_found", f"Unknown provider {provider!r}; use one of {', '.join(sorted(installed))}."
+        )
+    try:
+        args = load_query(PageQuerySchema, lambda text, _: decode_cursor(text))
+    except ValidationError as exc:
+        return invalid_query(exc)
+    store = services().store
+    latest, _ = store.voice_timeline(provider, voice_id, limit=1, newest_first=True)
+    if not latest:
+        return api_error(404, "not_found", f"No events for {provider} voice {voice_id}.")
+    timeline, next_cursor = store.voice_timeline(
+        provider, voice_id, limit=args["limit"], cursor=args.get("cursor")
+    )
+    voice = {
+        "provider": provider,
+        "voice_id": voice_id,
+        "status": latest[0]["data"]["status"],
+        "events": timeline,
+        "next_cursor": next_cursor,
+    }
+    return respond(schemas.Voice, voice)
+
+
+class ReceiptQuerySchema(PageQuerySchema):
+    state = fields.String(validate=validate.OneOf(values(ReceiptStatus)))
+    provider = fields.String(validate=installed_provider)
+    since = UTCMoment()
+    until = UTCMoment()
+
+
+@bp.get("/receipts")
+@require_admin
+def list_receipts() -> Response:
+    try:
+        args = load_query(ReceiptQuerySchema, lambda text, _: decode_row_cursor(text))
+    except ValidationError as exc:
+        return invalid_query(exc)
+    filters = ReceiptFilters(**{k: args.get(k) for k in ("state", "provider", "since", "until")})
+    items, next_cursor = services().store.list_receipts(
+        filters, limit=args["limit"], cursor=args.get("cursor")
+    )
+    return respond(schemas.ReceiptPage, {"items": items, "next_cursor": next_cursor})
+
+
+@bp.post("/receipts/<receipt_id>/reprocess")
+@require_admin
+def reprocess(receipt_id: str) -> Response:
+    """Validate a rejected receipt again; its events are recorded if it passes now."""
+    ctx = services()
+    try:
+        result = reprocess_with_services(ctx, receipt_id)
+    except NoSuchReceipt as exc:
+        return api_error(404, "not_found", str(exc))
+    except AlreadyReprocessed as exc:
+        return api_error(409, "already_reprocessed", str(exc))
+    except ReprocessError as exc:
+        return api_error(422, "still_rejected", str(exc))
+    return respond(schemas.IngestResult, result, 200 if result.duplicate else 201)
+
+
+@bp.get("/receipts/<receipt_id>")
+@require_admin
+def get_receipt(receipt_id: str) -> Response:
+    receipt = services().store.get_receipt(receipt_id)
+    if receipt is None:
+        return api_error(404, "not_found", f"No receipt with id {receipt_id}.")
+    return respond(schemas.Receipt, receipt_document(receipt))

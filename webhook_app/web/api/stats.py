@@ -1,0 +1,33 @@
+"""`GET /api/stats`: what the dashboard draws, for a window of 24 hours, 7 days or 30 days."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from webhook_app.services import services
+from webhook_app.usecases.stats import WINDOWS, stats
+from webhook_app.web import schemas
+from webhook_app.web.auth import require_admin
+from webhook_app.web.query import invalid_query, load_query
+from webhook_app.web.schemas import respond
+
+bp = Blueprint("stats", __name__, url_prefix="/api")
+
+
+class StatsQuerySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    window = fields.String(load_default="24h", validate=validate.OneOf(WINDOWS))
+
+
+@bp.get("/stats")
+@require_admin
+def get_stats() -> Response:
+    try:
+        args = load_query(StatsQuerySchema)
+    except ValidationError as exc:
+        return invalid_query(exc)
+    ctx = services()
+    return respond(schemas.Stats, stats(ctx.store, args["window"], now=ctx.clock.now()))

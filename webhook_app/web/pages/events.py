@@ -1,0 +1,117 @@
+"""The event log's pages: `/ui/events`, an event (its recordings, deliveries, receipt), replay."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from webhook_app.model import recordings
+from webhook_app.model.events import OPS_PROVIDER, EventType
+from webhook_app.services import services
+from webhook_app.usecases.replay import AlreadyReplayed, ReplayError, replay_event
+from webhook_app.web.api.events import csv_download
+from webhook_app.web.pages.core import (
+    PAGE,
+    SHOWN_BODY_BYTES,
+    bp,
+    page_filters,
+    signed_in,
+)
+
+
+@bp.get("/events")
+@signed_in
+def events() -> str:
+    filters, cursor, errors = page_filters()
+    items, next_cursor = services().store.list_events(filters, limit=PAGE, cursor=cursor)
+    query = {k: v for k, v in request.args.items() if k != "cursor" and v}
+    return render_template(
+        "ui/events.html",
+        counts=services().store.delivery_counts([item["id"] for item in items]),
+        items=items,
+        next_cursor=next_cursor,
+        query=query,
+        errors=errors,
+        types=[t.value for t in EventType],
+        providers=[*sorted(services().providers), OPS_PROVIDER],
+    )
+
+
+@bp.get("/events/<event_id>")
+@signed_in
+def event(event_id: str) -> str:
+    store = services().store
+    document = store.get_event(event_id)
+    if document is None:
+        abort(404, f"No event with id {event_id}.")
+    receipt = store.get_receipt(document["receipt_id"]) if document.get("receipt_id") else None
+    return render_template(
+        "ui/event.html",
+        event=document,
+        recordings=_recordings_view(document),
+        receipt=receipt,
+        deliveries=store.deliveries_of(event_id),
+        paused=store.paused_routes(),
+        routes=[r.name for r in services().settings.routes],
+        shown_body_bytes=SHOWN_BODY_BYTES,
+    )
+
+
+@bp.get("/events/<event_id>/recordings.csv")
+@signed_in
+def recordings_csv(event_id: str) -> Response:
+    document = services().store.get_event(event_id)
+    if document is None:
+        abort(404, f"No event with id {event_id}.")
+    return csv_download(event_id, document)
+
+
+RECORDINGS_PAGE = 50
+
+
+def _recordings_view(document: dict[str, Any]) -> dict[str, Any] | None:
+    """A dataset issue's recordings as the page shows them: what to re-record first, each with
+    why, the failing values marked, sortable (`?sort=`), `RECORDINGS_PAGE` a page (`?page=`)."""
+    listed = document["data"].get("recordings") or []
+    if not listed:
+        return None
+    sort = request.args.get("sort", "flagged")
+    sort = sort if sort in recordings.SORTS else "flagged"
+    pages = max(1, -(-len(listed) // RECORDINGS_PAGE))
+    page = min(pages, max(1, request.args.get("page", 1, type=int) or 1))
+    shown = recordings.ordered(listed, sort)[(page - 1) * RECORDINGS_PAGE : page * RECORDINGS_PAGE]
+    return {
+        "summary": recordings.summary_line(listed, document["data"].get("recordings_omitted", 0)),
+        "counts": recordings.problem_counts(listed),
+        "rows": [
+            {**r, "problems": recordings.problems(r), "failing": recordings.failing_fields(r)} for r in shown
+        ],
+        "sort": sort,
+        "page": page,
+        "pages": pages,
+        "total": len(listed),
+        "labels": recordings.SCORE_LABELS,
+        "floors": recordings.low_scores(),
+    }
+
+
+@bp.post("/events/<event_id>/replay")
+@signed_in
+def replay(event_id: str) -> Response:
+    ctx = services()
+    try:
+        created = replay_event(
+            ctx.store,
+            ctx.settings.routes,
+            event_id,
+            route=request.form.get("route") or None,
+            now=ctx.clock.now(),
+        )
+    except (ReplayError, AlreadyReplayed) as exc:
+        flash(str(exc), "error")
+    else:
+        flash(f"Replay queued: {', '.join(d['route'] or '' for d in created)}.", "ok")
+    back = request.form.get("back", "")
+    return redirect(back if back.startswith("/ui/") else url_for("ui.event", event_id=event_id))

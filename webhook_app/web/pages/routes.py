@@ -1,0 +1,125 @@
+"""The routes' pages: `/ui/routes`, a route (health, attempts, pause, replay of its dead), `/ui/dead`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response
+
+from webhook_app.model.routes import Route
+from webhook_app.services import services
+from webhook_app.usecases.route_admin import UnknownRoute, describe_state, route_items, set_paused
+from webhook_app.usecases.stats import series
+from webhook_app.web import charts
+from webhook_app.web.pages.core import (
+    bp,
+    signed_in,
+)
+
+
+@bp.get("/routes")
+@signed_in
+def routes() -> str:
+    ctx = services()
+    now = ctx.clock.now()
+    items = route_items(ctx.store, ctx.settings.routes, now=now)
+    day = series(ctx.store, "24h", now=now)
+    step = timedelta(seconds=day["bucket_seconds"])
+    hours = [day["since"] + step * i for i in range(24)]
+    tried: dict[str, list[float | None]] = {item["name"]: [None] * 24 for item in items}
+    for row in day["deliveries"]:
+        if row["route"] in tried and row["bucket_start"] in hours:
+            i = hours.index(row["bucket_start"])
+            tried[row["route"]][i] = float(row["succeeded"] + row["failed"] + row["dead"])
+    sparks = {
+        name: charts.sparkline(values, f"attempts per hour to {name}, last 24 h")
+        for name, values in tried.items()
+    }
+    return render_template("ui/routes.html", routes=items, describe_state=describe_state, sparks=sparks)
+
+
+ROUTE_ATTEMPTS = 50
+
+REPLAY_SINCE = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7), "all": None}
+
+
+@bp.get("/routes/<name>")
+@signed_in
+def route(name: str) -> str:
+    """One route: its health, its latest attempts with the target's answers, replay of its dead."""
+    ctx = services()
+    configured = next((r for r in ctx.settings.routes if r.name == name), None)
+    if configured is None:
+        abort(404, f"No route named {name}.")
+    (item,) = route_items(ctx.store, [configured], now=ctx.clock.now())
+    return render_template(
+        "ui/route.html",
+        route=item,
+        configured=configured,
+        target=target_of(configured),
+        next_probe_at=ctx.store.paused_routes().get(name, {}).get("next_probe_at"),
+        describe_state=describe_state,
+        attempts=ctx.store.attempts_of_route(name, limit=ROUTE_ATTEMPTS),
+        replay_since=list(REPLAY_SINCE),
+    )
+
+
+def target_of(route: Route) -> str | None:
+    """Where a route sends, as a host (and port): never the whole URL, which may be a secret."""
+    for key in ("url", "webhook_url"):
+        value = route.options.get(key)
+        if isinstance(value, str) and (host := urlsplit(value).hostname):
+            return host
+    host = route.options.get("host")
+    return f"{host}:{route.options.get('port', 25)}" if isinstance(host, str) else None
+
+
+@bp.post("/routes/<name>/replay-dead")
+@signed_in
+def route_replay_dead(name: str) -> Response:
+    """Replay every dead delivery of the route (dead since the chosen time), each once."""
+    ctx = services()
+    if name not in {r.name for r in ctx.settings.routes}:
+        abort(404, f"No route named {name}.")
+    now = ctx.clock.now()
+    age = REPLAY_SINCE.get(request.form.get("since", ""))
+    planned = ctx.store.deliveries_to_retry(status="dead", route=name, since=now - age if age else None)
+    queued = sum(1 for delivery_id in ctx.store.add_deliveries(planned, now=now) if delivery_id)
+    if queued:
+        flash(f"{queued} dead deliveries of {name} queued again.", "ok")
+    else:
+        flash(f"No dead deliveries of {name} were left to replay.", "ok")
+    return redirect(url_for("ui.route", name=name))
+
+
+@bp.post("/routes/<name>/pause")
+@signed_in
+def route_pause(name: str) -> Response:
+    return _set_route_paused(name, paused=True)
+
+
+@bp.post("/routes/<name>/resume")
+@signed_in
+def route_resume(name: str) -> Response:
+    return _set_route_paused(name, paused=False)
+
+
+def _set_route_paused(name: str, *, paused: bool) -> Response:
+    ctx = services()
+    try:
+        item, _ = set_paused(ctx.store, ctx.settings.routes, name, paused, now=ctx.clock.now())
+    except UnknownRoute:
+        abort(404, f"No route named {name}.")
+    flash(f"{name}: {describe_state(item)}.", "ok")
+    return redirect(url_for("ui.routes"))
+
+
+@bp.get("/dead")
+@signed_in
+def dead() -> str:
+    resolved = request.args.get("resolved") == "1"
+    found = services().store.dead_deliveries(resolved=resolved, limit=200)
+    paused = services().store.paused_routes()
+    return render_template("ui/dead.html", deliveries=found, resolved=resolved, paused=paused)
