@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from webhook_app.events import Event, EventData, EventType, OpsData, Recording
-from webhook_app.recordings import SCORE_LABELS, problems, summary_line
+from webhook_app.model.events import Event, EventData, EventType, OpsData, Recording
+from webhook_app.model.recordings import SCORE_LABELS, problems, summary_line
 
 HEADLINES: dict[str, tuple[str, str]] = {
     EventType.TRAINING_SUCCEEDED: ("✅", "Voice training succeeded"),

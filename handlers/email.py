@@ -19,10 +19,10 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from handlers.describe import Description, describe
 from webhook_app.errors import PermanentError, RetryableError
-from webhook_app.events import Event
-from webhook_app.handler import Delivered, Handler
+from webhook_app.model.events import Event
+from webhook_app.model.text import CONTROL_CHARACTERS
 from webhook_app.outbound import Deadline
-from webhook_app.text import CONTROL_CHARACTERS
+from webhook_app.plugins.handler import Delivered, Handler
 
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "ssl": 465}
 SUBJECT_CHARS = 200

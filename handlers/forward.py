@@ -27,9 +27,9 @@ from urllib.parse import urlsplit
 from marshmallow import Schema, ValidationError, fields, validate, validates, validates_schema
 
 from handlers.http import new_client, outcome, post
-from webhook_app.events import Event
-from webhook_app.handler import Delivered, Handler
+from webhook_app.model.events import Event
 from webhook_app.outbound import is_global_address
+from webhook_app.plugins.handler import Delivered, Handler
 
 CONTENT_TYPE = "application/cloudevents+json"
 

@@ -9,9 +9,9 @@ from typing import Any
 import httpx
 
 from webhook_app.errors import PermanentError, RetryableError
-from webhook_app.handler import Delivered
+from webhook_app.model.retry import parse_retry_after
 from webhook_app.outbound import Answer, BlockedAddress, Outbound, OutboundTimeout
-from webhook_app.retry import parse_retry_after
+from webhook_app.plugins.handler import Delivered
 
 
 def new_client(timeout_seconds: float, address_allowed: Any = None) -> Outbound:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from webhook_app.events import Event
-from webhook_app.handler import Handler
+from webhook_app.model.events import Event
+from webhook_app.plugins.handler import Handler
 
 logger = logging.getLogger("webhook_app.handlers.log")
 

@@ -13,8 +13,8 @@ from marshmallow import Schema, fields, validate
 
 from handlers.describe import Description, describe
 from handlers.http import new_client, outcome, post
-from webhook_app.events import Event
-from webhook_app.handler import Delivered, Handler
+from webhook_app.model.events import Event
+from webhook_app.plugins.handler import Delivered, Handler
 
 MAX_LISTED = 20
 SECTION_LIMIT = 3000
