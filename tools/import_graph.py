@@ -4,8 +4,9 @@
     python tools/import_graph.py --edges    # every edge, `importer -> imported`
 
 Every import counts: at module level, inside functions, and under `TYPE_CHECKING`. An import
-of `a.b.c` is an edge to the module `a.b.c` when it exists, else to the package `a.b`; a
-module inside a package is not counted as importing its package. Exits 1 when there is a loop
+of `a.b.c` is an edge to the module `a.b.c` when it exists, else to the package `a.b`;
+`from a.b import c` is also an edge to the package `a.b`, whose `__init__` runs first (so a
+module that imports its own package that way counts). Exits 1 when there is a loop
 or an arrow up.
 
 The layers, lowest first (docs/architecture.md): a module may import its own layer and those
@@ -85,7 +86,7 @@ def edges(known: dict[str, Path]) -> dict[str, set[str]]:
             for target in targets:
                 while target and target not in known:
                     target = target.rpartition(".")[0]
-                if target and target != name and not name.startswith(target + "."):
+                if target and target != name:
                     graph[name].add(target)
     return graph
 

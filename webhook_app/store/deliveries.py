@@ -11,11 +11,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+import webhook_app.store.resolution as resolution
+import webhook_app.store.route_health as route_health
 from webhook_app.model import ops
 from webhook_app.model.events import Event
 from webhook_app.model.states import AttemptOutcome, DeliveryStatus, PauseReason, RouteState
 from webhook_app.model.text import made_storable
-from webhook_app.store import resolution, route_health
 from webhook_app.store.database import Database
 from webhook_app.store.ingest import insert_events
 from webhook_app.store.lease_queue import LeaseQueue

@@ -9,8 +9,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+import webhook_app.store.resolution as resolution
 from webhook_app.model.states import DeliveryStatus, ReceiptStatus, values
-from webhook_app.store import resolution
 from webhook_app.store.cursors import decode_cursor, decode_row_cursor, encode_cursor, encode_row_cursor
 from webhook_app.store.database import Database
 from webhook_app.store.ingest import event_ids_of

@@ -15,10 +15,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+import webhook_app.store.resolution as resolution
 from webhook_app.model import ops
 from webhook_app.model.events import Event
 from webhook_app.model.states import AttemptOutcome, DeliveryStatus, PauseReason, RouteState
-from webhook_app.store import resolution
 from webhook_app.store.database import Database
 from webhook_app.store.ingest import insert_events
 from webhook_app.store.records import PlannedDelivery, RoutePolicy
