@@ -292,3 +292,34 @@ def test_a_service_with_no_tokens_says_so_at_start(settings: Any, capsys: pytest
     app = create_app(settings)
     app.extensions["webhook_app"].store.dispose()
     assert "closed to everyone" not in capsys.readouterr().err
+
+
+def test_an_error_a_request_can_cause_is_answered_as_it_says_by_one_handler(settings: Any) -> None:
+    """Views raise; `web/errors.py` answers each `WebhookAppError` with its status, code and
+    details, and one without a status of its own as unexpected (500, nothing of its text)."""
+    from webhook_app import create_app
+    from webhook_app.errors import InvalidInput, WebhookAppError
+
+    class Teapot(WebhookAppError):
+        status, code = 418, "teapot"
+
+    app = create_app(settings)
+
+    def raising(kind: str) -> Any:
+        if kind == "teapot":
+            raise Teapot("short and stout")
+        if kind == "input":
+            raise InvalidInput("bad field", {"field": ["wrong"]}, status=422, code="invalid_thing")
+        raise WebhookAppError("a secret inner detail")
+
+    app.add_url_rule("/raise/<kind>", view_func=raising)
+    client = app.test_client()
+    teapot = client.get("/raise/teapot")
+    assert teapot.status_code == 418
+    assert teapot.json == {"error": {"code": "teapot", "message": "short and stout", "details": None}}
+    invalid = client.get("/raise/input").json
+    assert invalid == {
+        "error": {"code": "invalid_thing", "message": "bad field", "details": {"field": ["wrong"]}}
+    }
+    unexpected = client.get("/raise/other")
+    assert unexpected.status_code == 500 and "secret" not in unexpected.get_data(as_text=True)

@@ -9,7 +9,26 @@ from __future__ import annotations
 
 
 class WebhookAppError(Exception):
-    """Base of every error this package raises on purpose."""
+    """Base of every error this package raises on purpose.
+
+    An error a person's request can cause carries how the API answers it: `status`, `code`
+    and `details` (the web layer maps every one in a single handler, `web/errors.py`); the
+    rest keep the defaults and are answered as unexpected.
+    """
+
+    status: int = 500
+    code: str = "internal_error"
+    details: object = None
+
+
+class InvalidInput(WebhookAppError):
+    """A request's query or body is not valid; `details` names each field at fault."""
+
+    def __init__(
+        self, message: str, details: object = None, *, status: int = 400, code: str = "invalid_query"
+    ) -> None:
+        super().__init__(message)
+        self.details, self.status, self.code = details, status, code
 
 
 class ConfigError(WebhookAppError):

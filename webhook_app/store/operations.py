@@ -53,6 +53,8 @@ class TrackedOperation:
 class TooManyOperations(WebhookAppError):
     """The limit of active tracked operations (`MAX_TRACKED_OPERATIONS`) is reached."""
 
+    status, code = 429, "too_many_operations"
+
     def __init__(self, limit: int) -> None:
         super().__init__(
             f"{limit} Azure operations are being tracked already (WEBHOOK_APP_MAX_TRACKED_OPERATIONS);"

@@ -16,10 +16,14 @@ from webhook_app.usecases.ingest import plan_deliveries
 class ReplayError(WebhookAppError, LookupError):
     """The event or route to replay does not exist; the message says which."""
 
+    status, code = 404, "not_found"
+
 
 class AlreadyReplayed(WebhookAppError):
     """Every delivery this replay would follow has been replayed already (a press that raced
     another, or came twice): nothing new was queued."""
+
+    status, code = 409, "already_replayed"
 
 
 def replay_event(

@@ -18,13 +18,19 @@ from webhook_app.usecases.ingest import accept_rejected, parse_callback
 class ReprocessError(WebhookAppError):
     """The receipt cannot become events; the message says why."""
 
+    status, code = 422, "still_rejected"
+
 
 class AlreadyReprocessed(ReprocessError):
     """The receipt was reprocessed already (by a press or command that raced this one)."""
 
+    status, code = 409, "already_reprocessed"
+
 
 class NoSuchReceipt(ReprocessError, LookupError):
     """No receipt has that id."""
+
+    status, code = 404, "not_found"
 
 
 def reprocess_receipt(

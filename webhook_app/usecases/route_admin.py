@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from webhook_app.errors import WebhookAppError
 from webhook_app.model import signals
 from webhook_app.model.events import Event
 from webhook_app.model.routes import Route
@@ -21,8 +22,15 @@ from webhook_app.usecases.ingest import plan_deliveries
 RECENT = timedelta(hours=24)
 
 
-class UnknownRoute(LookupError):
-    """No configured route has that name."""
+class UnknownRoute(WebhookAppError, LookupError):
+    """No configured route has that name; the message names the ones there are."""
+
+    status, code = 404, "not_found"
+
+    def __init__(self, name: str, routes: Sequence[Route]) -> None:
+        known = ", ".join(route.name for route in routes)
+        super().__init__(f"No route named {name!r}; configured: {known}.")
+        self.name = name
 
 
 def route_items(store: Store, routes: Sequence[Route], *, now: datetime) -> list[dict[str, Any]]:
@@ -60,7 +68,7 @@ def set_paused(
     (None when it already was so). `UnknownRoute` when no configured route has that name."""
     route = next((r for r in routes if r.name == name), None)
     if route is None:
-        raise UnknownRoute(name)
+        raise UnknownRoute(name, routes)
     event = store.set_route_paused(name, paused, now=now, plan=lambda raised: plan_deliveries(raised, routes))
     if event is not None:
         signals.event_recorded.send(store, event=event)

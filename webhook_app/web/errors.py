@@ -10,6 +10,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from webhook_app.errors import WebhookAppError
 from webhook_app.model import signals
 from webhook_app.model.text import storable
 
@@ -83,6 +84,13 @@ def register_error_handlers(app: Flask) -> None:
         if all(storable(text) for text in texts):
             return None
         return api_error(400, "invalid_text", UNSTORABLE_REQUEST_TEXT)
+
+    @app.errorhandler(WebhookAppError)
+    def _known_error(exc: WebhookAppError) -> Response:
+        """Every error a request can cause, answered as it says (its status, code and details)."""
+        if exc.status >= 500:
+            return _unexpected(exc)
+        return api_error(exc.status, exc.code, str(exc), exc.details)
 
     @app.errorhandler(PoolTimeout)
     @app.errorhandler(DBAPIError)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Response, request
+from flask import request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from webhook_app.web.errors import api_error
+from webhook_app.errors import InvalidInput
 
 MAX_PAGE = 500
 
@@ -28,15 +28,17 @@ def load_query(
     schema: type[Schema], cursor: Callable[[str, dict[str, Any]], object] | None = None
 ) -> dict[str, Any]:
     """The query string through `schema`; `cursor(text, args)` checks a cursor (ValueError if
-    this service did not hand it out). Raises ValidationError naming each field at fault."""
-    args: dict[str, Any] = schema().load(request.args)
+    this service did not hand it out). `InvalidInput` (400) names each field at fault."""
+    try:
+        args: dict[str, Any] = schema().load(request.args)
+    except ValidationError as exc:
+        raise InvalidInput(INVALID_QUERY, exc.messages) from None
     if cursor is not None and "cursor" in args:
         try:
             cursor(args["cursor"], args)
         except ValueError as exc:
-            raise ValidationError({"cursor": [str(exc)]}) from None
+            raise InvalidInput(INVALID_QUERY, {"cursor": [str(exc)]}) from None
     return args
 
 
-def invalid_query(exc: ValidationError) -> Response:
-    return api_error(400, "invalid_query", "Some query parameters are not valid.", exc.messages)
+INVALID_QUERY = "Some query parameters are not valid."

@@ -7,19 +7,23 @@ from typing import Any
 from flask import Blueprint, Response, request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
+from webhook_app.errors import InvalidInput
 from webhook_app.model.states import OperationKind, OperationState, values
 from webhook_app.plugins.provider import OpenAPIFragment
-from webhook_app.providers.azure.mapping import KINDS, UnsafeOperationURL, check_resource_id
-from webhook_app.providers.azure.poller import AzureKeyMissing, track_operation
+from webhook_app.providers.azure.mapping import KINDS, check_resource_id
+from webhook_app.providers.azure.poller import track_operation
 from webhook_app.services import services
-from webhook_app.store import OperationStore, TooManyOperations, TrackedOperation
+from webhook_app.store import OperationStore, TrackedOperation
 from webhook_app.web import schemas
 from webhook_app.web.auth import require_admin
 from webhook_app.web.body import storable_text
 from webhook_app.web.errors import api_error
+from webhook_app.web.query import load_query
 from webhook_app.web.schemas import respond
 
 bp = Blueprint("azure", __name__, url_prefix="/api/azure")
+
+INVALID_OPERATION = "The operation to track is not valid."
 
 
 def _azure_resource_id(value: str) -> None:
@@ -89,32 +93,23 @@ def track() -> Response:
         return api_error(400, "invalid_json", "Send a JSON object: {operation_url, kind, resource_id}.")
     try:
         args = TrackSchema().load(body)
-        operation, created = track_operation(
-            OperationStore(ctx.store),
-            ctx.settings,
-            url=args["operation_url"],
-            kind=args["kind"],
-            resource_id=args["resource_id"],
-            now=ctx.clock.now(),
-        )
     except ValidationError as exc:
-        return api_error(422, "invalid_operation", "The operation to track is not valid.", exc.messages)
-    except (UnsafeOperationURL, ValueError) as exc:
-        return api_error(422, "invalid_operation", str(exc), {"operation_url": [str(exc)]})
-    except TooManyOperations as exc:
-        return api_error(429, "too_many_operations", str(exc))
-    except AzureKeyMissing as exc:
-        return api_error(409, "azure_key_missing", str(exc))
+        raise InvalidInput(INVALID_OPERATION, exc.messages, status=422, code="invalid_operation") from None
+    operation, created = track_operation(
+        OperationStore(ctx.store),
+        ctx.settings,
+        url=args["operation_url"],
+        kind=args["kind"],
+        resource_id=args["resource_id"],
+        now=ctx.clock.now(),
+    )
     return respond(Operation, operation_json(operation), 201 if created else 200)
 
 
 @bp.get("/operations")
 @require_admin
 def list_operations() -> Response:
-    try:
-        args = OperationQuerySchema().load(request.args)
-    except ValidationError as exc:
-        return api_error(400, "invalid_query", "Some query parameters are not valid.", exc.messages)
+    args = load_query(OperationQuerySchema)
     operations = OperationStore(services().store).recent(state=args.get("state"), limit=args["limit"])
     return respond(OperationPage, {"items": [operation_json(o) for o in operations]})
 

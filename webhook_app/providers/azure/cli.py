@@ -29,9 +29,9 @@ def azure() -> None:
 
 def _track_and_report(settings: Settings, url: str, kind: str, resource_id: str) -> None:
     from webhook_app.cli.common import open_store
-    from webhook_app.providers.azure.mapping import UnsafeOperationURL
-    from webhook_app.providers.azure.poller import AzureKeyMissing, track_operation
-    from webhook_app.store import OperationStore, TooManyOperations
+    from webhook_app.errors import WebhookAppError
+    from webhook_app.providers.azure.poller import track_operation
+    from webhook_app.store import OperationStore
 
     store = open_store(settings)
     try:
@@ -43,7 +43,7 @@ def _track_and_report(settings: Settings, url: str, kind: str, resource_id: str)
             resource_id=resource_id,
             now=datetime.now(UTC),
         )
-    except (UnsafeOperationURL, ValueError, TooManyOperations, AzureKeyMissing) as exc:
+    except WebhookAppError as exc:  # a URL, id or kind it cannot track, the limit, no key
         raise click.ClickException(str(exc)) from None
     verb = "tracking" if created else "already tracked as"
     click.echo(f"{verb} {operation.id}: {kind} {operation.resource_id}, status {operation.status}")

@@ -86,6 +86,12 @@ def check_resource_id(resource_id: str) -> str:
 class UnsafeOperationURL(WebhookAppError, ValueError):
     """The URL may not receive the subscription key (not https, or not an allowed Azure host)."""
 
+    status, code = 422, "invalid_operation"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.details = {"operation_url": [message]}
+
 
 def event_type_for(kind: str, status: str, failure_reason: str | None) -> EventType:
     if status == "Succeeded":

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from webhook_app.config.settings import Settings
-from webhook_app.errors import WebhookAppError
+from webhook_app.errors import InvalidInput, WebhookAppError
 from webhook_app.model import ops, signals
 from webhook_app.model.clock import Clock, SystemClock
 from webhook_app.model.events import Event, EventType
@@ -41,6 +41,8 @@ STATUS_CHARS = 40  # the column's size; Azure's words (NotStarted, Running, Succ
 class AzureKeyMissing(WebhookAppError):
     """No Speech key is configured, so no poll could succeed: refused when tracking, not at the first poll."""
 
+    status, code = 409, "azure_key_missing"
+
     def __init__(self) -> None:
         super().__init__(
             "WEBHOOK_APP_AZURE_SPEECH_KEY is not set, so this operation could not be polled: set it to the "
@@ -53,9 +55,14 @@ def track_operation(
 ) -> tuple[TrackedOperation, bool]:
     """Validate and track an operation URL; `UnsafeOperationURL` or ValueError explain a refusal,
     `AzureKeyMissing` a service that could not poll it."""
-    if kind not in azure.KINDS:
-        raise ValueError(f"kind must be one of {', '.join(azure.KINDS)}")
-    azure.check_resource_id(resource_id.strip())
+    try:
+        if kind not in azure.KINDS:
+            raise ValueError(f"kind must be one of {', '.join(azure.KINDS)}")
+        azure.check_resource_id(resource_id.strip())
+    except ValueError as exc:
+        raise InvalidInput(
+            str(exc), {"operation_url": [str(exc)]}, status=422, code="invalid_operation"
+        ) from None
     own = AzureSettings.read(settings)
     operation_id = azure.check_operation_url(url, own.allowed_hosts)
     if not own.speech_key:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, request
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from flask import Blueprint, Response
+from marshmallow import RAISE, Schema, fields, validate
 
 from webhook_app.config.route_file import installed_provider
 from webhook_app.model import recordings
@@ -15,18 +15,15 @@ from webhook_app.store import decode_cursor
 from webhook_app.store.cursors import decode_row_cursor, encode_cursor
 from webhook_app.store.records import ReceiptFilters
 from webhook_app.usecases.filters import EventFilterSchema, UTCMoment, event_filters
-from webhook_app.usecases.replay import AlreadyReplayed, ReplayError, replay_event
+from webhook_app.usecases.replay import replay_event
 from webhook_app.usecases.reprocess import (
-    AlreadyReprocessed,
-    NoSuchReceipt,
-    ReprocessError,
     reprocess_with_services,
 )
 from webhook_app.usecases.show import receipt_document
 from webhook_app.web import schemas
 from webhook_app.web.auth import require_admin
 from webhook_app.web.errors import api_error
-from webhook_app.web.query import PageQuerySchema, invalid_query, load_query
+from webhook_app.web.query import PageQuerySchema, load_query
 from webhook_app.web.schemas import respond
 
 bp = Blueprint("events", __name__, url_prefix="/api")
@@ -46,10 +43,7 @@ def _event_cursor(text: str, args: dict[str, Any]) -> object:
 @bp.get("/events")
 @require_admin
 def list_events() -> Response:
-    try:
-        args = load_query(EventQuerySchema, _event_cursor)
-    except ValidationError as exc:
-        return invalid_query(exc)
+    args = load_query(EventQuerySchema, _event_cursor)
     filters = event_filters(args)
     store = services().store
     items, next_cursor = store.list_events(filters, limit=args["limit"], cursor=args.get("cursor"))
@@ -99,18 +93,10 @@ class ReplayQuerySchema(Schema):
 @require_admin
 def replay(event_id: str) -> Response:
     ctx = services()
-    try:
-        args = ReplayQuerySchema().load(request.args)
-    except ValidationError as exc:
-        return api_error(400, "invalid_query", "Some query parameters are not valid.", exc.messages)
-    try:
-        created = replay_event(
-            ctx.store, ctx.settings.routes, event_id, route=args.get("route"), now=ctx.clock.now()
-        )
-    except ReplayError as exc:
-        return api_error(404, "not_found", str(exc))
-    except AlreadyReplayed as exc:
-        return api_error(409, "already_replayed", str(exc))
+    args = load_query(ReplayQuerySchema)
+    created = replay_event(
+        ctx.store, ctx.settings.routes, event_id, route=args.get("route"), now=ctx.clock.now()
+    )
     return respond(schemas.Replay, {"event_id": event_id, "deliveries": created}, 202)
 
 
@@ -131,10 +117,7 @@ class VoiceQuerySchema(PageQuerySchema):
 @bp.get("/voices")
 @require_admin
 def list_voices() -> Response:
-    try:
-        args = load_query(VoiceQuerySchema, lambda text, _: decode_cursor(text))
-    except ValidationError as exc:
-        return invalid_query(exc)
+    args = load_query(VoiceQuerySchema, lambda text, _: decode_cursor(text))
     position = decode_cursor(args["cursor"]).seq if "cursor" in args else None
     items, last = services().store.voice_list(
         provider=args.get("provider"),
@@ -155,10 +138,7 @@ def get_voice(provider: str, voice_id: str) -> Response:
         return api_error(
             404, "not_found", f"Unknown provider {provider!r}; use one of {', '.join(sorted(installed))}."
         )
-    try:
-        args = load_query(PageQuerySchema, lambda text, _: decode_cursor(text))
-    except ValidationError as exc:
-        return invalid_query(exc)
+    args = load_query(PageQuerySchema, lambda text, _: decode_cursor(text))
     store = services().store
     latest, _ = store.voice_timeline(provider, voice_id, limit=1, newest_first=True)
     if not latest:
@@ -186,10 +166,7 @@ class ReceiptQuerySchema(PageQuerySchema):
 @bp.get("/receipts")
 @require_admin
 def list_receipts() -> Response:
-    try:
-        args = load_query(ReceiptQuerySchema, lambda text, _: decode_row_cursor(text))
-    except ValidationError as exc:
-        return invalid_query(exc)
+    args = load_query(ReceiptQuerySchema, lambda text, _: decode_row_cursor(text))
     filters = ReceiptFilters(**{k: args.get(k) for k in ("state", "provider", "since", "until")})
     items, next_cursor = services().store.list_receipts(
         filters, limit=args["limit"], cursor=args.get("cursor")
@@ -202,14 +179,7 @@ def list_receipts() -> Response:
 def reprocess(receipt_id: str) -> Response:
     """Validate a rejected receipt again; its events are recorded if it passes now."""
     ctx = services()
-    try:
-        result = reprocess_with_services(ctx, receipt_id)
-    except NoSuchReceipt as exc:
-        return api_error(404, "not_found", str(exc))
-    except AlreadyReprocessed as exc:
-        return api_error(409, "already_reprocessed", str(exc))
-    except ReprocessError as exc:
-        return api_error(422, "still_rejected", str(exc))
+    result = reprocess_with_services(ctx, receipt_id)
     return respond(schemas.IngestResult, result, 200 if result.duplicate else 201)
 
 

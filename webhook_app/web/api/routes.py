@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response
-from marshmallow import ValidationError, fields, validate
+from marshmallow import fields, validate
 
 from webhook_app.model.states import DeliveryStatus, values
 from webhook_app.services import services
 from webhook_app.store.cursors import decode_row_cursor
 from webhook_app.store.records import DeliveryFilters
 from webhook_app.usecases.filters import UTCMoment
-from webhook_app.usecases.route_admin import UnknownRoute, route_items, set_paused
+from webhook_app.usecases.route_admin import route_items, set_paused
 from webhook_app.web import schemas
 from webhook_app.web.auth import require_admin
-from webhook_app.web.errors import api_error
-from webhook_app.web.query import PageQuerySchema, invalid_query, load_query
+from webhook_app.web.query import PageQuerySchema, load_query
 from webhook_app.web.schemas import respond
 
 bp = Blueprint("routes", __name__, url_prefix="/api")
@@ -55,21 +54,14 @@ def resume_route(name: str) -> Response:
 
 def _set_paused(name: str, *, paused: bool) -> Response:
     ctx = services()
-    try:
-        item, _ = set_paused(ctx.store, ctx.settings.routes, name, paused, now=ctx.clock.now())
-    except UnknownRoute:
-        known = ", ".join(route.name for route in ctx.settings.routes)
-        return api_error(404, "not_found", f"No route named {name!r}; configured: {known}.")
+    item, _ = set_paused(ctx.store, ctx.settings.routes, name, paused, now=ctx.clock.now())
     return respond(schemas.RouteItem, item)
 
 
 @bp.get("/deliveries")
 @require_admin
 def list_deliveries() -> Response:
-    try:
-        args = load_query(DeliveryQuerySchema, lambda text, _: decode_row_cursor(text))
-    except ValidationError as exc:
-        return invalid_query(exc)
+    args = load_query(DeliveryQuerySchema, lambda text, _: decode_row_cursor(text))
     names = ("status", "route", "event_type", "since", "until", "resolved")
     filters = DeliveryFilters(**{k: args.get(k) for k in names})
     items, next_cursor = services().store.list_deliveries(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import RAISE, Schema, fields, validate
 
 from webhook_app.services import services
 from webhook_app.usecases.stats import WINDOWS, stats
 from webhook_app.web import schemas
 from webhook_app.web.auth import require_admin
-from webhook_app.web.query import invalid_query, load_query
+from webhook_app.web.query import load_query
 from webhook_app.web.schemas import respond
 
 bp = Blueprint("stats", __name__, url_prefix="/api")
@@ -25,9 +25,6 @@ class StatsQuerySchema(Schema):
 @bp.get("/stats")
 @require_admin
 def get_stats() -> Response:
-    try:
-        args = load_query(StatsQuerySchema)
-    except ValidationError as exc:
-        return invalid_query(exc)
+    args = load_query(StatsQuerySchema)
     ctx = services()
     return respond(schemas.Stats, stats(ctx.store, args["window"], now=ctx.clock.now()))
