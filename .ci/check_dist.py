@@ -35,6 +35,8 @@ def check(artifact: Path, work: Path) -> None:
     }
     app = str(venv / "bin" / "webhook-app")
     subprocess.run([app, "db", "upgrade"], check=True, env=env, cwd=data)
+    for group in ("resemble", "azure"):  # providers' command groups, found through their entry points
+        subprocess.run([app, group, "--help"], check=True, env=env, cwd=data, stdout=subprocess.DEVNULL)
     port = free_port()
     serve = subprocess.Popen([app, "serve", "--port", str(port)], env=env, cwd=data, start_new_session=True)
     try:
@@ -51,7 +53,7 @@ def check(artifact: Path, work: Path) -> None:
     finally:
         os.killpg(serve.pid, signal.SIGTERM)
         serve.wait(40)
-    print(f"{artifact.name}: installed, migrated, served /healthz")
+    print(f"{artifact.name}: installed, migrated, providers' commands found, served /healthz")
 
 
 def main() -> None:

@@ -395,14 +395,16 @@ def azure_in_site(site: Any) -> None:
     (stopped,) = operations.claim_due(
         worker="w", now=now + timedelta(seconds=20), limit=1, lease=timedelta(seconds=30)
     )
-    operations._update(
-        stopped,
-        "w",
-        state="error",
-        polls=1,
-        updated_at=now,
-        last_error="Azure answered 401 Unauthorized: Access denied.",
-    )
+    with server.store.writing() as conn:  # stopped, as the poller does on a 401
+        operations.move(
+            conn,
+            stopped,
+            worker="w",
+            state="error",
+            polls=1,
+            updated_at=now,
+            last_error="Azure answered 401 Unauthorized: Access denied.",
+        )
 
 
 WORDS_BROKEN = """() => {

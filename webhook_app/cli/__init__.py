@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -32,35 +33,45 @@ COMMANDS = {
 COMMANDS_ENTRY_POINT_GROUP = "webhook_app.commands"
 
 
-def all_commands() -> dict[str, str]:
-    """The service's commands and the installed providers' groups (a provider cannot shadow one)."""
+def provided_commands() -> dict[str, str]:
+    """The installed providers' groups, by name (read only when a name is not the service's own:
+    importing `importlib.metadata` would double the start-up of every command)."""
     from importlib.metadata import entry_points
 
-    provided = {ep.name: ep.value for ep in entry_points(group=COMMANDS_ENTRY_POINT_GROUP)}
-    return provided | COMMANDS
+    return {ep.name: ep.value for ep in entry_points(group=COMMANDS_ENTRY_POINT_GROUP)}
 
 
 class LazyGroup(click.Group):
-    """A group whose commands are imported when asked for (click's documented lazy loading)."""
+    """A group whose commands are imported when asked for (click's documented lazy loading);
+    `provided()` names more of them, for names that are not in `lazy` (which wins)."""
 
-    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, lazy: dict[str, str], provided: Callable[[], dict[str, str]], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.lazy = lazy
+        self.provided = provided
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self.lazy})
+        return sorted({*super().list_commands(ctx), *self.provided(), *self.lazy})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in self.lazy:
+        reference = self.lazy.get(cmd_name) or self.provided().get(cmd_name)
+        if reference is None:
             return super().get_command(ctx, cmd_name)
-        module_name, _, attribute = self.lazy[cmd_name].partition(":")
+        module_name, _, attribute = reference.partition(":")
         command = getattr(importlib.import_module(module_name), attribute)
         if not isinstance(command, click.Command):
-            raise TypeError(f"{self.lazy[cmd_name]} is not a click command")
+            raise TypeError(f"{reference} is not a click command")
         return command
 
 
-@click.group(cls=LazyGroup, lazy=all_commands(), context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    provided=provided_commands,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.version_option(package_name="webhook-app")
 def cli() -> None:
     """Receive voice-provider callbacks, keep them as events, and deliver them to handlers.

@@ -148,15 +148,17 @@ class OperationStore:
         last_error: str | None,
     ) -> bool:
         """A poll that changed nothing (or failed and will be retried): schedule the next one."""
-        return self._update(
-            operation,
-            worker,
-            polls=operation.polls + 1,
-            next_poll_at=next_poll_at,
-            interval_seconds=interval_seconds,
-            last_error=last_error,
-            updated_at=now,
-        )
+        with self.store.writing() as conn:
+            return self.move(
+                conn,
+                operation,
+                worker=worker,
+                polls=operation.polls + 1,
+                next_poll_at=next_poll_at,
+                interval_seconds=interval_seconds,
+                last_error=last_error,
+                updated_at=now,
+            )
 
     def move(self, conn: sa.Connection, operation: TrackedOperation, *, worker: str, **values: Any) -> bool:
         """Update a claimed operation in the caller's transaction, if it is still leased to
@@ -173,10 +175,6 @@ class OperationStore:
             .returning(azure_operations.c.id)
         ).first()
         return updated is not None
-
-    def _update(self, operation: TrackedOperation, worker: str, **values: Any) -> bool:
-        with self.store.writing() as conn:
-            return self.move(conn, operation, worker=worker, **values)
 
     def next_due_at(self) -> datetime | None:
         with self.store.reading() as conn:

@@ -76,15 +76,14 @@ class Ingest:
 
     def record(self, receipt: NewReceipt, events: Sequence[Event], *, dedupe_key: str | None) -> IngestResult:
         """Keep a callback's receipt and events, then announce them."""
-        result = self.store.record_callback(
+        return record_events(
+            self.store,
+            self.routes(),
             receipt,
             events,
-            plan_deliveries(events, self.routes()),
             dedupe_key=dedupe_key,
             dedupe_window=self.dedupe_window,
         )
-        announce(self.store, events, result)
-        return result
 
     def record_with(
         self,
