@@ -146,7 +146,7 @@ def duplicates(database_url: str, folder: Path, total: int = 10_000, connections
             statuses = list(pool.map(lambda _: http.post(url, json=body).status_code, range(total)))
     finally:
         stop(web)
-    events = len(store.list_events(EventFilters(voice_id=body["id"]), limit=10)[0])
+    events = len(store.reads.list_events(EventFilters(voice_id=body["id"]), limit=10)[0])
     store.dispose()
     counts = {
         "sent": total,
@@ -194,9 +194,9 @@ def sink_outage(
                 f"http://127.0.0.1:{port}/hooks/resemble/{TOKEN}", json=resemble_callback("dataset_issue")
             )
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and store.delivery_status_counts() != {"succeeded": events}:
+        while time.monotonic() < deadline and store.reads.delivery_status_counts() != {"succeeded": events}:
             time.sleep(0.25)
-        finished = store.delivery_status_counts()
+        finished = store.reads.delivery_status_counts()
     finally:
         stop(web)
         stop(worker)
@@ -553,7 +553,7 @@ def _all_events(store: Store) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     cursor = None
     while True:
-        page, cursor = store.list_events(EventFilters(), limit=500, cursor=cursor)
+        page, cursor = store.reads.list_events(EventFilters(), limit=500, cursor=cursor)
         items += page
         if cursor is None:
             return items

@@ -167,7 +167,7 @@ def measure(args: argparse.Namespace, folder: Path, database_url: str) -> None:
         floor = latency(client, "/healthz", args.samples)
         row: dict[str, Any] = {"floor_p50_ms": floor[0], "floor_p99_ms": floor[1], "queries": {}}
         started = time.perf_counter()
-        while store.roll_up(now=NOW + timedelta(days=1)):
+        while store.rollups.roll_up(now=NOW + timedelta(days=1)):
             pass
         row["rollup_seconds"] = time.perf_counter() - started
         first_page = client.get("/api/events", headers=ADMIN).json

@@ -37,7 +37,7 @@ def hook(token: str) -> tuple[str, int]:
         content_type=request.content_type,
     )
     event = dataclasses.replace(template, id=new_id("evt"), receipt_id=receipt.id, time=receipt.received_at)
-    store.record_callback(
+    store.ingest.record_callback(
         receipt,
         [event],
         [PlannedDelivery(event_id=event.id, route="log")],

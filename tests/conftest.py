@@ -166,7 +166,7 @@ def deliver_due(dispatcher: Dispatcher) -> int:
 
 def succeed(store: Store, claim: ClaimedDelivery, worker: str, at: datetime) -> RecordedAttempt:
     """Record a successful attempt of `claim`, as the dispatcher would."""
-    return store.record_attempt(
+    return store.deliveries.record_attempt(
         claim, AttemptResult("succeeded", at, at), worker=worker, policy=RoutePolicy(), plan=lambda _: []
     )
 

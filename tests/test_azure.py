@@ -613,7 +613,7 @@ def test_worker_killed_mid_poll_and_restarted_neither_doubles_nor_misses_a_trans
     def events() -> list[tuple[str, str]]:
         from webhook_app.store import EventFilters
 
-        items, _ = store.list_events(EventFilters(provider="azure"), limit=50)
+        items, _ = store.reads.list_events(EventFilters(provider="azure"), limit=50)
         return [(e["type"], e["data"]["status"]) for e in reversed(items)]
 
     azure.set_status(url, "Running")

@@ -72,7 +72,7 @@ def dispatcher(
 
 
 def only_delivery(store: Store, event_id: str) -> dict[str, Any]:
-    (delivery,) = store.deliveries_of(event_id)
+    (delivery,) = store.reads.deliveries_of(event_id)
     return delivery
 
 
@@ -193,19 +193,21 @@ def test_a_leased_delivery_is_not_claimed_twice_until_the_lease_expires(store: S
     route = Route(name="r", handler="x")
     ingest(store, (route,), clock)
     lease = timedelta(seconds=30)
-    (claim,) = store.claim_due_deliveries(worker="a", now=clock.now(), limit=10, lease=lease)
+    (claim,) = store.deliveries.claim_due_deliveries(worker="a", now=clock.now(), limit=10, lease=lease)
     assert (
-        store.claim_due_deliveries(worker="b", now=clock.now() + timedelta(seconds=29), limit=10, lease=lease)
+        store.deliveries.claim_due_deliveries(
+            worker="b", now=clock.now() + timedelta(seconds=29), limit=10, lease=lease
+        )
         == []
     )
-    (reclaimed,) = store.claim_due_deliveries(
+    (reclaimed,) = store.deliveries.claim_due_deliveries(
         worker="b", now=clock.now() + timedelta(seconds=30), limit=10, lease=lease
     )
     assert reclaimed.id == claim.id
     # The first worker lost its lease: its late result is kept as history but does not move the delivery.
     assert not succeed(store, claim, "a", clock.now()).held
     assert succeed(store, reclaimed, "b", clock.now()).held
-    (delivery,) = store.deliveries_of(claim.event_id)
+    (delivery,) = store.reads.deliveries_of(claim.event_id)
     assert delivery["status"] == "succeeded" and len(delivery["attempts"]) == 2
 
 
@@ -213,15 +215,18 @@ def test_only_the_holder_extends_a_lease(store: Store) -> None:
     clock = FakeClock()
     ingest(store, (Route(name="r", handler="x"),), clock)
     lease = timedelta(seconds=30)
-    (claim,) = store.claim_due_deliveries(worker="a", now=clock.now(), limit=10, lease=lease)
+    (claim,) = store.deliveries.claim_due_deliveries(worker="a", now=clock.now(), limit=10, lease=lease)
     later = clock.now() + timedelta(seconds=60)
-    assert store.extend_delivery_leases([claim.id], worker="b", until=later) == set()
-    assert store.extend_delivery_leases([claim.id], worker="a", until=later) == {claim.id}
+    assert store.deliveries.extend_delivery_leases([claim.id], worker="b", until=later) == set()
+    assert store.deliveries.extend_delivery_leases([claim.id], worker="a", until=later) == {claim.id}
     # Held until `later` now: not due at the old expiry, due at the new one.
-    assert store.claim_due_deliveries(worker="b", now=clock.now() + lease, limit=10, lease=lease) == []
-    (taken,) = store.claim_due_deliveries(worker="b", now=later, limit=10, lease=lease)
+    assert (
+        store.deliveries.claim_due_deliveries(worker="b", now=clock.now() + lease, limit=10, lease=lease)
+        == []
+    )
+    (taken,) = store.deliveries.claim_due_deliveries(worker="b", now=later, limit=10, lease=lease)
     assert taken.id == claim.id
-    assert store.extend_delivery_leases([claim.id], worker="a", until=later + lease) == set()
+    assert store.deliveries.extend_delivery_leases([claim.id], worker="a", until=later + lease) == set()
 
 
 class Slow(Handler):
@@ -285,7 +290,9 @@ def test_a_slow_failing_route_does_not_delay_another(store: Store, sink: Sink) -
     try:
 
         def statuses(route: str) -> list[str]:
-            return [d["status"] for e in event_ids for d in store.deliveries_of(e) if d["route"] == route]
+            return [
+                d["status"] for e in event_ids for d in store.reads.deliveries_of(e) if d["route"] == route
+            ]
 
         wait_until(lambda: statuses("fast") == ["succeeded", "succeeded"], timeout=5)
         assert len(sink.requests) == 2
@@ -297,7 +304,7 @@ def test_a_slow_failing_route_does_not_delay_another(store: Store, sink: Sink) -
         thread.join(10)
         slow_sink.close()
     assert not thread.is_alive()
-    assert {d["status"] for e in event_ids for d in store.deliveries_of(e)} == {"succeeded"}
+    assert {d["status"] for e in event_ids for d in store.reads.deliveries_of(e)} == {"succeeded"}
 
 
 def test_sink_errors_map_to_retry_and_dead(store: Store, sink: Sink) -> None:

@@ -36,7 +36,7 @@ def record(store: Store, *, dedupe_key: str | None, voice_id: str = "voice-1") -
     new_events = resemble.to_events(
         resemble.validate_callback(body), receipt_id=receipt.id, received_at=receipt.received_at
     )
-    return store.record_callback(
+    return store.ingest.record_callback(
         receipt, new_events, plan_deliveries(new_events, ROUTES), dedupe_key=dedupe_key, dedupe_window=WINDOW
     )
 
@@ -69,7 +69,7 @@ def test_the_fast_path_stores_what_the_general_path_stores(store: Store) -> None
         documents = conn.execute(sa.select(events.c.document).order_by(events.c.seq)).scalars().all()
     assert [d["receipt_id"] for d in documents] == [fast.receipt_id, general.receipt_id]
     assert documents[0]["data"] == documents[1]["data"]
-    assert store.get_event(fast.event_ids[0]) == documents[0]
+    assert store.reads.get_event(fast.event_ids[0]) == documents[0]
 
 
 def test_a_taken_key_writes_nothing_and_answers_with_the_original(store: Store) -> None:
@@ -91,14 +91,14 @@ def test_a_connection_that_died_in_the_pool_is_replaced_without_an_error() -> No
         try:
             migrate.upgrade(store.engine)
             record(store, dedupe_key="c" * 64)
-            pooled = store._fast_path._autocommit.raw_connection()
+            pooled = store.ingest._fast_path._autocommit.raw_connection()
             pid = pooled.driver_connection.info.backend_pid  # type: ignore[union-attr]
             pooled.close()  # back to the pool, then killed there
             with store.engine.connect() as conn:
                 assert conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})").scalar()
             result = record(store, dedupe_key="d" * 64, voice_id="voice-2")
             assert not result.duplicate
-            assert store.get_event(result.event_ids[0]) is not None
+            assert store.reads.get_event(result.event_ids[0]) is not None
         finally:
             store.dispose()
 
@@ -189,7 +189,7 @@ def rows_of(
 def in_one_batch(store: Store, callbacks: list[tuple[Any, ...]]) -> tuple[list[object], list[int]]:
     """Record the callbacks from threads of their own, held until all wait, so they share one write.
     Returns each one's outcome (True, False, or the exception) and the sizes of the writes made."""
-    batches = store._fast_path._batches
+    batches = store.ingest._fast_path._batches
     write, sizes = batches._write, []
     first_write = threading.Event()
 
@@ -208,7 +208,7 @@ def in_one_batch(store: Store, callbacks: list[tuple[Any, ...]]) -> tuple[list[o
 
     def one(index: int) -> None:
         try:
-            outcomes[index] = store._fast_path.record(*callbacks[index])
+            outcomes[index] = store.ingest._fast_path.record(*callbacks[index])
             if outcomes[index] is True:  # acknowledged: another connection must see it now
                 with store.engine.connect() as conn:
                     query = sa.select(receipts.c.id).where(receipts.c.id == callbacks[index][0]["id"])

@@ -208,7 +208,7 @@ def test_any_bytes_in_any_encoding_get_a_clear_answer_and_a_receipt(
         assert len(body) > 4096
         return
     receipt_id = answer["receipt_id"] if response.status_code < 300 else response.headers["X-Receipt-Id"]
-    receipt = store.get_receipt(receipt_id)
+    receipt = store.reads.get_receipt(receipt_id)
     assert receipt is not None and receipt["body"] == body, "kept as sent"
     if response.status_code >= 400:
         assert set(answer["error"]) == {"code", "message", "details"}

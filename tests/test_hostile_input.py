@@ -253,7 +253,7 @@ def test_a_time_range_pages_by_time_without_gaps_or_repeats(server: Any) -> None
 
 def test_only_the_newest_rejected_receipts_are_kept(server: Any) -> None:
     for n in range(5):
-        server.store.record_rejected(
+        server.store.ingest.record_rejected(
             NewReceipt(provider="resemble", received_at=datetime.now(UTC), body=f"{n}".encode(), headers={}),
             {"code": "x"},
             keep=3,

@@ -116,7 +116,7 @@ allow_private_targets = true
         )
         wait_until(
             lambda: (
-                {d["route"]: d["status"] for d in store.deliveries_of(event_id)}
+                {d["route"]: d["status"] for d in store.reads.deliveries_of(event_id)}
                 == {"ops-slack": "dead", "ops-email": "dead", "partner": "succeeded"}
             ),
             timeout=30,

@@ -149,9 +149,9 @@ def test_destructive_commands_count_first_and_ask_before_removing(database_url: 
     )
     refused = run_cli(["prune", "--older-than", "90d"], env, tmp_path)
     one_clear_line(refused, "--yes")
-    assert store.get_event(events[0].id) is not None, "nothing removed without --yes"
+    assert store.reads.get_event(events[0].id) is not None, "nothing removed without --yes"
     removed = run_cli(["prune", "--older-than", "90d", "--yes"], env, tmp_path)
-    assert removed.returncode == 0 and store.get_event(events[0].id) is None
+    assert removed.returncode == 0 and store.reads.get_event(events[0].id) is None
 
     route = Route(name="log", handler="log")
     fresh = NewReceipt(provider="resemble", received_at=datetime.now(UTC), body=b"{}", headers={})
@@ -164,7 +164,7 @@ def test_destructive_commands_count_first_and_ask_before_removing(database_url: 
     with store.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE deliveries SET status = 'dead'")
     one_clear_line(run_cli(["deliveries", "retry"], env, tmp_path), "--yes")
-    assert store.delivery_status_counts() == {"dead": 1}
+    assert store.reads.delivery_status_counts() == {"dead": 1}
     store.dispose()
 
 

@@ -92,7 +92,7 @@ def test_database_outage_answers_503_loses_nothing_and_recovers_by_itself(
         assert worker.proc.poll() is None, "the worker recovered without a restart"
     finally:
         worker.close()
-    stored = {e["id"] for e in store.list_events(EventFilters(), limit=100)[0]}
+    stored = {e["id"] for e in store.reads.list_events(EventFilters(), limit=100)[0]}
     assert set(acknowledged) <= stored and len(acknowledged) == 10
     store.dispose()
 

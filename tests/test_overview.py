@@ -50,13 +50,13 @@ def test_voices_are_listed_by_latest_activity_with_their_state(site: Any, settin
     post(server, "narrator-7", "dataset_issue")
     post(server, "reader-1", "consent_validation_failed")
     store = server.store
-    assert store.roll_up(now=datetime.now(UTC)) == 0, "nothing settled yet"
+    assert store.rollups.roll_up(now=datetime.now(UTC)) == 0, "nothing settled yet"
     assert server.admin.get("/api/voices").json()["items"] == []
-    assert store.roll_up(now=datetime.now(UTC) + LATER) > 0
-    assert store.roll_up(now=datetime.now(UTC) + LATER) == 0, "each row is rolled up once"
+    assert store.rollups.roll_up(now=datetime.now(UTC) + LATER) > 0
+    assert store.rollups.roll_up(now=datetime.now(UTC) + LATER) == 0, "each row is rolled up once"
     post(server, "villain-2", "dataset_issue")  # a voice seen in an earlier round
     post(server, "villain-2", "finished", issue="trained again")
-    assert store.roll_up(now=datetime.now(UTC) + LATER) == 2
+    assert store.rollups.roll_up(now=datetime.now(UTC) + LATER) == 2
 
     items = server.admin.get("/api/voices").json()["items"]
     assert [(v["voice_id"], v["status"], v["last_event_type"], v["events"]) for v in items] == [
@@ -97,7 +97,7 @@ def test_stats_count_events_and_outcomes_per_bucket_and_say_what_needs_attention
     server.post_callback({"status": "finished"})  # rejected: no id
     deliver_due(dispatcher)
     server.admin.post("/api/routes/log/pause")
-    server.store.roll_up(now=datetime.now(UTC) + LATER)
+    server.store.rollups.roll_up(now=datetime.now(UTC) + LATER)
 
     stats = server.admin.get("/api/stats", params={"window": "24h"}).json()
     assert stats["window"] == "24h" and stats["bucket_seconds"] == 3600
@@ -139,7 +139,7 @@ def test_voices_show_their_name_label_consents_and_hide_test_voices(site: Any) -
         event = Event(type=EventType.STATUS_CHANGED, source="/t", time=now, data=data, test=test)
         receipt = NewReceipt(provider=data.provider, received_at=now, body=b"{}", headers={})
         record_events(server.store, (), receipt, [event], dedupe_key=None, dedupe_window=timedelta(0))
-    server.store.roll_up(now=now + LATER)
+    server.store.rollups.roll_up(now=now + LATER)
     listed = {v["voice_id"]: v for v in server.admin.get("/api/voices").json()["items"]}
     assert set(listed) == {"5f1d-uuid", "Jessica"}, "the test voice is hidden"
     assert listed["5f1d-uuid"]["name"] == "Chef" and listed["Jessica"]["kind"] == "consent"

@@ -69,7 +69,9 @@ def test_the_guide_handler_installed_as_a_plugin_receives_events(
     worker = Process(["worker"], env, tmp_path)
     store = Store.from_url(database_url)
     try:
-        wait_until(lambda: {d["status"] for d in store.deliveries_of(event_id)} == {"succeeded"}, timeout=20)
+        wait_until(
+            lambda: {d["status"] for d in store.reads.deliveries_of(event_id)} == {"succeeded"}, timeout=20
+        )
     except AssertionError:
         raise AssertionError(worker.output) from None
     finally:

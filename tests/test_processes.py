@@ -119,8 +119,8 @@ def test_worker_killed_mid_delivery_is_retried_after_the_lease_and_nothing_is_lo
     started(["worker"], env)
     store = Store.from_url(database_url)
     try:
-        wait_until(lambda: store.deliveries_of(event_id)[0]["status"] == "succeeded", timeout=20)
-        (delivery,) = store.deliveries_of(event_id)
+        wait_until(lambda: store.reads.deliveries_of(event_id)[0]["status"] == "succeeded", timeout=20)
+        (delivery,) = store.reads.deliveries_of(event_id)
     finally:
         store.dispose()
     assert [r.json()["id"] for r in sink.requests] == [event_id, event_id]

@@ -33,7 +33,9 @@ def add(store: Store, voice: str, age_days: float) -> str:
 
 
 def finish_all(store: Store) -> None:
-    for claim in store.claim_due_deliveries(worker="w", now=NOW, limit=100, lease=timedelta(seconds=30)):
+    for claim in store.deliveries.claim_due_deliveries(
+        worker="w", now=NOW, limit=100, lease=timedelta(seconds=30)
+    ):
         succeed(store, claim, "w", NOW)
 
 
@@ -42,29 +44,29 @@ def test_prune_keeps_recent_and_pending_and_removes_the_rest_in_batches(store: S
     recent = add(store, "recent", 1)
     finish_all(store)
     old_pending = add(store, "old-pending", 100)  # its delivery was never attempted
-    store.record_rejected(
+    store.ingest.record_rejected(
         NewReceipt(provider="resemble", received_at=NOW - timedelta(days=120), body=b"x", headers={}),
         {"code": "x"},
         keep=10,
     )
     batches: list[tuple[str, int]] = []
-    store.roll_up(now=NOW + timedelta(minutes=1))  # what the worker's job does
-    assert store.prune_counts(before=NOW - timedelta(days=90))["voices"] == 5
-    removed = store.prune(
+    store.rollups.roll_up(now=NOW + timedelta(minutes=1))  # what the worker's job does
+    assert store.retention.prune_counts(before=NOW - timedelta(days=90))["voices"] == 5
+    removed = store.retention.prune(
         before=NOW - timedelta(days=90), batch=2, progress=lambda kind, n: batches.append((kind, n))
     )
     assert removed == {
         "events": 5, "deliveries": 5, "attempts": 5, "receipts": 6, "azure_operations": 0, "voices": 5
     }  # fmt: skip
     assert [n for kind, n in batches if kind == "events"] == [2, 2, 1], "short transactions, one batch each"
-    assert all(store.get_event(e) is None for e in old)
-    assert store.get_event(recent) is not None
-    assert store.get_event(old_pending) is not None
-    assert store.deliveries_of(old_pending)[0]["status"] == "pending"
-    listed, _ = store.voice_list(provider=None, q=None, last_type=None, limit=100, cursor=None)
+    assert all(store.reads.get_event(e) is None for e in old)
+    assert store.reads.get_event(recent) is not None
+    assert store.reads.get_event(old_pending) is not None
+    assert store.reads.deliveries_of(old_pending)[0]["status"] == "pending"
+    listed, _ = store.rollups.voice_list(provider=None, q=None, last_type=None, limit=100, cursor=None)
     voices = {voice["voice_id"] for voice in listed}
     assert voices == {"recent", "old-pending"}, "a voice goes once its last event has gone"
-    assert store.prune(before=NOW - timedelta(days=90))["events"] == 0
+    assert store.retention.prune(before=NOW - timedelta(days=90))["events"] == 0
 
 
 def test_prune_command(settings: Any, store: Store) -> None:
@@ -83,7 +85,7 @@ def test_a_replay_queued_while_prune_runs_is_kept_and_prune_does_not_abort(store
     """Was (PostgreSQL): prune deleted a replay queued during its batch, or aborted on a foreign key."""
     event_id = add(store, "old-replayed", 100)
     finish_all(store)
-    (done,) = store.deliveries_of(event_id)
+    (done,) = store.reads.deliveries_of(event_id)
     replay = delivery_row(PlannedDelivery(event_id=event_id, route="r", replay_of=done["id"]), NOW)
     outcome: dict[str, Any] = {}
     with store.writing() as conn:  # the replay's transaction: under way when prune starts
@@ -91,7 +93,7 @@ def test_a_replay_queued_while_prune_runs_is_kept_and_prune_does_not_abort(store
 
         def prune() -> None:
             try:
-                outcome["removed"] = store.prune(before=NOW - timedelta(days=90))
+                outcome["removed"] = store.retention.prune(before=NOW - timedelta(days=90))
             except Exception as exc:  # what the test reports
                 outcome["error"] = exc
 
@@ -101,4 +103,4 @@ def test_a_replay_queued_while_prune_runs_is_kept_and_prune_does_not_abort(store
     pruning.join(30)
     assert "error" not in outcome, outcome
     assert outcome["removed"]["events"] == 0
-    assert [d["id"] for d in store.deliveries_of(event_id)] == [done["id"], replay["id"]]
+    assert [d["id"] for d in store.reads.deliveries_of(event_id)] == [done["id"], replay["id"]]

@@ -146,7 +146,7 @@ def test_bulk_retry_replays_each_dead_delivery_once(setup: Any, sink: Sink) -> N
     assert "no dead deliveries to retry" in again.output
     sink.respond = lambda _: Reply(status=200)
     deliver_due(dispatcher)
-    assert server.store.delivery_status_counts() == {"dead": 3, "succeeded": 6}
+    assert server.store.reads.delivery_status_counts() == {"dead": 3, "succeeded": 6}
     future = runner.invoke(cli, ["deliveries", "retry", "--since", "2999-01-01T00:00:00", "--yes"], env=env)
     assert "no dead deliveries" in future.output
     bad = runner.invoke(cli, ["deliveries", "retry", "--since", "last tuesday"], env=env)
@@ -183,9 +183,9 @@ def test_routes_check_sends_a_test_event_through_each_route(
     assert request.path == "/slack"
     assert request.json()["blocks"][0]["text"]["text"] == "⛔ TEST: Consent validation failed"
     assert "TEST" in request.json()["text"]
-    recorded, _ = store.list_events(EventFilters(), limit=10)
+    recorded, _ = store.reads.list_events(EventFilters(), limit=10)
     assert len(recorded) == 3 and all(event["test"] is True for event in recorded), "kept like any event"
-    assert store.delivery_status_counts() == {}, "no delivery: the command made the call itself"
+    assert store.reads.delivery_status_counts() == {}, "no delivery: the command made the call itself"
     unknown = CliRunner().invoke(cli, ["routes", "check", "--send-test", "--route", "nope"], env=env)
     assert unknown.exit_code == 2 and "no route named 'nope'" in unknown.output
 
@@ -210,7 +210,7 @@ def _dead_deliveries(server: Any, dispatcher: Any, sink: Sink, count: int) -> No
         server.post_callback({"id": f"racing-voice-{n}", "status": "dataset_issue"})
     while deliver_due(dispatcher):
         pass
-    assert server.store.delivery_status_counts()["dead"] == count
+    assert server.store.reads.delivery_status_counts()["dead"] == count
 
 
 def _replays(server: Any) -> list[str]:

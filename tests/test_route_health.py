@@ -41,7 +41,7 @@ def sink_route(name: str, sink: Sink, **keys: Any) -> tuple[Route, Handler]:
 
 
 def events_of_type(store: Store, event_type: str) -> list[dict[str, Any]]:
-    return store.list_events(EventFilters(type=event_type), limit=100)[0]
+    return store.reads.list_events(EventFilters(type=event_type), limit=100)[0]
 
 
 def test_a_route_that_always_fails_raises_one_ops_delivery_dead_per_dead_delivery(
@@ -68,7 +68,7 @@ def test_a_route_that_always_fails_raises_one_ops_delivery_dead_per_dead_deliver
     by_event = {ops["data"]["event_id"]: ops for ops in dead}
     assert set(by_event) == set(event_ids)
     for event_id, ops in by_event.items():
-        (delivery,) = [d for d in store.deliveries_of(event_id) if d["route"] == "partner"]
+        (delivery,) = [d for d in store.reads.deliveries_of(event_id) if d["route"] == "partner"]
         assert delivery["status"] == "dead"
         assert ops["source"] == "/webhook-app" and ops["subject"] == "partner"
         assert ops["data"] == {
@@ -100,7 +100,7 @@ def test_no_cascade_when_the_delivery_of_an_ops_event_dies(store: Store, sink: S
     for _ in range(4):
         deliver_due(d)
     (dead,) = events_of_type(store, "ops.delivery.dead")
-    (ops_delivery,) = store.deliveries_of(dead["id"])
+    (ops_delivery,) = store.reads.deliveries_of(dead["id"])
     assert ops_delivery["route"] == "oncall" and ops_delivery["status"] == "dead"
     assert len(events_of_type(store, "ops.delivery.dead")) == 1, "its death raised nothing more"
 
@@ -130,7 +130,7 @@ def test_a_failing_route_pauses_is_probed_and_resumes_by_itself_delivering_its_b
 
     def slack_attempts() -> dict[str, int]:
         """The attempts each slack delivery has spent (of its retry policy's eight)."""
-        items, _ = store.list_deliveries(DeliveryFilters(route="slack"), limit=100)
+        items, _ = store.reads.list_deliveries(DeliveryFilters(route="slack"), limit=100)
         return {item["event_id"]: item["attempts"] for item in items}
 
     for _ in range(3):  # three failures in a row, one delivery at a time
@@ -143,7 +143,7 @@ def test_a_failing_route_pauses_is_probed_and_resumes_by_itself_delivering_its_b
         "consecutive_failures": 3,
         "error": {"code": "failed", "message": "sink answered 503"},
     }
-    assert store.route_states()["slack"]["state"] == "paused"
+    assert store.route_health.route_states()["slack"]["state"] == "paused"
     scraped = exposition(store).decode()
     assert 'webhook_app_route_paused{route="slack"} 1.0' in scraped
     assert 'webhook_app_route_consecutive_failures{route="slack"} 3.0' in scraped
@@ -166,7 +166,7 @@ def test_a_failing_route_pauses_is_probed_and_resumes_by_itself_delivering_its_b
     probes = [
         a
         for e in event_ids
-        for d in store.deliveries_of(e)
+        for d in store.reads.deliveries_of(e)
         for a in d["attempts"]
         if a["outcome"] == "probe_failed"
     ]
@@ -179,13 +179,13 @@ def test_a_failing_route_pauses_is_probed_and_resumes_by_itself_delivering_its_b
     (resumed,) = events_of_type(store, "ops.route.resumed")
     assert resumed["data"]["reason"] == "probe" and resumed["data"]["route"] == "slack"
     assert resumed["data"]["paused_seconds"] >= 61
-    assert store.route_states()["slack"]["state"] == "active"
+    assert store.route_health.route_states()["slack"]["state"] == "active"
     scraped = exposition(store).decode()
     assert 'webhook_app_route_paused{route="slack"} 0.0' in scraped
     paused_for = float(scraped.split('webhook_app_route_paused_seconds{route="slack"} ')[1].split()[0])
     assert paused_for == resumed["data"]["paused_seconds"]
     statuses = {
-        e: [x for x in store.deliveries_of(e) if x["route"] == "slack"][0]["status"] for e in event_ids
+        e: [x for x in store.reads.deliveries_of(e) if x["route"] == "slack"][0]["status"] for e in event_ids
     }
     assert set(statuses.values()) == {"succeeded"}, "the backlog drained: nothing lost"
     taken = Counter(event_id for path, event_id, status in answered if path == "/slack" and status == 200)
@@ -215,7 +215,7 @@ def test_where_filters_pick_events_by_their_fields(store: Store) -> None:
             resemble.validate_callback(body), receipt_id=receipt.id, received_at=clock.now()
         )
         record_events(store, routes, receipt, events, dedupe_key=None, dedupe_window=timedelta(0))
-        planned[voice] = [d["route"] for d in store.deliveries_of(events[0].id)]
+        planned[voice] = [d["route"] for d in store.reads.deliveries_of(events[0].id)]
     assert planned == {
         "narrator-7": ["narrators"],
         "reader-1": ["narrators"],
@@ -254,7 +254,7 @@ def test_a_rate_limit_of_two_a_second_holds_across_two_worker_processes_on_postg
         finally:
             for worker in workers:
                 worker.close()
-            waiting = store.backlog_snapshot(datetime.now(UTC)).waiting
+            waiting = store.reads.backlog_snapshot(datetime.now(UTC)).waiting
             with store.engine.connect() as conn:
                 senders = set(conn.execute(sa.select(attempts.c.worker)).scalars())
             store.dispose()

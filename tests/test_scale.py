@@ -69,7 +69,7 @@ def torn_requests(sink: Sink) -> int:
 
 
 def all_succeeded(store: Store) -> bool:
-    return store.delivery_status_counts() == {"succeeded": EVENTS * 2}
+    return store.reads.delivery_status_counts() == {"succeeded": EVENTS * 2}
 
 
 def test_four_workers_deliver_every_delivery_exactly_once(

@@ -286,7 +286,7 @@ def test_the_dashboard_charts_the_window_links_what_needs_attention_and_voices_a
     for _ in range(12):
         deliver_due(dispatcher)
     server.post_callback({"status": "finished"})  # a rejected receipt
-    server.store.roll_up(now=now + timedelta(seconds=30))
+    server.store.rollups.roll_up(now=now + timedelta(seconds=30))
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
@@ -327,7 +327,7 @@ def test_a_route_page_shows_each_attempt_with_the_answer_and_replays_its_dead(
     for name in ("resemble_dataset_issue.json", "resemble_finished.json"):
         server.post_callback(load_fixture(name))
     deliver_due(dispatcher)
-    server.store.roll_up(now=datetime.now(UTC) + timedelta(seconds=30))  # what the worker's job does
+    server.store.rollups.roll_up(now=datetime.now(UTC) + timedelta(seconds=30))  # what the worker's job does
     context = browser.new_context()
     page = context.new_page()
     page.goto(f"{server.url}/ui/routes")
@@ -358,7 +358,7 @@ def test_the_pages_fit_a_phone_and_work_from_the_keyboard(site: Any, browser: Br
     (event_id,) = server.post_callback(load_fixture("resemble_dataset_issue.json")).json()["event_ids"]
     server.post_callback({"status": "finished"})
     deliver_due(dispatcher)
-    server.store.roll_up(now=datetime.now(UTC) + timedelta(seconds=30))
+    server.store.rollups.roll_up(now=datetime.now(UTC) + timedelta(seconds=30))
     context = browser.new_context(viewport={"width": 390, "height": 844})
     page = context.new_page()
     page.goto(f"{server.url}/ui/")
@@ -441,7 +441,7 @@ def test_every_page_at_1280_and_390_px_breaks_no_word_inside_itself(
     deliver_due(dispatcher)
     server.post_callback({"status": "finished"})  # a rejected receipt
     server.admin.post("/api/routes/log/pause")
-    server.store.roll_up(now=datetime.now(UTC) + timedelta(seconds=30))
+    server.store.rollups.roll_up(now=datetime.now(UTC) + timedelta(seconds=30))
     receipt = server.admin.get("/api/receipts").json()["items"][0]["id"]
     voice = server.admin.get(f"/api/events/{issue}").json()["subject"]
     pages = {
@@ -507,7 +507,7 @@ def test_ops_rows_read_as_problems_and_percentiles_say_they_are_bounds(site: Any
     sink.respond = lambda _: Reply(status=503, body=b"down")
     server.post_callback({"id": "v-ops", "status": "finished"})
     deliver_due(dispatcher)
-    server.store.roll_up(now=datetime.now(UTC) + timedelta(seconds=30))
+    server.store.rollups.roll_up(now=datetime.now(UTC) + timedelta(seconds=30))
     client = httpx.Client(base_url=server.url, timeout=30)
     client.post("/ui/login", data={"token": ADMIN_TOKEN})
     events = client.get("/ui/events", params={"type": "ops.delivery.dead"}).text

@@ -123,7 +123,7 @@ def _deliver_through_processes(url: str, tmp_path: Path) -> None:
             f"http://127.0.0.1:{port}/hooks/resemble/wakeup-test-callback-token-0123456789", json=body
         )
         (event_id,) = answer.json()["event_ids"]
-        wait_until(lambda: store.deliveries_of(event_id)[0]["status"] == "succeeded", timeout=20)
+        wait_until(lambda: store.reads.deliveries_of(event_id)[0]["status"] == "succeeded", timeout=20)
         assert time.monotonic() - posted < 2.5, "woken at commit, not by the fallback poll"
     finally:
         web.close()

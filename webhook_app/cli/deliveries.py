@@ -53,7 +53,7 @@ def deliveries_list(
         ]  # fmt: skip
         return "  ".join(columns) + error
 
-    items, _ = open_store(command_settings()).list_deliveries(filters, limit=limit)
+    items, _ = open_store(command_settings()).reads.list_deliveries(filters, limit=limit)
     echo_items(items, as_json, line, "no deliveries")
 
 
@@ -72,7 +72,7 @@ def deliveries_retry(status: str, route: str | None, since: str | None, yes: boo
     settings = command_settings()
     store = open_store(settings)
     now = datetime.now(UTC)
-    planned = store.deliveries_to_retry(
+    planned = store.deliveries.deliveries_to_retry(
         status=status, route=route, since=moment(since, now) if since else None
     )
     unknown = sorted({p.route for p in planned} - {r.name for r in settings.routes})
@@ -89,7 +89,7 @@ def deliveries_retry(status: str, route: str | None, since: str | None, yes: boo
     with click.progressbar(length=len(planned), label="retrying", file=sys.stderr) as bar:
         for start in range(0, len(planned), batch):
             chunk = planned[start : start + batch]
-            queued += sum(1 for delivery_id in store.add_deliveries(chunk, now=now) if delivery_id)
+            queued += sum(1 for delivery_id in store.deliveries.add_deliveries(chunk, now=now) if delivery_id)
             bar.update(len(chunk))
     skipped = len(planned) - queued
     click.echo(

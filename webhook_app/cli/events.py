@@ -55,8 +55,8 @@ def events_list(
         from webhook_app.usecases.filters import parse_event_filters
 
         filters = parse_event_filters(given)
-    items, _ = store.list_events(filters, limit=limit)
-    counts = store.delivery_counts([item["id"] for item in items])
+    items, _ = store.reads.list_events(filters, limit=limit)
+    counts = store.reads.delivery_counts([item["id"] for item in items])
     for item in items:
         if as_json:
             click.echo(json.dumps({**item, "delivery_counts": counts[item["id"]]}))
@@ -84,10 +84,10 @@ def events_show(event_id: str, as_json: bool) -> None:
     from webhook_app.usecases.show import event_lines
 
     store = open_store(command_settings())
-    document = store.get_event(event_id)
+    document = store.reads.get_event(event_id)
     if document is None:
         raise click.ClickException(f"No event with id {event_id}.")
-    deliveries = store.deliveries_of(event_id)
+    deliveries = store.reads.deliveries_of(event_id)
     if as_json:
         click.echo(json.dumps({**document, "deliveries": deliveries}, indent=2, default=json_default))
         return

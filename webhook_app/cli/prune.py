@@ -27,7 +27,7 @@ def prune(older_than: str, batch: int, dry_run: bool, yes: bool) -> None:
         raise click.BadParameter(str(exc), param_hint="--older-than") from None
     before = datetime.now(UTC) - timedelta(seconds=age)
     store = open_store(command_settings())
-    counts = store.prune_counts(before=before)
+    counts = store.retention.prune_counts(before=before)
     summary = ", ".join(f"{count} {name}" for name, count in counts.items())
     if not any(counts.values()):  # under cron, "nothing to do" is a success, not a question to refuse
         click.echo(f"nothing older than {isoformat(before)} to remove")
@@ -37,7 +37,7 @@ def prune(older_than: str, batch: int, dry_run: bool, yes: bool) -> None:
         return
     confirm(f"Remove {summary} (older than {isoformat(before)})?", yes)
     click.echo(f"pruning what is older than {isoformat(before)}", err=True)
-    removed = store.prune(
+    removed = store.retention.prune(
         before=before, batch=batch, progress=lambda kind, n: click.echo(f"  removed {n} {kind}", err=True)
     )
     click.echo(", ".join(f"{count} {name}" for name, count in removed.items()) + " removed")

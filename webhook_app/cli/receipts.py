@@ -46,7 +46,7 @@ def receipts_list(
         )
         return "  ".join(columns) + why
 
-    items, _ = open_store(command_settings()).list_receipts(filters, limit=limit)
+    items, _ = open_store(command_settings()).reads.list_receipts(filters, limit=limit)
     echo_items(items, as_json, line, "no receipts")
 
 
@@ -59,7 +59,7 @@ def receipts_show(receipt_id: str, as_json: bool) -> None:
     """One request as it arrived: accepted or why not, its events, its body."""
     from webhook_app.usecases.show import receipt_document, receipt_lines
 
-    receipt = open_store(command_settings()).get_receipt(receipt_id)
+    receipt = open_store(command_settings()).reads.get_receipt(receipt_id)
     if receipt is None:
         raise click.ClickException(f"No receipt with id {receipt_id}.")
     if not as_json:

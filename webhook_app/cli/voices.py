@@ -33,7 +33,7 @@ def voices_list(
             f"{printable(item['status'])}  {item['last_event_type']}  {item['events']} event(s)"
         )
 
-    items, _ = open_store(command_settings()).voice_list(
+    items, _ = open_store(command_settings()).rollups.voice_list(
         provider=provider, q=q, last_type=last_type, limit=limit, cursor=None
     )
     shown = [{k: v for k, v in item.items() if k != "last_seq"} for item in items]  # last_seq: the cursor's

@@ -107,13 +107,13 @@ class Dispatcher(Job):
         if free <= 0:
             return 0
         if not self._routes_known:
-            self.store.ensure_routes(self.routes, now=self.clock.now())
+            self.store.route_health.ensure_routes(self.routes, now=self.clock.now())
             self._routes_known = True
         now = self.clock.now()
         look_for_probes = now >= self._probes_looked_for_at + PROBE_LOOK_INTERVAL
         if look_for_probes:
             self._probes_looked_for_at = now
-        claims = self.store.claim_due_deliveries(
+        claims = self.store.deliveries.claim_due_deliveries(
             worker=self.worker_id,
             now=now,
             limit=free,
@@ -134,7 +134,10 @@ class Dispatcher(Job):
         if self._free_after_round <= 0 or not self.wakeup.listening:
             return self.poll_interval
         now = self.clock.now()
-        moments = [self.store.next_delivery_due_at(now), self.store.next_route_slot_at()]
+        moments = [
+            self.store.deliveries.next_delivery_due_at(now),
+            self.store.route_health.next_route_slot_at(),
+        ]
         due = [moment for moment in moments if moment is not None]
         if not due:
             return LISTENING_FALLBACK_SECONDS
@@ -156,7 +159,7 @@ class Dispatcher(Job):
         while not self._drained.wait(self.lease.total_seconds() / 3):
             running = self._running.ids()
             try:
-                held = self.store.extend_delivery_leases(
+                held = self.store.deliveries.extend_delivery_leases(
                     sorted(running), worker=self.worker_id, until=self.clock.now() + self.lease
                 )
             except Exception as exc:  # the next round tries again; the lease has two more thirds
@@ -226,7 +229,7 @@ class Dispatcher(Job):
 
     def _record(self, claim: ClaimedDelivery, result: AttemptResult) -> None:
         """Record the attempt; announce and log the ops events it raised."""
-        recorded = self.store.record_attempt(
+        recorded = self.store.deliveries.record_attempt(
             claim,
             result,
             worker=self.worker_id,

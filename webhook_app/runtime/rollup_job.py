@@ -19,7 +19,7 @@ class RollupJob(Job):
         self.clock = clock
 
     def run_once(self) -> int:
-        return self.store.roll_up(now=self.clock.now())
+        return self.store.rollups.roll_up(now=self.clock.now())
 
     def idle_seconds(self, claimed: int) -> float:
         """At once while there is a backlog; else a round every two seconds."""

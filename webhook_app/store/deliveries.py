@@ -65,7 +65,10 @@ def _probe(policies: Mapping[str, RoutePolicy], route: str) -> float:
 DELIVERY_QUEUE = LeaseQueue(deliveries, deliveries.c.next_attempt_at, deliveries.c.status.in_(DUE_STATUSES))
 
 
-class DeliveryStore(Database):
+class DeliveryStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
     def claim_due_deliveries(
         self,
         *,
@@ -88,7 +91,7 @@ class DeliveryStore(Database):
         policies = policies or {}
         c = deliveries.c
         limited = sorted(name for name, policy in policies.items() if policy.send_interval)
-        with self.writing() as conn:
+        with self.db.writing() as conn:
             claim = partial(
                 DELIVERY_QUEUE.claim,
                 conn,
@@ -189,12 +192,12 @@ class DeliveryStore(Database):
         """Hold deliveries still in flight until `until`; returns the ids `worker` still held."""
         if not ids:
             return set()
-        with self.writing() as conn:
+        with self.db.writing() as conn:
             return DELIVERY_QUEUE.extend(conn, ids, worker=worker, until=until)
 
     def next_delivery_due_at(self, after: datetime) -> datetime | None:
         """When the earliest scheduled retry falls due, so an idle worker can sleep until then."""
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             return DELIVERY_QUEUE.next_due_at(conn, after)
 
     def record_attempt(
@@ -218,7 +221,7 @@ class DeliveryStore(Database):
         # What the target said is kept as text both databases take (PostgreSQL refuses NUL).
         error = made_storable(result.error) if result.error is not None else None
         response = made_storable(result.response[:RESPONSE_CHARS]) if result.response is not None else None
-        with self.writing() as conn:
+        with self.db.writing() as conn:
             conn.execute(
                 attempts.insert().values(
                     delivery_id=claim.id,
@@ -249,7 +252,7 @@ class DeliveryStore(Database):
             raised = []
             if not (claim.route_healthy and outcome == AttemptOutcome.SUCCEEDED):  # else nothing changes
                 raised = route_health.after_attempt(
-                    self, conn, claim.route, outcome, policy, result.finished_at, error
+                    self.db, conn, claim.route, outcome, policy, result.finished_at, error
                 )
             dead = Event.from_cloudevent(claim.document) if outcome == AttemptOutcome.DEAD and held else None
             if dead is not None and not dead.type.is_ops:
@@ -278,7 +281,7 @@ class DeliveryStore(Database):
         ids: list[str | None] = []
         if not planned:
             return ids
-        with self.writing() as conn:
+        with self.db.writing() as conn:
             for p in planned:
                 row = delivery_row(p, now)
                 if p.replay_of is None:
@@ -286,7 +289,7 @@ class DeliveryStore(Database):
                     ids.append(str(row["id"]))
                 else:
                     added = conn.execute(
-                        self.insert_ignoring_conflict(deliveries, row).returning(deliveries.c.id)
+                        self.db.insert_ignoring_conflict(deliveries, row).returning(deliveries.c.id)
                     ).scalar()
                     ids.append(added)
             if any(ids):
@@ -311,6 +314,6 @@ class DeliveryStore(Database):
             query = query.where(deliveries.c.route == route)
         if since is not None:
             query = query.where(deliveries.c.updated_at >= since)
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             rows = conn.execute(query).all()
         return [PlannedDelivery(event_id=r.event_id, route=r.route, replay_of=r.id) for r in rows]

@@ -33,22 +33,23 @@ class ReceiptNotRejected(LookupError):
         self.event_ids = event_ids
 
 
-class IngestStore(Database):
-    def __init__(self, engine: sa.Engine) -> None:
-        super().__init__(engine)
-        self._fast_path = FastPath(engine, self.writers.turn)
+class IngestStore:
+    """Receipts, events and their deliveries, recorded together under one dedupe policy."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._fast_path = FastPath(db.engine, db.writers.turn)
         # Built once: constructing statements per request cost more than running them.
         self._insert_receipt = receipts.insert()
         self._insert_keyed_receipt = (
-            (postgresql if engine.dialect.name == "postgresql" else sqlite)
+            (postgresql if db.engine.dialect.name == "postgresql" else sqlite)
             .insert(receipts)
             .on_conflict_do_nothing()
             .returning(receipts.c.id)
         )
 
-    def dispose(self) -> None:
+    def close(self) -> None:
         self._fast_path.dispose()
-        super().dispose()
 
     def record_callback(
         self,
@@ -73,7 +74,7 @@ class IngestStore(Database):
             delivery_rows = [delivery_row(p, receipt.received_at) for p in planned]
             if self._fast_path.record(row, event_rows, delivery_rows):
                 return IngestResult(receipt.id, [e.id for e in new_events], duplicate=False)
-        with self.writing() as conn:  # the key is taken (a duplicate or a stale copy), or there is none
+        with self.db.writing() as conn:  # the key is taken (a duplicate or a stale copy), or there is none
             return self.record_in(conn, receipt, new_events, planned, dedupe_key, dedupe_window)
 
     def record_together(
@@ -91,7 +92,7 @@ class IngestStore(Database):
         with the events its change raised); None, with nothing kept, when `together_with` says
         False. Without a receipt the events are the service's own (an ops event)."""
         try:
-            with self.writing() as conn:
+            with self.db.writing() as conn:
                 if not together_with(conn):
                     raise _Declined
                 if receipt is None:
@@ -150,7 +151,7 @@ class IngestStore(Database):
         recorded and the original's ids come back as a duplicate. `ReceiptNotRejected` when
         the receipt is no longer rejected (another reprocess won a race).
         """
-        with self.writing() as conn:
+        with self.db.writing() as conn:
             row = conn.execute(  # locked: a reprocess racing this one waits, then finds it accepted
                 sa.select(receipts.c.status, receipts.c.received_at)
                 .where(receipts.c.id == receipt_id)
@@ -173,7 +174,7 @@ class IngestStore(Database):
         return IngestResult(receipt_id, [e.id for e in new_events], duplicate=False)
 
     def event_ids_of_receipt(self, receipt_id: str) -> list[str]:
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             return event_ids_of(conn, receipt_id)
 
     def record_rejected(self, receipt: NewReceipt, reason: dict[str, Any], *, keep: int) -> str:
@@ -183,7 +184,7 @@ class IngestStore(Database):
         not be able to fill the disk with refusals. The oldest go in the same transaction.
         """
         rejected = receipts.c.status == ReceiptStatus.REJECTED.value
-        with self.writing() as conn:
+        with self.db.writing() as conn:
             conn.execute(
                 receipts.insert().values(
                     receipt_row(receipt, status=ReceiptStatus.REJECTED.value, reason=reason)

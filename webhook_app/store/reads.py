@@ -42,7 +42,10 @@ class BacklogSnapshot:
     """Per route: deliveries due now and not taken (a paused route's backlog, a rate limit's queue)."""
 
 
-class ReadModels(Database):
+class ReadModels:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
     def list_events(
         self, filters: EventFilters, *, limit: int, cursor: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
@@ -56,7 +59,7 @@ class ReadModels(Database):
         timed = filters.since is not None or filters.until is not None
         order = (events.c.occurred_at.desc(), events.c.seq.desc()) if timed else (events.c.seq.desc(),)
         query = (
-            sa.select(events.c.seq, events.c.occurred_at, *summary_columns(self.engine.dialect.name))
+            sa.select(events.c.seq, events.c.occurred_at, *summary_columns(self.db.engine.dialect.name))
             .order_by(*order)
             .limit(limit + 1)
         )
@@ -83,8 +86,8 @@ class ReadModels(Database):
                 )
             else:
                 query = query.where(events.c.seq < position.seq)
-        with self.reading() as conn:
-            rows = self.read_all(conn, query)
+        with self.db.reading() as conn:
+            rows = self.db.read_all(conn, query)
         listed = [as_listed(row) for row in rows]
         fits = min(limit, within_page_bytes(listed))
         page = rows[:fits]
@@ -94,12 +97,12 @@ class ReadModels(Database):
         return listed[:fits], next_cursor
 
     def get_event(self, event_id: str) -> dict[str, Any] | None:
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             return conn.execute(sa.select(events.c.document).where(events.c.id == event_id)).scalar()
 
     def deliveries_of(self, event_id: str) -> list[dict[str, Any]]:
         """The event's deliveries, oldest first, each with its attempts in order."""
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             rows = conn.execute(
                 sa.select(deliveries)
                 .where(deliveries.c.event_id == event_id)
@@ -159,7 +162,7 @@ class ReadModels(Database):
             .order_by(deliveries.c.updated_at.desc())
             .limit(limit)
         )
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
 
     def voice_timeline(
@@ -175,7 +178,7 @@ class ReadModels(Database):
         cursor of the next page."""
         order = events.c.seq.desc() if newest_first else events.c.seq
         query = (
-            sa.select(events.c.seq, *summary_columns(self.engine.dialect.name))
+            sa.select(events.c.seq, *summary_columns(self.db.engine.dialect.name))
             .where(events.c.voice_id == voice_id, events.c.provider == provider)
             .order_by(order)
             .limit(limit + 1)
@@ -183,15 +186,15 @@ class ReadModels(Database):
         if cursor is not None:
             seq = decode_cursor(cursor).seq
             query = query.where(events.c.seq < seq if newest_first else events.c.seq > seq)
-        with self.reading() as conn:
-            rows = self.read_all(conn, query)
+        with self.db.reading() as conn:
+            rows = self.db.read_all(conn, query)
         listed = [as_listed(row) for row in rows]
         fits = min(limit, within_page_bytes(listed))
         next_cursor = encode_cursor(rows[fits - 1].seq) if len(rows) > fits else None
         return listed[:fits], next_cursor
 
     def get_receipt(self, receipt_id: str) -> dict[str, Any] | None:
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             row = conn.execute(sa.select(receipts).where(receipts.c.id == receipt_id)).first()
             if row is None:
                 return None
@@ -209,7 +212,7 @@ class ReadModels(Database):
         }
 
     def delivery_status_counts(self) -> dict[str, int]:
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             rows = conn.execute(
                 sa.select(deliveries.c.status, sa.func.count()).group_by(deliveries.c.status)
             ).all()
@@ -218,7 +221,7 @@ class ReadModels(Database):
     def backlog_snapshot(self, now: datetime) -> BacklogSnapshot:
         due = deliveries.c.status.in_(DUE_STATUSES)
         waiting = due & (deliveries.c.next_attempt_at <= now) & deliveries.c.locked_by.is_(None)
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             routes = [dict(row) for row in conn.execute(sa.select(route_states)).mappings()]
             waits = conn.execute(
                 sa.select(deliveries.c.route, sa.func.count()).where(waiting).group_by(deliveries.c.route)
@@ -272,7 +275,7 @@ class ReadModels(Database):
             .where(deliveries.c.event_id.in_(event_ids))
             .group_by(deliveries.c.event_id, deliveries.c.status)
         )
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             for event_id, status, count in conn.execute(query):
                 counts[event_id][status] = count
         return counts
@@ -309,7 +312,7 @@ class ReadModels(Database):
             last_at, last_id = decode_row_cursor(cursor)
             query = query.where(sa.or_(at < last_at, sa.and_(at == last_at, row_id < last_id)))
         query = query.order_by(at.desc(), row_id.desc()).limit(limit + 1)
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             rows = [dict(row) for row in conn.execute(query).mappings()]
         page = rows[:limit]
         if len(rows) <= limit:
@@ -319,13 +322,13 @@ class ReadModels(Database):
     def operation_state_counts(self) -> dict[str, int]:
         """Tracked Azure operations by state."""
         query = sa.select(azure_operations.c.state, sa.func.count()).group_by(azure_operations.c.state)
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             return {state: count for state, count in conn.execute(query)}
 
     def count_unresolved_dead(self) -> int:
         """Dead deliveries no later success resolved (an index range: cheap for the few dead ones)."""
         query = sa.select(sa.func.count()).select_from(deliveries).where(resolution.unresolved_dead())
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             return int(conn.execute(query).scalar_one())
 
     def count_rejected_since(self, since: datetime) -> int:
@@ -335,5 +338,5 @@ class ReadModels(Database):
             .select_from(receipts)
             .where(receipts.c.status == ReceiptStatus.REJECTED.value, receipts.c.received_at >= since)
         )
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             return int(conn.execute(query).scalar_one())

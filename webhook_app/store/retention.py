@@ -23,7 +23,10 @@ PRUNED = ("events", "deliveries", "attempts", "receipts", "azure_operations", "v
 """What `prune` removes, in the order it reports them."""
 
 
-class Retention(Database):
+class Retention:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
     def prune(
         self,
         *,
@@ -66,7 +69,7 @@ class Retention(Database):
             .limit(batch)
         )
         while True:
-            with self.writing() as conn:
+            with self.db.writing() as conn:
                 locked = list(conn.execute(old_events).scalars())
                 if not locked:
                     break
@@ -94,7 +97,7 @@ class Retention(Database):
             ("azure_operations", azure_operations, old_operations, sa.true()),
         ):
             while True:
-                with self.writing() as conn:
+                with self.db.writing() as conn:
                     ids = list(conn.execute(query).scalars())
                     if ids:
                         removed[name] += conn.execute(
@@ -105,7 +108,7 @@ class Retention(Database):
                 if progress:
                     progress(name, len(ids))
         while True:
-            with self.writing() as conn:
+            with self.db.writing() as conn:
                 keys = [tuple(row) for row in conn.execute(old_voices)]
                 if keys:
                     key = sa.tuple_(voices.c.provider, voices.c.voice_id)
@@ -146,7 +149,7 @@ class Retention(Database):
             .select_from(voices)
             .where(voices.c.last_event_at < before, ~_events_of_voice(~prunable)),
         }
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             return {name: int(conn.execute(query).scalar_one()) for name, query in counts.items()}
 
 

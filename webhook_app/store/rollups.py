@@ -37,11 +37,14 @@ def duration_bucket(ms: int | None) -> str:
     return next((str(bound) for bound in DURATION_BOUNDS_MS if ms <= bound), "inf")
 
 
-class RollupStore(Database):
+class RollupStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
     def roll_up(self, *, now: datetime, batch: int = BATCH) -> int:
         """Add the settled events and attempts not rolled up yet; how many rows were added."""
         settled = now - SETTLE
-        with self.writing() as conn:
+        with self.db.writing() as conn:
             positions = self._positions(conn)
             if positions is None:
                 return 0  # another worker is rolling up
@@ -51,7 +54,7 @@ class RollupStore(Database):
 
     def _positions(self, conn: sa.Connection) -> dict[str, int] | None:
         for name in ("events", "attempts"):
-            conn.execute(self.insert_ignoring_conflict(rollup_positions, {"name": name, "last_id": 0}))
+            conn.execute(self.db.insert_ignoring_conflict(rollup_positions, {"name": name, "last_id": 0}))
         rows = conn.execute(
             sa.select(rollup_positions.c.name, rollup_positions.c.last_id).with_for_update(skip_locked=True)
         ).all()
@@ -179,14 +182,14 @@ class RollupStore(Database):
             )
         if cursor is not None:
             query = query.where(voices.c.last_seq < cursor)
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             rows = [dict(row) for row in conn.execute(query).mappings()]
         page = rows[:limit]
         return page, (page[-1]["last_seq"] if len(rows) > limit else None)
 
     def counts_since(self, since: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Hourly event counts by type and attempt counts by route, from `since` (an hour)."""
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             kinds = (
                 conn.execute(
                     sa.select(event_counts)

@@ -118,19 +118,22 @@ def _resumed(row: Any, paused_for: float) -> dict[str, Any]:
     }
 
 
-class RouteHealthStore(Database):
+class RouteHealthStore:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
     def ensure_routes(self, names: Iterable[str], *, now: datetime) -> None:
         """A state row for every configured route (a rate limit needs one to count in)."""
-        with self.writing() as conn:
-            ensure_rows(self, conn, names, now)
+        with self.db.writing() as conn:
+            ensure_rows(self.db, conn, names, now)
 
     def set_route_paused(self, route: str, paused: bool, *, now: datetime, plan: Planner) -> Event | None:
         """Pause or resume by hand; the ops event it raised, or None when it already was so.
 
         A manual pause is not probed: it lasts until someone resumes the route, and a
         resume starts the count of failures afresh."""
-        with self.writing() as conn:
-            row = locked_row(self, conn, route, now)
+        with self.db.writing() as conn:
+            row = locked_row(self.db, conn, route, now)
             if paused and row.state == RouteState.ACTIVE:
                 values: dict[str, Any] = {
                     "state": RouteState.PAUSED.value,
@@ -163,7 +166,7 @@ class RouteHealthStore(Database):
 
     def paused_routes(self) -> dict[str, dict[str, Any]]:
         """The state rows of the routes paused now: why, since when, and the next probe."""
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             rows = conn.execute(
                 sa.select(route_states).where(route_states.c.state == RouteState.PAUSED.value)
             ).mappings()
@@ -173,7 +176,7 @@ class RouteHealthStore(Database):
         """Each route's row, with `last_success_at` (read from the attempts: a success on a
         healthy route writes nothing to the row)."""
         succeeded = attempts.c.outcome == AttemptOutcome.SUCCEEDED.value
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             rows = conn.execute(sa.select(route_states)).mappings().all()
             states = {row["route"]: dict(row) for row in rows}
             for name, state in states.items():
@@ -191,7 +194,7 @@ class RouteHealthStore(Database):
             .group_by(deliveries.c.route, deliveries.c.status)
         )
         counts: dict[str, dict[str, int]] = {}
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             for route, status, count in conn.execute(query):
                 counts.setdefault(route, dict.fromkeys(COUNTED_STATUSES, 0))[status] = count
         return counts
@@ -200,7 +203,7 @@ class RouteHealthStore(Database):
         """Attempts of `route` since `since`: how many, how many succeeded and failed, p50 and p99 ms."""
         mine = sa.and_(attempts.c.route == route, attempts.c.finished_at >= since)
         succeeded = AttemptOutcome.SUCCEEDED.value
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             total, ok = conn.execute(
                 sa.select(
                     sa.func.count(),
@@ -233,7 +236,7 @@ class RouteHealthStore(Database):
 
     def next_route_slot_at(self) -> datetime | None:
         """The earliest moment a rate-limited route may send again or a paused one is probed."""
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             send, probe = conn.execute(
                 sa.select(sa.func.min(route_states.c.next_send_at), sa.func.min(route_states.c.next_probe_at))
             ).one()
@@ -253,5 +256,5 @@ class RouteHealthStore(Database):
             .order_by(attempts.c.finished_at.desc(), attempts.c.id.desc())
             .limit(limit)
         )  # fmt: skip
-        with self.reading() as conn:
+        with self.db.reading() as conn:
             return [dict(row) for row in conn.execute(query).mappings()]

@@ -1,4 +1,4 @@
-"""The store: one object over the database, made of one part per aggregate.
+"""The store: the database, and one object per aggregate holding that aggregate's named queries.
 
 - `ingest`: receipts, events and their deliveries recorded together (one dedupe policy);
 - `deliveries`: the delivery queue (leases, attempts, retries, replays);
@@ -6,12 +6,15 @@
 - `reads`: what the API, pages, CLI and `/metrics` read;
 - `rollups`: voices, events per hour and attempts per hour, kept by a worker job;
 - `retention`: `prune`;
-- `operations` (a store of its own, `OperationStore`): tracked Azure operations.
+- `operations` (built on the store, `OperationStore`): tracked Azure operations.
 Both queues lease rows the same way (`lease_queue.LeaseQueue`).
 """
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
+from webhook_app.store.database import Database
 from webhook_app.store.deliveries import DeliveryStore
 from webhook_app.store.ingest import IngestStore
 from webhook_app.store.reads import ReadModels
@@ -20,5 +23,18 @@ from webhook_app.store.rollups import RollupStore
 from webhook_app.store.route_health import RouteHealthStore
 
 
-class Store(IngestStore, DeliveryStore, RouteHealthStore, RollupStore, ReadModels, Retention):
-    """Every read and every state change of receipts, events and deliveries, one named method each."""
+class Store(Database):
+    """The database (transactions, engine) and its parts, each named for what it keeps."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        super().__init__(engine)
+        self.ingest = IngestStore(self)
+        self.deliveries = DeliveryStore(self)
+        self.route_health = RouteHealthStore(self)
+        self.rollups = RollupStore(self)
+        self.reads = ReadModels(self)
+        self.retention = Retention(self)
+
+    def dispose(self) -> None:
+        self.ingest.close()
+        super().dispose()

@@ -115,7 +115,7 @@ class StoreCollector(Collector):
 
     def _gauges(self) -> Iterator[Metric]:
         now = datetime.now(UTC)
-        snapshot = self.store.backlog_snapshot(now)
+        snapshot = self.store.reads.backlog_snapshot(now)
         backlog, oldest, operations = snapshot.backlog, snapshot.oldest_due_created_at, snapshot.operations
         gauge = GaugeMetricFamily(
             "webhook_app_deliveries_backlog",

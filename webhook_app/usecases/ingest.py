@@ -94,7 +94,7 @@ class Ingest:
         together_with: Callable[[Any], bool],
     ) -> IngestResult | None:
         """Keep, with the caller's own write in the same transaction, then announce."""
-        result = self.store.record_together(
+        result = self.store.ingest.record_together(
             receipt,
             events,
             plan_deliveries(events, self.routes()),
@@ -118,7 +118,7 @@ def record_events(
     dedupe_window: timedelta,
 ) -> IngestResult:
     """Store, then announce. Only after this returns may the caller acknowledge."""
-    result = store.record_callback(
+    result = store.ingest.record_callback(
         receipt,
         events,
         plan_deliveries(events, routes),
@@ -139,7 +139,7 @@ def accept_rejected(
     now: datetime,
 ) -> IngestResult:
     """A rejected receipt that now parses becomes accepted, with its events, in one transaction."""
-    result = store.accept_rejected(
+    result = store.ingest.accept_rejected(
         receipt_id,
         parsed.events,
         plan_deliveries(parsed.events, routes),

@@ -34,7 +34,7 @@ def replay_event(
     A route where a replay of the event is still waiting gets none, and the last delivery is
     replayed at most once (the store's unique `replay_of`), so presses that race, or a press
     made twice, queue one replay; `AlreadyReplayed` when nothing new was queued."""
-    document = store.get_event(event_id)
+    document = store.reads.get_event(event_id)
     if document is None:
         raise ReplayError(f"No event with id {event_id}.")
     if route is not None:
@@ -46,7 +46,7 @@ def replay_event(
         planned = plan_deliveries([Event.from_cloudevent(document)], routes)
         if not planned:
             raise ReplayError(f"No configured route matches event {event_id}; name one with route=.")
-    latest = {d["route"]: d for d in store.deliveries_of(event_id)}
+    latest = {d["route"]: d for d in store.reads.deliveries_of(event_id)}
     waiting = {
         route for route, d in latest.items() if d["replay_of"] is not None and d["status"] in DUE_STATUSES
     }
@@ -55,7 +55,7 @@ def replay_event(
         for p in planned
         if p.route not in waiting  # a replay of this event waits there already: a second press adds none
     ]
-    ids = store.add_deliveries(planned, now=now)
+    ids = store.deliveries.add_deliveries(planned, now=now)
     created = [
         {"id": delivery_id, "route": p.route, "status": "pending", "replay_of": p.replay_of}
         for delivery_id, p in zip(ids, planned, strict=True)

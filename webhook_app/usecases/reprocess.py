@@ -43,11 +43,11 @@ def reprocess_receipt(
     now: datetime,
 ) -> IngestResult:
     """The same steps as a callback (`parse_callback`), recorded in place of the rejection."""
-    receipt = store.get_receipt(receipt_id)
+    receipt = store.reads.get_receipt(receipt_id)
     if receipt is None:
         raise NoSuchReceipt(f"No receipt with id {receipt_id}.")
     if receipt["status"] != ReceiptStatus.REJECTED:
-        raise _already(receipt_id, store.event_ids_of_receipt(receipt_id))
+        raise _already(receipt_id, store.ingest.event_ids_of_receipt(receipt_id))
     provider = providers.get(receipt["provider"])
     if provider is None or not provider.sends_callbacks:
         raise ReprocessError(f"Receipts from {receipt['provider']} cannot be reprocessed.")

@@ -35,8 +35,8 @@ class UnknownRoute(WebhookAppError, LookupError):
 
 def route_items(store: Store, routes: Sequence[Route], *, now: datetime) -> list[dict[str, Any]]:
     """One item per configured route, in the order of the configuration."""
-    states = store.route_states()
-    counts = store.route_counts()
+    states = store.route_health.route_states()
+    counts = store.route_health.route_counts()
     return [_item(route, states.get(route.name), counts.get(route.name), store, now) for route in routes]
 
 
@@ -57,7 +57,7 @@ def _item(
         "last_success_at": state.get("last_success_at"),
         "last_failure_at": state.get("last_failure_at"),
         "last_error": state.get("last_error"),
-        "last_24h": store.recent_attempts(route.name, since=now - RECENT),
+        "last_24h": store.route_health.recent_attempts(route.name, since=now - RECENT),
     }
 
 
@@ -69,7 +69,9 @@ def set_paused(
     route = next((r for r in routes if r.name == name), None)
     if route is None:
         raise UnknownRoute(name, routes)
-    event = store.set_route_paused(name, paused, now=now, plan=lambda raised: plan_deliveries(raised, routes))
+    event = store.route_health.set_route_paused(
+        name, paused, now=now, plan=lambda raised: plan_deliveries(raised, routes)
+    )
     if event is not None:
         signals.event_recorded.send(store, event=event)
     (item,) = route_items(store, [route], now=now)

@@ -33,7 +33,7 @@ def stats(store: Store, window: str, *, now: datetime) -> dict[str, Any]:
     drawn = series(store, window, now=now)
     return {
         **drawn,
-        "azure_operations": store.operation_state_counts(),
+        "azure_operations": store.reads.operation_state_counts(),
         "attention": attention(store, since=drawn["since"]),
     }
 
@@ -43,7 +43,9 @@ def series(store: Store, window: str, *, now: datetime) -> dict[str, Any]:
     p50/p99: what the charts and sparklines draw."""
     length, seconds = WINDOWS[window]
     since = bucket_of(now - length, seconds) + timedelta(seconds=seconds)
-    hourly_events, hourly_attempts = store.counts_since(since.replace(minute=0, second=0, microsecond=0))
+    hourly_events, hourly_attempts = store.rollups.counts_since(
+        since.replace(minute=0, second=0, microsecond=0)
+    )
     event_sums: dict[tuple[datetime, str], int] = defaultdict(int)
     for row in hourly_events:
         event_sums[(bucket_of(row["bucket_start"], seconds), row["type"])] += row["count"]
@@ -80,15 +82,17 @@ OUTCOMES = ("succeeded", "failed", "dead")
 def attention(store: Store, *, since: datetime) -> dict[str, Any]:
     """What a person should look at now: dead deliveries, paused routes, Azure operations that
     stalled or were stopped, receipts refused in the window."""
-    operations = store.operation_state_counts()
+    operations = store.reads.operation_state_counts()
     return {
-        "dead_deliveries": store.count_unresolved_dead(),
+        "dead_deliveries": store.reads.count_unresolved_dead(),
         "paused_routes": sorted(
-            name for name, state in store.route_states().items() if state["state"] == RouteState.PAUSED
+            name
+            for name, state in store.route_health.route_states().items()
+            if state["state"] == RouteState.PAUSED
         ),
         "azure_operations": {
             state: operations.get(state, 0)
             for state in (OperationState.STALLED.value, OperationState.ERROR.value)
         },
-        "rejected_receipts": store.count_rejected_since(since),
+        "rejected_receipts": store.reads.count_rejected_since(since),
     }

@@ -190,7 +190,7 @@ def _rejected(ctx: Services, provider: Provider, receipt: NewReceipt, invalid: I
     # neither the receipt's write nor the answer fails on it.
     details = json.loads(json.dumps(invalid.details, default=str))
     reason = {"code": invalid.code, "message": invalid.message, "details": details}
-    ctx.store.record_rejected(receipt, reason, keep=ctx.settings.max_rejected_receipts)
+    ctx.store.ingest.record_rejected(receipt, reason, keep=ctx.settings.max_rejected_receipts)
     signals.callback_received.send(ctx.store, provider=provider.name, outcome="rejected")
     logger.warning(
         "rejected a %s callback (%s): %s",

@@ -46,8 +46,8 @@ def list_events() -> Response:
     args = load_query(EventQuerySchema, _event_cursor)
     filters = event_filters(args)
     store = services().store
-    items, next_cursor = store.list_events(filters, limit=args["limit"], cursor=args.get("cursor"))
-    counts = store.delivery_counts([item["id"] for item in items])
+    items, next_cursor = store.reads.list_events(filters, limit=args["limit"], cursor=args.get("cursor"))
+    counts = store.reads.delivery_counts([item["id"] for item in items])
     listed = [{**item, "delivery_counts": counts[item["id"]]} for item in items]
     return respond(schemas.EventPage, {"items": listed, "next_cursor": next_cursor})
 
@@ -56,17 +56,17 @@ def list_events() -> Response:
 @require_admin
 def get_event(event_id: str) -> Response:
     store = services().store
-    document = store.get_event(event_id)
+    document = store.reads.get_event(event_id)
     if document is None:
         return api_error(404, "not_found", f"No event with id {event_id}.")
-    return respond(schemas.EventDetail, {**document, "deliveries": store.deliveries_of(event_id)})
+    return respond(schemas.EventDetail, {**document, "deliveries": store.reads.deliveries_of(event_id)})
 
 
 @bp.get("/events/<event_id>/recordings.csv")
 @require_admin
 def recordings_csv(event_id: str) -> Response:
     """The event's recordings as a CSV file, flagged ones first (the re-record list)."""
-    document = services().store.get_event(event_id)
+    document = services().store.reads.get_event(event_id)
     if document is None:
         return api_error(404, "not_found", f"No event with id {event_id}.")
     return csv_download(event_id, document)
@@ -119,7 +119,7 @@ class VoiceQuerySchema(PageQuerySchema):
 def list_voices() -> Response:
     args = load_query(VoiceQuerySchema, lambda text, _: decode_cursor(text))
     position = decode_cursor(args["cursor"]).seq if "cursor" in args else None
-    items, last = services().store.voice_list(
+    items, last = services().store.rollups.voice_list(
         provider=args.get("provider"),
         q=args.get("q"),
         last_type=args.get("type"),
@@ -140,10 +140,10 @@ def get_voice(provider: str, voice_id: str) -> Response:
         )
     args = load_query(PageQuerySchema, lambda text, _: decode_cursor(text))
     store = services().store
-    latest, _ = store.voice_timeline(provider, voice_id, limit=1, newest_first=True)
+    latest, _ = store.reads.voice_timeline(provider, voice_id, limit=1, newest_first=True)
     if not latest:
         return api_error(404, "not_found", f"No events for {provider} voice {voice_id}.")
-    timeline, next_cursor = store.voice_timeline(
+    timeline, next_cursor = store.reads.voice_timeline(
         provider, voice_id, limit=args["limit"], cursor=args.get("cursor")
     )
     voice = {
@@ -168,7 +168,7 @@ class ReceiptQuerySchema(PageQuerySchema):
 def list_receipts() -> Response:
     args = load_query(ReceiptQuerySchema, lambda text, _: decode_row_cursor(text))
     filters = ReceiptFilters(**{k: args.get(k) for k in ("state", "provider", "since", "until")})
-    items, next_cursor = services().store.list_receipts(
+    items, next_cursor = services().store.reads.list_receipts(
         filters, limit=args["limit"], cursor=args.get("cursor")
     )
     return respond(schemas.ReceiptPage, {"items": items, "next_cursor": next_cursor})
@@ -186,7 +186,7 @@ def reprocess(receipt_id: str) -> Response:
 @bp.get("/receipts/<receipt_id>")
 @require_admin
 def get_receipt(receipt_id: str) -> Response:
-    receipt = services().store.get_receipt(receipt_id)
+    receipt = services().store.reads.get_receipt(receipt_id)
     if receipt is None:
         return api_error(404, "not_found", f"No receipt with id {receipt_id}.")
     return respond(schemas.Receipt, receipt_document(receipt))

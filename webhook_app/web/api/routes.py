@@ -64,7 +64,7 @@ def list_deliveries() -> Response:
     args = load_query(DeliveryQuerySchema, lambda text, _: decode_row_cursor(text))
     names = ("status", "route", "event_type", "since", "until", "resolved")
     filters = DeliveryFilters(**{k: args.get(k) for k in names})
-    items, next_cursor = services().store.list_deliveries(
+    items, next_cursor = services().store.reads.list_deliveries(
         filters, limit=args["limit"], cursor=args.get("cursor")
     )
     return respond(schemas.DeliveryPage, {"items": items, "next_cursor": next_cursor})

@@ -25,11 +25,11 @@ from webhook_app.web.pages.core import (
 @signed_in
 def events() -> str:
     filters, cursor, errors = page_filters()
-    items, next_cursor = services().store.list_events(filters, limit=PAGE, cursor=cursor)
+    items, next_cursor = services().store.reads.list_events(filters, limit=PAGE, cursor=cursor)
     query = {k: v for k, v in request.args.items() if k != "cursor" and v}
     return render_template(
         "ui/events.html",
-        counts=services().store.delivery_counts([item["id"] for item in items]),
+        counts=services().store.reads.delivery_counts([item["id"] for item in items]),
         items=items,
         next_cursor=next_cursor,
         query=query,
@@ -43,17 +43,17 @@ def events() -> str:
 @signed_in
 def event(event_id: str) -> str:
     store = services().store
-    document = store.get_event(event_id)
+    document = store.reads.get_event(event_id)
     if document is None:
         abort(404, f"No event with id {event_id}.")
-    receipt = store.get_receipt(document["receipt_id"]) if document.get("receipt_id") else None
+    receipt = store.reads.get_receipt(document["receipt_id"]) if document.get("receipt_id") else None
     return render_template(
         "ui/event.html",
         event=document,
         recordings=_recordings_view(document),
         receipt=receipt,
-        deliveries=store.deliveries_of(event_id),
-        paused=store.paused_routes(),
+        deliveries=store.reads.deliveries_of(event_id),
+        paused=store.route_health.paused_routes(),
         routes=[r.name for r in services().settings.routes],
         shown_body_bytes=SHOWN_BODY_BYTES,
     )
@@ -62,7 +62,7 @@ def event(event_id: str) -> str:
 @bp.get("/events/<event_id>/recordings.csv")
 @signed_in
 def recordings_csv(event_id: str) -> Response:
-    document = services().store.get_event(event_id)
+    document = services().store.reads.get_event(event_id)
     if document is None:
         abort(404, f"No event with id {event_id}.")
     return csv_download(event_id, document)

@@ -30,12 +30,12 @@ def receipts() -> str:
         state = provider = None
     filters = ReceiptFilters(state=state, provider=provider)
     try:
-        items, next_cursor = ctx.store.list_receipts(
+        items, next_cursor = ctx.store.reads.list_receipts(
             filters, limit=PAGE, cursor=request.args.get("cursor") or None
         )
     except ValueError:
         errors.append("That page link is not valid any more.")
-        items, next_cursor = ctx.store.list_receipts(filters, limit=PAGE)
+        items, next_cursor = ctx.store.reads.list_receipts(filters, limit=PAGE)
     return render_template(
         "ui/receipts.html",
         items=items,
@@ -49,7 +49,7 @@ def receipts() -> str:
 @bp.get("/receipts/<receipt_id>")
 @signed_in
 def receipt(receipt_id: str) -> str:
-    found = services().store.get_receipt(receipt_id)
+    found = services().store.reads.get_receipt(receipt_id)
     if found is None:
         abort(404, f"No receipt with id {receipt_id}.")
     return render_template("ui/receipt.html", receipt=found, shown_body_bytes=SHOWN_BODY_BYTES)

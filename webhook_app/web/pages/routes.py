@@ -59,9 +59,9 @@ def route(name: str) -> str:
         route=item,
         configured=configured,
         target=target_of(configured),
-        next_probe_at=ctx.store.paused_routes().get(name, {}).get("next_probe_at"),
+        next_probe_at=ctx.store.route_health.paused_routes().get(name, {}).get("next_probe_at"),
         describe_state=describe_state,
-        attempts=ctx.store.attempts_of_route(name, limit=ROUTE_ATTEMPTS),
+        attempts=ctx.store.route_health.attempts_of_route(name, limit=ROUTE_ATTEMPTS),
         replay_since=list(REPLAY_SINCE),
     )
 
@@ -85,8 +85,10 @@ def route_replay_dead(name: str) -> Response:
         abort(404, f"No route named {name}.")
     now = ctx.clock.now()
     age = REPLAY_SINCE.get(request.form.get("since", ""))
-    planned = ctx.store.deliveries_to_retry(status="dead", route=name, since=now - age if age else None)
-    queued = sum(1 for delivery_id in ctx.store.add_deliveries(planned, now=now) if delivery_id)
+    planned = ctx.store.deliveries.deliveries_to_retry(
+        status="dead", route=name, since=now - age if age else None
+    )
+    queued = sum(1 for delivery_id in ctx.store.deliveries.add_deliveries(planned, now=now) if delivery_id)
     if queued:
         flash(f"{queued} dead deliveries of {name} queued again.", "ok")
     else:
@@ -120,6 +122,6 @@ def _set_route_paused(name: str, *, paused: bool) -> Response:
 @signed_in
 def dead() -> str:
     resolved = request.args.get("resolved") == "1"
-    found = services().store.dead_deliveries(resolved=resolved, limit=200)
-    paused = services().store.paused_routes()
+    found = services().store.reads.dead_deliveries(resolved=resolved, limit=200)
+    paused = services().store.route_health.paused_routes()
     return render_template("ui/dead.html", deliveries=found, resolved=resolved, paused=paused)

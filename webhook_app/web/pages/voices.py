@@ -31,7 +31,7 @@ def voices() -> str:
     except ValueError:
         errors.append("That page link is not valid any more.")
         position = None
-    items, last = ctx.store.voice_list(
+    items, last = ctx.store.rollups.voice_list(
         provider=provider,
         q=query.get("q"),
         last_type=None,
@@ -58,13 +58,13 @@ TIMELINE_EVENTS = 200
 @signed_in
 def voice(provider: str, voice_id: str) -> str:
     store = services().store
-    newest, _ = store.voice_timeline(provider, voice_id, limit=TIMELINE_EVENTS, newest_first=True)
+    newest, _ = store.reads.voice_timeline(provider, voice_id, limit=TIMELINE_EVENTS, newest_first=True)
     timeline = newest[::-1]
     if not timeline:
         abort(404, f"No events for {provider} voice {voice_id}.")
-    deliveries = {event["id"]: store.deliveries_of(event["id"]) for event in timeline}
+    deliveries = {event["id"]: store.reads.deliveries_of(event["id"]) for event in timeline}
     issues = [event for event in timeline if event["type"] == EventType.DATASET_ISSUE]
-    latest_issue = store.get_event(issues[-1]["id"]) if issues else None
+    latest_issue = store.reads.get_event(issues[-1]["id"]) if issues else None
     dataset_summary = (
         recordings.summary_line(
             latest_issue["data"].get("recordings") or [], latest_issue["data"].get("recordings_omitted", 0)
@@ -79,7 +79,7 @@ def voice(provider: str, voice_id: str) -> str:
         voice_id=voice_id,
         timeline=timeline,
         deliveries=deliveries,
-        paused=store.paused_routes(),
+        paused=store.route_health.paused_routes(),
         operations=operations,
         latest_issue=latest_issue,
         dataset_summary=dataset_summary,
