@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 import webhook_app.store.resolution as resolution
 import webhook_app.store.route_health as route_health
-from webhook_app.model import ops
 from webhook_app.model.events import Event
+from webhook_app.model.route_health import delivery_dead
 from webhook_app.model.states import AttemptOutcome, DeliveryStatus, PauseReason, RouteState
 from webhook_app.model.text import made_storable
 from webhook_app.store.database import Database
@@ -254,19 +254,16 @@ class DeliveryStore:
                 raised = route_health.after_attempt(
                     self.db, conn, claim.route, outcome, policy, result.finished_at, error
                 )
-            dead = Event.from_cloudevent(claim.document) if outcome == AttemptOutcome.DEAD and held else None
-            if dead is not None and not dead.type.is_ops:
-                raised.append(
-                    ops.delivery_dead(
-                        route=claim.route,
-                        delivery_id=claim.id,
-                        event=dead,
-                        attempts=claim.attempts + 1,
-                        code="dead",
-                        message=error or "",
-                        at=result.finished_at,
-                    )
+            if outcome == AttemptOutcome.DEAD and held:
+                dead = delivery_dead(
+                    route=claim.route,
+                    delivery_id=claim.id,
+                    event=Event.from_cloudevent(claim.document),
+                    attempts=claim.attempts + 1,
+                    error=error,
+                    at=result.finished_at,
                 )
+                raised += [dead] if dead is not None else []
             if raised:
                 insert_events(conn, raised, plan(raised), result.finished_at)
         return RecordedAttempt(held=bool(held), raised=raised)

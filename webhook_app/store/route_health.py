@@ -4,21 +4,23 @@ One row per route in `route_states`, shared by every worker and host, so a pause
 across restarts and everywhere. The row is updated in the transaction that records an
 attempt, so the count of consecutive failures is exact however many workers deliver;
 crossing `pause_after_failures` pauses the route and raises `ops.route.paused` in that
-same transaction, and a probe that succeeds resumes it with `ops.route.resumed`.
+same transaction, and a probe that succeeds resumes it with `ops.route.resumed` (the
+policy, `model/route_health.py`, decides; this module reads and writes the row).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
 import webhook_app.store.resolution as resolution
-from webhook_app.model import ops
 from webhook_app.model.events import Event
-from webhook_app.model.states import AttemptOutcome, DeliveryStatus, PauseReason, RouteState
+from webhook_app.model.route_health import after_attempt as policy_after_attempt
+from webhook_app.model.route_health import pressed
+from webhook_app.model.states import AttemptOutcome, DeliveryStatus, RouteState
 from webhook_app.store.database import Database
 from webhook_app.store.ingest import insert_events
 from webhook_app.store.records import PlannedDelivery, RoutePolicy
@@ -77,45 +79,19 @@ def after_attempt(
         if seen is None or (seen.state == RouteState.ACTIVE and seen.consecutive_failures == 0):
             return []
     row = locked_row(db, conn, route, at)
-    raised: list[Event] = []
-    if outcome == AttemptOutcome.SUCCEEDED:
-        values: dict[str, Any] = {"consecutive_failures": 0}
-        if row.state == RouteState.PAUSED and row.paused_reason == PauseReason.FAILURES:
-            paused_for = (at - row.paused_at).total_seconds()
-            values |= _resumed(row, paused_for)
-            raised.append(ops.route_resumed(route=route, reason="probe", paused_seconds=paused_for, at=at))
-    else:
-        failures = row.consecutive_failures + 1
-        values = {"consecutive_failures": failures, "last_failure_at": at, "last_error": error}
-        pause_after = policy.pause_after_failures
-        if row.state == RouteState.ACTIVE and pause_after and failures >= pause_after:
-            values |= {
-                "state": RouteState.PAUSED.value,
-                "paused_reason": PauseReason.FAILURES.value,
-                "paused_at": at,
-                "next_probe_at": at + timedelta(seconds=policy.probe_seconds),
-            }
-            raised.append(
-                ops.route_paused(
-                    route=route,
-                    reason=PauseReason.FAILURES.value,
-                    consecutive_failures=failures,
-                    error=error,
-                    at=at,
-                )
-            )
-    conn.execute(route_states.update().where(route_states.c.route == route).values(updated_at=at, **values))
-    return raised
-
-
-def _resumed(row: Any, paused_for: float) -> dict[str, Any]:
-    return {
-        "state": RouteState.ACTIVE.value,
-        "paused_reason": None,
-        "paused_at": None,
-        "next_probe_at": None,
-        "paused_seconds": row.paused_seconds + paused_for,
-    }
+    change = policy_after_attempt(
+        route,
+        row,
+        outcome,
+        pause_after_failures=policy.pause_after_failures,
+        probe_seconds=policy.probe_seconds,
+        at=at,
+        error=error,
+    )
+    conn.execute(
+        route_states.update().where(route_states.c.route == route).values(updated_at=at, **change.values)
+    )
+    return change.raised
 
 
 class RouteHealthStore:
@@ -134,35 +110,18 @@ class RouteHealthStore:
         resume starts the count of failures afresh."""
         with self.db.writing() as conn:
             row = locked_row(self.db, conn, route, now)
-            if paused and row.state == RouteState.ACTIVE:
-                values: dict[str, Any] = {
-                    "state": RouteState.PAUSED.value,
-                    "paused_reason": PauseReason.MANUAL.value,
-                    "paused_at": now,
-                    "next_probe_at": None,
-                }
-                event = ops.route_paused(
-                    route=route,
-                    reason=PauseReason.MANUAL.value,
-                    consecutive_failures=row.consecutive_failures,
-                    error=None,
-                    at=now,
-                )
-            elif not paused and row.state == RouteState.PAUSED:
-                paused_for = (now - row.paused_at).total_seconds()
-                values = _resumed(row, paused_for) | {"consecutive_failures": 0}
-                event = ops.route_resumed(
-                    route=route, reason=PauseReason.MANUAL.value, paused_seconds=paused_for, at=now
-                )
-            else:
+            change = pressed(route, row, paused, at=now)
+            if not change.raised:
                 return None
             conn.execute(
-                route_states.update().where(route_states.c.route == route).values(updated_at=now, **values)
+                route_states.update()
+                .where(route_states.c.route == route)
+                .values(updated_at=now, **change.values)
             )
-            insert_events(conn, [event], plan([event]), now)
+            insert_events(conn, change.raised, plan(change.raised), now)
             if not paused:
                 notify_work(conn)  # its waiting deliveries are due now
-        return event
+        return change.raised[0]
 
     def paused_routes(self) -> dict[str, dict[str, Any]]:
         """The state rows of the routes paused now: why, since when, and the next probe."""
