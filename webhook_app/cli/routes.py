@@ -22,6 +22,8 @@ from webhook_app.cli.common import (
 from webhook_app.errors import ConfigError
 
 if TYPE_CHECKING:
+    from webhook_app.model.routes import Route
+    from webhook_app.plugins.handler import Handler
     from webhook_app.store import Store
 
 
@@ -118,9 +120,7 @@ def routes_check(send_test: bool, only: str | None) -> None:
     read, and is kept in the event log like any other (with no delivery: this command
     makes the one call itself and prints how it went).
     """
-    from webhook_app.config.plugins import build_handlers, callback_providers, provider_classes
-    from webhook_app.model.events import OPS_PROVIDER
-    from webhook_app.usecases.samples import TEST_PREFERENCE, sample_event
+    from webhook_app.config.plugins import build_handlers
 
     settings = command_settings(sends=True)
     try:
@@ -153,29 +153,37 @@ def routes_check(send_test: bool, only: str | None) -> None:
         )
         if store is None or (only is not None and route.name != only):
             continue
-        installed = provider_classes()
-        provider = (route.providers or [cls.name for cls in callback_providers()] or list(installed))[0]
-        sendable = (
-            t for t in TEST_PREFERENCE if route.matches(str(t), OPS_PROVIDER if t.is_ops else provider)
-        )
-        event_type = next(sendable, None)
-        if event_type is None:
-            click.echo("    test: skipped, the route matches no known event type")
-            continue
-        event = _record_test_event(store, sample_event(event_type, installed.get(provider, provider)))
-        try:
-            handlers[route.name].handle(event)
-        except Exception as exc:  # report every outcome, whatever the handler raised
-            failures += 1
-            click.echo(f"    test {event_type} {event.id}: FAILED ({type(exc).__name__}: {exc})")
-        else:
-            click.echo(f"    test {event_type} {event.id}: delivered")
+        failures += not _send_test(store, route, handlers[route.name])
     for handler in handlers.values():
         handler.close()
     if store is not None:
         store.dispose()
     if failures:
         sys.exit(1)
+
+
+def _send_test(store: Store, route: Route, handler: Handler) -> bool:
+    """Record a test event of the first type the route takes and hand it to the route's handler;
+    whether it was delivered (a route that takes no known type is skipped, not failed)."""
+    from webhook_app.config.plugins import callback_providers, provider_classes
+    from webhook_app.model.events import OPS_PROVIDER
+    from webhook_app.usecases.samples import TEST_PREFERENCE, sample_event
+
+    installed = provider_classes()
+    provider = (route.providers or [cls.name for cls in callback_providers()] or list(installed))[0]
+    sendable = (t for t in TEST_PREFERENCE if route.matches(str(t), OPS_PROVIDER if t.is_ops else provider))
+    event_type = next(sendable, None)
+    if event_type is None:
+        click.echo("    test: skipped, the route matches no known event type")
+        return True
+    event = _record_test_event(store, sample_event(event_type, installed.get(provider, provider)))
+    try:
+        handler.handle(event)
+    except Exception as exc:  # report every outcome, whatever the handler raised
+        click.echo(f"    test {event_type} {event.id}: FAILED ({type(exc).__name__}: {exc})")
+        return False
+    click.echo(f"    test {event_type} {event.id}: delivered")
+    return True
 
 
 def _record_test_event(store: Store, event: Any) -> Any:

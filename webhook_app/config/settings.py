@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from webhook_app.config.interpolation import MissingVariable, interpolate
 from webhook_app.errors import ConfigError
 from webhook_app.model.routes import DEFAULT_ROUTES, Route
 from webhook_app.plugins.provider import installed_provider_names
@@ -23,7 +24,6 @@ TOKENS_FILE = "webhook_app.tokens.json"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
 _SECRET_OPTION = re.compile(r"secret|password|token|key|webhook_url", re.I)
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @dataclass(frozen=True)
@@ -275,57 +275,6 @@ def _read_toml(path: str) -> dict[str, Any]:
         raise ConfigError(f"{path}: config file not found (WEBHOOK_APP_CONFIG)") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-
-
-def interpolate(
-    value: Any,
-    environ: Mapping[str, str],
-    path: tuple[str | int, ...] = (),
-    *,
-    keep_missing_under: str | None = None,
-) -> Any:
-    """Replace `${NAME}` in every string with that environment variable.
-
-    A missing variable raises `MissingVariable` carrying where it was used, unless it is
-    under the top-level key `keep_missing_under`, where it stays as written.
-    """
-    if isinstance(value, str):
-
-        def substitute(match: re.Match[str]) -> str:
-            if match.group(1) in environ:
-                return environ[match.group(1)]
-            if keep_missing_under is not None and path[:1] == (keep_missing_under,):
-                return match.group(0)
-            raise MissingVariable(match.group(1), path)
-
-        return _ENV_REFERENCE.sub(substitute, value)
-    if isinstance(value, dict):
-        return {
-            k: interpolate(v, environ, (*path, k), keep_missing_under=keep_missing_under)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [
-            interpolate(v, environ, (*path, i), keep_missing_under=keep_missing_under)
-            for i, v in enumerate(value)
-        ]
-    return value
-
-
-class MissingVariable(ConfigError):
-    def __init__(self, name: str, path: tuple[str | int, ...]) -> None:
-        super().__init__(name)
-        self.name = name
-        self.path = path
-
-    def describe(self, source: str, document: dict[str, Any]) -> str:
-        """`file: route 'x' field 'options.url' refers to ${NAME}, which is not set`."""
-        where = f"field '{'.'.join(map(str, self.path))}'"
-        if len(self.path) >= 2 and self.path[0] == "routes" and isinstance(self.path[1], int):
-            table = document["routes"][self.path[1]]
-            label = table.get("name", f"#{self.path[1] + 1}") if isinstance(table, dict) else "?"
-            where = f"route '{label}' field '{'.'.join(map(str, self.path[2:]))}'"
-        return f"{source}: {where} refers to ${{{self.name}}}, which is not set in the environment"
 
 
 def parse_duration(text: str | float | int) -> float:

@@ -24,6 +24,7 @@ from webhook_app.config.plugins import build_handlers, load_providers
 from webhook_app.config.settings import Settings, load_settings
 from webhook_app.errors import ConfigError
 from webhook_app.model.clock import worker_clock
+from webhook_app.model.routes import Route
 from webhook_app.plugins.handler import Handler
 from webhook_app.plugins.job import JobContext
 from webhook_app.runtime.dispatch import Dispatcher
@@ -134,9 +135,41 @@ def run_worker(
     stop = stop or threading.Event()
     reload_requested = threading.Event()
     store = Store.from_settings(settings)
+    wakeup = Wakeup()
+    worker, use_routes = _worker_for(settings, store, wakeup)
+
+    def shut_down() -> None:
+        stop.set()
+        worker.wake()
+        reload_requested.set()
+
+    relay_signals({signal.SIGINT: shut_down, signal.SIGTERM: shut_down, signal.SIGHUP: reload_requested.set})
+    metrics.install()
+    if metrics_port:
+        start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry_for(store))
+    wakeup.listen(store.engine, stop)
+    freeze_startup_objects()
+    reloading = threading.Thread(
+        target=_reload_on_request,
+        args=(settings, reload_requested, stop, use_routes),
+        name="routes-reload",
+        daemon=True,
+    )
+    reloading.start()
+    try:
+        worker.run(stop)
+    finally:
+        reload_requested.set()
+        store.dispose()
+
+
+RouteUser = Callable[[tuple[Route, ...], dict[str, Handler]], None]
+
+
+def _worker_for(settings: Settings, store: Store, wakeup: Wakeup) -> tuple[Worker, RouteUser]:
+    """The worker with every job (deliveries, rollups, providers'), and how to hand it new routes."""
     clock = worker_clock(store.engine)
     worker_id = new_worker_id()
-    wakeup = Wakeup()
     dispatcher = Dispatcher(
         store,
         settings.routes,
@@ -150,48 +183,32 @@ def run_worker(
     )
     in_use = {"routes": settings.routes}  # replaced whole by a reload
     ingest = Ingest(
-        store,
-        lambda: in_use["routes"],
-        dedupe_window=timedelta(seconds=settings.dedupe_window),
-        clock=clock,
+        store, lambda: in_use["routes"], dedupe_window=timedelta(seconds=settings.dedupe_window), clock=clock
     )
     context = JobContext(database=store, settings=settings, clock=clock, worker_id=worker_id, ingest=ingest)
     provided = [job for provider in load_providers(settings).values() for job in provider.jobs(context)]
-    worker = Worker([dispatcher, RollupJob(store, clock), *provided])
 
-    def shut_down() -> None:
-        stop.set()
-        worker.wake()
-        reload_requested.set()
+    def use_routes(routes: tuple[Route, ...], handlers: dict[str, Handler]) -> None:
+        in_use["routes"] = routes
+        dispatcher.replace_routes(routes, handlers)
 
-    relay_signals({signal.SIGINT: shut_down, signal.SIGTERM: shut_down, signal.SIGHUP: reload_requested.set})
-    metrics.install()
-    if metrics_port:
-        start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry_for(store))
-    wakeup.listen(store.engine, stop)
-    freeze_startup_objects()
+    return Worker([dispatcher, RollupJob(store, clock), *provided]), use_routes
 
-    def reload_on_request() -> None:
-        """SIGHUP, off the signal handler: new routes for deliveries and what jobs record, or none."""
-        current = settings
-        while True:
-            reload_requested.wait()
-            reload_requested.clear()
-            if stop.is_set():
-                return
-            reloaded = reloaded_settings(current)
-            if reloaded is not None:
-                current, handlers = reloaded
-                in_use["routes"] = current.routes
-                dispatcher.replace_routes(current.routes, handlers)
 
-    reloading = threading.Thread(target=reload_on_request, name="routes-reload", daemon=True)
-    reloading.start()
-    try:
-        worker.run(stop)
-    finally:
-        reload_requested.set()
-        store.dispose()
+def _reload_on_request(
+    settings: Settings, requested: threading.Event, stop: threading.Event, use_routes: RouteUser
+) -> None:
+    """SIGHUP, off the signal handler: new routes for deliveries and what jobs record, or none."""
+    current = settings
+    while True:
+        requested.wait()
+        requested.clear()
+        if stop.is_set():
+            return
+        reloaded = reloaded_settings(current)
+        if reloaded is not None:
+            current, handlers = reloaded
+            use_routes(current.routes, handlers)
 
 
 class Supervisor:

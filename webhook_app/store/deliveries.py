@@ -65,6 +65,25 @@ def _probe(policies: Mapping[str, RoutePolicy], route: str) -> float:
 DELIVERY_QUEUE = LeaseQueue(deliveries, deliveries.c.next_attempt_at, deliveries.c.status.in_(DUE_STATUSES))
 
 
+def _attempt_row(
+    claim: ClaimedDelivery, result: AttemptResult, worker: str, error: str | None, response: str | None
+) -> dict[str, Any]:
+    """The attempt as kept in the history: when, how it went, what the target answered."""
+    return {
+        "delivery_id": claim.id,
+        "number": claim.attempts + 1,
+        "started_at": result.started_at,
+        "finished_at": result.finished_at,
+        "outcome": result.outcome,
+        "error": error,
+        "worker": worker,
+        "route": claim.route,
+        "status_code": result.status_code,
+        "duration_ms": round((result.finished_at - result.started_at).total_seconds() * 1000),
+        "response": response,
+    }
+
+
 class DeliveryStore:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -222,21 +241,7 @@ class DeliveryStore:
         error = made_storable(result.error) if result.error is not None else None
         response = made_storable(result.response[:RESPONSE_CHARS]) if result.response is not None else None
         with self.db.writing() as conn:
-            conn.execute(
-                attempts.insert().values(
-                    delivery_id=claim.id,
-                    number=claim.attempts + 1,
-                    started_at=result.started_at,
-                    finished_at=result.finished_at,
-                    outcome=outcome,
-                    error=error,
-                    worker=worker,
-                    route=claim.route,
-                    status_code=result.status_code,
-                    duration_ms=round((result.finished_at - result.started_at).total_seconds() * 1000),
-                    response=response,
-                )
-            )
+            conn.execute(attempts.insert().values(_attempt_row(claim, result, worker, error, response)))
             values: dict[str, Any] = {**LeaseQueue.RELEASED, "updated_at": result.finished_at}
             if not probe_failed:
                 values |= {

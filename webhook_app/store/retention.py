@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -43,6 +44,7 @@ class Retention:
         removed.
         """
         removed = dict.fromkeys(PRUNED, 0)
+        report = progress or (lambda _name, _count: None)
         unfinished = sa.exists().where(
             deliveries.c.event_id == events.c.id, deliveries.c.status.in_(DUE_STATUSES)
         )
@@ -50,33 +52,33 @@ class Retention:
         # an event (a reprocess) added meanwhile keeps its row, instead of being deleted with
         # it or failing the delete on its foreign key. On PostgreSQL such an insert waits for
         # the lock (it takes a share of the row it refers to); SQLite has one writer at a time.
-        prunable_events = sa.and_(events.c.occurred_at < before, ~unfinished)
-        old_events = sa.select(events.c.id).where(prunable_events).limit(batch).with_for_update()
+        self._prune_events(sa.and_(events.c.occurred_at < before, ~unfinished), batch, removed, report)
         referenced = sa.exists().where(events.c.receipt_id == receipts.c.id)
         prunable_receipts = sa.and_(receipts.c.received_at < before, ~referenced)
-        old_receipts = sa.select(receipts.c.id).where(prunable_receipts).limit(batch).with_for_update()
-        old_operations = (
-            sa.select(azure_operations.c.id)
-            .where(
-                azure_operations.c.state != OperationState.ACTIVE.value,
-                azure_operations.c.updated_at < before,
-            )
-            .limit(batch)
+        stopped = sa.and_(
+            azure_operations.c.state != OperationState.ACTIVE.value, azure_operations.c.updated_at < before
         )
-        old_voices = (
-            sa.select(voices.c.provider, voices.c.voice_id)
-            .where(voices.c.last_event_at < before, ~_events_of_voice())
-            .limit(batch)
-        )
+        for name, table, prunable in (
+            ("receipts", receipts, prunable_receipts),
+            ("azure_operations", azure_operations, stopped),
+        ):
+            old = sa.select(table.c.id).where(prunable).limit(batch).with_for_update()
+            self._prune_rows(name, table, old, prunable, removed, report)
+        self._prune_voices(before, batch, removed, report)
+        return removed
+
+    def _prune_events(
+        self, prunable: Any, batch: int, removed: dict[str, int], report: Callable[[str, int], None]
+    ) -> None:
+        """Events with their deliveries and attempts, a batch per transaction."""
+        old_events = sa.select(events.c.id).where(prunable).limit(batch).with_for_update()
         while True:
             with self.db.writing() as conn:
                 locked = list(conn.execute(old_events).scalars())
                 if not locked:
-                    break
+                    return
                 event_ids = list(
-                    conn.execute(
-                        sa.select(events.c.id).where(events.c.id.in_(locked), prunable_events)
-                    ).scalars()
+                    conn.execute(sa.select(events.c.id).where(events.c.id.in_(locked), prunable)).scalars()
                 )
                 delivery_ids = list(
                     conn.execute(
@@ -90,23 +92,36 @@ class Retention:
                     deliveries.delete().where(deliveries.c.id.in_(delivery_ids))
                 ).rowcount
                 removed["events"] += conn.execute(events.delete().where(events.c.id.in_(event_ids))).rowcount
-            if progress:
-                progress("events", len(event_ids))
-        for name, table, query, still in (
-            ("receipts", receipts, old_receipts, prunable_receipts),
-            ("azure_operations", azure_operations, old_operations, sa.true()),
-        ):
-            while True:
-                with self.db.writing() as conn:
-                    ids = list(conn.execute(query).scalars())
-                    if ids:
-                        removed[name] += conn.execute(
-                            table.delete().where(table.c.id.in_(ids), still)
-                        ).rowcount
-                if not ids:
-                    break
-                if progress:
-                    progress(name, len(ids))
+            report("events", len(event_ids))
+
+    def _prune_rows(
+        self,
+        name: str,
+        table: sa.Table,
+        old: Any,
+        still: Any,
+        removed: dict[str, int],
+        report: Callable[[str, int], None],
+    ) -> None:
+        """Rows of one table, a batch per transaction, each checked again once locked."""
+        while True:
+            with self.db.writing() as conn:
+                ids = list(conn.execute(old).scalars())
+                if ids:
+                    removed[name] += conn.execute(table.delete().where(table.c.id.in_(ids), still)).rowcount
+            if not ids:
+                return
+            report(name, len(ids))
+
+    def _prune_voices(
+        self, before: datetime, batch: int, removed: dict[str, int], report: Callable[[str, int], None]
+    ) -> None:
+        """A voice's row once its last activity is older and none of its events is left."""
+        old_voices = (
+            sa.select(voices.c.provider, voices.c.voice_id)
+            .where(voices.c.last_event_at < before, ~_events_of_voice())
+            .limit(batch)
+        )
         while True:
             with self.db.writing() as conn:
                 keys = [tuple(row) for row in conn.execute(old_voices)]
@@ -114,10 +129,8 @@ class Retention:
                     key = sa.tuple_(voices.c.provider, voices.c.voice_id)
                     removed["voices"] += conn.execute(voices.delete().where(key.in_(keys))).rowcount
             if not keys:
-                break
-            if progress:
-                progress("voices", len(keys))
-        return removed
+                return
+            report("voices", len(keys))
 
     def prune_counts(self, *, before: datetime) -> dict[str, int]:
         """What `prune(before=…)` would remove, counted without removing anything."""
