@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
+import json
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -76,3 +80,61 @@ def test_the_guide_provider_installed_as_a_plugin_takes_callbacks_end_to_end(
     finally:
         serve.close()
     assert ACME_TOKEN not in serve.output
+
+
+class VoiceStates(http.server.BaseHTTPRequestHandler):
+    """A polled voice service on loopback: `GET /voices` answers the states set on the server."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        body = json.dumps(self.server.states).encode()  # type: ignore[attr-defined]
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_polled_provider_with_a_command_group_plugs_in_without_touching_the_core(
+    database_url: str, tmp_path: Path, sink: Sink
+) -> None:
+    """The guide's second example: its job runs in every worker and records through the ingest
+    step (each state once, however often it is polled), and `webhook-app tick-voice` is its."""
+    site = build_plugin(tmp_path, "polled-provider", "polled-provider-entry-point")
+    service = http.server.ThreadingHTTPServer(("127.0.0.1", 0), VoiceStates)
+    service.states = [{"voice": "narrator-9", "state": "training"}]  # type: ignore[attr-defined]
+    threading.Thread(target=service.serve_forever, daemon=True).start()
+    config = tmp_path / "routes.toml"
+    config.write_text(
+        '[[routes]]\nname = "tick-only"\nhandler = "tests.plugins:SinkHandler"\n'
+        'events = ["voice.*"]\nproviders = ["tick-voice"]\n'
+        f'[routes.options]\nurl = "{sink.url}/tick"\n'
+    )
+    status_url = f"http://127.0.0.1:{service.server_port}/voices"
+    env = environment(database_url, tmp_path, config=str(config), tick_voice_status_url=status_url)
+    env["WEBHOOK_APP_TICK_VOICE_INTERVAL"] = "0.2"
+    env["PYTHONPATH"] = f"{site}:{env['PYTHONPATH']}"
+
+    assert run_cli(["db", "upgrade"], env, tmp_path).returncode == 0
+    shown = run_cli(["tick-voice", "status"], env, tmp_path)
+    assert shown.returncode == 0 and shown.stdout.strip() == status_url, shown.stderr
+    worker = Process(["worker"], env, tmp_path)
+    try:
+        wait_until(lambda: len(sink.requests) == 1, timeout=30)
+        service.states = [{"voice": "narrator-9", "state": "ready"}]  # type: ignore[attr-defined]
+        wait_until(lambda: len(sink.requests) == 2, timeout=30)
+        time.sleep(1.0)  # five more polls of the same state
+        kinds = [(r.path, r.json()["type"], r.json()["data"]["status"]) for r in sink.requests]
+        assert kinds == [
+            ("/tick", "voice.status.changed", "training"),
+            ("/tick", "voice.training.succeeded", "ready"),
+        ]
+        assert sink.requests[0].json()["source"] == "/providers/tick-voice"
+    except AssertionError:
+        print(worker.output)
+        raise
+    finally:
+        worker.close()
+        service.shutdown()
