@@ -300,6 +300,7 @@ class RequestDeadlineWorker(GeventWorker):
         self.wsgi = read_in_full(
             app, allowance, lambda environ: callback_turns if is_callback(environ) else other_turns, budget
         )
+        self.log.info("Worker ready (pid: %s)", self.pid)  # its signals are its own from here
 
     def timeout_ctx(self) -> AbstractContextManager[None]:
         return nullcontext()  # DeadlineSocket bounds every wait, idle or not

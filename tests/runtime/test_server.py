@@ -107,7 +107,7 @@ def test_worker_killed_mid_delivery_is_retried_after_the_lease_and_nothing_is_lo
     database_url: str, tmp_path: Path, started: Any, sink: Sink
 ) -> None:
     config = sink_routes_config(tmp_path, sink=sink.url)
-    event_id = ingest_directly(database_url, (Route(name="sink", handler="tests.plugins:SinkHandler"),))
+    event_id = ingest_directly(database_url, (Route(name="sink", handler="tests.sink_handlers:SinkHandler"),))
     env = environment(database_url, tmp_path, config=str(config), lease_seconds="2")
 
     sink.release.clear()  # the first delivery hangs at the sink
@@ -201,6 +201,7 @@ def test_repeated_sigterms_stop_the_process_promptly(tmp_path: Path, command: st
         wait_until(lambda: "dispatcher started" in process.output, timeout=30)
         if command == "serve":  # a web worker still booting may miss its signal (gunicorn's own race)
             wait_for_http(f"http://127.0.0.1:{port}", process)
+            wait_until(lambda: process.output.count("Worker ready") == 2, timeout=30)
         for _ in range(signals):
             os.killpg(process.proc.pid, signal.SIGTERM)
         started = time.monotonic()
