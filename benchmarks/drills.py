@@ -19,7 +19,7 @@
    timeline in a loop; callbacks keep a p99 under 500 ms.
 
 Each drill prints its counts; the script exits 1 if any count is wrong. Traffic goes only
-to 127.0.0.1. tests/test_drills.py runs the same drills at small sizes.
+to 127.0.0.1. tests/runtime/test_drills.py runs the same drills at small sizes.
 """
 
 from __future__ import annotations

@@ -109,11 +109,11 @@ def ingest_directly(database_url: str, routes: tuple[Route, ...]) -> str:
 
 
 def sink_routes_config(folder: Path, **routes: str) -> Path:
-    """A config file with one `tests.plugins:SinkHandler` route per name=URL."""
+    """A config file with one `tests.sink_handlers:SinkHandler` route per name=URL."""
     path = folder / "routes.toml"
     path.write_text(
         "".join(
-            f'[[routes]]\nname = "{name}"\nhandler = "tests.plugins:SinkHandler"\n'
+            f'[[routes]]\nname = "{name}"\nhandler = "tests.sink_handlers:SinkHandler"\n'
             f'[routes.options]\nurl = "{url}"\n'
             for name, url in routes.items()
         )

@@ -1,4 +1,4 @@
-"""Handlers the tests load by dotted path (`tests.plugins:SinkHandler`), as users load their own."""
+"""Handlers the tests load by dotted path (`tests.sink_handlers:SinkHandler`), as users load their own."""
 
 from __future__ import annotations
 

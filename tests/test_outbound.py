@@ -23,7 +23,7 @@ from handlers.email import EmailHandler
 from handlers.forward import ForwardHandler
 from handlers.slack import SlackHandler
 from tests.conftest import load_fixture
-from tests.providers.test_resemble import normalize
+from tests.providers.resemble.test_callbacks import normalize
 from tests.sink import Sink
 from webhook_app.errors import RetryableError
 from webhook_app.outbound import AnswerTooLarge, BlockedAddress, Outbound, OutboundTimeout, is_global_address

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import POSTGRES_URL, wait_until
+from tests.conftest import postgres_url, wait_until
 from tests.processes import Process, environment, free_port, run_cli, sink_routes_config, wait_for_http
 from tests.sink import Sink
 
@@ -77,7 +77,7 @@ def test_a_schema_that_is_not_upgraded_is_one_line(tmp_path: Path) -> None:
 
 def test_postgres_scheme_urls_are_accepted(tmp_path: Path) -> None:
     """What Heroku and many hosts hand out: `postgres://`; it meant psycopg2, which is not installed."""
-    url = sa.engine.make_url(POSTGRES_URL)
+    url = sa.engine.make_url(postgres_url())
     plain = f"postgres://{url.username}@{url.host}:{url.port}/{url.database}"
     result = run_cli(["db", "upgrade"], environment(plain, tmp_path), tmp_path)
     assert result.returncode == 0, result.stderr

@@ -140,7 +140,9 @@ def test_unknown_handler_and_bad_options_stop_start_up_with_names(tmp_path: Path
     settings = settings_from(tmp_path, '[[routes]]\nname = "r"\nhandler = "carrier-pigeon"\n')
     with pytest.raises(ConfigError, match=r"route 'r': field 'handler': no handler named 'carrier-pigeon'"):
         build_handlers(settings.routes, "f.toml")  # type: ignore[attr-defined]
-    settings = settings_from(tmp_path, '[[routes]]\nname = "r"\nhandler = "tests.plugins:SinkHandler"\n')
+    settings = settings_from(
+        tmp_path, '[[routes]]\nname = "r"\nhandler = "tests.sink_handlers:SinkHandler"\n'
+    )
     with pytest.raises(ConfigError, match=r"f.toml: route 'r': field 'options.url': Missing data"):
         build_handlers(settings.routes, "f.toml")  # type: ignore[attr-defined]
     settings = settings_from(tmp_path, '[[routes]]\nname = "r"\nhandler = "log"\n[routes.options]\nx = 1\n')
@@ -150,12 +152,12 @@ def test_unknown_handler_and_bad_options_stop_start_up_with_names(tmp_path: Path
 
 def test_handlers_load_by_entry_point_and_by_dotted_path() -> None:
     from handlers.log import LogHandler
-    from tests.plugins import SinkHandler
+    from tests.sink_handlers import SinkHandler
 
     assert load_handler_class("log") is LogHandler
-    assert load_handler_class("tests.plugins:SinkHandler") is SinkHandler
+    assert load_handler_class("tests.sink_handlers:SinkHandler") is SinkHandler
     with pytest.raises(ConfigError, match="cannot import"):
-        load_handler_class("tests.plugins:Nope")
+        load_handler_class("tests.sink_handlers:Nope")
     with pytest.raises(ConfigError, match="not a subclass"):
         load_handler_class("json:dumps")
 

@@ -16,7 +16,7 @@ from aiosmtpd.smtp import AuthResult
 from handlers.email import EmailHandler
 from tests.conftest import load_fixture
 from tests.processes import free_port
-from tests.providers.test_resemble import normalize
+from tests.providers.resemble.test_callbacks import normalize
 from webhook_app.errors import PermanentError, RetryableError
 
 

@@ -11,7 +11,7 @@ from standardwebhooks import Webhook
 
 from handlers.forward import ForwardHandler
 from tests.conftest import load_fixture
-from tests.providers.test_resemble import normalize
+from tests.providers.resemble.test_callbacks import normalize
 from tests.sink import Reply, Sink
 from webhook_app.errors import PermanentError, RetryableError
 

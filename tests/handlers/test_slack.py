@@ -10,7 +10,7 @@ import pytest
 
 from handlers.slack import SlackHandler
 from tests.conftest import load_fixture
-from tests.providers.test_resemble import normalize
+from tests.providers.resemble.test_callbacks import normalize
 from tests.sink import Reply, Sink
 from webhook_app.errors import PermanentError, RetryableError
 from webhook_app.model.events import EventType

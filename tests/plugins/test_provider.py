@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from tests.conftest import ADMIN_TOKEN, wait_until
+from tests.plugins.test_handler import build_plugin
 from tests.processes import Process, environment, free_port, run_cli, wait_for_http
 from tests.sink import Sink
-from tests.test_plugin import build_plugin
 
 pytestmark = pytest.mark.slow  # real processes, a browser or a drill
 
@@ -29,7 +29,7 @@ def test_the_guide_provider_installed_as_a_plugin_takes_callbacks_end_to_end(
     assert list(site.glob("acme_voice_plugin-1.0.dist-info/entry_points.txt"))
     config = tmp_path / "routes.toml"
     config.write_text(
-        '[[routes]]\nname = "acme-only"\nhandler = "tests.plugins:SinkHandler"\n'
+        '[[routes]]\nname = "acme-only"\nhandler = "tests.sink_handlers:SinkHandler"\n'
         'events = ["voice.*"]\nproviders = ["acme-voice"]\n'
         f'[routes.options]\nurl = "{sink.url}/acme"\n'
     )
@@ -108,7 +108,7 @@ def test_a_polled_provider_with_a_command_group_plugs_in_without_touching_the_co
     threading.Thread(target=service.serve_forever, daemon=True).start()
     config = tmp_path / "routes.toml"
     config.write_text(
-        '[[routes]]\nname = "tick-only"\nhandler = "tests.plugins:SinkHandler"\n'
+        '[[routes]]\nname = "tick-only"\nhandler = "tests.sink_handlers:SinkHandler"\n'
         'events = ["voice.*"]\nproviders = ["tick-voice"]\n'
         f'[routes.options]\nurl = "{sink.url}/tick"\n'
     )

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import deliver_due, load_fixture, succeed, wait_until
-from tests.plugins import SinkHandler
 from tests.sink import Reply, Sink
+from tests.sink_handlers import SinkHandler
 from webhook_app.errors import PermanentError, RetryableError
 from webhook_app.model import signals
 from webhook_app.model.events import Event
@@ -274,8 +274,8 @@ def test_a_slow_failing_route_does_not_delay_another(store: Store, sink: Sink) -
     slow_sink = Sink()
     slow_sink.release.clear()  # hold every request until released
     routes = (
-        Route(name="slow", handler="tests.plugins:SinkHandler", options={"url": slow_sink.url}),
-        Route(name="fast", handler="tests.plugins:SinkHandler", options={"url": sink.url}),
+        Route(name="slow", handler="tests.sink_handlers:SinkHandler", options={"url": slow_sink.url}),
+        Route(name="fast", handler="tests.sink_handlers:SinkHandler", options={"url": sink.url}),
     )
     handlers: dict[str, Handler] = {
         "slow": SinkHandler.from_route_options({"url": slow_sink.url, "timeout_seconds": 10}),
@@ -309,7 +309,7 @@ def test_a_slow_failing_route_does_not_delay_another(store: Store, sink: Sink) -
 
 def test_sink_errors_map_to_retry_and_dead(store: Store, sink: Sink) -> None:
     clock = FakeClock()
-    route = Route(name="s", handler="tests.plugins:SinkHandler", options={"url": sink.url})
+    route = Route(name="s", handler="tests.sink_handlers:SinkHandler", options={"url": sink.url})
     event_id = ingest(store, (route,), clock)
     d = dispatcher(store, (route,), {"s": SinkHandler.from_route_options({"url": sink.url})}, clock)
     sink.respond = lambda _: Reply(status=503)

@@ -45,7 +45,7 @@ def test_database_outage_answers_503_loses_nothing_and_recovers_by_itself(
     direct, through_proxy, proxy = proxied
     store = Store.from_url(direct)
     migrate.upgrade(store.engine)
-    route = Route(name="sink", handler="tests.plugins:SinkHandler", options={"url": sink.url})
+    route = Route(name="sink", handler="tests.sink_handlers:SinkHandler", options={"url": sink.url})
     settings = Settings(
         database_url=through_proxy,
         data_dir=str(tmp_path),
@@ -101,7 +101,7 @@ def test_metrics_are_served_while_the_database_is_down_and_count_the_5xx(
     proxied: tuple[str, str, TcpProxy], make_server_for: Any, tmp_path: Path
 ) -> None:
     """Was: `/metrics` answered 503 during an outage, when its counters matter most."""
-    from tests.test_metrics import scrape, value
+    from tests.telemetry.test_metrics import scrape, value
 
     direct, through_proxy, proxy = proxied
     store = Store.from_url(direct)

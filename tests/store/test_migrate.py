@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -64,3 +65,45 @@ def test_a_rollback_takes_the_schema_back_and_forth(database_url: str, tmp_path:
     assert "schema at 0011" in CliRunner().invoke(cli, ["db", "upgrade"], env=env).output
     wrong = CliRunner().invoke(cli, ["db", "downgrade", "nope", "--yes"], env=env)
     assert wrong.exit_code == 1 and "cannot go back to 'nope'" in wrong.output
+
+
+def _tables(engine: sa.Engine) -> dict[str, Any]:
+    """Every table's columns, indexes, unique constraints, foreign keys and primary key."""
+    inspector = sa.inspect(engine)
+    described = {}
+    for table in inspector.get_table_names():
+        if table == "alembic_version":
+            continue
+        described[table] = (
+            sorted((c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)),
+            sorted(
+                (i["name"], tuple(i["column_names"]), bool(i["unique"])) for i in inspector.get_indexes(table)
+            ),
+            sorted((u["name"], tuple(u["column_names"])) for u in inspector.get_unique_constraints(table)),
+            sorted(
+                (tuple(f["constrained_columns"]), f["referred_table"], tuple(f["referred_columns"]))
+                for f in inspector.get_foreign_keys(table)
+            ),
+            inspector.get_pk_constraint(table)["constrained_columns"],
+        )
+    return described
+
+
+def test_the_migrations_make_the_tables_as_declared(database_url: str, tmp_path: Any) -> None:
+    """What lets the tests' fixtures make the schema from the declared tables (`at_head`)."""
+    from tests.conftest import at_head, postgres_schema
+    from webhook_app.store.tables import metadata
+
+    migrated = Store.from_url(database_url)
+    migrate.upgrade(migrated.engine)
+    expected = _tables(migrated.engine)
+    migrated.dispose()
+    sqlite = database_url.startswith("sqlite")
+    with (
+        nullcontext(f"sqlite:///{tmp_path / 'declared.db'}") if sqlite else postgres_schema() as declared_url
+    ):
+        declared = Store.from_url(declared_url)
+        at_head(declared.engine)
+        assert _tables(declared.engine) == expected and set(expected) == set(metadata.tables)
+        assert migrate.is_current(declared.engine)
+        declared.dispose()

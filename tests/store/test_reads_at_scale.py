@@ -23,8 +23,8 @@ EVENTS = 2000
 WORKERS = 4
 CONCURRENCY = 8
 ROUTES = (
-    Route(name="a", handler="tests.plugins:SinkHandler"),
-    Route(name="b", handler="tests.plugins:SinkHandler"),
+    Route(name="a", handler="tests.sink_handlers:SinkHandler"),
+    Route(name="b", handler="tests.sink_handlers:SinkHandler"),
 )
 
 

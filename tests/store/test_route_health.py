@@ -15,10 +15,10 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import deliver_due, postgres_schema, wait_until
-from tests.plugins import SinkHandler
 from tests.processes import Process, environment
+from tests.runtime.test_dispatch import START, FakeClock, dispatcher, ingest
 from tests.sink import Reply, Sink
-from tests.test_dispatch import START, FakeClock, dispatcher, ingest
+from tests.sink_handlers import SinkHandler
 from webhook_app.config.route_file import parse_routes
 from webhook_app.model.retry import RetryPolicy
 from webhook_app.model.routes import Route
@@ -35,7 +35,7 @@ QUICK_RETRY = RetryPolicy(max_attempts=3, base_seconds=1, max_seconds=1, factor=
 
 def sink_route(name: str, sink: Sink, **keys: Any) -> tuple[Route, Handler]:
     route = Route(
-        name=name, handler="tests.plugins:SinkHandler", options={"url": f"{sink.url}/{name}"}, **keys
+        name=name, handler="tests.sink_handlers:SinkHandler", options={"url": f"{sink.url}/{name}"}, **keys
     )
     return route, SinkHandler.from_route_options(route.options)
 
@@ -233,12 +233,12 @@ def test_a_rate_limit_of_two_a_second_holds_across_two_worker_processes_on_postg
     with postgres_schema() as url:
         store = Store.from_url(url)
         migrate.upgrade(store.engine)
-        route = Route(name="slack", handler="tests.plugins:SinkHandler", rate_limit="2/s")
+        route = Route(name="slack", handler="tests.sink_handlers:SinkHandler", rate_limit="2/s")
         clock = FakeClock(datetime.now(UTC))
         event_ids = [ingest(store, (route,), clock) for _ in range(events)]
         config = tmp_path / "routes.toml"
         config.write_text(
-            '[[routes]]\nname = "slack"\nhandler = "tests.plugins:SinkHandler"\nrate_limit = "2/s"\n'
+            '[[routes]]\nname = "slack"\nhandler = "tests.sink_handlers:SinkHandler"\nrate_limit = "2/s"\n'
             f'[routes.options]\nurl = "{sink.url}/slack"\n'
         )
         # One delivery at a time per worker, each answered after 0.8 s: a worker that took a

@@ -26,8 +26,8 @@ LATER = timedelta(seconds=30)  # past SETTLE: every row written so far counts
 @pytest.fixture
 def site(settings: Any, make_server_for: Any, sink: Sink) -> Any:
     routes = (
-        Route(name="partner", handler="tests.plugins:SinkHandler", options={"url": f"{sink.url}/partner"},
-              retry=RetryPolicy(max_attempts=1)),
+        Route(name="partner", handler="tests.sink_handlers:SinkHandler",
+              options={"url": f"{sink.url}/partner"}, retry=RetryPolicy(max_attempts=1)),
         Route(name="log", handler="log"),
     )  # fmt: skip
     configured = with_routes(settings, *routes)

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).parent / "migrations"
 HEAD_REVISION = "0011"
 """The newest migration: checking that a schema is current then needs no alembic (the
-larger part of a read-only command's start). tests/test_migrations.py keeps it in step."""
+larger part of a read-only command's start). tests/store/test_migrate.py keeps it in step."""
 
 
 def _config(connection: sa.Connection | None = None) -> Config:

@@ -128,7 +128,7 @@ def harness(azure_settings: Any, make_server_for: Any, azure: FakeAzure) -> Any:
 
 
 def test_not_started_running_succeeded_gives_one_event_per_change(harness: Harness, azure: FakeAzure) -> None:
-    from tests.test_metrics import scrape, value
+    from tests.telemetry.test_metrics import scrape, value
 
     before = scrape(harness.server.url)
     url = azure.add_operation("personal_voice", "Jessica-PersonalVoice")
@@ -397,7 +397,7 @@ def test_azure_events_flow_through_the_same_routes_and_handlers(
     routes = (
         Route(
             name="azure-sink",
-            handler="tests.plugins:SinkHandler",
+            handler="tests.sink_handlers:SinkHandler",
             providers=("azure",),
             options={"url": sink.url},
         ),

@@ -2,7 +2,7 @@
 
 Bodies are drawn near Resemble's shape (right keys, wrong or odd values, extra keys, deep
 nesting) and far from it (any JSON, any bytes). The HTTP surface as a whole is fuzzed from
-the OpenAPI document in tests/test_openapi.py.
+the OpenAPI document in tests/web/test_openapi.py.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from webhook_app.store import migrate
 
 pytestmark = pytest.mark.slow  # real processes, a browser or a drill
 
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).parents[2] / "fixtures"
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30)

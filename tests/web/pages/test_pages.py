@@ -45,7 +45,7 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def site(settings: Any, make_server_for: Any, sink: Sink) -> Any:
     routes = (
-        Route(name="partner", handler="tests.plugins:SinkHandler", retry=RetryPolicy(max_attempts=1),
+        Route(name="partner", handler="tests.sink_handlers:SinkHandler", retry=RetryPolicy(max_attempts=1),
               options={"url": sink.url}),
         Route(name="log", handler="log"),
     )  # fmt: skip

@@ -103,7 +103,7 @@ def validate_callback(body: Any) -> dict[str, Any]:
     has the documented types (or the documented strings for flags and scores), and for
     those `_load_plain` returns what the schema would, applying the schema's own
     conversions. Anything else (an error to report, a rarer form) goes through the schema,
-    which stays the rule; tests/test_fuzz.py checks that the two agree.
+    which stays the rule; tests/providers/resemble/test_callbacks_fuzz.py checks that the two agree.
     """
     body, omitted = _within_cap(body)
     try:
