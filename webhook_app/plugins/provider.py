@@ -61,10 +61,9 @@ class InvalidCallback(WebhookAppError):
 @dataclass(frozen=True)
 class OpenAPIFragment:
     """What a provider adds to `/openapi.json`: component schemas (marshmallow classes or
-    dicts) by name, and paths in OpenAPI 3 form."""
+    dicts) by name. Its admin API's paths come from its views' `@operation`s (`web/apidoc.py`)."""
 
     schemas: Mapping[str, Any] = field(default_factory=dict)
-    paths: Mapping[str, Any] = field(default_factory=dict)
     callback_schema: str | None = None
     """The component that describes its callback's body, for `POST /hooks/<name>/<token>`."""
 

@@ -31,6 +31,7 @@ from webhook_app.services import EXTENSION_KEY, Services
 from webhook_app.store import NewReceipt
 from webhook_app.usecases.ingest import parse_callback
 from webhook_app.web import schemas
+from webhook_app.web.apidoc import JSON, answers, path_param
 from webhook_app.web.body import read_body
 from webhook_app.web.errors import (
     DATABASE_RETRY_AFTER_SECONDS,
@@ -65,6 +66,31 @@ JUDGED = "webhook_app.judged_before_body"
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Answer = tuple[int, dict[str, Any], dict[str, str]]
 """A status, its JSON document and any headers of its own."""
+
+
+CALLBACK_PATH = "/hooks/{provider_name}/{token}"
+CALLBACK_OPERATION: dict[str, Any] = {
+    "summary": "Receive a provider's callback",
+    "description": "Stored before it is acknowledged; the path's token is the caller's credential. "
+    "The body is the provider's own (one of the schemas below, by provider).",
+    "parameters": [
+        path_param("provider_name", "An installed provider that calls back"),
+        path_param("token", "One of WEBHOOK_APP_<PROVIDER>_TOKENS"),
+    ],
+    "requestBody": {"required": True, "content": {JSON: {"schema": {}}}},
+    "responses": answers(
+        r200="IngestResult",
+        r202="IngestResult",
+        r400="Not JSON",
+        r404="No callback URL with this token",
+        r413="Body over MAX_BODY_BYTES",
+        r415="Not application/json",
+        r422="Not a valid callback (kept as a rejected receipt)",
+        r503="The database is unavailable; retry",
+    ),
+}
+"""The endpoint's OpenAPI operation (it runs ahead of Flask, so it is named here rather than on a
+view); `web/openapi.py` fills in the providers' names and callback schemas."""
 
 
 class CallbackEndpoint:

@@ -15,6 +15,7 @@ from webhook_app.providers.azure.poller import track_operation
 from webhook_app.services import services
 from webhook_app.store import OperationStore, TrackedOperation
 from webhook_app.web import schemas
+from webhook_app.web.apidoc import ADMIN, ADMIN_ERRORS, JSON, answers, operation, path_param
 from webhook_app.web.auth import require_admin
 from webhook_app.web.body import storable_text
 from webhook_app.web.errors import api_error
@@ -86,6 +87,20 @@ def operation_json(operation: TrackedOperation) -> dict[str, Any]:
 
 @bp.post("/operations")
 @require_admin
+@operation(
+    {
+        "summary": "Track an Azure operation (Operation-Location)",
+        "security": ADMIN,
+        "requestBody": {"required": True, "content": {JSON: {"schema": "TrackOperation"}}},
+        "responses": answers(
+            r200="Operation",
+            r201="Operation",
+            r400="Not a JSON object",
+            r422="Not a trackable operation (e.g. a host off the allow-list)",
+            **ADMIN_ERRORS,
+        ),
+    }
+)
 def track() -> Response:
     ctx = services()
     body = request.get_json(silent=True)
@@ -108,6 +123,25 @@ def track() -> Response:
 
 @bp.get("/operations")
 @require_admin
+@operation(
+    {
+        "summary": "Tracked operations, newest first",
+        "security": ADMIN,
+        "parameters": [
+            {
+                "in": "query",
+                "name": "state",
+                "schema": {"type": "string", "enum": list(values(OperationState))},
+            },
+            {
+                "in": "query",
+                "name": "limit",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+            },
+        ],
+        "responses": answers(r200="OperationPage", r400="Invalid query parameters", **ADMIN_ERRORS),
+    }
+)
 def list_operations() -> Response:
     args = load_query(OperationQuerySchema)
     operations = OperationStore(services().store).recent(state=args.get("state"), limit=args["limit"])
@@ -116,6 +150,14 @@ def list_operations() -> Response:
 
 @bp.get("/operations/<operation_id>")
 @require_admin
+@operation(
+    {
+        "summary": "One tracked operation",
+        "security": ADMIN,
+        "parameters": [path_param("operation_id", "A tracked operation id (op_…)")],
+        "responses": answers(r200="Operation", r404="No such operation", **ADMIN_ERRORS),
+    }
+)
 def get_operation(operation_id: str) -> Response:
     operation = OperationStore(services().store).get(operation_id)
     if operation is None:
@@ -124,49 +166,6 @@ def get_operation(operation_id: str) -> Response:
 
 
 def openapi_fragment() -> OpenAPIFragment:
-    """Azure's part of `/openapi.json`: the tracked operations API."""
-    from webhook_app.web.openapi import ADMIN, ADMIN_ERRORS, JSON, answers, path_param
-
-    paths: dict[str, Any] = {
-        "/api/azure/operations": {
-            "post": {
-                "summary": "Track an Azure operation (Operation-Location)",
-                "security": ADMIN,
-                "requestBody": {"required": True, "content": {JSON: {"schema": "TrackOperation"}}},
-                "responses": answers(
-                    r200="Operation",
-                    r201="Operation",
-                    r400="Not a JSON object",
-                    r422="Not a trackable operation (e.g. a host off the allow-list)",
-                    **ADMIN_ERRORS,
-                ),
-            },
-            "get": {
-                "summary": "Tracked operations, newest first",
-                "security": ADMIN,
-                "parameters": [
-                    {
-                        "in": "query",
-                        "name": "state",
-                        "schema": {"type": "string", "enum": list(values(OperationState))},
-                    },
-                    {
-                        "in": "query",
-                        "name": "limit",
-                        "schema": {"type": "integer", "minimum": 1, "maximum": 500},
-                    },
-                ],
-                "responses": answers(r200="OperationPage", r400="Invalid query parameters", **ADMIN_ERRORS),
-            },
-        },
-        "/api/azure/operations/{operation_id}": {
-            "get": {
-                "summary": "One tracked operation",
-                "security": ADMIN,
-                "parameters": [path_param("operation_id", "A tracked operation id (op_…)")],
-                "responses": answers(r200="Operation", r404="No such operation", **ADMIN_ERRORS),
-            }
-        },
-    }
+    """Azure's schemas for `/openapi.json` (its paths are its views' `@operation`s)."""
     schemas = {"Operation": Operation, "OperationPage": OperationPage, "TrackOperation": TrackSchema}
-    return OpenAPIFragment(schemas=schemas, paths=paths)
+    return OpenAPIFragment(schemas=schemas)

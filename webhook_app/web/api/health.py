@@ -10,6 +10,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from webhook_app.services import services
 from webhook_app.store import migrate
 from webhook_app.web import schemas
+from webhook_app.web.apidoc import answers, operation
 from webhook_app.web.errors import api_error
 from webhook_app.web.schemas import respond
 
@@ -18,6 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 @bp.get("/healthz")
+@operation({"summary": "The process answers", "responses": answers(r200="Health")})
 def healthz() -> Response:
     return respond(schemas.Health, {"status": "ok"})
 
@@ -31,6 +33,12 @@ def metrics() -> Response:
 
 
 @bp.get("/readyz")
+@operation(
+    {
+        "summary": "The database is reachable and migrated",
+        "responses": answers(r200="Ready", r503="Not ready"),
+    }
+)
 def readyz() -> Response:
     store = services().store
     try:
