@@ -1,6 +1,6 @@
 """`webhook-app resemble …`: create a Resemble voice whose callback is this service, upload its
 recordings, start training. Whatever Resemble says is printed with control characters escaped
-and the API key redacted (resemble_client.py)."""
+and the API key redacted (`client.py`)."""
 
 from __future__ import annotations
 
