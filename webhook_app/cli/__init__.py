@@ -9,8 +9,10 @@ a group imports this one back. Providers add their own groups under the entry-po
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -34,11 +36,37 @@ COMMANDS_ENTRY_POINT_GROUP = "webhook_app.commands"
 
 
 def provided_commands() -> dict[str, str]:
-    """The installed providers' groups, by name (read only when a name is not the service's own:
-    importing `importlib.metadata` would double the start-up of every command)."""
-    from importlib.metadata import entry_points
+    """The installed providers' groups (entry points `webhook_app.commands`), read from each
+    distribution's `entry_points.txt` on `sys.path`, earlier paths first, as importlib.metadata
+    finds them: importing importlib.metadata itself would cost every `webhook-app --help` a
+    fifth of its time (benchmarks/RESULTS.md, "CLI start-up")."""
+    found: dict[str, str] = {}
+    for folder in sys.path:
+        try:
+            entries = list(os.scandir(folder or "."))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name.endswith((".dist-info", ".egg-info")):
+                for name, value in _entry_points(Path(entry.path, "entry_points.txt")).items():
+                    found.setdefault(name, value)
+    return found
 
-    return {ep.name: ep.value for ep in entry_points(group=COMMANDS_ENTRY_POINT_GROUP)}
+
+def _entry_points(path: Path) -> dict[str, str]:
+    """`name = module:attribute` lines of the `[webhook_app.commands]` section of one file."""
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return {}
+    section, points = "", {}
+    for line in (line.strip() for line in lines):
+        if line.startswith("["):
+            section = line
+        elif section == f"[{COMMANDS_ENTRY_POINT_GROUP}]" and "=" in line and not line.startswith(("#", ";")):
+            name, _, value = line.partition("=")
+            points[name.strip()] = value.strip()
+    return points
 
 
 class LazyGroup(click.Group):
@@ -50,10 +78,27 @@ class LazyGroup(click.Group):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.lazy = lazy
-        self.provided = provided
+        self._provided = provided
+        self._found: dict[str, str] | None = None
+
+    def provided(self) -> dict[str, str]:
+        """The providers' groups, looked for once per process."""
+        if self._found is None:
+            self._found = self._provided()
+        return self._found
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *self.provided(), *self.lazy})
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Every error the service raises on purpose ends a command the same way: `Error: <what
+        it says>`, exit 1 (the command line's one mapping of errors)."""
+        from webhook_app.errors import WebhookAppError
+
+        try:
+            return super().invoke(ctx)
+        except WebhookAppError as exc:
+            raise click.ClickException(str(exc)) from None
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         reference = self.lazy.get(cmd_name) or self.provided().get(cmd_name)

@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from webhook_app.errors import ConfigError
-
 if TYPE_CHECKING:
     from webhook_app.config.settings import Settings
     from webhook_app.store import Store
@@ -32,10 +30,7 @@ def command_settings(*, sends: bool = False) -> Settings:
     from webhook_app.model.recordings import set_low_scores
     from webhook_app.telemetry.logs import configure_logging
 
-    try:
-        settings = load_settings(route_secrets=sends)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    settings = load_settings(route_secrets=sends)
     configure_logging(settings.log_format, settings.log_level, settings.secrets())
     set_low_scores(settings.low_scores)
     return settings
@@ -100,11 +95,8 @@ def database_problem(exc: Exception) -> str:
 def validate_routes(settings: Settings) -> None:
     from webhook_app.config.plugins import build_handlers
 
-    try:
-        for handler in build_handlers(settings.routes, settings.config_path or "default routes").values():
-            handler.close()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    for handler in build_handlers(settings.routes, settings.config_path or "default routes").values():
+        handler.close()
 
 
 def serve_pidfile(settings: Settings) -> Path:

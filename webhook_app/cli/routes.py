@@ -19,7 +19,6 @@ from webhook_app.cli.common import (
     serve_pidfile,
     validate_routes,
 )
-from webhook_app.errors import ConfigError
 
 if TYPE_CHECKING:
     from webhook_app.model.routes import Route
@@ -123,12 +122,7 @@ def routes_check(send_test: bool, only: str | None) -> None:
     from webhook_app.config.plugins import build_handlers
 
     settings = command_settings(sends=True)
-    try:
-        handlers = build_handlers(
-            settings.routes, settings.config_path or "default routes", settings.public_url
-        )
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    handlers = build_handlers(settings.routes, settings.config_path or "default routes", settings.public_url)
     never = [
         f"route '{route.name}': events pattern '{pattern}' matches no event type"
         for route in settings.routes

@@ -9,47 +9,40 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from webhook_app.model.states import OperationKind, OperationState, values
-from webhook_app.providers.azure.settings import AzureSettings
 
 if TYPE_CHECKING:
     from webhook_app.config.settings import Settings
+
+
+def _own(settings: Settings) -> Any:
+    """Azure's settings (imported here: `webhook-app --help` lists this group without them)."""
+    from webhook_app.providers.azure.settings import AzureSettings
+
+    return AzureSettings.read(settings)
 
 
 @click.group()
 def azure() -> None:
     """Azure AI Speech personal voice: create, track and list long-running operations."""
     from webhook_app.cli.common import command_settings
-    from webhook_app.errors import ConfigError
 
-    try:
-        AzureSettings.read(command_settings())  # a wrong setting is named before anything runs
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    _own(command_settings())  # a wrong setting is named before anything runs
 
 
 def _track_and_report(settings: Settings, url: str, kind: str, resource_id: str) -> None:
     from webhook_app.cli.common import open_store
-    from webhook_app.errors import WebhookAppError
     from webhook_app.providers.azure.poller import track_operation
     from webhook_app.store import OperationStore
 
     store = open_store(settings)
-    try:
-        operation, created = track_operation(
-            OperationStore(store),
-            settings,
-            url=url,
-            kind=kind,
-            resource_id=resource_id,
-            now=datetime.now(UTC),
-        )
-    except WebhookAppError as exc:  # a URL, id or kind it cannot track, the limit, no key
-        raise click.ClickException(str(exc)) from None
+    operation, created = track_operation(
+        OperationStore(store), settings, url=url, kind=kind, resource_id=resource_id, now=datetime.now(UTC)
+    )
     verb = "tracking" if created else "already tracked as"
     click.echo(f"{verb} {operation.id}: {kind} {operation.resource_id}, status {operation.status}")
     click.echo(f"  {operation.operation_url}")
     if created:
-        interval = AzureSettings.read(settings).poll_interval
+        interval = _own(settings).poll_interval
         click.echo(f"  first poll in {interval:g}s by 'webhook-app worker' (or serve)")
 
 
@@ -69,7 +62,7 @@ def azure_track(operation_url: str, kind: str, resource_id: str) -> None:
 def _azure_client(settings: Settings, endpoint: str | None) -> tuple[Any, str]:
     from webhook_app.providers.azure.client import AzureClient
 
-    own = AzureSettings.read(settings)
+    own = _own(settings)
     endpoint = endpoint or own.endpoint
     if not endpoint:
         raise click.ClickException(

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from webhook_app.errors import ConfigError
 from webhook_app.model.text import printable
 
 if TYPE_CHECKING:
@@ -28,11 +27,8 @@ def _resemble_client(settings: Settings) -> Any:
     from webhook_app.providers.resemble.client import ResembleClient
     from webhook_app.providers.resemble.settings import ResembleSettings
 
-    try:
-        own = ResembleSettings.read(settings)
-        return ResembleClient(own.api_key, own.api_url, own.allowed_hosts)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    own = ResembleSettings.read(settings)
+    return ResembleClient(own.api_key, own.api_url, own.allowed_hosts)
 
 
 def _callback_url(settings: Settings, given: str | None) -> str:
@@ -148,8 +144,6 @@ def resemble_create_voice(
                 "--transcripts FILE.csv, then build",
                 err=True,
             )
-    except ResembleRequestError as exc:
-        raise click.ClickException(str(exc)) from None
     finally:
         client.close()
         store.dispose()
@@ -181,15 +175,12 @@ def _is_uuid(value: str) -> bool:
 def resemble_build(uuid: str, force: bool) -> None:
     """Start training a voice (Resemble's Build voice), once it has the recordings it needs."""
     from webhook_app.cli.common import command_settings
-    from webhook_app.providers.resemble.client import ResembleRequestError
 
     client = _resemble_client(command_settings())
     try:
         if not force:
             _refuse_too_few_recordings(client, uuid)
         click.echo(client.build(uuid))
-    except ResembleRequestError as exc:
-        raise click.ClickException(str(exc)) from None
     finally:
         client.close()
 
