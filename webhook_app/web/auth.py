@@ -10,6 +10,7 @@ from flask import request
 
 from webhook_app.services import services
 from webhook_app.tokens import token_matches
+from webhook_app.web.apidoc import ADMIN_ONLY_ATTRIBUTE
 from webhook_app.web.errors import api_error
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -29,4 +30,5 @@ def require_admin(view: F) -> F:
             return response
         return view(*args, **kwargs)
 
+    setattr(wrapper, ADMIN_ONLY_ATTRIBUTE, True)  # the OpenAPI document reads it
     return wrapper  # type: ignore[return-value]

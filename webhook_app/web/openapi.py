@@ -21,7 +21,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 from webhook_app.plugins.provider import Provider
 from webhook_app.services import services
 from webhook_app.web import schemas
-from webhook_app.web.apidoc import JSON, OPERATION_ATTRIBUTE
+from webhook_app.web.apidoc import ADMIN_ONLY_ATTRIBUTE, JSON, OPERATION_ATTRIBUTE, admin_operation
 from webhook_app.web.hooks import CALLBACK_OPERATION, CALLBACK_PATH
 
 bp = Blueprint("openapi", __name__)
@@ -85,9 +85,12 @@ def _view_operations(app: Flask) -> dict[str, dict[str, Any]]:
     """`@operation`s of the app's views by OpenAPI path (`<path:voice_id>` → `{voice_id}`) and method."""
     paths: dict[str, dict[str, Any]] = {}
     for rule in app.url_map.iter_rules():
-        document = getattr(app.view_functions[rule.endpoint], OPERATION_ATTRIBUTE, None)
+        view = app.view_functions[rule.endpoint]
+        document = getattr(view, OPERATION_ATTRIBUTE, None)
         if document is None:
             continue
+        if getattr(view, ADMIN_ONLY_ATTRIBUTE, False):
+            document = admin_operation(document)
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             paths.setdefault(path, {})[method.lower()] = copy.deepcopy(document)

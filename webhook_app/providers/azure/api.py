@@ -15,7 +15,7 @@ from webhook_app.providers.azure.poller import track_operation
 from webhook_app.services import services
 from webhook_app.store import OperationStore, TrackedOperation
 from webhook_app.web import schemas
-from webhook_app.web.apidoc import ADMIN, ADMIN_ERRORS, JSON, answers, operation, path_param
+from webhook_app.web.apidoc import JSON, answers, operation, path_param
 from webhook_app.web.auth import require_admin
 from webhook_app.web.body import storable_text
 from webhook_app.web.errors import api_error
@@ -88,18 +88,14 @@ def operation_json(operation: TrackedOperation) -> dict[str, Any]:
 @bp.post("/operations")
 @require_admin
 @operation(
-    {
-        "summary": "Track an Azure operation (Operation-Location)",
-        "security": ADMIN,
-        "requestBody": {"required": True, "content": {JSON: {"schema": "TrackOperation"}}},
-        "responses": answers(
-            r200="Operation",
-            r201="Operation",
-            r400="Not a JSON object",
-            r422="Not a trackable operation (e.g. a host off the allow-list)",
-            **ADMIN_ERRORS,
-        ),
-    }
+    summary="Track an Azure operation (Operation-Location)",
+    request_body={"required": True, "content": {JSON: {"schema": "TrackOperation"}}},
+    responses=answers(
+        r200="Operation",
+        r201="Operation",
+        r400="Not a JSON object",
+        r422="Not a trackable operation (e.g. a host off the allow-list)",
+    ),
 )
 def track() -> Response:
     ctx = services()
@@ -124,23 +120,20 @@ def track() -> Response:
 @bp.get("/operations")
 @require_admin
 @operation(
-    {
-        "summary": "Tracked operations, newest first",
-        "security": ADMIN,
-        "parameters": [
-            {
-                "in": "query",
-                "name": "state",
-                "schema": {"type": "string", "enum": list(values(OperationState))},
-            },
-            {
-                "in": "query",
-                "name": "limit",
-                "schema": {"type": "integer", "minimum": 1, "maximum": 500},
-            },
-        ],
-        "responses": answers(r200="OperationPage", r400="Invalid query parameters", **ADMIN_ERRORS),
-    }
+    summary="Tracked operations, newest first",
+    parameters=[
+        {
+            "in": "query",
+            "name": "state",
+            "schema": {"type": "string", "enum": list(values(OperationState))},
+        },
+        {
+            "in": "query",
+            "name": "limit",
+            "schema": {"type": "integer", "minimum": 1, "maximum": 500},
+        },
+    ],
+    responses=answers(r200="OperationPage", r400="Invalid query parameters"),
 )
 def list_operations() -> Response:
     args = load_query(OperationQuerySchema)
@@ -151,12 +144,9 @@ def list_operations() -> Response:
 @bp.get("/operations/<operation_id>")
 @require_admin
 @operation(
-    {
-        "summary": "One tracked operation",
-        "security": ADMIN,
-        "parameters": [path_param("operation_id", "A tracked operation id (op_…)")],
-        "responses": answers(r200="Operation", r404="No such operation", **ADMIN_ERRORS),
-    }
+    summary="One tracked operation",
+    parameters=[path_param("operation_id", "A tracked operation id (op_…)")],
+    responses=answers(r200="Operation", r404="No such operation"),
 )
 def get_operation(operation_id: str) -> Response:
     operation = OperationStore(services().store).get(operation_id)

@@ -21,7 +21,7 @@ from webhook_app.usecases.reprocess import (
 )
 from webhook_app.usecases.show import receipt_document
 from webhook_app.web import schemas
-from webhook_app.web.apidoc import ADMIN, ADMIN_ERRORS, answers, operation, path_param
+from webhook_app.web.apidoc import answers, operation, path_param
 from webhook_app.web.auth import require_admin
 from webhook_app.web.errors import api_error
 from webhook_app.web.query import PageQuerySchema, load_query
@@ -44,12 +44,9 @@ def _event_cursor(text: str, args: dict[str, Any]) -> object:
 @bp.get("/events")
 @require_admin
 @operation(
-    {
-        "summary": "List events, newest first",
-        "security": ADMIN,
-        "parameters": [{"in": "query", "schema": EventQuerySchema}],
-        "responses": answers(r200="EventPage", r400="Invalid query parameters", **ADMIN_ERRORS),
-    }
+    summary="List events, newest first",
+    parameters=[{"in": "query", "schema": EventQuerySchema}],
+    responses=answers(r200="EventPage", r400="Invalid query parameters"),
 )
 def list_events() -> Response:
     args = load_query(EventQuerySchema, _event_cursor)
@@ -64,12 +61,9 @@ def list_events() -> Response:
 @bp.get("/events/<event_id>")
 @require_admin
 @operation(
-    {
-        "summary": "One event with its deliveries and their attempts",
-        "security": ADMIN,
-        "parameters": [path_param("event_id", "An event id (evt_…)")],
-        "responses": answers(r200="EventDetail", r404="No such event", **ADMIN_ERRORS),
-    }
+    summary="One event with its deliveries and their attempts",
+    parameters=[path_param("event_id", "An event id (evt_…)")],
+    responses=answers(r200="EventDetail", r404="No such event"),
 )
 def get_event(event_id: str) -> Response:
     store = services().store
@@ -82,20 +76,17 @@ def get_event(event_id: str) -> Response:
 @bp.get("/events/<event_id>/recordings.csv")
 @require_admin
 @operation(
-    {
-        "summary": "The event's recordings as CSV, flagged ones first: the re-record list",
-        "description": "Columns: name, transcript, reasons, each score, each flag, id. "
-        "A cell a spreadsheet would run as a formula starts with '.",
-        "security": ADMIN,
-        "parameters": [path_param("event_id", "An event id (evt_…)")],
-        "responses": {
-            "200": {
-                "description": "The CSV file",
-                "content": {"text/csv": {"schema": {"type": "string"}}},
-            },
-            **answers(r404="No such event", **ADMIN_ERRORS),
+    summary="The event's recordings as CSV, flagged ones first: the re-record list",
+    description="Columns: name, transcript, reasons, each score, each flag, id. "
+    "A cell a spreadsheet would run as a formula starts with '.",
+    parameters=[path_param("event_id", "An event id (evt_…)")],
+    responses={
+        "200": {
+            "description": "The CSV file",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
         },
-    }
+        **answers(r404="No such event"),
+    },
 )
 def recordings_csv(event_id: str) -> Response:
     """The event's recordings as a CSV file, flagged ones first (the re-record list)."""
@@ -125,17 +116,12 @@ class ReplayQuerySchema(Schema):
 @bp.post("/events/<event_id>/replay")
 @require_admin
 @operation(
-    {
-        "summary": "Deliver an event again, to every matching route or one",
-        "security": ADMIN,
-        "parameters": [
-            path_param("event_id", "An event id (evt_…)"),
-            {"in": "query", "schema": ReplayQuerySchema},
-        ],
-        "responses": answers(
-            r202="Replay", r400="Invalid query parameters", r404="No such event or route", **ADMIN_ERRORS
-        ),
-    }
+    summary="Deliver an event again, to every matching route or one",
+    parameters=[
+        path_param("event_id", "An event id (evt_…)"),
+        {"in": "query", "schema": ReplayQuerySchema},
+    ],
+    responses=answers(r202="Replay", r400="Invalid query parameters", r404="No such event or route"),
 )
 def replay(event_id: str) -> Response:
     ctx = services()
@@ -163,12 +149,9 @@ class VoiceQuerySchema(PageQuerySchema):
 @bp.get("/voices")
 @require_admin
 @operation(
-    {
-        "summary": "Voices, most recent activity first (rolled up by the workers, a few seconds behind)",
-        "security": ADMIN,
-        "parameters": [{"in": "query", "schema": VoiceQuerySchema}],
-        "responses": answers(r200="VoicePage", r400="Invalid query parameters", **ADMIN_ERRORS),
-    }
+    summary="Voices, most recent activity first (rolled up by the workers, a few seconds behind)",
+    parameters=[{"in": "query", "schema": VoiceQuerySchema}],
+    responses=answers(r200="VoicePage", r400="Invalid query parameters"),
 )
 def list_voices() -> Response:
     args = load_query(VoiceQuerySchema, lambda text, _: decode_cursor(text))
@@ -187,18 +170,13 @@ def list_voices() -> Response:
 @bp.get("/voices/<provider>/<path:voice_id>")
 @require_admin
 @operation(
-    {
-        "summary": "A voice's latest status and its timeline, oldest first, a page at a time",
-        "security": ADMIN,
-        "parameters": [
-            path_param("provider", "An installed provider's name"),
-            path_param("voice_id", "The voice id"),
-            {"in": "query", "schema": PageQuerySchema},
-        ],
-        "responses": answers(
-            r200="Voice", r400="Invalid query parameters", r404="No events for this voice", **ADMIN_ERRORS
-        ),
-    }
+    summary="A voice's latest status and its timeline, oldest first, a page at a time",
+    parameters=[
+        path_param("provider", "An installed provider's name"),
+        path_param("voice_id", "The voice id"),
+        {"in": "query", "schema": PageQuerySchema},
+    ],
+    responses=answers(r200="Voice", r400="Invalid query parameters", r404="No events for this voice"),
 )
 def get_voice(provider: str, voice_id: str) -> Response:
     installed = services().providers
@@ -234,12 +212,9 @@ class ReceiptQuerySchema(PageQuerySchema):
 @bp.get("/receipts")
 @require_admin
 @operation(
-    {
-        "summary": "Receipts, newest first: what arrived, accepted or rejected and why",
-        "security": ADMIN,
-        "parameters": [{"in": "query", "schema": ReceiptQuerySchema}],
-        "responses": answers(r200="ReceiptPage", r400="Invalid query parameters", **ADMIN_ERRORS),
-    }
+    summary="Receipts, newest first: what arrived, accepted or rejected and why",
+    parameters=[{"in": "query", "schema": ReceiptQuerySchema}],
+    responses=answers(r200="ReceiptPage", r400="Invalid query parameters"),
 )
 def list_receipts() -> Response:
     args = load_query(ReceiptQuerySchema, lambda text, _: decode_row_cursor(text))
@@ -253,19 +228,15 @@ def list_receipts() -> Response:
 @bp.post("/receipts/<receipt_id>/reprocess")
 @require_admin
 @operation(
-    {
-        "summary": "Validate a rejected receipt again; record its events if it passes now",
-        "security": ADMIN,
-        "parameters": [path_param("receipt_id", "A receipt id (rcpt_…)")],
-        "responses": answers(
-            r200="IngestResult",
-            r201="IngestResult",
-            r404="No such receipt",
-            r409="Reprocessed already (the receipt is accepted)",
-            r422="Still not a valid callback",
-            **ADMIN_ERRORS,
-        ),
-    }
+    summary="Validate a rejected receipt again; record its events if it passes now",
+    parameters=[path_param("receipt_id", "A receipt id (rcpt_…)")],
+    responses=answers(
+        r200="IngestResult",
+        r201="IngestResult",
+        r404="No such receipt",
+        r409="Reprocessed already (the receipt is accepted)",
+        r422="Still not a valid callback",
+    ),
 )
 def reprocess(receipt_id: str) -> Response:
     """Validate a rejected receipt again; its events are recorded if it passes now."""
@@ -277,12 +248,9 @@ def reprocess(receipt_id: str) -> Response:
 @bp.get("/receipts/<receipt_id>")
 @require_admin
 @operation(
-    {
-        "summary": "A request as it arrived",
-        "security": ADMIN,
-        "parameters": [path_param("receipt_id", "A receipt id (rcpt_…)")],
-        "responses": answers(r200="Receipt", r404="No such receipt", **ADMIN_ERRORS),
-    }
+    summary="A request as it arrived",
+    parameters=[path_param("receipt_id", "A receipt id (rcpt_…)")],
+    responses=answers(r200="Receipt", r404="No such receipt"),
 )
 def get_receipt(receipt_id: str) -> Response:
     receipt = services().store.reads.get_receipt(receipt_id)

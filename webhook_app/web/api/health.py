@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 @bp.get("/healthz")
-@operation({"summary": "The process answers", "responses": answers(r200="Health")})
+@operation(summary="The process answers", responses=answers(r200="Health"))
 def healthz() -> Response:
     return respond(schemas.Health, {"status": "ok"})
 
@@ -34,10 +34,7 @@ def metrics() -> Response:
 
 @bp.get("/readyz")
 @operation(
-    {
-        "summary": "The database is reachable and migrated",
-        "responses": answers(r200="Ready", r503="Not ready"),
-    }
+    summary="The database is reachable and migrated", responses=answers(r200="Ready", r503="Not ready")
 )
 def readyz() -> Response:
     store = services().store

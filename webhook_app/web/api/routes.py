@@ -12,7 +12,7 @@ from webhook_app.store.records import DeliveryFilters
 from webhook_app.usecases.filters import UTCMoment
 from webhook_app.usecases.route_admin import route_items, set_paused
 from webhook_app.web import schemas
-from webhook_app.web.apidoc import ADMIN, ADMIN_ERRORS, answers, operation, path_param
+from webhook_app.web.apidoc import answers, operation, path_param
 from webhook_app.web.auth import require_admin
 from webhook_app.web.query import PageQuerySchema, load_query
 from webhook_app.web.schemas import respond
@@ -36,11 +36,8 @@ class DeliveryQuerySchema(PageQuerySchema):
 @bp.get("/routes")
 @require_admin
 @operation(
-    {
-        "summary": "Each configured route: state, waiting and dead deliveries, the last 24 hours",
-        "security": ADMIN,
-        "responses": answers(r200="RoutePage", **ADMIN_ERRORS),
-    }
+    summary="Each configured route: state, waiting and dead deliveries, the last 24 hours",
+    responses=answers(r200="RoutePage"),
 )
 def list_routes() -> Response:
     ctx = services()
@@ -51,12 +48,9 @@ def list_routes() -> Response:
 @bp.post("/routes/<name>/pause")
 @require_admin
 @operation(
-    {
-        "summary": "Pause a route by hand: its deliveries wait, spending no attempts",
-        "security": ADMIN,
-        "parameters": [path_param("name", "A configured route's name")],
-        "responses": answers(r200="Route", r404="No such route", **ADMIN_ERRORS),
-    }
+    summary="Pause a route by hand: its deliveries wait, spending no attempts",
+    parameters=[path_param("name", "A configured route's name")],
+    responses=answers(r200="Route", r404="No such route"),
 )
 def pause_route(name: str) -> Response:
     return _set_paused(name, paused=True)
@@ -65,12 +59,9 @@ def pause_route(name: str) -> Response:
 @bp.post("/routes/<name>/resume")
 @require_admin
 @operation(
-    {
-        "summary": "Resume a paused route: its waiting deliveries go out",
-        "security": ADMIN,
-        "parameters": [path_param("name", "A configured route's name")],
-        "responses": answers(r200="Route", r404="No such route", **ADMIN_ERRORS),
-    }
+    summary="Resume a paused route: its waiting deliveries go out",
+    parameters=[path_param("name", "A configured route's name")],
+    responses=answers(r200="Route", r404="No such route"),
 )
 def resume_route(name: str) -> Response:
     return _set_paused(name, paused=False)
@@ -85,12 +76,9 @@ def _set_paused(name: str, *, paused: bool) -> Response:
 @bp.get("/deliveries")
 @require_admin
 @operation(
-    {
-        "summary": "Deliveries, newest first",
-        "security": ADMIN,
-        "parameters": [{"in": "query", "schema": DeliveryQuerySchema}],
-        "responses": answers(r200="DeliveryPage", r400="Invalid query parameters", **ADMIN_ERRORS),
-    }
+    summary="Deliveries, newest first",
+    parameters=[{"in": "query", "schema": DeliveryQuerySchema}],
+    responses=answers(r200="DeliveryPage", r400="Invalid query parameters"),
 )
 def list_deliveries() -> Response:
     args = load_query(DeliveryQuerySchema, lambda text, _: decode_row_cursor(text))

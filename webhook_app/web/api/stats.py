@@ -8,7 +8,7 @@ from marshmallow import RAISE, Schema, fields, validate
 from webhook_app.services import services
 from webhook_app.usecases.stats import WINDOWS, stats
 from webhook_app.web import schemas
-from webhook_app.web.apidoc import ADMIN, ADMIN_ERRORS, answers, operation
+from webhook_app.web.apidoc import answers, operation
 from webhook_app.web.auth import require_admin
 from webhook_app.web.query import load_query
 from webhook_app.web.schemas import respond
@@ -26,12 +26,9 @@ class StatsQuerySchema(Schema):
 @bp.get("/stats")
 @require_admin
 @operation(
-    {
-        "summary": "Events and delivery outcomes over time, route latency, what needs attention",
-        "security": ADMIN,
-        "parameters": [{"in": "query", "schema": StatsQuerySchema}],
-        "responses": answers(r200="Stats", r400="Invalid query parameters", **ADMIN_ERRORS),
-    }
+    summary="Events and delivery outcomes over time, route latency, what needs attention",
+    parameters=[{"in": "query", "schema": StatsQuerySchema}],
+    responses=answers(r200="Stats", r400="Invalid query parameters"),
 )
 def get_stats() -> Response:
     args = load_query(StatsQuerySchema)
