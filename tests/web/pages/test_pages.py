@@ -310,7 +310,8 @@ def test_the_dashboard_charts_the_window_links_what_needs_attention_and_voices_a
     page.goto(f"{server.url}/ui/voices")
     assert page.locator("tr.voice").count() == 15
     page.fill("input[name=q]", "narrator")
-    page.press("input[name=q]", "Enter")
+    with page.expect_navigation():
+        page.press("input[name=q]", "Enter")
     assert page.locator("tr.voice").count() == 5
     save_screenshot(page, "ui-voices.png")
     click_through(page, "tr.voice >> nth=0 >> a")
@@ -374,8 +375,8 @@ def test_the_pages_fit_a_phone_and_work_from_the_keyboard(site: Any, browser: Br
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.textContent.trim()") == "Pause":
             break
-    page.keyboard.press("Enter")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     assert "paused by hand" in page.inner_text("tr.route[data-route=partner] td.state")
     context.close()
 
