@@ -34,8 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import cpu_seconds, stop, webhook_app  # noqa: E402
 from tests.fake_azure import FakeAzure, self_signed_certificate  # noqa: E402
 from webhook_app.providers.azure.client import AzureClient  # noqa: E402
-from webhook_app.store import NewOperation, OperationStore, Store, migrate  # noqa: E402  # noqa: E402
-from webhook_app.store.tables import azure_operations  # noqa: E402
+from webhook_app.providers.azure.operations import NewOperation, OperationStore  # noqa: E402
+from webhook_app.providers.azure.tables import azure_operations  # noqa: E402
+from webhook_app.store import Store, migrate  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 KEY = "bench-azure-key"

@@ -35,6 +35,10 @@ class Services:
             clock=self.clock,
         )
 
+    @property
+    def provider_classes(self) -> list[type[Provider]]:
+        return [type(provider) for provider in self.providers.values()]
+
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock | None = None) -> Services:
         return cls(

@@ -19,6 +19,7 @@ from tests.processes import Process, environment
 from tests.runtime.test_dispatch import START, FakeClock, dispatcher, ingest
 from tests.sink import Reply, Sink
 from tests.sink_handlers import SinkHandler
+from webhook_app.config.plugins import provider_classes
 from webhook_app.config.route_file import parse_routes
 from webhook_app.model.retry import RetryPolicy
 from webhook_app.model.routes import Route
@@ -144,7 +145,7 @@ def test_a_failing_route_pauses_is_probed_and_resumes_by_itself_delivering_its_b
         "error": {"code": "failed", "message": "sink answered 503"},
     }
     assert store.route_health.route_states()["slack"]["state"] == "paused"
-    scraped = exposition(store).decode()
+    scraped = exposition(store, list(provider_classes().values())).decode()
     assert 'webhook_app_route_paused{route="slack"} 1.0' in scraped
     assert 'webhook_app_route_consecutive_failures{route="slack"} 3.0' in scraped
     assert 'webhook_app_route_paused{route="oncall"} 0.0' in scraped
@@ -180,7 +181,7 @@ def test_a_failing_route_pauses_is_probed_and_resumes_by_itself_delivering_its_b
     assert resumed["data"]["reason"] == "probe" and resumed["data"]["route"] == "slack"
     assert resumed["data"]["paused_seconds"] >= 61
     assert store.route_health.route_states()["slack"]["state"] == "active"
-    scraped = exposition(store).decode()
+    scraped = exposition(store, list(provider_classes().values())).decode()
     assert 'webhook_app_route_paused{route="slack"} 0.0' in scraped
     paused_for = float(scraped.split('webhook_app_route_paused_seconds{route="slack"} ')[1].split()[0])
     assert paused_for == resumed["data"]["paused_seconds"]

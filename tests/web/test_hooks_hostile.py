@@ -18,8 +18,9 @@ import pytest
 import sqlalchemy as sa
 
 from tests.conftest import ADMIN_TOKEN, RESEMBLE_TOKENS
+from webhook_app.providers.azure.operations import NewOperation, OperationStore, TooManyOperations
 from webhook_app.providers.resemble.callbacks import MAX_RECORDINGS_IN_EVENT
-from webhook_app.store import NewOperation, NewReceipt, OperationStore, TooManyOperations
+from webhook_app.store import NewReceipt
 from webhook_app.store.tables import events, receipts
 
 

@@ -18,6 +18,7 @@ from webhook_app.cli.common import command_settings, confirm, open_store
 @click.option("--yes", is_flag=True, help="Remove without asking (needed when no one can answer).")
 def prune(older_than: str, batch: int, dry_run: bool, yes: bool) -> None:
     """Delete old receipts, events and finished deliveries (never pending ones), in batches."""
+    from webhook_app.config.plugins import provider_classes
     from webhook_app.config.settings import parse_duration
     from webhook_app.model.clock import isoformat
 
@@ -27,7 +28,8 @@ def prune(older_than: str, batch: int, dry_run: bool, yes: bool) -> None:
         raise click.BadParameter(str(exc), param_hint="--older-than") from None
     before = datetime.now(UTC) - timedelta(seconds=age)
     store = open_store(command_settings())
-    counts = store.retention.prune_counts(before=before)
+    also = [rows for provider in provider_classes().values() for rows in provider.prunable()]
+    counts = store.retention.prune_counts(before=before, also=also)
     summary = ", ".join(f"{count} {name}" for name, count in counts.items())
     if not any(counts.values()):  # under cron, "nothing to do" is a success, not a question to refuse
         click.echo(f"nothing older than {isoformat(before)} to remove")
@@ -38,6 +40,9 @@ def prune(older_than: str, batch: int, dry_run: bool, yes: bool) -> None:
     confirm(f"Remove {summary} (older than {isoformat(before)})?", yes)
     click.echo(f"pruning what is older than {isoformat(before)}", err=True)
     removed = store.retention.prune(
-        before=before, batch=batch, progress=lambda kind, n: click.echo(f"  removed {n} {kind}", err=True)
+        before=before,
+        batch=batch,
+        progress=lambda kind, n: click.echo(f"  removed {n} {kind}", err=True),
+        also=also,
     )
     click.echo(", ".join(f"{count} {name}" for name, count in removed.items()) + " removed")

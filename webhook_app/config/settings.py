@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from webhook_app.config.interpolation import MissingVariable, interpolate
 from webhook_app.errors import ConfigError
+from webhook_app.model.recordings import LOW_SCORES
 from webhook_app.model.routes import DEFAULT_ROUTES, Route
 from webhook_app.plugins.provider import installed_provider_names
 
@@ -320,7 +321,7 @@ def _convert(raw: Any, kind: str, where: str) -> Any:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-SCORE_NAMES = ("stoi_score", "pesq_score", "si_sdr_score", "resemble_sample_score")
+SCORE_NAMES = tuple(LOW_SCORES)
 
 
 def _floors(raw: Any) -> dict[str, float]:

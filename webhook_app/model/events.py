@@ -39,6 +39,11 @@ class EventType(StrEnum):
         return self.value.startswith("ops.")
 
 
+ALARMS = frozenset(
+    {EventType.OPS_DELIVERY_DEAD, EventType.OPS_ROUTE_PAUSED, EventType.OPS_AZURE_UNAUTHORIZED}
+)
+"""Ops events that mean something stopped working (the pages show them in red)."""
+
 OPS_PROVIDER = "webhook-app"
 """`data.provider` of every ops event."""
 OPS_SOURCE = "/webhook-app"

@@ -5,8 +5,7 @@
   delivery_id=str, attempt=int, error=str|None)`: after each attempt is committed (worker).
 - `callback_received(sender, provider=str, outcome=str)`: every request to a hook, with
   `accepted`, `duplicate`, `rejected`, `not_found` or `too_large`.
-- `azure_polled(sender, outcome=str)`: every poll, with `unchanged`, `changed`, `retry`,
-  `stopped` or `stalled`.
+Providers announce their own (a polled provider's polls, in its package).
 - `server_error(sender, status=int, endpoint=str)`: every answer with a 5xx status.
 """
 
@@ -19,5 +18,4 @@ delivery_succeeded = _signals.signal("delivery_succeeded")
 delivery_failed = _signals.signal("delivery_failed")
 delivery_dead = _signals.signal("delivery_dead")
 callback_received = _signals.signal("callback_received")
-azure_polled = _signals.signal("azure_polled")
 server_error = _signals.signal("server_error")

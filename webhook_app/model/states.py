@@ -9,11 +9,6 @@ from __future__ import annotations
 from enum import StrEnum
 
 
-class Provider(StrEnum):
-    RESEMBLE = "resemble"
-    AZURE = "azure"
-
-
 class DeliveryStatus(StrEnum):
     PENDING = "pending"
     SUCCEEDED = "succeeded"

@@ -66,6 +66,18 @@ class OpenAPIFragment:
     schemas: Mapping[str, Any] = field(default_factory=dict)
     callback_schema: str | None = None
     """The component that describes its callback's body, for `POST /hooks/<name>/<token>`."""
+    stats: Mapping[str, Any] = field(default_factory=dict)
+    """Marshmallow fields of what `Provider.stats` adds to `GET /api/stats`, by key."""
+    attention: Mapping[str, Any] = field(default_factory=dict)
+    """Marshmallow fields of what `Provider.attention` adds to the answer's `attention`."""
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A part of a core page a provider draws: a template its blueprint serves, and its values."""
+
+    template: str
+    context: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,9 @@ class Provider:
     samples: ClassVar[tuple[str, ...]] = ()
     """What `webhook-app simulate <name> SAMPLE` can send (`sample_callback`); the first is the one
     suggested to a new user."""
+    migrations: ClassVar[str | None] = None
+    """The folder of its alembic revisions, for a provider that keeps tables of its own (on
+    `webhook_app.store.tables.metadata`); they run with the service's own."""
 
     def __init__(self, settings: ProviderSettings) -> None:
         self.settings = settings
@@ -159,6 +174,41 @@ class Provider:
     def openapi(cls) -> OpenAPIFragment:
         """Its part of the OpenAPI document (its callback's body, its admin API)."""
         return OpenAPIFragment()
+
+    # What it adds to the service's reads. `store` is the service's `webhook_app.store.Store`.
+
+    @classmethod
+    def stats(cls, store: Any) -> dict[str, Any]:
+        """Keys it adds to `GET /api/stats` (described in `openapi().stats`)."""
+        return {}
+
+    @classmethod
+    def attention(cls, store: Any) -> dict[str, Any]:
+        """Keys it adds to what needs attention now (described in `openapi().attention`)."""
+        return {}
+
+    @classmethod
+    def process_metrics(cls) -> list[Any]:
+        """Prometheus counters its jobs count into, summed across a host's processes like the
+        service's own."""
+        return []
+
+    @classmethod
+    def gauges(cls, store: Any) -> list[Any]:
+        """Prometheus metric families read from the database when `/metrics` is scraped."""
+        return []
+
+    @classmethod
+    def prunable(cls) -> list[Any]:
+        """Its rows `prune` removes (`webhook_app.store.retention.PrunableRows`)."""
+        return []
+
+    @classmethod
+    def panel(cls, place: str, store: Any, context: Mapping[str, Any]) -> Panel | None:
+        """What it draws on a core page: `place` is `attention` (a card on the dashboard, with
+        `attention` in `context`), `dashboard` (below the cards, with `stats`) or `voice` (a voice's
+        page, with `provider` and `voice_id`)."""
+        return None
 
     def blueprints(self) -> list[Blueprint]:
         """Flask blueprints this provider adds to the web app (e.g. its admin API)."""

@@ -20,7 +20,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from prometheus_client import start_http_server
 
-from webhook_app.config.plugins import build_handlers, load_providers
+from webhook_app.config.plugins import build_handlers, load_providers, provider_classes
 from webhook_app.config.settings import Settings, load_settings
 from webhook_app.errors import ConfigError
 from webhook_app.model.clock import worker_clock
@@ -146,7 +146,11 @@ def run_worker(
     relay_signals({signal.SIGINT: shut_down, signal.SIGTERM: shut_down, signal.SIGHUP: reload_requested.set})
     metrics.install()
     if metrics_port:
-        start_http_server(metrics_port, addr=metrics_host, registry=metrics.registry_for(store))
+        start_http_server(
+            metrics_port,
+            addr=metrics_host,
+            registry=metrics.registry_for(store, list(provider_classes().values())),
+        )
     wakeup.listen(store.engine, stop)
     freeze_startup_objects()
     reloading = threading.Thread(

@@ -2,7 +2,6 @@
 
 from webhook_app.model.receipts import IngestResult, NewReceipt
 from webhook_app.store.cursors import decode_cursor
-from webhook_app.store.operations import NewOperation, OperationStore, TooManyOperations, TrackedOperation
 from webhook_app.store.records import ClaimedDelivery, EventFilters, PlannedDelivery
 from webhook_app.store.store import Store
 
@@ -10,12 +9,8 @@ __all__ = [
     "ClaimedDelivery",
     "EventFilters",
     "IngestResult",
-    "NewOperation",
     "NewReceipt",
-    "OperationStore",
     "PlannedDelivery",
     "Store",
-    "TooManyOperations",
-    "TrackedOperation",
     "decode_cursor",
 ]

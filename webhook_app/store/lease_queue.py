@@ -1,6 +1,6 @@
 """Rows as work: due ones are leased to one worker at a time, for a while, and given back.
 
-Deliveries and tracked Azure operations are both queues of this kind. A worker claims due
+Deliveries and a polled provider's tracked operations are both queues of this kind. A worker claims due
 rows by setting `locked_by`/`locked_until`; PostgreSQL skips rows other workers hold
 (`FOR UPDATE SKIP LOCKED`) and SQLite's single writer makes the same statement safe
 there. A lease that expires (its worker died) makes the row due again, so nothing is

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,11 +17,21 @@ HEAD_REVISION = "0011"
 larger part of a read-only command's start). tests/store/test_migrate.py keeps it in step."""
 
 
+def version_locations() -> list[str]:
+    """The service's revisions, then those of each installed provider that keeps tables."""
+    from webhook_app.config.plugins import provider_classes
+
+    providers = [cls.migrations for cls in provider_classes().values() if cls.migrations]
+    return [str(MIGRATIONS / "versions"), *providers]
+
+
 def _config(connection: sa.Connection | None = None) -> Config:
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("path_separator", "os")
+    config.set_main_option("version_locations", os.pathsep.join(version_locations()))
     config.attributes["connection"] = connection
     return config
 

@@ -19,7 +19,6 @@ from webhook_app.store.summaries import as_listed, summary_columns, within_page_
 from webhook_app.store.tables import (
     DUE_STATUSES,
     attempts,
-    azure_operations,
     deliveries,
     events,
     receipts,
@@ -34,8 +33,6 @@ class BacklogSnapshot:
     backlog: dict[str, int]
     """Deliveries waiting, by status (`pending`, `failed`)."""
     oldest_due_created_at: datetime | None
-    operations: dict[str, int]
-    """Tracked Azure operations by state."""
     routes: list[dict[str, Any]]
     """Each route's state row (`route_states`)."""
     waiting: dict[str, int]
@@ -230,13 +227,9 @@ class ReadModels:
                 sa.select(deliveries.c.status, sa.func.count()).where(due).group_by(deliveries.c.status)
             ).all()
             oldest = conn.execute(sa.select(sa.func.min(deliveries.c.created_at)).where(due)).scalar()
-            operations = conn.execute(
-                sa.select(azure_operations.c.state, sa.func.count()).group_by(azure_operations.c.state)
-            ).all()
         return BacklogSnapshot(
             {status: count for status, count in backlog},
             oldest,
-            {state: count for state, count in operations},
             routes,
             {route: count for route, count in waits},
         )
@@ -318,12 +311,6 @@ class ReadModels:
         if len(rows) <= limit:
             return page, None
         return page, encode_row_cursor(page[-1][at.key], page[-1][row_id.key])
-
-    def operation_state_counts(self) -> dict[str, int]:
-        """Tracked Azure operations by state."""
-        query = sa.select(azure_operations.c.state, sa.func.count()).group_by(azure_operations.c.state)
-        with self.db.reading() as conn:
-            return {state: count for state, count in conn.execute(query)}
 
     def count_unresolved_dead(self) -> int:
         """Dead deliveries no later success resolved (an index range: cheap for the few dead ones)."""

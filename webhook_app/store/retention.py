@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from webhook_app.model.states import OperationState
 from webhook_app.store.database import Database
-from webhook_app.store.tables import (
-    DUE_STATUSES,
-    attempts,
-    azure_operations,
-    deliveries,
-    events,
-    receipts,
-    voices,
-)
+from webhook_app.store.tables import DUE_STATUSES, attempts, deliveries, events, receipts, voices
 
-PRUNED = ("events", "deliveries", "attempts", "receipts", "azure_operations", "voices")
-"""What `prune` removes, in the order it reports them."""
+PRUNED = ("events", "deliveries", "attempts", "receipts", "voices")
+"""What `prune` removes of the service's own, in the order it reports them."""
+
+
+@dataclass(frozen=True)
+class PrunableRows:
+    """Rows of a provider's table that `prune` removes: those `old(before)` selects, which no
+    other row refers to (`Provider.prunable`)."""
+
+    name: str
+    table: sa.Table
+    old: Callable[[datetime], sa.ColumnElement[bool]]
 
 
 class Retention:
@@ -34,16 +36,16 @@ class Retention:
         before: datetime,
         batch: int = 1000,
         progress: Callable[[str, int], None] | None = None,
+        also: Sequence[PrunableRows] = (),
     ) -> dict[str, int]:
         """Delete what is older than `before`, `batch` rows per short transaction.
 
         Events go with their deliveries and attempts only when none of those deliveries is
         still `pending` or `failed` (to be retried); receipts go once no event refers to them;
-        tracked Azure operations once they stopped; a voice's row in the voices list once its
-        last activity is older and none of its events is left. Returns how many of each were
-        removed.
+        a voice's row in the voices list once its last activity is older and none of its events
+        is left; the providers' rows (`also`) as they say. Returns how many of each were removed.
         """
-        removed = dict.fromkeys(PRUNED, 0)
+        removed = dict.fromkeys((*PRUNED, *(rows.name for rows in also)), 0)
         report = progress or (lambda _name, _count: None)
         unfinished = sa.exists().where(
             deliveries.c.event_id == events.c.id, deliveries.c.status.in_(DUE_STATUSES)
@@ -55,12 +57,9 @@ class Retention:
         self._prune_events(sa.and_(events.c.occurred_at < before, ~unfinished), batch, removed, report)
         referenced = sa.exists().where(events.c.receipt_id == receipts.c.id)
         prunable_receipts = sa.and_(receipts.c.received_at < before, ~referenced)
-        stopped = sa.and_(
-            azure_operations.c.state != OperationState.ACTIVE.value, azure_operations.c.updated_at < before
-        )
         for name, table, prunable in (
             ("receipts", receipts, prunable_receipts),
-            ("azure_operations", azure_operations, stopped),
+            *((rows.name, rows.table, rows.old(before)) for rows in also),
         ):
             old = sa.select(table.c.id).where(prunable).limit(batch).with_for_update()
             self._prune_rows(name, table, old, prunable, removed, report)
@@ -132,7 +131,7 @@ class Retention:
                 return
             report("voices", len(keys))
 
-    def prune_counts(self, *, before: datetime) -> dict[str, int]:
+    def prune_counts(self, *, before: datetime, also: Sequence[PrunableRows] = ()) -> dict[str, int]:
         """What `prune(before=…)` would remove, counted without removing anything."""
         unfinished = sa.exists().where(
             deliveries.c.event_id == events.c.id, deliveries.c.status.in_(DUE_STATUSES)
@@ -152,15 +151,13 @@ class Retention:
             "receipts": sa.select(sa.func.count())
             .select_from(receipts)
             .where(receipts.c.received_at < before, ~kept_reference),
-            "azure_operations": sa.select(sa.func.count())
-            .select_from(azure_operations)
-            .where(
-                azure_operations.c.state != OperationState.ACTIVE.value,
-                azure_operations.c.updated_at < before,
-            ),
             "voices": sa.select(sa.func.count())
             .select_from(voices)
             .where(voices.c.last_event_at < before, ~_events_of_voice(~prunable)),
+            **{
+                rows.name: sa.select(sa.func.count()).select_from(rows.table).where(rows.old(before))
+                for rows in also
+            },
         }
         with self.db.reading() as conn:
             return {name: int(conn.execute(query).scalar_one()) for name, query in counts.items()}

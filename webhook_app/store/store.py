@@ -5,9 +5,9 @@
 - `route_health`: each route's state (paused, probed, rate-limited) and recent attempts;
 - `reads`: what the API, pages, CLI and `/metrics` read;
 - `rollups`: voices, events per hour and attempts per hour, kept by a worker job;
-- `retention`: `prune`;
-- `operations` (built on the store, `OperationStore`): tracked Azure operations.
-Both queues lease rows the same way (`lease_queue.LeaseQueue`).
+- `retention`: `prune`.
+Providers keep their own tables beside these (`Provider.migrations`); a queue among them
+leases rows as the deliveries do (`lease_queue.LeaseQueue`).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,7 +21,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
 from webhook_app.model import signals
-from webhook_app.model.states import OperationState, RouteState, values
+from webhook_app.model.states import RouteState
+from webhook_app.plugins.provider import Provider
 from webhook_app.store import Store
 from webhook_app.store.tables import DUE_STATUSES
 
@@ -42,7 +43,6 @@ DELIVERY_LATENCY = Histogram(
     ["route"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 21600, 86400),
 )
-AZURE_POLLS = Counter("webhook_app_azure_polls", "Azure operation polls by outcome.", ["outcome"])
 SERVER_ERRORS = Counter(
     "webhook_app_http_server_errors",
     "Answers with a 5xx status, by status and endpoint.",
@@ -67,17 +67,12 @@ def _on_callback(_sender: Any, provider: str, outcome: str) -> None:
     CALLBACKS.labels(provider, outcome).inc()
 
 
-def _on_poll(_sender: Any, outcome: str) -> None:
-    AZURE_POLLS.labels(outcome).inc()
-
-
 def _on_server_error(_sender: Any, status: int, endpoint: str) -> None:
     SERVER_ERRORS.labels(str(status), endpoint).inc()
 
 
 _RECEIVERS = (
     (signals.callback_received, _on_callback),
-    (signals.azure_polled, _on_poll),
     (signals.server_error, _on_server_error),
     (signals.event_recorded, _on_event),
     (signals.delivery_succeeded, _on_delivery("succeeded")),
@@ -93,10 +88,11 @@ def install() -> None:
 
 
 class StoreCollector(Collector):
-    """Gauges read from the database at scrape time."""
+    """Gauges read from the database at scrape time, the providers' with them."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, providers: Sequence[type[Provider]]) -> None:
         self.store = store
+        self.providers = providers
 
     def collect(self) -> Iterator[Metric]:
         """The gauges, or only `webhook_app_database_up 0` while the database cannot be read:
@@ -116,7 +112,7 @@ class StoreCollector(Collector):
     def _gauges(self) -> Iterator[Metric]:
         now = datetime.now(UTC)
         snapshot = self.store.reads.backlog_snapshot(now)
-        backlog, oldest, operations = snapshot.backlog, snapshot.oldest_due_created_at, snapshot.operations
+        backlog, oldest = snapshot.backlog, snapshot.oldest_due_created_at
         gauge = GaugeMetricFamily(
             "webhook_app_deliveries_backlog",
             "Deliveries waiting: pending or failed (to retry).",
@@ -132,12 +128,8 @@ class StoreCollector(Collector):
             "Age of the oldest delivery not yet succeeded or dead (0 when none).",
             value=(now - oldest).total_seconds() if oldest else 0.0,
         )
-        tracked = GaugeMetricFamily(
-            "webhook_app_azure_operations", "Tracked Azure operations by state.", labels=["state"]
-        )
-        for state in values(OperationState):
-            tracked.add_metric([state], operations.get(state, 0))
-        yield tracked
+        for provider in self.providers:
+            yield from provider.gauges(self.store)
         yield from _route_gauges(snapshot.routes, snapshot.waiting, now)
 
 
@@ -167,20 +159,20 @@ def _route_gauges(routes: list[dict[str, Any]], waiting: dict[str, int], now: da
     yield from (paused, failures, paused_seconds, waits)
 
 
-PROCESS_METRICS = (CALLBACKS, EVENTS, DELIVERY_ATTEMPTS, DELIVERY_LATENCY, AZURE_POLLS, SERVER_ERRORS)
+PROCESS_METRICS = (CALLBACKS, EVENTS, DELIVERY_ATTEMPTS, DELIVERY_LATENCY, SERVER_ERRORS)
 
 
-def registry_for(store: Store) -> CollectorRegistry:
+def registry_for(store: Store, providers: Sequence[type[Provider]]) -> CollectorRegistry:
     """This host's processes summed (or this process alone), plus the database gauges."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)
     else:
-        for metric in PROCESS_METRICS:
+        for metric in (*PROCESS_METRICS, *(m for p in providers for m in p.process_metrics())):
             registry.register(metric)
-    registry.register(StoreCollector(store))
+    registry.register(StoreCollector(store, providers))
     return registry
 
 
-def exposition(store: Store) -> bytes:
-    return generate_latest(registry_for(store))
+def exposition(store: Store, providers: Sequence[type[Provider]]) -> bytes:
+    return generate_latest(registry_for(store, providers))

@@ -1,5 +1,5 @@
 """What the dashboard shows and `GET /api/stats` answers: events and delivery outcomes over time,
-route latency, Azure operations, and what needs attention now.
+route latency, what each provider adds (`Provider.stats`), and what needs attention now.
 
 Counts come from the hourly rollups (store/rollups.py), summed into the window's buckets, so
 the answer costs the same at a thousand events or a million.
@@ -8,10 +8,12 @@ the answer costs the same at a thousand events or a million.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from webhook_app.model.states import OperationState, RouteState
+from webhook_app.model.states import RouteState
+from webhook_app.plugins.provider import Provider
 from webhook_app.store import Store
 from webhook_app.store.rollups import percentile_ms
 
@@ -28,13 +30,13 @@ def bucket_of(moment: datetime, seconds: int) -> datetime:
     return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
 
 
-def stats(store: Store, window: str, *, now: datetime) -> dict[str, Any]:
-    """`GET /api/stats`: the series over the window, Azure operations, what needs attention."""
+def stats(store: Store, window: str, *, now: datetime, providers: Sequence[type[Provider]]) -> dict[str, Any]:
+    """`GET /api/stats`: the series over the window, what the providers add, what needs attention."""
     drawn = series(store, window, now=now)
     return {
         **drawn,
-        "azure_operations": store.reads.operation_state_counts(),
-        "attention": attention(store, since=drawn["since"]),
+        **{key: value for provider in providers for key, value in provider.stats(store).items()},
+        "attention": attention(store, since=drawn["since"], providers=providers),
     }
 
 
@@ -79,10 +81,9 @@ def series(store: Store, window: str, *, now: datetime) -> dict[str, Any]:
 OUTCOMES = ("succeeded", "failed", "dead")
 
 
-def attention(store: Store, *, since: datetime) -> dict[str, Any]:
-    """What a person should look at now: dead deliveries, paused routes, Azure operations that
-    stalled or were stopped, receipts refused in the window."""
-    operations = store.reads.operation_state_counts()
+def attention(store: Store, *, since: datetime, providers: Sequence[type[Provider]]) -> dict[str, Any]:
+    """What a person should look at now: dead deliveries, paused routes, receipts refused in the
+    window, and what the providers add (`Provider.attention`)."""
     return {
         "dead_deliveries": store.reads.count_unresolved_dead(),
         "paused_routes": sorted(
@@ -90,9 +91,6 @@ def attention(store: Store, *, since: datetime) -> dict[str, Any]:
             for name, state in store.route_health.route_states().items()
             if state["state"] == RouteState.PAUSED
         ),
-        "azure_operations": {
-            state: operations.get(state, 0)
-            for state in (OperationState.STALLED.value, OperationState.ERROR.value)
-        },
         "rejected_receipts": store.reads.count_rejected_since(since),
+        **{key: value for provider in providers for key, value in provider.attention(store).items()},
     }

@@ -22,7 +22,7 @@ from webhook_app.model.states import (
     RouteState,
     values,
 )
-from webhook_app.plugins.provider import PROVIDER_NAME
+from webhook_app.plugins.provider import PROVIDER_NAME, Provider
 
 
 class Moment(fields.DateTime):
@@ -296,7 +296,6 @@ class StatsRoute(Schema):
 class Attention(Schema):
     dead_deliveries = fields.Integer(required=True)
     paused_routes = fields.List(fields.String(), required=True)
-    azure_operations = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
     rejected_receipts = fields.Integer(required=True, metadata={"description": "In the window"})
 
 
@@ -307,8 +306,16 @@ class Stats(Schema):
     events = fields.List(fields.Nested(StatsEvents), required=True)
     deliveries = fields.List(fields.Nested(StatsDeliveries), required=True)
     routes = fields.List(fields.Nested(StatsRoute), required=True)
-    azure_operations = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
     attention = fields.Nested(Attention, required=True)
+
+
+@cache
+def stats_schema(providers: tuple[type[Provider], ...]) -> type[Schema]:
+    """`Stats` with what each provider adds (`OpenAPIFragment.stats` and `.attention`)."""
+    fragments = [provider.openapi() for provider in providers]
+    attention = type("Attention", (Attention,), {k: v for f in fragments for k, v in f.attention.items()})
+    added = {k: v for f in fragments for k, v in f.stats.items()}
+    return type("Stats", (Stats,), {**added, "attention": fields.Nested(attention, required=True)})
 
 
 class Receipt(Schema):

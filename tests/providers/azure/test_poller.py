@@ -19,11 +19,11 @@ from webhook_app.cli import cli
 from webhook_app.config.plugins import build_handlers
 from webhook_app.model.routes import Route
 from webhook_app.providers.azure.client import AzureClient
+from webhook_app.providers.azure.operations import NewOperation, OperationStore
 from webhook_app.providers.azure.poller import AzurePoller
 from webhook_app.providers.azure.settings import AzureSettings
 from webhook_app.runtime.dispatch import Dispatcher
 from webhook_app.runtime.worker import Worker
-from webhook_app.store import NewOperation, OperationStore
 from webhook_app.usecases.ingest import Ingest
 
 KEY = "test-azure-key"
@@ -98,7 +98,7 @@ class Harness:
         assert response.status_code == 201, response.text
         # Tracking happened at the wall-clock time; move it to the fake clock's start.
         with self.server.store.engine.begin() as conn:
-            from webhook_app.store.tables import azure_operations
+            from webhook_app.providers.azure.tables import azure_operations
 
             conn.execute(
                 azure_operations.update()

@@ -20,9 +20,10 @@ from tests.sink import Reply, Sink
 from webhook_app.config.plugins import build_handlers
 from webhook_app.model.retry import RetryPolicy
 from webhook_app.model.routes import Route
+from webhook_app.providers.azure.operations import NewOperation, OperationStore
 from webhook_app.providers.resemble import callbacks as resemble
 from webhook_app.runtime.dispatch import Dispatcher
-from webhook_app.store import NewOperation, NewReceipt, OperationStore
+from webhook_app.store import NewReceipt
 from webhook_app.usecases.ingest import record_events
 
 pytestmark = pytest.mark.slow  # real processes, a browser or a drill

@@ -11,9 +11,9 @@ from webhook_app.errors import InvalidInput
 from webhook_app.model.states import OperationKind, OperationState, values
 from webhook_app.plugins.provider import OpenAPIFragment
 from webhook_app.providers.azure.mapping import KINDS, check_resource_id
+from webhook_app.providers.azure.operations import OperationStore, TrackedOperation
 from webhook_app.providers.azure.poller import track_operation
 from webhook_app.services import services
-from webhook_app.store import OperationStore, TrackedOperation
 from webhook_app.web import schemas
 from webhook_app.web.apidoc import JSON, answers, operation, path_param
 from webhook_app.web.auth import require_admin
@@ -158,4 +158,11 @@ def get_operation(operation_id: str) -> Response:
 def openapi_fragment() -> OpenAPIFragment:
     """Azure's schemas for `/openapi.json` (its paths are its views' `@operation`s)."""
     schemas = {"Operation": Operation, "OperationPage": OperationPage, "TrackOperation": TrackSchema}
-    return OpenAPIFragment(schemas=schemas)
+    by_state = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    return OpenAPIFragment(
+        schemas=schemas,
+        stats={"azure_operations": by_state},
+        attention={
+            "azure_operations": fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+        },
+    )

@@ -31,8 +31,8 @@ def azure() -> None:
 
 def _track_and_report(settings: Settings, url: str, kind: str, resource_id: str) -> None:
     from webhook_app.cli.common import open_store
+    from webhook_app.providers.azure.operations import OperationStore
     from webhook_app.providers.azure.poller import track_operation
-    from webhook_app.store import OperationStore
 
     store = open_store(settings)
     operation, created = track_operation(
@@ -182,7 +182,7 @@ def azure_operations(state: str | None, limit: int, as_json: bool) -> None:
     from webhook_app.cli.common import command_settings, json_default, open_store
     from webhook_app.model.text import printable
     from webhook_app.providers.azure.api import operation_json
-    from webhook_app.store import OperationStore
+    from webhook_app.providers.azure.operations import OperationStore
 
     operations = OperationStore(open_store(command_settings())).recent(state=state, limit=limit)
     if as_json:

@@ -19,7 +19,7 @@ from typing import Any
 
 from webhook_app.config.settings import Settings
 from webhook_app.errors import InvalidInput, WebhookAppError
-from webhook_app.model import ops, signals
+from webhook_app.model import ops
 from webhook_app.model.clock import Clock, SystemClock
 from webhook_app.model.events import Event, EventType
 from webhook_app.model.retry import parse_retry_after
@@ -27,9 +27,11 @@ from webhook_app.model.states import OperationState
 from webhook_app.plugins.job import Ingest, Job
 from webhook_app.providers.azure import mapping as azure
 from webhook_app.providers.azure.client import AzureClient, OperationGone, PollFailed, PollStopped
+from webhook_app.providers.azure.metrics import polled
+from webhook_app.providers.azure.operations import NewOperation, OperationStore, TrackedOperation
 from webhook_app.providers.azure.settings import AzureSettings
 from webhook_app.runtime.worker import new_worker_id
-from webhook_app.store import NewOperation, NewReceipt, OperationStore, Store, TrackedOperation
+from webhook_app.store import NewReceipt, Store
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +151,7 @@ class AzurePoller(Job):
             retry_after = parse_retry_after(headers.get("retry-after"), now)
             if status == operation.status:
                 self._schedule(operation, now, operation.interval_seconds * GROWTH, None, retry_after)
-                signals.azure_polled.send(self, outcome="unchanged")
+                polled.send(self, outcome="unchanged")
                 return
             resource = None
             if status in azure.TERMINAL:
@@ -160,7 +162,7 @@ class AzurePoller(Job):
                 )
         except PollFailed as exc:
             self._schedule(operation, now, operation.interval_seconds * 2, str(exc), exc.retry_after)
-            signals.azure_polled.send(self, outcome="retry")
+            polled.send(self, outcome="retry")
             return
         except OperationGone as exc:
             self._stalled(operation, str(exc))
@@ -169,7 +171,7 @@ class AzurePoller(Job):
             self._stop(operation, now, exc)
             return
         self._transition(operation, now, status, resource, headers)
-        signals.azure_polled.send(self, outcome="changed")
+        polled.send(self, outcome="changed")
 
     def _stop(self, operation: TrackedOperation, now: datetime, exc: PollStopped) -> None:
         """Stop polling; when Azure refused the key (401/403), say so with `ops.azure.unauthorized`."""
@@ -198,7 +200,7 @@ class AzurePoller(Job):
                 updated_at=now,
             ),
         )
-        signals.azure_polled.send(self, outcome="stopped")
+        polled.send(self, outcome="stopped")
         logger.error("stopped polling %s: %s", operation.operation_url, exc, extra=_context(operation))
 
     def _retry_after_surprise(self, operation: TrackedOperation, exc: Exception) -> None:
@@ -270,7 +272,7 @@ class AzurePoller(Job):
         )
 
     def _stalled(self, operation: TrackedOperation, reason: str) -> None:
-        signals.azure_polled.send(self, outcome="stalled")
+        polled.send(self, outcome="stalled")
         now = self.clock.now()
         receipt = self._receipt(now, {"operation_url": operation.operation_url, "stalled": reason}, {})
         event = azure.stalled_event(

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
-from webhook_app.plugins.provider import OpenAPIFragment, Provider, ProviderSettings
+from webhook_app.model.states import OperationState
+from webhook_app.plugins.provider import OpenAPIFragment, Panel, Provider, ProviderSettings
 from webhook_app.providers.azure.mapping import PROVIDER
 from webhook_app.providers.azure.settings import AzureSettings
+from webhook_app.providers.azure.tables import MIGRATIONS
 
 if TYPE_CHECKING:
     from flask import Blueprint
@@ -20,6 +23,7 @@ class AzureProvider(Provider):
     name = PROVIDER
     title = "Azure"
     sends_callbacks = False
+    migrations = MIGRATIONS
 
     def __init__(self, settings: ProviderSettings) -> None:
         super().__init__(settings)
@@ -30,6 +34,40 @@ class AzureProvider(Provider):
         from webhook_app.providers.azure.api import openapi_fragment
 
         return openapi_fragment()
+
+    @classmethod
+    def stats(cls, store: Any) -> dict[str, Any]:
+        return {"azure_operations": _operations(store).state_counts()}
+
+    @classmethod
+    def attention(cls, store: Any) -> dict[str, Any]:
+        counts = _operations(store).state_counts()
+        stopped = (OperationState.STALLED.value, OperationState.ERROR.value)
+        return {"azure_operations": {state: counts.get(state, 0) for state in stopped}}
+
+    @classmethod
+    def process_metrics(cls) -> list[Any]:
+        from webhook_app.providers.azure.metrics import POLLS
+
+        return [POLLS]
+
+    @classmethod
+    def gauges(cls, store: Any) -> list[Any]:
+        from webhook_app.providers.azure.metrics import operation_gauge
+
+        return [operation_gauge(_operations(store).state_counts())]
+
+    @classmethod
+    def prunable(cls) -> list[Any]:
+        from webhook_app.providers.azure.operations import STOPPED_OPERATIONS
+
+        return [STOPPED_OPERATIONS]
+
+    @classmethod
+    def panel(cls, place: str, store: Any, context: Mapping[str, Any]) -> Panel | None:
+        from webhook_app.providers.azure.pages import panel
+
+        return panel(place, _operations(store), context)
 
     def blueprints(self) -> list[Blueprint]:
         from webhook_app.providers.azure.api import bp
@@ -49,3 +87,9 @@ class AzureProvider(Provider):
                 worker_id=context.worker_id,
             )
         ]
+
+
+def _operations(store: Any) -> Any:
+    from webhook_app.providers.azure.operations import OperationStore
+
+    return OperationStore(store)

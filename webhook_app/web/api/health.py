@@ -29,7 +29,10 @@ def metrics() -> Response:
     """Prometheus text format; not behind the admin token, like most scrape targets (no secrets here)."""
     from webhook_app.telemetry.metrics import exposition
 
-    return Response(exposition(services().store), mimetype="text/plain; version=0.0.4; charset=utf-8")
+    ctx = services()
+    return Response(
+        exposition(ctx.store, ctx.provider_classes), mimetype="text/plain; version=0.0.4; charset=utf-8"
+    )
 
 
 @bp.get("/readyz")

@@ -33,4 +33,5 @@ class StatsQuerySchema(Schema):
 def get_stats() -> Response:
     args = load_query(StatsQuerySchema)
     ctx = services()
-    return respond(schemas.Stats, stats(ctx.store, args["window"], now=ctx.clock.now()))
+    answer = stats(ctx.store, args["window"], now=ctx.clock.now(), providers=ctx.provider_classes)
+    return respond(schemas.stats_schema(tuple(ctx.provider_classes)), answer)

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from flask import Blueprint, Flask, abort, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask.wrappers import Request
+from markupsafe import Markup
 from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
@@ -211,3 +212,11 @@ def page_filters() -> tuple[EventFilters, str | None, list[str]]:
             errors.append("That page link is not valid any more.")
             cursor = None
     return filters, cursor, errors
+
+
+def provider_panels(place: str, **context: Any) -> list[Markup]:
+    """What each provider draws at `place` on a page (`Provider.panel`), rendered."""
+    ctx = services()
+    panels = (type(provider).panel(place, ctx.store, context) for provider in ctx.providers.values())
+    # render_template escaped what it put in; the result is HTML to place as it is
+    return [Markup(render_template(panel.template, **panel.context)) for panel in panels if panel]  # noqa: S704

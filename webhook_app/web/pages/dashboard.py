@@ -10,10 +10,7 @@ from flask import render_template, request
 from webhook_app.services import services
 from webhook_app.usecases.stats import OUTCOMES, WINDOWS, stats
 from webhook_app.web import charts
-from webhook_app.web.pages.core import (
-    bp,
-    signed_in,
-)
+from webhook_app.web.pages.core import bp, provider_panels, signed_in
 
 
 @bp.get("/")
@@ -23,7 +20,7 @@ def dashboard() -> str:
     ctx = services()
     window = request.args.get("window", "24h")
     window = window if window in WINDOWS else "24h"
-    data = stats(ctx.store, window, now=ctx.clock.now())
+    data = stats(ctx.store, window, now=ctx.clock.now(), providers=ctx.provider_classes)
     step = timedelta(seconds=data["bucket_seconds"])
     buckets = [data["since"] + step * i for i in range(int(WINDOWS[window][0] / step))]
     index = {start: i for i, start in enumerate(buckets)}
@@ -62,4 +59,6 @@ def dashboard() -> str:
         events_chart=events_chart,
         route_charts=route_charts,
         latency={row["route"]: row for row in data["routes"]},
+        attention_panels=provider_panels("attention", attention=data["attention"]),
+        dashboard_panels=provider_panels("dashboard", stats=data),
     )

@@ -8,7 +8,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from webhook_app.model import recordings
-from webhook_app.model.events import OPS_PROVIDER, EventType
+from webhook_app.model.events import ALARMS, OPS_PROVIDER, EventType
 from webhook_app.services import services
 from webhook_app.usecases.replay import AlreadyReplayed, ReplayError, replay_event
 from webhook_app.web.api.events import csv_download
@@ -35,6 +35,7 @@ def events() -> str:
         query=query,
         errors=errors,
         types=[t.value for t in EventType],
+        alarms=ALARMS,
         providers=[*sorted(services().providers), OPS_PROVIDER],
     )
 

@@ -1,4 +1,4 @@
-"""`/ui/voices` and a voice's page: its timeline, its latest dataset issue, its Azure operations."""
+"""`/ui/voices` and a voice's page: its timeline, its latest dataset issue, what its provider adds."""
 
 from __future__ import annotations
 
@@ -7,13 +7,9 @@ from flask import abort, render_template, request
 from webhook_app.model import recordings
 from webhook_app.model.events import FAILURE_TYPES, EventType
 from webhook_app.services import services
-from webhook_app.store import OperationStore, decode_cursor
+from webhook_app.store import decode_cursor
 from webhook_app.store.cursors import encode_cursor
-from webhook_app.web.pages.core import (
-    PAGE,
-    bp,
-    signed_in,
-)
+from webhook_app.web.pages.core import PAGE, bp, provider_panels, signed_in
 
 
 @bp.get("/voices")
@@ -72,7 +68,6 @@ def voice(provider: str, voice_id: str) -> str:
         if latest_issue
         else None
     )
-    operations = OperationStore(store).of_resource(voice_id) if provider == "azure" else []
     return render_template(
         "ui/voice.html",
         provider=provider,
@@ -80,7 +75,7 @@ def voice(provider: str, voice_id: str) -> str:
         timeline=timeline,
         deliveries=deliveries,
         paused=store.route_health.paused_routes(),
-        operations=operations,
+        panels=provider_panels("voice", provider=provider, voice_id=voice_id),
         latest_issue=latest_issue,
         dataset_summary=dataset_summary,
         name=next((e["data"]["voice_name"] for e in timeline if e["data"].get("voice_name")), None),

@@ -12,9 +12,10 @@ from webhook_app.errors import WebhookAppError
 from webhook_app.model.events import new_id
 from webhook_app.model.states import OperationState
 from webhook_app.model.text import made_storable
+from webhook_app.providers.azure.tables import azure_operations
 from webhook_app.store.lease_queue import LeaseQueue
+from webhook_app.store.retention import PrunableRows
 from webhook_app.store.store import Store
-from webhook_app.store.tables import azure_operations
 
 OPERATION_QUEUE = LeaseQueue(
     azure_operations,
@@ -197,12 +198,28 @@ class OperationStore:
         with self.store.reading() as conn:
             return [_operation(row) for row in conn.execute(query).all()]
 
+    def state_counts(self) -> dict[str, int]:
+        """Tracked operations by state (for `/api/stats`, the dashboard and `/metrics`)."""
+        query = sa.select(azure_operations.c.state, sa.func.count()).group_by(azure_operations.c.state)
+        with self.store.reading() as conn:
+            return {state: count for state, count in conn.execute(query)}
+
     def recent(self, *, state: str | None, limit: int) -> list[TrackedOperation]:
         query = sa.select(azure_operations).order_by(azure_operations.c.created_at.desc()).limit(limit)
         if state is not None:
             query = query.where(azure_operations.c.state == state)
         with self.store.reading() as conn:
             return [_operation(row) for row in conn.execute(query).all()]
+
+
+STOPPED_OPERATIONS = PrunableRows(
+    "azure_operations",
+    azure_operations,
+    lambda before: sa.and_(
+        azure_operations.c.state != OperationState.ACTIVE.value, azure_operations.c.updated_at < before
+    ),
+)
+"""What `prune` removes of Azure's: operations that stopped being polled before the cut-off."""
 
 
 def _storable_error(error: str | None) -> str | None:
