@@ -69,28 +69,20 @@ def deliveries_list(
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def deliveries_retry(status: str, route: str | None, since: str | None, yes: bool) -> None:
     """Replay every delivery in STATUS not replayed yet, each as a new delivery."""
+    from webhook_app.usecases.replay import plan_retry, queue_retry
+
     settings = command_settings()
     store = open_store(settings)
     now = datetime.now(UTC)
-    planned = store.deliveries.deliveries_to_retry(
-        status=status, route=route, since=moment(since, now) if since else None
+    planned = plan_retry(
+        store, settings.routes, status=status, route=route, since=moment(since, now) if since else None
     )
-    unknown = sorted({p.route for p in planned} - {r.name for r in settings.routes})
-    if unknown:  # their replays would die at once: refused, as the page refuses a route it does not know
-        raise click.ClickException(
-            f"route(s) {', '.join(unknown)} no longer configured, so their replays would be dead at once; "
-            "add the route back, or retry one that is configured with --route NAME"
-        )
     if not planned:
         click.echo(f"no {status} deliveries to retry")
         return
     confirm(f"Retry {len(planned)} {status} deliveries?", yes)
-    batch, queued = 200, 0
     with click.progressbar(length=len(planned), label="retrying", file=sys.stderr) as bar:
-        for start in range(0, len(planned), batch):
-            chunk = planned[start : start + batch]
-            queued += sum(1 for delivery_id in store.deliveries.add_deliveries(chunk, now=now) if delivery_id)
-            bar.update(len(chunk))
+        queued = queue_retry(store, planned, now=now, progress=bar.update)
     skipped = len(planned) - queued
     click.echo(
         f"{queued} deliveries queued again"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from webhook_app.errors import WebhookAppError
@@ -66,3 +66,44 @@ def replay_event(
             f"Event {event_id} was just replayed to the same route(s); nothing new was queued."
         )
     return created
+
+
+class RoutesGone(WebhookAppError):
+    """Deliveries to retry belong to routes no longer configured: their replays would die at once."""
+
+    status, code = 409, "routes_gone"
+
+
+def plan_retry(
+    store: Store, routes: Sequence[Route], *, status: str, route: str | None, since: datetime | None
+) -> list[PlannedDelivery]:
+    """A replay of each delivery in `status` (of `route`, last changed since `since`) not
+    replayed yet; `RoutesGone` when some of them belong to routes no longer configured."""
+    planned = store.deliveries.deliveries_to_retry(status=status, route=route, since=since)
+    unknown = sorted({p.route for p in planned} - {r.name for r in routes})
+    if unknown:
+        raise RoutesGone(
+            f"route(s) {', '.join(unknown)} no longer configured, so their replays would be dead at once; "
+            "add the route back, or retry one that is configured with --route NAME"
+        )
+    return planned
+
+
+def queue_retry(
+    store: Store,
+    planned: Sequence[PlannedDelivery],
+    *,
+    now: datetime,
+    progress: Callable[[int], None] = lambda _count: None,
+) -> int:
+    """Queue the planned replays, `RETRY_BATCH` per transaction; returns how many were queued
+    (a delivery another press or command replayed meanwhile is queued once, by that one)."""
+    queued = 0
+    for start in range(0, len(planned), RETRY_BATCH):
+        chunk = planned[start : start + RETRY_BATCH]
+        queued += sum(1 for delivery_id in store.deliveries.add_deliveries(chunk, now=now) if delivery_id)
+        progress(len(chunk))
+    return queued
+
+
+RETRY_BATCH = 200

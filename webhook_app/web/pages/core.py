@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Blueprint, Flask, abort, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask.wrappers import Request
 from markupsafe import Markup
@@ -21,6 +21,7 @@ from marshmallow import ValidationError
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from webhook_app.errors import WebhookAppError
 from webhook_app.services import services
 from webhook_app.store import EventFilters, decode_cursor
 from webhook_app.store.ui_sessions import SignInLimit, UISessions
@@ -122,6 +123,23 @@ def signed_in(view: F) -> F:
 @bp.errorhandler(HTTPException)
 def error_page(exc: HTTPException) -> tuple[str, int]:
     return render_template("ui/error.html", code=exc.code, message=exc.description), exc.code or 500
+
+
+@bp.errorhandler(WebhookAppError)
+def refused(exc: WebhookAppError) -> Response | tuple[str, int]:
+    """What a use case refused, mapped once for every page. A form's action says why on the page
+    it came from (a 409, done already by another press, is news rather than an error); what is
+    not there (404), or a refusal while showing a page, gets the error page."""
+    if request.method != "POST" or exc.status == 404:
+        return render_template("ui/error.html", code=exc.status, message=str(exc)), exc.status
+    flash(str(exc), "ok" if exc.status == 409 else "error")
+    return redirect(back_to(request.path.rsplit("/", 1)[0]))
+
+
+def back_to(default: str) -> str:
+    """Where a form's action returns: its `back` field when that is a page of this site."""
+    back = request.form.get("back", "")
+    return back if back.startswith("/ui/") else default
 
 
 @bp.app_template_filter("when")

@@ -10,11 +10,12 @@ from werkzeug.wrappers import Response
 from webhook_app.model import recordings
 from webhook_app.model.events import ALARMS, OPS_PROVIDER, EventType
 from webhook_app.services import services
-from webhook_app.usecases.replay import AlreadyReplayed, ReplayError, replay_event
+from webhook_app.usecases.replay import replay_event
 from webhook_app.web.api.events import csv_download
 from webhook_app.web.pages.core import (
     PAGE,
     SHOWN_BODY_BYTES,
+    back_to,
     bp,
     page_filters,
     signed_in,
@@ -102,17 +103,7 @@ def _recordings_view(document: dict[str, Any]) -> dict[str, Any] | None:
 @signed_in
 def replay(event_id: str) -> Response:
     ctx = services()
-    try:
-        created = replay_event(
-            ctx.store,
-            ctx.settings.routes,
-            event_id,
-            route=request.form.get("route") or None,
-            now=ctx.clock.now(),
-        )
-    except (ReplayError, AlreadyReplayed) as exc:
-        flash(str(exc), "error")
-    else:
-        flash(f"Replay queued: {', '.join(d['route'] or '' for d in created)}.", "ok")
-    back = request.form.get("back", "")
-    return redirect(back if back.startswith("/ui/") else url_for("ui.event", event_id=event_id))
+    route = request.form.get("route") or None
+    created = replay_event(ctx.store, ctx.settings.routes, event_id, route=route, now=ctx.clock.now())
+    flash(f"Replay queued: {', '.join(d['route'] or '' for d in created)}.", "ok")
+    return redirect(back_to(url_for("ui.event", event_id=event_id)))

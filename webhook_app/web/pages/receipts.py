@@ -9,10 +9,11 @@ from webhook_app.model.events import OPS_PROVIDER
 from webhook_app.model.states import ReceiptStatus, values
 from webhook_app.services import services
 from webhook_app.store.records import ReceiptFilters
-from webhook_app.usecases.reprocess import AlreadyReprocessed, ReprocessError, reprocess_with_services
+from webhook_app.usecases.reprocess import reprocess_with_services
 from webhook_app.web.pages.core import (
     PAGE,
     SHOWN_BODY_BYTES,
+    back_to,
     bp,
     signed_in,
 )
@@ -58,17 +59,9 @@ def receipt(receipt_id: str) -> str:
 @bp.post("/receipts/<receipt_id>/reprocess")
 @signed_in
 def reprocess(receipt_id: str) -> Response:
-    ctx = services()
-    try:
-        result = reprocess_with_services(ctx, receipt_id)
-    except AlreadyReprocessed as exc:
-        flash(str(exc), "ok")
-    except ReprocessError as exc:
-        flash(str(exc), "error")
+    result = reprocess_with_services(services(), receipt_id)
+    if result.duplicate:
+        flash(f"A duplicate of {result.receipt_id}: nothing recorded.", "ok")
     else:
-        if result.duplicate:
-            flash(f"A duplicate of {result.receipt_id}: nothing recorded.", "ok")
-        else:
-            flash(f"Accepted: {len(result.event_ids)} event(s) recorded.", "ok")
-    back = request.form.get("back", "")
-    return redirect(back if back.startswith("/ui/") else url_for("ui.receipts"))
+        flash(f"Accepted: {len(result.event_ids)} event(s) recorded.", "ok")
+    return redirect(back_to(url_for("ui.receipts")))

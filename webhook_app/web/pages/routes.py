@@ -10,7 +10,8 @@ from werkzeug.wrappers import Response
 
 from webhook_app.model.routes import Route
 from webhook_app.services import services
-from webhook_app.usecases.route_admin import UnknownRoute, describe_state, route_items, set_paused
+from webhook_app.usecases.replay import plan_retry, queue_retry
+from webhook_app.usecases.route_admin import describe_state, route_items, set_paused
 from webhook_app.usecases.stats import series
 from webhook_app.web import charts
 from webhook_app.web.pages.core import (
@@ -85,10 +86,10 @@ def route_replay_dead(name: str) -> Response:
         abort(404, f"No route named {name}.")
     now = ctx.clock.now()
     age = REPLAY_SINCE.get(request.form.get("since", ""))
-    planned = ctx.store.deliveries.deliveries_to_retry(
-        status="dead", route=name, since=now - age if age else None
+    planned = plan_retry(
+        ctx.store, ctx.settings.routes, status="dead", route=name, since=now - age if age else None
     )
-    queued = sum(1 for delivery_id in ctx.store.deliveries.add_deliveries(planned, now=now) if delivery_id)
+    queued = queue_retry(ctx.store, planned, now=now)
     if queued:
         flash(f"{queued} dead deliveries of {name} queued again.", "ok")
     else:
@@ -110,10 +111,7 @@ def route_resume(name: str) -> Response:
 
 def _set_route_paused(name: str, *, paused: bool) -> Response:
     ctx = services()
-    try:
-        item, _ = set_paused(ctx.store, ctx.settings.routes, name, paused, now=ctx.clock.now())
-    except UnknownRoute:
-        abort(404, f"No route named {name}.")
+    item, _ = set_paused(ctx.store, ctx.settings.routes, name, paused, now=ctx.clock.now())
     flash(f"{name}: {describe_state(item)}.", "ok")
     return redirect(url_for("ui.routes"))
 
