@@ -115,6 +115,7 @@ HEADERS_TRICKLED = trickled(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
 BODY_TRICKLED = trickled(b"", 0.2)
 
 
+@pytest.mark.slow  # a drill: it waits out a deadline
 @pytest.mark.parametrize("answer", [HEADERS_TRICKLED, BODY_TRICKLED], ids=["headers", "body"])
 @pytest.mark.parametrize("handler", ["forward", "slack"])
 def test_a_trickling_target_cannot_hold_an_attempt_past_its_timeout(
@@ -138,6 +139,7 @@ def test_a_trickling_target_cannot_hold_an_attempt_past_its_timeout(
     assert took < 2.5, f"the attempt took {took:.1f} s with timeout_seconds = 1"
 
 
+@pytest.mark.slow  # a drill: it waits out a deadline
 def test_a_trickling_smtp_server_cannot_hold_an_attempt_past_its_timeout(servers: Any) -> None:
     server = servers(trickled(b"220 slow.example ESMTP"), read_first=False)
     handler = EmailHandler.from_route_options(
@@ -158,6 +160,7 @@ def server_tls(tls_certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPat
     return context
 
 
+@pytest.mark.slow  # a drill: it waits out a deadline
 def test_a_trickling_azure_answer_cannot_hold_a_poll(servers: Any, server_tls: ssl.SSLContext) -> None:
     server = servers(trickled(b'HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n{"status":'), tls=server_tls)
     client = AzureClient("key", ("localhost",), timeout=1)

@@ -113,6 +113,7 @@ def test_rate_limit_honours_retry_after(slack: Any, sink: Sink) -> None:
     assert info.value.retry_after == 7
 
 
+@pytest.mark.slow  # a drill: it waits out a deadline
 def test_server_errors_and_timeouts_are_retryable(slack: Any, sink: Sink) -> None:
     sink.respond = lambda _: Reply(status=503, body=b"unavailable")
     with pytest.raises(RetryableError, match="503"):

@@ -78,6 +78,7 @@ def test_signing_out_ends_the_session_for_every_copy_of_the_cookie(server: Any) 
         assert answer.status_code in (302, 303) and "/ui/login" in answer.headers["Location"]
 
 
+@pytest.mark.slow  # a drill: it waits out the slow-down of wrong tokens
 def test_guessing_the_admin_token_is_slowed_with_429_and_the_right_token_still_signs_in(server: Any) -> None:
     """Was: about 1,000 guesses a second, without limit; then a blocked address refused the right token."""
     with httpx.Client(timeout=30) as guesser:
@@ -94,6 +95,7 @@ def test_guessing_the_admin_token_is_slowed_with_429_and_the_right_token_still_s
         assert right.status_code in (302, 303), "a right token is never refused for wrong ones"
 
 
+@pytest.mark.slow  # a drill: it waits out the slow-down of wrong tokens
 def test_racing_wrong_tokens_are_each_counted(server: Any) -> None:
     """Was: a read, then a write: concurrent wrong tokens passed the limit by one."""
 
