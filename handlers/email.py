@@ -37,7 +37,7 @@ class EmailHandler(Handler):
         port = fields.Integer(load_default=None, validate=validate.Range(min=1, max=65535))
         security = fields.String(load_default="starttls", validate=validate.OneOf(DEFAULT_PORTS))
         username = fields.String(load_default=None)
-        password = fields.String(load_default=None)
+        password = fields.String(load_default=None, metadata={"secret": True})
         sender = fields.Email(required=True, data_key="from")
         to = fields.List(fields.Email(), required=True, validate=validate.Length(min=1))
         timeout_seconds = fields.Float(load_default=15.0, validate=validate.Range(min=0.1, max=300))

@@ -39,7 +39,7 @@ class ForwardHandler(Handler):
 
     class Options(Schema):
         url = fields.Url(required=True, require_tld=False, schemes={"https", "http"})
-        secret = fields.String(required=True)
+        secret = fields.String(required=True, metadata={"secret": True})
         timeout_seconds = fields.Float(load_default=10.0, validate=validate.Range(min=0.1, max=120))
         allow_private_targets = fields.Boolean(load_default=False)
 

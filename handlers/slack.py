@@ -25,7 +25,9 @@ class SlackHandler(Handler):
     name = "slack"
 
     class Options(Schema):
-        webhook_url = fields.Url(required=True, require_tld=False, schemes={"https", "http"})
+        webhook_url = fields.Url(
+            required=True, require_tld=False, schemes={"https", "http"}, metadata={"secret": True}
+        )
         timeout_seconds = fields.Float(load_default=10.0, validate=validate.Range(min=0.1, max=120))
 
     def __init__(self, options: Any) -> None:

@@ -123,6 +123,7 @@ class LiveServer:
         self.app = create_app(settings)
         self.store: Store = self.app.extensions["webhook_app"].store
         at_head(self.store.engine)
+        self.app.extensions["webhook_app"].routes.current()  # as a start does: its routes in the database
         self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
@@ -134,6 +135,10 @@ class LiveServer:
             headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
             verify=PLAIN_HTTP,
         )
+
+    @property
+    def settings(self) -> Settings:
+        return self.app.extensions["webhook_app"].settings
 
     def post_callback(self, body: Any, token: str = RESEMBLE_TOKENS[0], **kwargs: Any) -> httpx.Response:
         if isinstance(body, (bytes, str)):

@@ -14,6 +14,8 @@ from webhook_app.model.clock import Clock, SystemClock
 from webhook_app.plugins.provider import Provider
 from webhook_app.store import Store
 from webhook_app.usecases.ingest import Ingest
+from webhook_app.usecases.route_apply import apply_configured_routes
+from webhook_app.usecases.route_book import LiveRoutes, RouteBook, open_route_book
 
 EXTENSION_KEY = "webhook_app"
 
@@ -26,11 +28,22 @@ class Services:
     providers: dict[str, Provider]
 
     @cached_property
+    def book(self) -> RouteBook:
+        return open_route_book(self.store, self.settings)
+
+    @cached_property
+    def routes(self) -> LiveRoutes:
+        """The routes in use: the database's, read again when they change."""
+        return LiveRoutes(
+            self.book, prepare=lambda: apply_configured_routes(self.book, self.settings, now=self.clock.now())
+        )
+
+    @cached_property
     def ingest(self) -> Ingest:
-        """The one way in, with the routes in use (`settings.routes`)."""
+        """The one way in, with the routes in use."""
         return Ingest(
             self.store,
-            lambda: self.settings.routes,
+            lambda: self.routes.current().routes,
             dedupe_window=timedelta(seconds=self.settings.dedupe_window),
             clock=self.clock,
         )

@@ -8,8 +8,14 @@ from collections.abc import Iterable
 
 def token_matches(candidate: str, valid: Iterable[str]) -> bool:
     """Constant-time against every valid token, so timing says neither which nor how much matched."""
+    return matching_token(candidate, valid) is not None
+
+
+def matching_token(candidate: str, valid: Iterable[str]) -> int | None:
+    """Which valid token (its index) the candidate is, compared with every one in constant time."""
     given = candidate.encode()
-    matched = False
-    for token in valid:
-        matched |= hmac.compare_digest(given, token.encode())
-    return matched
+    found = None
+    for index, token in enumerate(valid):
+        if hmac.compare_digest(given, token.encode()):
+            found = index
+    return found

@@ -163,6 +163,7 @@ def test_destructive_commands_count_first_and_ask_before_removing(database_url: 
     record_events(store, (route,), fresh, dead, dedupe_key=None, dedupe_window=timedelta(0))
     with store.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE deliveries SET status = 'dead'")
+    assert run_cli(["routes", "add", "log", "--handler", "log"], env, tmp_path).returncode == 0
     one_clear_line(run_cli(["deliveries", "retry"], env, tmp_path), "--yes")
     assert store.reads.delivery_status_counts() == {"dead": 1}
     store.dispose()
@@ -172,13 +173,14 @@ def test_a_route_pattern_that_can_never_match_is_an_error_and_a_warning(tmp_path
     config = tmp_path / "routes.toml"
     config.write_text('[[routes]]\nname = "ops"\nhandler = "log"\nevents = ["voice.dataset.issues"]\n')
     env = environment(f"sqlite:///{tmp_path / 'events.db'}", tmp_path, config=str(config))
-    one_clear_line(run_cli(["routes", "check"], env, tmp_path), "route 'ops'", "'voice.dataset.issues'")
     serve = Process(["serve", "--port", str(free_port())], env, tmp_path)
     try:
         wait_until(lambda: "matches no event type" in serve.output, timeout=20)
         assert "warning: route 'ops': events pattern 'voice.dataset.issues'" in serve.output
+        wait_until(lambda: "Try: webhook-app simulate" in serve.output, timeout=20)  # its routes applied
     finally:
         serve.close()
+    one_clear_line(run_cli(["routes", "check"], env, tmp_path), "route 'ops'", "'voice.dataset.issues'")
     listed = run_cli(["events", "list", "--type", "voice.dataset.issues"], env, tmp_path)
     assert listed.returncode == 2 and "is no event type" in listed.stderr and "Traceback" not in listed.stderr
 
@@ -213,10 +215,11 @@ def test_the_callback_url_uses_public_url_and_can_be_seen_again(tmp_path: Path) 
     )
 
 
-def test_routes_reload_on_sighup_and_keep_the_old_ones_when_the_new_file_is_invalid(
+def test_a_file_applied_while_serve_runs_is_used_at_once_and_a_bad_one_changes_nothing(
     database_url: str, tmp_path: Path
 ) -> None:
-    """`serve`, then `routes reload`: web (which plans deliveries) and worker take the new routes."""
+    """Was: `routes reload` signalled serve, and the shell's routes could differ from the server's.
+    Now the file is applied to the database, and the running web and worker follow it."""
     first, second = Sink(), Sink()
     config = sink_routes_config(tmp_path, first=first.url)
     env = environment(database_url, tmp_path, config=str(config))
@@ -228,30 +231,27 @@ def test_routes_reload_on_sighup_and_keep_the_old_ones_when_the_new_file_is_inva
         token = json.loads((tmp_path / "webhook_app.tokens.json").read_text())["resemble_tokens"][0]
 
         def post(voice: str) -> None:
-            assert (
-                httpx.post(
-                    f"{base}/hooks/resemble/{token}", json={"id": voice, "status": "finished"}
-                ).status_code
-                == 202
-            )
+            answer = httpx.post(f"{base}/hooks/resemble/{token}", json={"id": voice, "status": "finished"})
+            assert answer.status_code == 202
 
         post("before")
         wait_until(lambda: len(first.requests) == 1, timeout=20)
         sink_routes_config(tmp_path, second=second.url)
-        reloaded = run_cli(["routes", "reload"], env, tmp_path)
-        assert reloaded.returncode == 0, reloaded.stderr
-        wait_until(lambda: serve.output.count("routes reloaded") >= 2, timeout=20)  # web and worker
-        time.sleep(1.0)  # gunicorn replaces its workers
-        post("after")
+        shown = run_cli(["routes", "apply", str(config), "--prune"], env, tmp_path)
+        assert shown.returncode == 0 and shown.stdout.splitlines() == ["+ second", "- first"], shown.stdout
+        applied = run_cli(["routes", "apply", str(config), "--prune", "--yes"], env, tmp_path)
+        assert applied.returncode == 0, applied.stderr
+        changed_at = time.monotonic()
+        post("after")  # the web process plans with the new routes, the worker delivers with them
         wait_until(lambda: len(second.requests) == 1, timeout=20)
+        assert time.monotonic() - changed_at < 2.0 + 1.0, "seen within 2 s, delivered within 1 s more"
         assert len(first.requests) == 1
 
         config.write_text('[[routes]]\nname = "bad"\nhandler = "no_such_handler"\n')
-        refused = run_cli(["routes", "reload"], env, tmp_path)
-        one_clear_line(refused, "no_such_handler")
-        os.kill(serve.proc.pid, signal.SIGHUP)  # a reload the command would have refused: both keep theirs
-        wait_until(lambda: serve.output.count("routes not reloaded") >= 2, timeout=20)
-        time.sleep(1.0)
+        one_clear_line(run_cli(["routes", "apply", str(config), "--yes"], env, tmp_path), "no_such_handler")
+        reloaded = run_cli(["routes", "reload"], env, tmp_path)
+        assert reloaded.returncode == 0 and "nothing to reload" in reloaded.stdout
+        os.kill(serve.proc.pid, signal.SIGHUP)  # harmless: nothing to reload
         post("kept")
         wait_until(lambda: len(second.requests) == 2, timeout=20)
         assert serve.proc.poll() is None
@@ -267,6 +267,7 @@ def test_a_test_event_goes_only_to_the_route_named_and_says_test(database_url: s
         config = sink_routes_config(tmp_path, partner=partner.url, ops=ops.url)
         env = environment(database_url, tmp_path, config=str(config))
         assert run_cli(["db", "upgrade"], env, tmp_path).returncode == 0
+        assert run_cli(["routes", "apply", str(config), "--yes"], env, tmp_path).returncode == 0
         sent = run_cli(["routes", "check", "--send-test", "--route", "ops"], env, tmp_path)
         assert sent.returncode == 0 and "Traceback" not in sent.stderr, sent.stderr
         assert partner.requests == [], "a partner's target gets nothing it was not asked for"

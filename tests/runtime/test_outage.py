@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import ADMIN_TOKEN, RESEMBLE_TOKENS, postgres_schema, wait_until
-from tests.processes import Process, environment, sink_routes_config
+from tests.processes import Process, environment
 from tests.sink import Sink
 from tests.tcp_proxy import TcpProxy
 from webhook_app.config.settings import Settings
@@ -54,8 +54,7 @@ def test_database_outage_answers_503_loses_nothing_and_recovers_by_itself(
         routes=(route,),
     )
     server = make_server_for(settings)
-    config = sink_routes_config(tmp_path, sink=sink.url)
-    worker = Process(["worker"], environment(through_proxy, tmp_path, config=str(config)), tmp_path)
+    worker = Process(["worker"], environment(through_proxy, tmp_path), tmp_path)  # the routes: the server's
     acknowledged: list[str] = []
 
     def post(n: int) -> Any:

@@ -163,11 +163,9 @@ def test_routes_check_sends_a_test_event_through_each_route(
         '[[routes]]\nname = "broken"\nhandler = "slack"\n'
         '[routes.options]\nwebhook_url = "http://127.0.0.1:9/nothing-listens"\ntimeout_seconds = 1\n'
     )
-    env = {
-        "WEBHOOK_APP_CONFIG": str(config),
-        "WEBHOOK_APP_DATA_DIR": str(tmp_path),
-        "WEBHOOK_APP_DATABASE_URL": settings.database_url,
-    }
+    env = {"WEBHOOK_APP_DATA_DIR": str(tmp_path), "WEBHOOK_APP_DATABASE_URL": settings.database_url}
+    applied = CliRunner().invoke(cli, ["routes", "apply", str(config), "--yes"], env=env)
+    assert applied.exit_code == 0 and "+ ops-slack\n+ broken\n" in applied.output, applied.output
     checked = CliRunner().invoke(cli, ["routes", "check"], env=env)
     assert checked.exit_code == 0 and "2 route(s)" in checked.output and sink.requests == []
     only = CliRunner().invoke(cli, ["routes", "check", "--send-test", "--route", "ops-slack"], env=env)
@@ -190,14 +188,17 @@ def test_routes_check_sends_a_test_event_through_each_route(
     assert unknown.exit_code == 2 and "no route named 'nope'" in unknown.output
 
 
-def test_routes_check_reports_a_bad_config(tmp_path: Any) -> None:
+def test_routes_apply_reports_a_bad_config_and_changes_nothing(
+    settings: Any, store: Any, tmp_path: Any
+) -> None:
     config = tmp_path / "routes.toml"
     config.write_text(
         '[[routes]]\nname = "ops"\nhandler = "slack"\n[routes.options]\nwebhook_url = "not a url"\n'
     )
-    result = CliRunner().invoke(cli, ["routes", "check"], env={"WEBHOOK_APP_CONFIG": str(config)})
+    result = CliRunner().invoke(cli, ["routes", "apply", str(config), "--yes"], env=cli_env(settings))
     assert result.exit_code == 1
     assert f"{config}: route 'ops': field 'options.webhook_url': Not a valid URL." in result.output
+    assert store.routes.all() == (0, [])
 
 
 def test_settings_unchanged_by_replace(settings: Any) -> None:
@@ -320,7 +321,8 @@ def test_retrying_deliveries_of_a_route_no_longer_configured_is_refused(setup: A
     """Was: a warning, then replays queued to a route the server no longer has, dead at once."""
     server, dispatcher, settings = setup
     _dead_deliveries(server, dispatcher, sink, 2)
-    env = cli_env(settings)  # the command's config has only the default `log` route: `partner` is gone
+    assert server.admin.delete("/api/routes/partner").status_code == 204  # dead ones do not wait
+    env = cli_env(settings)
     result = CliRunner().invoke(cli, ["deliveries", "retry", "--yes"], env=env)
     assert result.exit_code == 1 and "route(s) partner no longer configured" in result.output
     assert _replays(server) == []

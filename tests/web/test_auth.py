@@ -210,14 +210,15 @@ def test_workers_on_postgresql_read_the_database_clock(database_url: str) -> Non
         store.dispose()
 
 
-def test_routes_check_refuses_a_literal_address_that_is_not_public(tmp_path: Path) -> None:
+def test_routes_apply_refuses_a_literal_address_that_is_not_public(tmp_path: Path) -> None:
     config = tmp_path / "routes.toml"
     config.write_text(
         '[[routes]]\nname = "partner"\nhandler = "forward"\n[routes.options]\n'
         'url = "http://100.64.0.1/hook"\nsecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"\n'
     )
-    env = environment(f"sqlite:///{tmp_path / 'events.db'}", tmp_path, config=str(config))
-    checked = run_cli(["routes", "check"], env, tmp_path)
+    env = environment(f"sqlite:///{tmp_path / 'events.db'}", tmp_path)
+    assert run_cli(["db", "upgrade"], env, tmp_path).returncode == 0
+    checked = run_cli(["routes", "apply", str(config)], env, tmp_path)
     assert checked.returncode == 1
     assert (
         "partner" in checked.stderr and "100.64.0.1" in checked.stderr and "Traceback" not in checked.stderr

@@ -16,6 +16,7 @@ import click
 if TYPE_CHECKING:
     from webhook_app.config.settings import Settings
     from webhook_app.store import Store
+    from webhook_app.usecases.route_book import RouteSet
 
 
 def known_event_types() -> tuple[str, ...]:
@@ -92,16 +93,18 @@ def database_problem(exc: Exception) -> str:
     return lines[0] if lines else type(original).__name__
 
 
+def routes_in_use(settings: Settings, store: Store) -> RouteSet:
+    """The routes the service uses: the database's (never this shell's config file)."""
+    from webhook_app.usecases.route_book import open_route_book
+
+    return open_route_book(store, settings).load()
+
+
 def validate_routes(settings: Settings) -> None:
     from webhook_app.config.plugins import build_handlers
 
     for handler in build_handlers(settings.routes, settings.config_path or "default routes").values():
         handler.close()
-
-
-def serve_pidfile(settings: Settings) -> Path:
-    """Where `serve` says which process it is, for `routes reload`."""
-    return Path(settings.data_dir) / "webhook_app.serve.pid"
 
 
 def confirm(question: str, yes: bool) -> None:

@@ -8,7 +8,15 @@ from typing import Any
 
 import click
 
-from webhook_app.cli.common import command_settings, confirm, echo_items, moment, open_store, time_window
+from webhook_app.cli.common import (
+    command_settings,
+    confirm,
+    echo_items,
+    moment,
+    open_store,
+    routes_in_use,
+    time_window,
+)
 from webhook_app.model.states import DeliveryStatus, values
 
 
@@ -75,7 +83,11 @@ def deliveries_retry(status: str, route: str | None, since: str | None, yes: boo
     store = open_store(settings)
     now = datetime.now(UTC)
     planned = plan_retry(
-        store, settings.routes, status=status, route=route, since=moment(since, now) if since else None
+        store,
+        routes_in_use(settings, store).names(),
+        status=status,
+        route=route,
+        since=moment(since, now) if since else None,
     )
     if not planned:
         click.echo(f"no {status} deliveries to retry")

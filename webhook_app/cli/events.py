@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 
 import click
 
-from webhook_app.cli.common import command_settings, json_default, known_event_types, moment, open_store
+from webhook_app.cli.common import (
+    command_settings,
+    json_default,
+    known_event_types,
+    moment,
+    open_store,
+    routes_in_use,
+)
 
 
 @click.group()
@@ -102,8 +109,9 @@ def events_replay(event_id: str, route: str | None) -> None:
     from webhook_app.usecases.replay import replay_event
 
     settings = command_settings()
+    store = open_store(settings)
     created = replay_event(
-        open_store(settings), settings.routes, event_id, route=route, now=datetime.now(UTC)
+        store, routes_in_use(settings, store).routes, event_id, route=route, now=datetime.now(UTC)
     )
     for delivery in created:
         click.echo(f"{delivery['id']}  {delivery['route']}  pending")

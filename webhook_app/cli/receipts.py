@@ -9,7 +9,14 @@ from typing import Any
 
 import click
 
-from webhook_app.cli.common import command_settings, echo_items, json_default, open_store, time_window
+from webhook_app.cli.common import (
+    command_settings,
+    echo_items,
+    json_default,
+    open_store,
+    routes_in_use,
+    time_window,
+)
 from webhook_app.model.states import ReceiptStatus, values
 
 
@@ -78,12 +85,13 @@ def receipts_reprocess(receipt_ids: tuple[str, ...]) -> None:
     settings = command_settings()
     store = open_store(settings)
     providers = load_providers(settings)
+    routes = routes_in_use(settings, store)
     failures = 0
     for receipt_id in receipt_ids:
         try:
             result = reprocess_receipt(
                 store,
-                settings.routes,
+                routes.routes,
                 providers,
                 receipt_id,
                 dedupe_window=timedelta(seconds=settings.dedupe_window),

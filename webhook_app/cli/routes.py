@@ -1,24 +1,17 @@
-"""`routes list|pause|resume|check|reload`: the routes as people see and steer them."""
+"""`routes list|show|pause|resume|check|reload` (and `add|edit|remove|apply|export`, in
+`route_changes.py`): the routes in the database as people see and steer them."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from webhook_app.cli.common import (
-    command_settings,
-    echo_items,
-    known_event_types,
-    open_store,
-    serve_pidfile,
-    validate_routes,
-)
+from webhook_app.cli.common import command_settings, echo_items, json_default, known_event_types, open_store
+from webhook_app.cli.route_changes import routes_add, routes_apply, routes_edit, routes_export, routes_remove
 
 if TYPE_CHECKING:
     from webhook_app.model.routes import Route
@@ -28,32 +21,73 @@ if TYPE_CHECKING:
 
 @click.group()
 def routes() -> None:
-    """Routes from the config file."""
+    """The routes in the database, which every process uses."""
+
+
+routes.add_command(routes_add)
+routes.add_command(routes_edit)
+routes.add_command(routes_remove)
+routes.add_command(routes_apply)
+routes.add_command(routes_export)
+
+
+def _items(only: str | None = None) -> list[dict[str, Any]]:
+    from webhook_app.usecases.route_admin import route_items
+    from webhook_app.usecases.route_book import open_route_book
+
+    settings = command_settings()
+    store = open_store(settings)
+    book = open_route_book(store, settings)
+    return route_items(store, book, book.load(), now=datetime.now(UTC), only=only)
+
+
+def _line(item: dict[str, Any]) -> str:
+    from webhook_app.usecases.route_admin import describe_state
+
+    counts, recent = item["counts"], item["last_24h"]
+    latency = f"p50 {recent['p50_ms']} ms, p99 {recent['p99_ms']} ms" if recent["attempts"] else "no attempts"
+    rate = f", at most {item['rate_limit']}" if item["rate_limit"] else ""
+    problem = f"; CANNOT DELIVER: {item['problem']} (its deliveries wait)" if item["problem"] else ""
+    return (
+        f"{item['name']} ({item['handler']}{rate}, {item['source']} v{item['version']}): "
+        f"{describe_state(item)}; "
+        f"{counts['pending']} pending, {counts['failed']} to retry, {counts['dead']} dead; "
+        f"last 24 h: {recent['succeeded']}/{recent['attempts']} succeeded, {latency}{problem}"
+    )
 
 
 @routes.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 def routes_list(as_json: bool) -> None:
-    """Each configured route: state, waiting and dead deliveries, the last 24 hours' attempts."""
-    from webhook_app.cli.common import command_settings, open_store
-    from webhook_app.usecases.route_admin import describe_state, route_items
+    """Each route: state, waiting and dead deliveries, the last 24 hours' attempts."""
+    echo_items(_items(), as_json, _line, "no routes")
 
-    settings = command_settings()
 
-    def line(item: dict[str, Any]) -> str:
-        counts, recent = item["counts"], item["last_24h"]
-        latency = (
-            f"p50 {recent['p50_ms']} ms, p99 {recent['p99_ms']} ms" if recent["attempts"] else "no attempts"
-        )
-        rate = f", at most {item['rate_limit']}" if item["rate_limit"] else ""
-        return (
-            f"{item['name']} ({item['handler']}{rate}): {describe_state(item)}; "
-            f"{counts['pending']} pending, {counts['failed']} to retry, {counts['dead']} dead; "
-            f"last 24 h: {recent['succeeded']}/{recent['attempts']} succeeded, {latency}"
-        )
-
-    items = route_items(open_store(settings), settings.routes, now=datetime.now(UTC))
-    echo_items(items, as_json, line, "no routes")
+@routes.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="As one JSON object.")
+def routes_show(name: str, as_json: bool) -> None:
+    """Route NAME's whole configuration (secrets masked), where it came from, and its health."""
+    found = _items(only=name)
+    if not found:
+        raise click.ClickException(f"no route named {name!r}")
+    (item,) = found
+    if as_json:
+        click.echo(json.dumps(item, default=json_default))
+        return
+    click.echo(_line(item))
+    for key in (
+        "events",
+        "providers",
+        "where",
+        "retry",
+        "rate_limit",
+        "pause_after_failures",
+        "probe_seconds",
+        "options",
+    ):
+        click.echo(f"  {key}: {json.dumps(item[key], ensure_ascii=False)}")
+    click.echo(f"  changed {json_default(item['updated_at'])} by {item['updated_by']}")
 
 
 @routes.command("pause")
@@ -71,15 +105,13 @@ def routes_resume(name: str) -> None:
 
 
 def _set_paused(name: str, *, paused: bool) -> None:
-    from webhook_app.cli.common import command_settings, open_store
-    from webhook_app.usecases.route_admin import UnknownRoute, describe_state, set_paused
+    from webhook_app.usecases.route_admin import describe_state, set_paused
+    from webhook_app.usecases.route_book import open_route_book
 
     settings = command_settings()
-    try:
-        item, event = set_paused(open_store(settings), settings.routes, name, paused, now=datetime.now(UTC))
-    except UnknownRoute:
-        known = ", ".join(route.name for route in settings.routes)
-        raise click.ClickException(f"no route named {name!r}; configured: {known}") from None
+    store = open_store(settings)
+    book = open_route_book(store, settings)
+    item, event = set_paused(store, book, book.load(), name, paused, now=datetime.now(UTC))
     done = "paused" if paused else "resumed"
     click.echo(
         f"{name}: {describe_state(item)}" + (f" ({event.type} {event.id})" if event else f", already {done}")
@@ -88,23 +120,12 @@ def _set_paused(name: str, *, paused: bool) -> None:
 
 @routes.command("reload")
 def routes_reload() -> None:
-    """Make a running `serve` (in this data directory) read its routes again, after checking them.
-
-    Elsewhere send SIGHUP yourself: to `webhook-app worker` processes and to gunicorn's master.
-    """
-
-    settings = command_settings(sends=True)
-    validate_routes(settings)
-    pidfile = serve_pidfile(settings)
-    try:
-        pid = int(pidfile.read_text().strip())
-        os.kill(pid, signal.SIGHUP)
-    except (OSError, ValueError):
-        raise click.ClickException(
-            f"no running 'webhook-app serve' found through {pidfile.absolute()}; run this in its data "
-            "directory, or send SIGHUP to the processes that should reload"
-        ) from None
-    click.echo(f"asked serve (pid {pid}) to reload {len(settings.routes)} route(s); its log says when done")
+    """Nothing to do any more: every process reads the routes from the database and sees a
+    change within seconds. To take a config file's routes in, use `routes apply FILE --yes`."""
+    click.echo(
+        "nothing to reload: every process reads the routes from the database and sees a change within "
+        "seconds; after editing the config file, run: webhook-app routes apply FILE --yes"
+    )
 
 
 @routes.command("check")
@@ -113,45 +134,44 @@ def routes_reload() -> None:
     "--route", "only", help="With --send-test: only this route (partners' targets get nothing unasked)."
 )
 def routes_check(send_test: bool, only: str | None) -> None:
-    """Validate the routes (handlers, options) and optionally test each one for real.
+    """Check the routes in use (handlers, options, secrets this shell can open) and optionally
+    test each one for real. (To check a config file before it is used: `routes apply FILE`.)
 
     A test event carries the CloudEvents attribute `test: true`, says TEST in what people
     read, and is kept in the event log like any other (with no delivery: this command
     makes the one call itself and prints how it went).
     """
     from webhook_app.config.plugins import build_handlers
+    from webhook_app.usecases.route_book import open_route_book
 
     settings = command_settings(sends=True)
-    handlers = build_handlers(settings.routes, settings.config_path or "default routes", settings.public_url)
-    never = [
+    store = open_store(settings)
+    in_use = open_route_book(store, settings).load()
+    problems = [f"route '{name}': {why}" for name, why in in_use.broken.items()] + [
         f"route '{route.name}': events pattern '{pattern}' matches no event type"
-        for route in settings.routes
+        f" (known: {', '.join(known_event_types())})"
+        for route in in_use.usable
         for pattern in route.patterns_matching_nothing(known_event_types())
     ]
-    if never:
-        for handler in handlers.values():
-            handler.close()
-        raise click.ClickException("; ".join(never) + f" (known: {', '.join(known_event_types())})")
-    click.echo(
-        f"{len(settings.routes)} route(s) in {settings.config_path or 'the default configuration'}: OK"
-    )
-    if only is not None and only not in {route.name for route in settings.routes}:
+    if problems:
+        raise click.ClickException("; ".join(problems))
+    click.echo(f"{len(in_use.usable)} route(s) in the database: OK")
+    if only is not None and in_use.find(only) is None:
         raise click.BadParameter(f"no route named '{only}'", param_hint="--route")
-    store = open_store(settings) if send_test else None
+    handlers = build_handlers(in_use.usable, "the database", settings.public_url)
     failures = 0
-    for route in settings.routes:
+    for route in in_use.usable:
         providers = ",".join(route.providers) if route.providers else "any provider"
         click.echo(
             f"- {route.name}: {route.handler} ← {', '.join(route.events)} ({providers}), "
             f"{route.retry.max_attempts} attempts"
         )
-        if store is None or (only is not None and route.name != only):
+        if not send_test or (only is not None and route.name != only):
             continue
         failures += not _send_test(store, route, handlers[route.name])
     for handler in handlers.values():
         handler.close()
-    if store is not None:
-        store.dispose()
+    store.dispose()
     if failures:
         sys.exit(1)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import click
@@ -12,7 +13,6 @@ from webhook_app.cli.common import (
     command_settings,
     known_event_types,
     open_store,
-    serve_pidfile,
     validate_routes,
 )
 
@@ -36,6 +36,7 @@ def _refuse_busy_port(host: str, port: int) -> None:
 if TYPE_CHECKING:
     from webhook_app.config.settings import Settings
     from webhook_app.plugins.provider import Provider
+    from webhook_app.usecases.route_apply import RouteDiff
 
 
 def _share_metrics_between_processes() -> None:
@@ -106,6 +107,8 @@ def serve(host: str, port: int, workers: int) -> None:
     store = open_store(settings, create=True)
     migrate.upgrade(store.engine)
     store.dispose()
+    for line in _apply_routes(settings).lines():
+        click.echo(f"routes from {settings.config_path}: {line}")
     shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 (only shown)
     base = f"http://{shown_host}:{port}"
     click.echo(f"webhook-app on {base}  (database {redact_url(settings.database_url)})")
@@ -120,17 +123,12 @@ def serve(host: str, port: int, workers: int) -> None:
             click.echo(f"Try: webhook-app simulate {provider.name} {provider.samples[0]}   (Ctrl-C stops)")
             break
     sys.stdout.flush()
-    pidfile = serve_pidfile(settings)
-    pidfile.write_text(f"{os.getpid()}\n")
-    try:
-        code = Supervisor(
-            {
-                "web": child_command("web", "--host", host, "--port", str(port), "--workers", str(workers)),
-                "worker": child_command("worker"),
-            }
-        ).run()
-    finally:
-        pidfile.unlink(missing_ok=True)
+    code = Supervisor(
+        {
+            "web": child_command("web", "--host", host, "--port", str(port), "--workers", str(workers)),
+            "worker": child_command("worker"),
+        }
+    ).run()
     sys.exit(code)
 
 
@@ -147,6 +145,7 @@ def web(host: str, port: int, workers: int) -> None:
     settings = command_settings(sends=True)
     _refuse_busy_port(host, port)
     validate_routes(settings)
+    _apply_routes(settings)
     run_web(create_app, settings, host, port, workers)
 
 
@@ -159,5 +158,18 @@ def worker(metrics_port: int | None, metrics_host: str) -> None:
 
     settings = command_settings(sends=True)
     validate_routes(settings)
-    open_store(settings).dispose()  # says what is wrong with the database, or that its schema is old
+    _apply_routes(settings)
     run_worker(settings, metrics_port=metrics_port, metrics_host=metrics_host)
+
+
+def _apply_routes(settings: Settings) -> RouteDiff:
+    """The config file's routes into the database before a process starts, so a conflict or a
+    database that is not ready stops it with one line (`open_store` says what is wrong)."""
+    from webhook_app.usecases.route_apply import apply_configured_routes
+    from webhook_app.usecases.route_book import open_route_book
+
+    store = open_store(settings)
+    try:
+        return apply_configured_routes(open_route_book(store, settings), settings, now=datetime.now(UTC))
+    finally:
+        store.dispose()

@@ -4,13 +4,15 @@ and the installed providers (`webhook_app.providers`)."""
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable, Mapping
 from importlib.metadata import entry_points
+from typing import Any
 
 from marshmallow import ValidationError
 
-from webhook_app.config.settings import Settings
+from webhook_app.config.settings import SECRET_NAME, Settings
 from webhook_app.errors import ConfigError
-from webhook_app.model.routes import Route, describe_validation_error
+from webhook_app.model.routes import Route, describe_validation_error, field_errors
 from webhook_app.plugins.handler import Handler
 from webhook_app.plugins.provider import ENTRY_POINT_GROUP as PROVIDER_ENTRY_POINT_GROUP
 from webhook_app.plugins.provider import PROVIDER_NAME, Provider
@@ -43,6 +45,37 @@ def load_handler_class(reference: str) -> type[Handler]:
     if not (isinstance(target, type) and issubclass(target, Handler)):
         raise ConfigError(f"'{reference}' is not a subclass of webhook_app.Handler")
     return target
+
+
+def secret_options(handler: type[Handler], options: Mapping[str, Any]) -> frozenset[str]:
+    """The options of a route that are secrets: those its handler marks (`metadata={"secret":
+    True}` on the field) and those named like a credential."""
+    marked = {
+        field.data_key or name
+        for name, field in (handler.Options().fields.items() if handler.Options else ())
+        if field.metadata.get("secret")
+    }
+    return frozenset(marked | {name for name in options if SECRET_NAME.search(name)})
+
+
+def check_route_options(
+    handler_reference: str, options: Mapping[str, Any], unresolved: Iterable[str] = ()
+) -> type[Handler]:
+    """The route's handler class, once its options pass the handler's own checks (`unresolved`
+    options, `${VAR}` this process cannot resolve, are left out); `InvalidRoute` otherwise."""
+    from webhook_app.config.route_file import InvalidRoute
+
+    try:
+        cls = load_handler_class(handler_reference)
+    except ConfigError as exc:
+        raise InvalidRoute({"handler": [str(exc)]}) from None
+    if cls.Options is not None:
+        skipped = tuple(unresolved)
+        try:
+            cls.Options().load({k: v for k, v in options.items() if k not in skipped}, partial=skipped)
+        except ValidationError as exc:
+            raise InvalidRoute(field_errors({"options": exc.messages})) from None
+    return cls
 
 
 def build_handlers(

@@ -6,13 +6,19 @@ not load marshmallow unless the config file has routes to check.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
-from webhook_app.errors import ConfigError
+from webhook_app.errors import ConfigError, WebhookAppError
 from webhook_app.model.retry import RetryPolicy
-from webhook_app.model.routes import FieldCondition, Route, describe_validation_error, rate_interval
+from webhook_app.model.routes import (
+    FieldCondition,
+    Route,
+    field_errors,
+    rate_interval,
+)
 from webhook_app.plugins.provider import check_provider_name
 
 
@@ -102,6 +108,64 @@ class _RouteSchema(Schema):
     probe_seconds = fields.Float(load_default=60.0, validate=validate.Range(min=1))
 
 
+class InvalidRoute(WebhookAppError):
+    """A route the TOML loader would refuse: `details` holds the messages by field path."""
+
+    status, code = 422, "invalid_route"
+
+    def __init__(self, details: dict[str, list[str]]) -> None:
+        super().__init__("; ".join(f"field '{path}': {' '.join(texts)}" for path, texts in details.items()))
+        self.details = details
+
+
+def route_document(table: Any) -> dict[str, Any]:
+    """A route's table checked and completed with its defaults: what is stored and shown.
+    `InvalidRoute` names each field it refuses, with the messages the config file gets."""
+    if not isinstance(table, dict):
+        raise InvalidRoute({"": ["a route is a table (an object) of fields"]})
+    try:
+        loaded = _RouteSchema().load(table)
+    except ValidationError as exc:
+        raise InvalidRoute(field_errors(exc.messages)) from None
+    where = {
+        path: list(value) if isinstance(value, tuple) else value for path, value in loaded["where"].items()
+    }
+    return {**loaded, "where": where}
+
+
+def route_from_document(document: dict[str, Any], options: dict[str, Any]) -> Route:
+    """The route a stored document describes, with its options as this process resolved them."""
+    where = {k: tuple(v) if isinstance(v, list) else v for k, v in document["where"].items()}
+    return Route(
+        name=document["name"],
+        handler=document["handler"],
+        events=tuple(document["events"]),
+        providers=tuple(document["providers"]) if document["providers"] is not None else None,
+        retry=RetryPolicy(**document["retry"]),
+        options=options,
+        where=conditions(where),
+        rate_limit=document["rate_limit"],
+        pause_after_failures=document["pause_after_failures"],
+        probe_seconds=document["probe_seconds"],
+    )
+
+
+def route_table(route: Route) -> dict[str, Any]:
+    """A route as its `[[routes]]` table (for routes given as objects, not read from a file)."""
+    return {
+        "name": route.name,
+        "handler": route.handler,
+        "events": list(route.events),
+        "providers": list(route.providers) if route.providers is not None else None,
+        "retry": dataclasses.asdict(route.retry),
+        "options": dict(route.options),
+        "where": {c.path: list(c.globs) if c.globs else c.equals for c in route.where},
+        "rate_limit": route.rate_limit,
+        "pause_after_failures": route.pause_after_failures,
+        "probe_seconds": route.probe_seconds,
+    }
+
+
 def parse_routes(raw: Any, source: str) -> tuple[Route, ...]:
     """Validate the `[[routes]]` tables of a config file; errors name file, route and field."""
     if not isinstance(raw, list):
@@ -111,26 +175,11 @@ def parse_routes(raw: Any, source: str) -> tuple[Route, ...]:
     for index, table in enumerate(raw):
         label = table.get("name", f"#{index + 1}") if isinstance(table, dict) else f"#{index + 1}"
         try:
-            loaded = _RouteSchema().load(table)
-        except ValidationError as exc:
-            raise ConfigError(
-                f"{source}: route '{label}': {describe_validation_error(exc.messages)}"
-            ) from None
-        if loaded["name"] in seen:
-            raise ConfigError(f"{source}: route '{loaded['name']}': field 'name': used twice")
-        seen.add(loaded["name"])
-        routes.append(
-            Route(
-                name=loaded["name"],
-                handler=loaded["handler"],
-                events=tuple(loaded["events"]),
-                providers=tuple(loaded["providers"]) if loaded["providers"] is not None else None,
-                retry=RetryPolicy(**loaded["retry"]),
-                options=loaded["options"],
-                where=conditions(loaded["where"]),
-                rate_limit=loaded["rate_limit"],
-                pause_after_failures=loaded["pause_after_failures"],
-                probe_seconds=loaded["probe_seconds"],
-            )
-        )
+            document = route_document(table)
+        except InvalidRoute as exc:
+            raise ConfigError(f"{source}: route '{label}': {exc}") from None
+        if document["name"] in seen:
+            raise ConfigError(f"{source}: route '{document['name']}': field 'name': used twice")
+        seen.add(document["name"])
+        routes.append(route_from_document(document, document["options"]))
     return tuple(routes)

@@ -24,7 +24,8 @@ ENV_PREFIX = "WEBHOOK_APP_"
 TOKENS_FILE = "webhook_app.tokens.json"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
-_SECRET_OPTION = re.compile(r"secret|password|token|key|webhook_url", re.I)
+SECRET_NAME = re.compile(r"secret|password|token|key|webhook_url", re.I)
+"""Setting and option names taken for secrets (kept out of logs; route options sealed at rest)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,12 @@ class Settings:
     dispatch_concurrency: int = 8
     dispatch_poll_interval: float = 0.5
     routes: tuple[Route, ...] = DEFAULT_ROUTES
+    """The config file's routes (applied to the database at start), or those a first start
+    seeds when there is no file; every process reads the routes in use from the database."""
+    route_tables: tuple[Mapping[str, Any], ...] = field(default=(), hash=False, repr=False)
+    """The file's `[[routes]]` tables as written (`${VAR}` kept): what is stored."""
+    secret_key: tuple[str, ...] = field(default=(), repr=False)
+    """`WEBHOOK_APP_SECRET_KEY`: Fernet keys sealing secret route options (the first seals)."""
     provider_tokens: Mapping[str, tuple[str, ...]] = field(default_factory=dict, hash=False)
     """Callback tokens by provider: `WEBHOOK_APP_<NAME>_TOKENS`, or made and kept by `ensure_tokens`."""
     provider_values: Mapping[str, Any] = field(default_factory=dict, hash=False, repr=False)
@@ -76,12 +83,13 @@ class Settings:
         and route options named like a credential (a Slack webhook URL is one)."""
         values = [
             *self.admin_tokens,
+            *self.secret_key,
             *(token for tokens in self.provider_tokens.values() for token in tokens),
-            *(str(v) for k, v in self.provider_values.items() if _SECRET_OPTION.search(k)),
+            *(str(v) for k, v in self.provider_values.items() if SECRET_NAME.search(k)),
         ]
         values.append(urlsplit(self.database_url).password or "")
         for route in self.routes:
-            values += [v for k, v in route.options.items() if isinstance(v, str) and _SECRET_OPTION.search(k)]
+            values += [v for k, v in route.options.items() if isinstance(v, str) and SECRET_NAME.search(k)]
         return tuple(v for v in values if v)
 
     def __repr__(self) -> str:
@@ -109,6 +117,7 @@ _KINDS: dict[str, str] = {
     "lease_seconds": "duration",
     "dispatch_concurrency": "int",
     "dispatch_poll_interval": "duration",
+    "secret_key": "list",
 }
 
 
@@ -121,17 +130,19 @@ def load_settings(environ: Mapping[str, str] | None = None, *, route_secrets: bo
     environ = os.environ if environ is None else environ
     config_path = environ.get(ENV_PREFIX + "CONFIG") or None
     file_values: dict[str, Any] = {}
-    routes = DEFAULT_ROUTES
+    routes: tuple[Route, ...] = DEFAULT_ROUTES
+    route_tables: tuple[Mapping[str, Any], ...] = ()
     if config_path:
-        document = _read_toml(config_path)
+        written = _read_toml(config_path)
         try:
-            document = interpolate(document, environ, keep_missing_under=None if route_secrets else "routes")
+            document = interpolate(written, environ, keep_missing_under=None if route_secrets else "routes")
         except MissingVariable as missing:
-            raise ConfigError(missing.describe(config_path, document)) from None
+            raise ConfigError(missing.describe(config_path, written)) from None
         if "routes" in document:
             from webhook_app.config.route_file import parse_routes
 
             routes = parse_routes(document.pop("routes"), config_path)
+            route_tables = tuple(written["routes"])
         file_values = document
     values: dict[str, Any] = {}
     for name, kind in _KINDS.items():
@@ -151,6 +162,7 @@ def load_settings(environ: Mapping[str, str] | None = None, *, route_secrets: bo
     settings = Settings(
         config_path=config_path,
         routes=routes,
+        route_tables=route_tables,
         provider_tokens=provider_tokens,
         provider_values=provider_values,
         **values,

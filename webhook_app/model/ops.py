@@ -34,6 +34,19 @@ def delivery_dead(
     )
 
 
+def deliveries_discarded(*, route: str, discarded: int, by: str, at: datetime) -> Event:
+    """One for all the waiting deliveries a deleted route took with it."""
+    message = f"route '{route}' was deleted by {by}: its {discarded} waiting deliveries were discarded"
+    return _event(
+        EventType.OPS_DELIVERY_DEAD,
+        route,
+        at,
+        route=route,
+        discarded=discarded,
+        error={"code": "route_deleted", "message": message},
+    )
+
+
 def route_paused(
     *, route: str, reason: str, consecutive_failures: int, error: str | None, at: datetime
 ) -> Event:

@@ -97,6 +97,22 @@ DEFAULT_ROUTES: tuple[Route, ...] = (Route(name="log", handler="log"),)
 """With no config file every event goes to the `log` handler, so a new install shows the flow."""
 
 
+def field_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Marshmallow's nested messages by field path (`retry.max_attempts`: ["…"])."""
+    if isinstance(messages, dict):
+        found: dict[str, list[str]] = {}
+        for key, value in messages.items():
+            name = prefix if key == "_schema" else (f"{prefix}.{key}" if prefix else str(key))
+            for path, texts in field_errors(value, name).items():
+                found.setdefault(path, []).extend(texts)
+        return found
+    if isinstance(messages, list) and all(isinstance(m, str) for m in messages):
+        return {prefix: [m.replace("Unknown field.", "unknown field.") for m in messages]}
+    if isinstance(messages, list):
+        return field_errors(dict(enumerate(messages)), prefix)
+    return {prefix: [str(messages)]}
+
+
 def describe_validation_error(messages: Any, prefix: str = "") -> str:
     """Flatten marshmallow's nested messages into `field 'a.b': message` sentences."""
     if isinstance(messages, dict):

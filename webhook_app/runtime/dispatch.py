@@ -18,7 +18,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from webhook_app.errors import HandlerError, PermanentError, RetryableError
+from webhook_app.config.plugins import build_handlers
+from webhook_app.errors import ConfigError, HandlerError, PermanentError, RetryableError
 from webhook_app.model import signals
 from webhook_app.model.clock import Clock, SystemClock
 from webhook_app.model.events import Event
@@ -30,6 +31,7 @@ from webhook_app.runtime.worker import Job, new_worker_id
 from webhook_app.store import ClaimedDelivery, Store
 from webhook_app.store.records import AttemptResult, RoutePolicy
 from webhook_app.usecases.ingest import plan_deliveries
+from webhook_app.usecases.route_book import LiveRoutes
 
 logger = logging.getLogger(__name__)
 
@@ -74,9 +76,16 @@ class Dispatcher(Job):
         concurrency: int = 8,
         poll_interval: float = 0.5,
         wakeup: Wakeup | None = None,
+        follow: LiveRoutes | None = None,
+        public_url: str | None = None,
     ) -> None:
         super().__init__()
         self.store = store
+        self.follow = follow
+        """The routes in the database, followed as they change (else the routes given stay)."""
+        self.public_url = public_url
+        self._generation: int | None = None
+        self.broken: frozenset[str] = frozenset()
         self.routes = {route.name: route for route in routes}
         self.handlers = handlers
         self.clock = clock or SystemClock()
@@ -106,6 +115,7 @@ class Dispatcher(Job):
         free = self._free_after_round = self.concurrency - len(self._futures)
         if free <= 0:
             return 0
+        self._follow_routes()
         if not self._routes_known:
             self.store.route_health.ensure_routes(self.routes, now=self.clock.now())
             self._routes_known = True
@@ -120,6 +130,7 @@ class Dispatcher(Job):
             lease=self.lease,
             policies=self.policies,
             probes=look_for_probes,
+            skip=self.broken,
         )
         for claim in claims:
             future = self._pool.submit(self.deliver, claim)
@@ -172,6 +183,28 @@ class Dispatcher(Job):
                     extra={"delivery_id": lost},
                 )
 
+    def _follow_routes(self) -> None:
+        """Deliver with the database's routes as they are now: read again once they changed."""
+        if self.follow is None:
+            return
+        current = self.follow.current()
+        if current.generation == self._generation:
+            return
+        try:
+            handlers = build_handlers(current.usable, "the database", self.public_url)
+        except ConfigError as exc:  # load() checked each route; a plugin may still refuse
+            logger.error(
+                "routes of generation %d not used, keeping those in use: %s", current.generation, exc
+            )
+            return
+        self.replace_routes(current.usable, handlers)
+        self.broken = frozenset(current.broken)
+        for name, why in current.broken.items():
+            logger.error(
+                "route %s cannot deliver here, its deliveries wait: %s", name, why, extra={"route": name}
+            )
+        self._generation = current.generation
+
     def replace_routes(self, routes: tuple[Route, ...], handlers: dict[str, Handler]) -> None:
         """Deliver with new routes from now on. A delivery already running keeps its handler,
         so the old ones are closed with the dispatcher, not now."""
@@ -200,6 +233,10 @@ class Dispatcher(Job):
         handler = self.handlers.get(claim.route)
         event = Event.from_cloudevent(claim.document)
         if route is None or handler is None:
+            if self.follow is not None and self.follow.refresh().find(claim.route) is not None:
+                self.store.deliveries.release([claim.id])  # a route made since this worker last looked
+                self.wakeup.set()
+                return
             self._dead(claim, event, started, f"route '{claim.route}' is no longer configured", None, context)
             return
         try:

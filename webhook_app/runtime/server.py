@@ -24,8 +24,6 @@ from webhook_app.config.plugins import build_handlers, load_providers, provider_
 from webhook_app.config.settings import Settings, load_settings
 from webhook_app.errors import ConfigError
 from webhook_app.model.clock import worker_clock
-from webhook_app.model.routes import Route
-from webhook_app.plugins.handler import Handler
 from webhook_app.plugins.job import JobContext
 from webhook_app.runtime.dispatch import Dispatcher
 from webhook_app.runtime.rollup_job import RollupJob
@@ -37,6 +35,8 @@ from webhook_app.telemetry import metrics
 from webhook_app.telemetry.logs import gunicorn_logconfig
 from webhook_app.telemetry.memory import freeze_startup_objects
 from webhook_app.usecases.ingest import Ingest
+from webhook_app.usecases.route_apply import apply_configured_routes
+from webhook_app.usecases.route_book import LiveRoutes, open_route_book
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +55,8 @@ class WebServer(BaseApplication):
     """Gunicorn run from Python, with the same app factory as the Procfile's `web` line.
 
     On SIGHUP gunicorn starts new workers; before it does, the settings are read again
-    here, so the new workers plan deliveries with the new routes, or with the old ones
-    when the new file is invalid.
+    here, so the new workers apply the config file's routes as it is now (or keep the
+    settings in use when the new file is invalid). Route changes need no SIGHUP.
     """
 
     def __init__(
@@ -68,11 +68,13 @@ class WebServer(BaseApplication):
         super().__init__()
 
     def reload(self) -> None:
-        reloaded = reloaded_settings(self.settings)
-        if reloaded is not None:
-            self.settings, handlers = reloaded
-            for handler in handlers.values():  # built to check the routes; the workers build their own
-                handler.close()
+        try:
+            settings = load_settings()
+            for handler in build_handlers(settings.routes, settings.config_path or "default routes").values():
+                handler.close()  # built to check the file's routes; the workers apply them
+            self.settings = settings
+        except ConfigError as exc:
+            logger.error("settings not read again, keeping those in use: %s", exc)
         super().reload()
 
     def load_config(self) -> None:
@@ -84,22 +86,6 @@ class WebServer(BaseApplication):
 
     def load(self) -> Any:
         return self.make_app(self.settings)
-
-
-def reloaded_settings(current: Settings) -> tuple[Settings, dict[str, Handler]] | None:
-    """The settings read again with their routes' handlers built, if they are valid; else
-    None, with the reason logged."""
-    source = current.config_path or "the environment"
-    try:
-        settings = load_settings()
-        handlers = build_handlers(
-            settings.routes, settings.config_path or "default routes", settings.public_url
-        )
-    except ConfigError as exc:
-        logger.error("routes not reloaded, keeping the %d in use: %s", len(current.routes), exc)
-        return None
-    logger.info("routes reloaded from %s: %d route(s)", source, len(settings.routes))
-    return settings, handlers
 
 
 def run_web(
@@ -133,17 +119,18 @@ def run_worker(
     """Run every job (deliveries, and what providers add, such as polling) until
     SIGINT/SIGTERM (or `stop`), then finish in-flight work."""
     stop = stop or threading.Event()
-    reload_requested = threading.Event()
     store = Store.from_settings(settings)
     wakeup = Wakeup()
-    worker, use_routes = _worker_for(settings, store, wakeup)
+    worker = _worker_for(settings, store, wakeup)
 
     def shut_down() -> None:
         stop.set()
         worker.wake()
-        reload_requested.set()
 
-    relay_signals({signal.SIGINT: shut_down, signal.SIGTERM: shut_down, signal.SIGHUP: reload_requested.set})
+    def nothing_to_reload() -> None:
+        logger.info("SIGHUP: nothing to reload, the routes are read from the database as they change")
+
+    relay_signals({signal.SIGINT: shut_down, signal.SIGTERM: shut_down, signal.SIGHUP: nothing_to_reload})
     metrics.install()
     if metrics_port:
         start_http_server(
@@ -153,31 +140,25 @@ def run_worker(
         )
     wakeup.listen(store.engine, stop)
     freeze_startup_objects()
-    reloading = threading.Thread(
-        target=_reload_on_request,
-        args=(settings, reload_requested, stop, use_routes),
-        name="routes-reload",
-        daemon=True,
-    )
-    reloading.start()
     try:
         worker.run(stop)
     finally:
-        reload_requested.set()
         store.dispose()
 
 
-RouteUser = Callable[[tuple[Route, ...], dict[str, Handler]], None]
-
-
-def _worker_for(settings: Settings, store: Store, wakeup: Wakeup) -> tuple[Worker, RouteUser]:
-    """The worker with every job (deliveries, rollups, providers'), and how to hand it new routes."""
+def _worker_for(settings: Settings, store: Store, wakeup: Wakeup) -> Worker:
+    """The worker with every job (deliveries, rollups, providers'), following the routes in
+    the database (the config file's applied first)."""
     clock = worker_clock(store.engine)
     worker_id = new_worker_id()
+    book = open_route_book(store, settings)
+    routes = LiveRoutes(book, prepare=lambda: apply_configured_routes(book, settings, now=clock.now()))
     dispatcher = Dispatcher(
         store,
-        settings.routes,
-        build_handlers(settings.routes, settings.config_path or "default routes", settings.public_url),
+        (),
+        {},
+        follow=routes,
+        public_url=settings.public_url,
         worker_id=worker_id,
         lease_seconds=settings.lease_seconds,
         concurrency=settings.dispatch_concurrency,
@@ -185,34 +166,15 @@ def _worker_for(settings: Settings, store: Store, wakeup: Wakeup) -> tuple[Worke
         wakeup=wakeup,
         clock=clock,
     )
-    in_use = {"routes": settings.routes}  # replaced whole by a reload
     ingest = Ingest(
-        store, lambda: in_use["routes"], dedupe_window=timedelta(seconds=settings.dedupe_window), clock=clock
+        store,
+        lambda: routes.current().routes,
+        dedupe_window=timedelta(seconds=settings.dedupe_window),
+        clock=clock,
     )
     context = JobContext(database=store, settings=settings, clock=clock, worker_id=worker_id, ingest=ingest)
     provided = [job for provider in load_providers(settings).values() for job in provider.jobs(context)]
-
-    def use_routes(routes: tuple[Route, ...], handlers: dict[str, Handler]) -> None:
-        in_use["routes"] = routes
-        dispatcher.replace_routes(routes, handlers)
-
-    return Worker([dispatcher, RollupJob(store, clock), *provided]), use_routes
-
-
-def _reload_on_request(
-    settings: Settings, requested: threading.Event, stop: threading.Event, use_routes: RouteUser
-) -> None:
-    """SIGHUP, off the signal handler: new routes for deliveries and what jobs record, or none."""
-    current = settings
-    while True:
-        requested.wait()
-        requested.clear()
-        if stop.is_set():
-            return
-        reloaded = reloaded_settings(current)
-        if reloaded is not None:
-            current, handlers = reloaded
-            use_routes(current.routes, handlers)
+    return Worker([dispatcher, RollupJob(store, clock), *provided])
 
 
 class Supervisor:
@@ -255,7 +217,8 @@ class Supervisor:
         return exit_code
 
     def _forward(self, signum: int) -> None:
-        """SIGHUP: both children read their routes again (gunicorn restarts its workers)."""
+        """SIGHUP: gunicorn restarts its workers with the settings read again; the worker logs that
+        it has nothing to reload (routes follow the database)."""
         for child in self.children.values():
             if child.poll() is None:
                 child.send_signal(signum)

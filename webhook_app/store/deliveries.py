@@ -3,7 +3,7 @@ attempt recorded with the route's health and the ops events it raises, retried o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -97,6 +97,7 @@ class DeliveryStore:
         lease: timedelta,
         policies: Mapping[str, RoutePolicy] | None = None,
         probes: bool = True,
+        skip: Collection[str] = (),
     ) -> list[ClaimedDelivery]:
         """Lease up to `limit` due deliveries to `worker` until `now + lease`, with their events.
 
@@ -104,9 +105,8 @@ class DeliveryStore:
         probe every `probe_seconds`, looked for when `probes` is true; a route with a rate
         limit gets one delivery per free slot (`next_send_at`, moved on by its interval).
         Probes and slots are taken in the route's row with a conditional update, so two
-        workers never take the same one. In the usual case (no limit, no pause) this is the
-        claim and the read of the events, as before routes had a state.
-        """
+        workers never take the same one. Deliveries of the routes in `skip` (this worker cannot
+        deliver to them) wait."""
         policies = policies or {}
         c = deliveries.c
         limited = sorted(name for name, policy in policies.items() if policy.send_interval)
@@ -120,7 +120,8 @@ class DeliveryStore:
                 returning=(c.id, c.event_id, c.route, c.attempts, _ROUTE_HEALTHY),
                 also={"updated_at": now},
             )
-            where = ~_ROUTE_PAUSED if not limited else ~_ROUTE_PAUSED & c.route.not_in(limited)
+            held = sorted({*limited, *skip})  # claimed one per slot below, or not at all
+            where = ~_ROUTE_PAUSED & c.route.not_in(held) if held else ~_ROUTE_PAUSED
             claimed = [(row, False) for row in claim(limit=limit, where=where)]
             if probes:
                 claimed += self._claim_probes(conn, claim, now, limit - len(claimed), policies)
@@ -206,6 +207,12 @@ class DeliveryStore:
             .values({column: new})
         )
         return bool(moved.rowcount)
+
+    def release(self, ids: Sequence[str]) -> None:
+        """Give leased deliveries back unattempted: due again at once, to any worker."""
+        with self.db.writing() as conn:
+            DELIVERY_QUEUE.release(conn, list(ids))
+            notify_work(conn)
 
     def extend_delivery_leases(self, ids: Sequence[str], *, worker: str, until: datetime) -> set[str]:
         """Hold deliveries still in flight until `until`; returns the ids `worker` still held."""

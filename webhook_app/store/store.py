@@ -5,7 +5,8 @@
 - `route_health`: each route's state (paused, probed, rate-limited) and recent attempts;
 - `reads`: what the API, pages, CLI and `/metrics` read;
 - `rollups`: voices, events per hour and attempts per hour, kept by a worker job;
-- `retention`: `prune`.
+- `retention`: `prune`;
+- `routes`: the routes every process reads, and their generation.
 Providers keep their own tables beside these (`Provider.migrations`); a queue among them
 leases rows as the deliveries do (`lease_queue.LeaseQueue`).
 """
@@ -21,6 +22,7 @@ from webhook_app.store.reads import ReadModels
 from webhook_app.store.retention import Retention
 from webhook_app.store.rollups import RollupStore
 from webhook_app.store.route_health import RouteHealthStore
+from webhook_app.store.routes import RouteStore
 
 
 class Store(Database):
@@ -34,6 +36,7 @@ class Store(Database):
         self.rollups = RollupStore(self)
         self.reads = ReadModels(self)
         self.retention = Retention(self)
+        self.routes = RouteStore(self)
 
     def dispose(self) -> None:
         self.ingest.close()

@@ -161,6 +161,33 @@ route_states = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
 
+routes = sa.Table(
+    "routes",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),
+    sa.Column("handler", sa.String(200), nullable=False),
+    sa.Column("events", Json, nullable=False),  # ["voice.*", …]
+    sa.Column("providers", Json, nullable=True),  # null: every provider
+    sa.Column("where", Json, nullable=False),  # {"data.status": ["fail*"], …}, as in TOML
+    sa.Column("retry", Json, nullable=False),  # {"max_attempts", "base_seconds", …}
+    sa.Column("rate_limit", sa.String(40), nullable=True),
+    sa.Column("pause_after_failures", sa.Integer(), nullable=False),
+    sa.Column("probe_seconds", sa.Float(), nullable=False),
+    sa.Column("options", Json, nullable=False),  # secrets sealed ({"sealed": …}) or "${VAR}"
+    sa.Column("source", sa.String(8), nullable=False),  # file | api
+    sa.Column("version", sa.Integer(), nullable=False),  # +1 on every change
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_by", sa.String(200), nullable=False),
+)
+
+generations = sa.Table(
+    "generations",
+    metadata,
+    sa.Column("name", sa.String(40), primary_key=True),  # routes
+    sa.Column("generation", sa.BigInteger(), nullable=False),  # +1 with every change of that kind
+)
+
 rollup_positions = sa.Table(
     "rollup_positions",
     metadata,

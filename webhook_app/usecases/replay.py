@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 
 from webhook_app.errors import WebhookAppError
@@ -75,12 +75,12 @@ class RoutesGone(WebhookAppError):
 
 
 def plan_retry(
-    store: Store, routes: Sequence[Route], *, status: str, route: str | None, since: datetime | None
+    store: Store, known: Collection[str], *, status: str, route: str | None, since: datetime | None
 ) -> list[PlannedDelivery]:
     """A replay of each delivery in `status` (of `route`, last changed since `since`) not
-    replayed yet; `RoutesGone` when some of them belong to routes no longer configured."""
+    replayed yet; `RoutesGone` when some of them belong to routes not `known` any more."""
     planned = store.deliveries.deliveries_to_retry(status=status, route=route, since=since)
-    unknown = sorted({p.route for p in planned} - {r.name for r in routes})
+    unknown = sorted({p.route for p in planned} - set(known))
     if unknown:
         raise RoutesGone(
             f"route(s) {', '.join(unknown)} no longer configured, so their replays would be dead at once; "

@@ -76,7 +76,7 @@ def reprocess_with_services(ctx: Services, receipt_id: str) -> IngestResult:
     the API, the page and the command line call."""
     return reprocess_receipt(
         ctx.store,
-        ctx.settings.routes,
+        ctx.routes.current().routes,
         ctx.providers,
         receipt_id,
         dedupe_window=timedelta(seconds=ctx.settings.dedupe_window),

@@ -13,68 +13,83 @@ from typing import Any
 from webhook_app.errors import WebhookAppError
 from webhook_app.model import signals
 from webhook_app.model.events import Event
-from webhook_app.model.routes import Route
 from webhook_app.model.states import PauseReason, RouteState
 from webhook_app.store import Store
 from webhook_app.store.route_health import COUNTED_STATUSES
 from webhook_app.usecases.ingest import plan_deliveries
+from webhook_app.usecases.route_book import RouteBook, RouteSet
 
 RECENT = timedelta(hours=24)
 
 
 class UnknownRoute(WebhookAppError, LookupError):
-    """No configured route has that name; the message names the ones there are."""
+    """No route has that name; the message names the ones there are."""
 
     status, code = 404, "not_found"
 
-    def __init__(self, name: str, routes: Sequence[Route]) -> None:
-        known = ", ".join(route.name for route in routes)
-        super().__init__(f"No route named {name!r}; configured: {known}.")
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        super().__init__(f"No route named {name!r}; there are: {', '.join(known) or 'none'}.")
         self.name = name
 
 
-def route_items(store: Store, routes: Sequence[Route], *, now: datetime) -> list[dict[str, Any]]:
-    """One item per configured route, in the order of the configuration."""
+def route_items(
+    store: Store, book: RouteBook, routes: RouteSet, *, now: datetime, only: str | None = None
+) -> list[dict[str, Any]]:
+    """One item per route (or the one named `only`), by name: its whole configuration with
+    secrets masked, whether this process can use it, and its health."""
     states = store.route_health.route_states()
     counts = store.route_health.route_counts()
-    return [_item(route, states.get(route.name), counts.get(route.name), store, now) for route in routes]
+    return [
+        _item(
+            book.shown(stored),
+            routes.broken.get(stored.name),
+            states.get(stored.name),
+            counts.get(stored.name),
+            store,
+            now,
+        )
+        for stored in routes.stored
+        if only is None or stored.name == only
+    ]
 
 
 def _item(
-    route: Route, state: dict[str, Any] | None, counts: dict[str, int] | None, store: Store, now: datetime
+    shown: dict[str, Any],
+    problem: str | None,
+    state: dict[str, Any] | None,
+    counts: dict[str, int] | None,
+    store: Store,
+    now: datetime,
 ) -> dict[str, Any]:
     state = state or {}
     return {
-        "name": route.name,
-        "handler": route.handler,
-        "events": list(route.events),
+        **shown,
+        "problem": problem,
         "state": state.get("state", RouteState.ACTIVE.value),
         "paused_reason": state.get("paused_reason"),
         "paused_at": state.get("paused_at"),
         "consecutive_failures": state.get("consecutive_failures", 0),
-        "rate_limit": route.rate_limit,
         "counts": {status: (counts or {}).get(status, 0) for status in COUNTED_STATUSES},
         "last_success_at": state.get("last_success_at"),
         "last_failure_at": state.get("last_failure_at"),
         "last_error": state.get("last_error"),
-        "last_24h": store.route_health.recent_attempts(route.name, since=now - RECENT),
+        "last_24h": store.route_health.recent_attempts(shown["name"], since=now - RECENT),
     }
 
 
 def set_paused(
-    store: Store, routes: Sequence[Route], name: str, paused: bool, *, now: datetime
+    store: Store, book: RouteBook, routes: RouteSet, name: str, paused: bool, *, now: datetime
 ) -> tuple[dict[str, Any], Event | None]:
     """Pause or resume `name` by hand: the route as it is now, and the ops event it raised
-    (None when it already was so). `UnknownRoute` when no configured route has that name."""
-    route = next((r for r in routes if r.name == name), None)
-    if route is None:
-        raise UnknownRoute(name, routes)
+    (None when it already was so). `UnknownRoute` when no route has that name."""
+    if routes.find(name) is None:
+        raise UnknownRoute(name, [stored.name for stored in routes.stored])
     event = store.route_health.set_route_paused(
-        name, paused, now=now, plan=lambda raised: plan_deliveries(raised, routes)
+        name, paused, now=now, plan=lambda raised: plan_deliveries(raised, routes.routes)
     )
     if event is not None:
         signals.event_recorded.send(store, event=event)
-    (item,) = route_items(store, [route], now=now)
+    (item,) = route_items(store, book, routes, now=now, only=name)
     return item, event
 
 

@@ -11,7 +11,6 @@ from typing import Any
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
-from webhook_app.config.plugins import build_handlers
 from webhook_app.config.settings import Settings, load_settings
 from webhook_app.model.clock import Clock, isoformat
 from webhook_app.model.recordings import set_low_scores
@@ -19,6 +18,7 @@ from webhook_app.plugins.provider import Provider
 from webhook_app.services import EXTENSION_KEY, Services
 from webhook_app.telemetry.logs import configure_logging
 from webhook_app.telemetry.memory import freeze_startup_objects
+from webhook_app.usecases.route_apply import check_configured_routes
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +43,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     settings = settings or load_settings()
     configure_logging(settings.log_format, settings.log_level, settings.secrets())
     set_low_scores(settings.low_scores)
-    for handler in build_handlers(settings.routes, settings.config_path or "default routes").values():
-        handler.close()  # built only to validate the routes at start-up
 
     from webhook_app.telemetry import metrics
     from webhook_app.web import errors, hooks, openapi
@@ -60,6 +58,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.config["BODY_BUDGET_BYTES"] = max(settings.body_budget_bytes, settings.max_body_bytes + 1)
     app.config["REQUEST_TIMEOUT"] = settings.request_timeout  # read by the web worker (web_worker.py)
     services = app.extensions[EXTENSION_KEY] = Services.from_settings(settings, clock)
+    check_configured_routes(services.book, settings)  # a wrong route stops start-up
     # The database closes with the app, at the latest when the process ends (a gunicorn
     # worker's clean exit): SQLite then folds its WAL into the database file, so after a
     # clean stop that file alone holds every event.

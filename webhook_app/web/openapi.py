@@ -20,7 +20,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from webhook_app.plugins.provider import Provider
 from webhook_app.services import services
-from webhook_app.web import schemas
+from webhook_app.web import route_schemas, schemas
 from webhook_app.web.apidoc import ADMIN_ONLY_ATTRIBUTE, JSON, OPERATION_ATTRIBUTE, admin_operation
 from webhook_app.web.hooks import CALLBACK_OPERATION, CALLBACK_PATH
 
@@ -34,8 +34,10 @@ SCHEMAS: dict[str, Any] = {
     "EventData": schemas.EventData,
     "OpsData": schemas.OpsData,
     "DeliveryPage": schemas.DeliveryPage,
-    "Route": schemas.RouteItem,
-    "RoutePage": schemas.RoutePage,
+    "Route": route_schemas.RouteItem,
+    "RouteBody": route_schemas.RouteBody,
+    "RouteChange": route_schemas.RouteChange,
+    "RoutePage": route_schemas.RoutePage,
     "Voice": schemas.Voice,
     "Receipt": schemas.Receipt,
     "ReceiptPage": schemas.ReceiptPage,

@@ -17,9 +17,7 @@ from webhook_app.model.clock import isoformat
 from webhook_app.model.states import (
     AttemptOutcome,
     DeliveryStatus,
-    PauseReason,
     ReceiptStatus,
-    RouteState,
     values,
 )
 from webhook_app.plugins.provider import PROVIDER_NAME, Provider
@@ -95,6 +93,7 @@ class OpsData(Schema):
     event_type = fields.String()
     voice_id = fields.String()
     attempts = fields.Integer()
+    discarded = fields.Integer(metadata={"description": "Deliveries a deleted route took with it"})
     reason = fields.String(metadata={"enum": ["failures", "manual", "probe"]})
     consecutive_failures = fields.Integer()
     paused_seconds = fields.Float()
@@ -195,42 +194,6 @@ class ListedDelivery(Schema):
 class DeliveryPage(Schema):
     items = fields.List(fields.Nested(ListedDelivery), required=True)
     next_cursor = fields.String(allow_none=True, required=True)
-
-
-class RouteCounts(Schema):
-    pending = fields.Integer(required=True)
-    failed = fields.Integer(required=True)
-    dead = fields.Integer(required=True)
-
-
-class RecentAttempts(Schema):
-    attempts = fields.Integer(required=True)
-    succeeded = fields.Integer(required=True)
-    failed = fields.Integer(required=True)
-    p50_ms = fields.Integer(allow_none=True, required=True)
-    p99_ms = fields.Integer(allow_none=True, required=True)
-
-
-class RouteItem(Schema):
-    name = fields.String(required=True)
-    handler = fields.String(required=True)
-    events = fields.List(fields.String(), required=True)
-    state = fields.String(required=True, metadata={"enum": list(values(RouteState))})
-    paused_reason = fields.String(
-        allow_none=True, required=True, metadata={"enum": [*values(PauseReason), None]}
-    )
-    paused_at = Moment(allow_none=True, required=True)
-    consecutive_failures = fields.Integer(required=True)
-    rate_limit = fields.String(allow_none=True)
-    counts = fields.Nested(RouteCounts, required=True)
-    last_success_at = Moment(allow_none=True, required=True)
-    last_failure_at = Moment(allow_none=True, required=True)
-    last_error = fields.String(allow_none=True)
-    last_24h = fields.Nested(RecentAttempts, required=True)
-
-
-class RoutePage(Schema):
-    items = fields.List(fields.Nested(RouteItem), required=True)
 
 
 class Voice(Schema):

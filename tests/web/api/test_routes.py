@@ -115,7 +115,7 @@ def test_routes_are_listed_paused_and_resumed_by_api_and_command_line(
     server.post_callback(load_fixture("resemble_dataset_issue.json"))
     deliver_due(dispatcher)
     routes = {r["name"]: r for r in server.admin.get("/api/routes").json()["items"]}
-    assert list(routes) == ["slack", "oncall", "log"]
+    assert list(routes) == ["log", "oncall", "slack"], "by name"
     slack = routes["slack"]
     assert (
         slack["state"] == "active" and slack["paused_reason"] is None and slack["consecutive_failures"] == 0
@@ -129,7 +129,7 @@ def test_routes_are_listed_paused_and_resumed_by_api_and_command_line(
     assert paused.json()["paused_reason"] == "manual"
     server.post_callback(load_fixture("resemble_finished.json"))
     deliver_due(dispatcher)
-    assert server.admin.get("/api/routes").json()["items"][0]["counts"]["pending"] == 1, "it waits"
+    assert route_item(server, "slack")["counts"]["pending"] == 1, "it waits"
     (told,) = server.admin.get("/api/events", params={"type": "ops.route.paused"}).json()["items"]
     assert told["data"]["reason"] == "manual" and told["subject"] == "slack"
     assert server.admin.post("/api/routes/nope/pause").status_code == 404
@@ -138,7 +138,7 @@ def test_routes_are_listed_paused_and_resumed_by_api_and_command_line(
     listed = CliRunner().invoke(cli, ["routes", "list"], env=env)
     assert listed.exit_code == 0, listed.output
     assert (
-        "slack (slack): paused by hand; 1 pending, 0 to retry, 0 dead; last 24 h: 1/1 succeeded"
+        "slack (slack, api v1): paused by hand; 1 pending, 0 to retry, 0 dead; last 24 h: 1/1 succeeded"
         in listed.output
     )
     resumed = CliRunner().invoke(cli, ["routes", "resume", "slack"], env=env)
@@ -146,11 +146,9 @@ def test_routes_are_listed_paused_and_resumed_by_api_and_command_line(
     again = CliRunner().invoke(cli, ["routes", "resume", "slack"], env=env)
     assert "already resumed" in again.output
     unknown = CliRunner().invoke(cli, ["routes", "pause", "nope"], env=env)
-    assert unknown.exit_code == 1 and "no route named 'nope'" in unknown.output
+    assert unknown.exit_code == 1 and "No route named 'nope'; there are: log, oncall, slack" in unknown.output
     deliver_due(dispatcher)
-    assert server.admin.get("/api/routes").json()["items"][0]["counts"]["pending"] == 0, (
-        "the backlog went out"
-    )
+    assert route_item(server, "slack")["counts"]["pending"] == 0, "the backlog went out"
 
     shown = CliRunner().invoke(cli, ["deliveries", "list", "--route", "slack"], env=env)
     lines = shown.output.splitlines()
@@ -173,3 +171,7 @@ def test_an_answer_with_nul_and_bad_bytes_is_kept_readable_and_the_attempt_recor
     (attempt,) = slack["attempts"]
     assert slack["status"] == "dead" and attempt["status_code"] == 503
     assert attempt["response"].startswith("\ufffd\x01busy\ufffd") and len(attempt["response"]) == 1024
+
+
+def route_item(server: Any, name: str) -> dict[str, Any]:
+    return next(item for item in server.admin.get("/api/routes").json()["items"] if item["name"] == name)

@@ -295,6 +295,7 @@ def _record_creation(
     delivered to the routes like any event; the receipt keeps Resemble's answer. A creation
     Resemble refused while making the voice is recorded as such (`ok` false, the refusal as
     the issue), never as a success."""
+    from webhook_app.cli.common import routes_in_use
     from webhook_app.model.events import Event, EventData, EventType
     from webhook_app.providers.resemble import callbacks as provider
     from webhook_app.store import NewReceipt
@@ -318,5 +319,6 @@ def _record_creation(
     event = Event(
         type=EventType.STATUS_CHANGED, source=provider.SOURCE, time=now, data=data, receipt_id=receipt.id
     )
-    record_events(store, settings.routes, receipt, [event], dedupe_key=None, dedupe_window=timedelta(0))
+    routes = routes_in_use(settings, store).routes
+    record_events(store, routes, receipt, [event], dedupe_key=None, dedupe_window=timedelta(0))
     return event

@@ -127,7 +127,7 @@ def replay(event_id: str) -> Response:
     ctx = services()
     args = load_query(ReplayQuerySchema)
     created = replay_event(
-        ctx.store, ctx.settings.routes, event_id, route=args.get("route"), now=ctx.clock.now()
+        ctx.store, ctx.routes.current().routes, event_id, route=args.get("route"), now=ctx.clock.now()
     )
     return respond(schemas.Replay, {"event_id": event_id, "deliveries": created}, 202)
 

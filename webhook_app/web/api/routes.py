@@ -1,19 +1,23 @@
-"""Admin API for routes and deliveries: `GET /api/routes`, pause and resume, `GET /api/deliveries`."""
+"""Admin API for routes and deliveries: routes listed, made, changed, removed, paused and
+resumed (`/api/routes`); `GET /api/deliveries`."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from typing import Any
+
+from flask import Blueprint, Response, request
 from marshmallow import fields, validate
 
+from webhook_app.errors import InvalidInput
 from webhook_app.model.states import DeliveryStatus, values
 from webhook_app.services import services
 from webhook_app.store.cursors import decode_row_cursor
 from webhook_app.store.records import DeliveryFilters
 from webhook_app.usecases.filters import UTCMoment
 from webhook_app.usecases.route_admin import route_items, set_paused
-from webhook_app.web import schemas
-from webhook_app.web.apidoc import answers, operation, path_param
-from webhook_app.web.auth import require_admin
+from webhook_app.web import route_schemas, schemas
+from webhook_app.web.apidoc import JSON, answers, operation, path_param
+from webhook_app.web.auth import current_actor, require_admin
 from webhook_app.web.query import PageQuerySchema, load_query
 from webhook_app.web.schemas import respond
 
@@ -36,13 +40,98 @@ class DeliveryQuerySchema(PageQuerySchema):
 @bp.get("/routes")
 @require_admin
 @operation(
-    summary="Each configured route: state, waiting and dead deliveries, the last 24 hours",
+    summary="Each route: its configuration (secrets masked), state, waiting and dead deliveries, last 24 h",
     responses=answers(r200="RoutePage"),
 )
 def list_routes() -> Response:
     ctx = services()
-    items = route_items(ctx.store, ctx.settings.routes, now=ctx.clock.now())
-    return respond(schemas.RoutePage, {"items": items})
+    items = route_items(ctx.store, ctx.book, ctx.routes.refresh(), now=ctx.clock.now())
+    return respond(route_schemas.RoutePage, {"items": items})
+
+
+@bp.post("/routes")
+@require_admin
+@operation(
+    summary="Make a route (its fields as in the config file's [[routes]])",
+    request_body={"required": True, "content": {JSON: {"schema": "RouteBody"}}},
+    responses=answers(
+        r201="Route",
+        r400="Not a JSON object",
+        r409="A route of that name exists",
+        r422="A field the config file would refuse (details by field path)",
+    ),
+)
+def create_route() -> Response:
+    ctx = services()
+    stored = ctx.book.create(json_object(), by=current_actor(), now=ctx.clock.now())
+    return respond(route_schemas.RouteItem, _item(stored.name), status=201)
+
+
+@bp.patch("/routes/<name>")
+@require_admin
+@operation(
+    summary="Change a route made over the API, at the version read (options merged key by key)",
+    parameters=[path_param("name", "A route's name")],
+    request_body={"required": True, "content": {JSON: {"schema": "RouteChange"}}},
+    responses=answers(
+        r200="Route",
+        r400="Not a JSON object, or no version",
+        r404="No such route",
+        r409="A stale version, or a route of the config file",
+        r422="A field the config file would refuse (details by field path)",
+    ),
+)
+def change_route(name: str) -> Response:
+    ctx = services()
+    body = json_object()
+    if not isinstance(body.get("version"), int):
+        raise InvalidInput(
+            "Send the route's current version (from GET /api/routes) with the change.", code="no_version"
+        )
+    changes = {key: value for key, value in body.items() if key != "version"}
+    ctx.book.update(name, changes, version=body["version"], by=current_actor(), now=ctx.clock.now())
+    return respond(route_schemas.RouteItem, _item(name))
+
+
+@bp.delete("/routes/<name>")
+@require_admin
+@operation(
+    summary="Remove a route made over the API; with deliveries waiting, only with discard=true",
+    parameters=[
+        path_param("name", "A route's name"),
+        {
+            "in": "query",
+            "name": "discard",
+            "schema": {"type": "boolean"},
+            "description": "End its waiting deliveries as dead",
+        },
+    ],
+    responses={
+        "204": {"description": "Removed"},
+        **answers(r404="No such route", r409="Deliveries wait, or a route of the config file"),
+    },
+)
+def delete_route(name: str) -> Response:
+    ctx = services()
+    discard = request.args.get("discard", "").lower() in ("1", "true", "yes")
+    routes = ctx.routes.refresh().routes
+    ctx.book.delete(name, discard=discard, by=current_actor(), now=ctx.clock.now(), routes=routes)
+    ctx.routes.refresh()
+    return Response(status=204)
+
+
+def _item(name: str) -> dict[str, object]:
+    """The route as listed, read after a change made here (this process sees it at once)."""
+    ctx = services()
+    (item,) = route_items(ctx.store, ctx.book, ctx.routes.refresh(), now=ctx.clock.now(), only=name)
+    return item
+
+
+def json_object() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput("Send a JSON object.", code="invalid_json")
+    return body
 
 
 @bp.post("/routes/<name>/pause")
@@ -69,8 +158,8 @@ def resume_route(name: str) -> Response:
 
 def _set_paused(name: str, *, paused: bool) -> Response:
     ctx = services()
-    item, _ = set_paused(ctx.store, ctx.settings.routes, name, paused, now=ctx.clock.now())
-    return respond(schemas.RouteItem, item)
+    item, _ = set_paused(ctx.store, ctx.book, ctx.routes.refresh(), name, paused, now=ctx.clock.now())
+    return respond(route_schemas.RouteItem, item)
 
 
 @bp.get("/deliveries")

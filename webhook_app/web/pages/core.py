@@ -25,8 +25,9 @@ from webhook_app.errors import WebhookAppError
 from webhook_app.services import services
 from webhook_app.store import EventFilters, decode_cursor
 from webhook_app.store.ui_sessions import SignInLimit, UISessions
-from webhook_app.tokens import token_matches
+from webhook_app.tokens import matching_token
 from webhook_app.usecases.filters import parse_event_filters
+from webhook_app.web.auth import env_key_name
 from webhook_app.web.clients import client_address, trusted_networks
 
 bp = Blueprint("ui", __name__, url_prefix="/ui")
@@ -178,7 +179,8 @@ def login_post() -> Any:
     trusted = trusted_networks(ctx.settings.trusted_proxies)
     client = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"), trusted)
     now = ctx.clock.now()
-    if not token_matches(request.form.get("token", ""), ctx.settings.admin_tokens):
+    index = matching_token(request.form.get("token", ""), ctx.settings.admin_tokens)
+    if index is None:
         wait = limit.failed(client, now=now)
         if wait <= 0:
             return render_template("ui/login.html", error="That is not an admin token.", next=""), 401
@@ -191,6 +193,7 @@ def login_post() -> Any:
     session.clear()
     session.permanent = True
     session["admin"] = True
+    session["actor"] = env_key_name(index)
     session["sid"] = secrets.token_urlsafe(32)
     session["csrf"] = secrets.token_urlsafe(32)
     UISessions(ctx.store).start(session["sid"], now=now, lifetime=SESSION_LIFETIME)

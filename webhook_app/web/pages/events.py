@@ -56,7 +56,7 @@ def event(event_id: str) -> str:
         receipt=receipt,
         deliveries=store.reads.deliveries_of(event_id),
         paused=store.route_health.paused_routes(),
-        routes=[r.name for r in services().settings.routes],
+        routes=services().routes.current().names(),
         shown_body_bytes=SHOWN_BODY_BYTES,
     )
 
@@ -104,6 +104,6 @@ def _recordings_view(document: dict[str, Any]) -> dict[str, Any] | None:
 def replay(event_id: str) -> Response:
     ctx = services()
     route = request.form.get("route") or None
-    created = replay_event(ctx.store, ctx.settings.routes, event_id, route=route, now=ctx.clock.now())
+    created = replay_event(ctx.store, ctx.routes.current().routes, event_id, route=route, now=ctx.clock.now())
     flash(f"Replay queued: {', '.join(d['route'] or '' for d in created)}.", "ok")
     return redirect(back_to(url_for("ui.event", event_id=event_id)))

@@ -25,7 +25,7 @@ from webhook_app.web.pages.core import (
 def routes() -> str:
     ctx = services()
     now = ctx.clock.now()
-    items = route_items(ctx.store, ctx.settings.routes, now=now)
+    items = route_items(ctx.store, ctx.book, ctx.routes.refresh(), now=now)
     day = series(ctx.store, "24h", now=now)
     step = timedelta(seconds=day["bucket_seconds"])
     hours = [day["since"] + step * i for i in range(24)]
@@ -51,15 +51,15 @@ REPLAY_SINCE = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": time
 def route(name: str) -> str:
     """One route: its health, its latest attempts with the target's answers, replay of its dead."""
     ctx = services()
-    configured = next((r for r in ctx.settings.routes if r.name == name), None)
-    if configured is None:
+    routes = ctx.routes.refresh()
+    found = route_items(ctx.store, ctx.book, routes, now=ctx.clock.now(), only=name)
+    if not found:
         abort(404, f"No route named {name}.")
-    (item,) = route_items(ctx.store, [configured], now=ctx.clock.now())
+    usable = next((route for route in routes.routes if route.name == name), None)
     return render_template(
         "ui/route.html",
-        route=item,
-        configured=configured,
-        target=target_of(configured),
+        route=found[0],
+        target=target_of(usable) if usable else None,
         next_probe_at=ctx.store.route_health.paused_routes().get(name, {}).get("next_probe_at"),
         describe_state=describe_state,
         attempts=ctx.store.route_health.attempts_of_route(name, limit=ROUTE_ATTEMPTS),
@@ -82,13 +82,12 @@ def target_of(route: Route) -> str | None:
 def route_replay_dead(name: str) -> Response:
     """Replay every dead delivery of the route (dead since the chosen time), each once."""
     ctx = services()
-    if name not in {r.name for r in ctx.settings.routes}:
+    known = ctx.routes.refresh().names()
+    if name not in known:
         abort(404, f"No route named {name}.")
     now = ctx.clock.now()
     age = REPLAY_SINCE.get(request.form.get("since", ""))
-    planned = plan_retry(
-        ctx.store, ctx.settings.routes, status="dead", route=name, since=now - age if age else None
-    )
+    planned = plan_retry(ctx.store, known, status="dead", route=name, since=now - age if age else None)
     queued = queue_retry(ctx.store, planned, now=now)
     if queued:
         flash(f"{queued} dead deliveries of {name} queued again.", "ok")
@@ -111,7 +110,7 @@ def route_resume(name: str) -> Response:
 
 def _set_route_paused(name: str, *, paused: bool) -> Response:
     ctx = services()
-    item, _ = set_paused(ctx.store, ctx.settings.routes, name, paused, now=ctx.clock.now())
+    item, _ = set_paused(ctx.store, ctx.book, ctx.routes.refresh(), name, paused, now=ctx.clock.now())
     flash(f"{name}: {describe_state(item)}.", "ok")
     return redirect(url_for("ui.routes"))
 

@@ -1,0 +1,245 @@
+"""Routes as data: made, changed and removed over the API and the command line, their secrets
+sealed at rest and masked on show, every change once, and what each process uses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from tests.conftest import deliver_due, load_fixture, race
+from tests.sink import Reply, Sink
+from webhook_app.cli import cli
+from webhook_app.runtime.dispatch import Dispatcher
+from webhook_app.store.tables import routes as routes_table
+from webhook_app.usecases.route_book import LiveRoutes
+
+SLACK_URL_PATH = "/services/T000/B000/sEcReT-PaTh-0123456789"
+
+
+def slack_route(sink: Sink, name: str = "alerts") -> dict[str, Any]:
+    return {
+        "name": name,
+        "handler": "slack",
+        "events": ["voice.*"],
+        "options": {"webhook_url": f"{sink.url}{SLACK_URL_PATH}"},
+    }
+
+
+def cli_env(settings: Any, **more: str) -> dict[str, str]:
+    return {
+        "WEBHOOK_APP_DATABASE_URL": settings.database_url,
+        "WEBHOOK_APP_DATA_DIR": settings.data_dir,
+        **more,
+    }
+
+
+def test_a_route_made_over_the_api_is_listed_whole_with_its_secret_masked(server: Any, sink: Sink) -> None:
+    made = server.admin.post("/api/routes", json=slack_route(sink))
+    assert made.status_code == 201, made.text
+    item = made.json()
+    assert item["source"] == "api" and item["version"] == 1 and item["updated_by"] == "env-1"
+    assert item["options"] == {"webhook_url": "••••"} and item["events"] == ["voice.*"]
+    assert item["retry"]["max_attempts"] == 8 and item["pause_after_failures"] == 20, "defaults filled in"
+    listed = {i["name"]: i for i in server.admin.get("/api/routes").json()["items"]}
+    assert set(listed) == {"log", "alerts"} and listed["alerts"]["options"] == {"webhook_url": "••••"}
+    assert SLACK_URL_PATH not in server.admin.get("/api/routes").text
+    shown = CliRunner().invoke(cli, ["routes", "show", "alerts"], env=cli_env(server.settings))
+    assert shown.exit_code == 0 and "••••" in shown.output and SLACK_URL_PATH not in shown.output
+    again = server.admin.post("/api/routes", json=slack_route(sink))
+    assert again.status_code == 409 and again.json()["error"]["code"] == "route_exists"
+
+
+def test_a_route_the_config_file_would_refuse_is_refused_field_by_field(server: Any, sink: Sink) -> None:
+    bad = {**slack_route(sink), "retry": {"max_attempts": 0}, "options": {"webhook_url": "not a url"}}
+    answer = server.admin.post("/api/routes", json=bad)
+    assert answer.status_code == 422
+    error = answer.json()["error"]
+    assert error["code"] == "invalid_route" and set(error["details"]) == {"retry.max_attempts"}
+    options = server.admin.post(
+        "/api/routes", json={**slack_route(sink), "options": {"webhook_url": "not a url"}}
+    )
+    assert options.status_code == 422 and options.json()["error"]["details"] == {
+        "options.webhook_url": ["Not a valid URL."]
+    }
+    unknown = server.admin.post("/api/routes", json={**slack_route(sink), "colour": "red"})
+    assert unknown.status_code == 422 and unknown.json()["error"]["details"] == {"colour": ["unknown field."]}
+    assert server.admin.post("/api/routes", content=b"[]").status_code == 400
+    assert [i["name"] for i in server.admin.get("/api/routes").json()["items"]] == ["log"]
+
+
+def test_a_change_needs_the_current_version_and_keeps_a_secret_left_out(server: Any, sink: Sink) -> None:
+    server.admin.post("/api/routes", json=slack_route(sink))
+    changed = server.admin.patch(
+        "/api/routes/alerts",
+        json={"version": 1, "events": ["voice.training.*"], "options": {"timeout_seconds": 3}},
+    )
+    assert changed.status_code == 200, changed.text
+    item = changed.json()
+    assert item["version"] == 2 and item["events"] == ["voice.training.*"]
+    assert item["options"] == {"webhook_url": "••••", "timeout_seconds": 3}
+    stale = server.admin.patch("/api/routes/alerts", json={"version": 1, "events": ["*"]})
+    assert stale.status_code == 409 and stale.json()["error"]["code"] == "stale_version"
+    assert server.admin.patch("/api/routes/alerts", json={"events": ["*"]}).status_code == 400
+    assert server.admin.patch("/api/routes/nope", json={"version": 1}).status_code == 404
+    renamed = server.admin.patch("/api/routes/alerts", json={"version": 2, "name": "other"})
+    assert renamed.status_code == 422 and "name" in renamed.json()["error"]["details"]
+
+    (route,) = [r for r in server.app.extensions["webhook_app"].routes.refresh().routes if r.name == "alerts"]
+    assert route.options["webhook_url"] == f"{sink.url}{SLACK_URL_PATH}", "the secret kept its value"
+
+
+def test_racing_changes_at_one_version_make_one_change(server: Any, sink: Sink) -> None:
+    server.admin.post("/api/routes", json=slack_route(sink))
+
+    def change(n: int) -> int:
+        return server.admin.patch(
+            "/api/routes/alerts", json={"version": 1, "rate_limit": f"{n + 1}/s"}
+        ).status_code
+
+    assert sorted(race(6, change)) == [200, 409, 409, 409, 409, 409]
+    (item,) = [i for i in server.admin.get("/api/routes").json()["items"] if i["name"] == "alerts"]
+    assert item["version"] == 2
+
+    def create(_: int) -> int:
+        return server.admin.post("/api/routes", json=slack_route(sink, "twice")).status_code
+
+    assert sorted(race(6, create)) == [201, 409, 409, 409, 409, 409]
+
+
+def test_the_database_holds_no_secret_in_the_clear(server: Any, sink: Sink) -> None:
+    forward = {
+        "name": "partner",
+        "handler": "forward",
+        "options": {
+            "url": sink.url,
+            "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "allow_private_targets": True,
+        },
+    }
+    assert server.admin.post("/api/routes", json=forward).status_code == 201
+    assert server.admin.post("/api/routes", json=slack_route(sink)).status_code == 201
+    email = {
+        "name": "mail",
+        "handler": "email",
+        "options": {
+            "host": "127.0.0.1",
+            "from": "a@example.com",
+            "to": ["b@example.com"],
+            "username": "alerts",
+            "password": "hunter2-Pa55",
+        },
+    }
+    assert server.admin.post("/api/routes", json=email).status_code == 201
+    with server.store.reading() as conn:
+        stored = json.dumps([dict(row) for row in conn.execute(sa.select(routes_table.c.options)).mappings()])
+    for secret in ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", SLACK_URL_PATH, "hunter2-Pa55"):
+        assert secret not in stored
+    assert "sealed" in stored
+    dumped = _dump(server.settings.database_url)
+    for secret in ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", SLACK_URL_PATH, "hunter2-Pa55"):
+        assert secret.encode() not in dumped, "nor anywhere in the database"
+
+
+def _dump(database_url: str) -> bytes:
+    """The database as it lies on disk (SQLite's file and its write-ahead log), or pg_dump's
+    dump of the test's schema."""
+    if database_url.startswith("sqlite"):
+        path = Path(database_url.removeprefix("sqlite:///"))
+        return b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
+    url = sa.engine.make_url(database_url)
+    schema = url.query["options"].removeprefix("-csearch_path=")  # type: ignore[union-attr]
+    plain = url.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+    return subprocess.run(["pg_dump", "--schema", schema, plain], check=True, capture_output=True).stdout
+
+
+def test_a_secret_no_key_opens_makes_the_route_wait_and_says_so(
+    server: Any, sink: Sink, tmp_path: Any
+) -> None:
+    """A shell with another data directory (so another key) seals a secret the server cannot open."""
+    (tmp_path / "elsewhere").mkdir()
+    elsewhere = {**cli_env(server.settings), "WEBHOOK_APP_DATA_DIR": str(tmp_path / "elsewhere")}
+    added = CliRunner().invoke(
+        cli,
+        ["routes", "add", "alerts", "--handler", "slack", "--option", f"webhook_url={sink.url}/x"],
+        env=elsewhere,
+    )
+    assert added.exit_code == 0, added.output
+    services = server.app.extensions["webhook_app"]
+    in_use = LiveRoutes(services.book).current()
+    assert "alerts" in in_use.broken and "cannot be decrypted" in in_use.broken["alerts"]
+    (item,) = [i for i in server.admin.get("/api/routes").json()["items"] if i["name"] == "alerts"]
+    assert "cannot be decrypted" in (item["problem"] or "")
+    listed = CliRunner().invoke(cli, ["routes", "list"], env=cli_env(server.settings))
+    assert "alerts" in listed.output and "CANNOT DELIVER" in listed.output
+
+    dispatcher = Dispatcher(server.store, (), {}, follow=LiveRoutes(services.book), poll_interval=0.05)
+    try:
+        server.post_callback(load_fixture("resemble_finished.json"))
+        deliver_due(dispatcher)
+        deliver_due(dispatcher)
+    finally:
+        dispatcher.close()
+    statuses = {d["route"]: d["status"] for d in server.admin.get("/api/deliveries").json()["items"]}
+    assert statuses == {"alerts": "pending", "log": "succeeded"}, "it waits, not dead"
+    assert sink.requests == []
+
+
+def test_a_route_with_deliveries_waiting_is_removed_only_with_discard(server: Any, sink: Sink) -> None:
+    server.admin.post("/api/routes", json=slack_route(sink))
+    server.admin.post("/api/routes", json={"name": "oncall", "handler": "log", "events": ["ops.*"]})
+    server.post_callback(load_fixture("resemble_finished.json"))
+    server.post_callback(load_fixture("resemble_dataset_issue.json"))
+    refused = server.admin.delete("/api/routes/alerts")
+    assert refused.status_code == 409 and "2 deliveries" in refused.json()["error"]["message"]
+    assert server.admin.delete("/api/routes/alerts", params={"discard": "true"}).status_code == 204
+    dead = server.admin.get("/api/deliveries", params={"status": "dead", "route": "alerts"}).json()["items"]
+    assert len(dead) == 2 and all("was deleted by env-1" in d["last_error"] for d in dead)
+    (told,) = server.admin.get("/api/events", params={"type": "ops.delivery.dead"}).json()["items"]
+    assert told["data"]["discarded"] == 2 and told["data"]["error"]["code"] == "route_deleted"
+    assert told["delivery_counts"]["pending"] == 1, "the ops event went to the ops route"
+    assert "alerts" not in [i["name"] for i in server.admin.get("/api/routes").json()["items"]]
+    assert server.admin.delete("/api/routes/alerts").status_code == 404
+
+
+def test_the_command_line_adds_edits_and_removes_routes_whatever_its_config_file_says(
+    server: Any, sink: Sink, tmp_path: Any
+) -> None:
+    other = tmp_path / "other.toml"
+    other.write_text('[[routes]]\nname = "shell-only"\nhandler = "log"\n')
+    env = cli_env(server.settings, WEBHOOK_APP_CONFIG=str(other))
+    added = CliRunner().invoke(
+        cli,
+        ["routes", "add", "alerts", "--handler", "slack", "--option", f"webhook_url={sink.url}/x"],
+        env=env,
+    )
+    assert added.exit_code == 0 and "alerts: added (version 1)" in added.output, added.output
+    listed = CliRunner().invoke(cli, ["routes", "list"], env=env)
+    assert "shell-only" not in listed.output and "alerts (slack, api v1)" in listed.output
+    assert "log (log, api v1)" in listed.output, "the server's routes, not this shell's file"
+    edited = CliRunner().invoke(cli, ["routes", "edit", "alerts", "--events", "voice.training.*"], env=env)
+    assert edited.exit_code == 0 and "version 2" in edited.output
+    (item,) = [i for i in server.admin.get("/api/routes").json()["items"] if i["name"] == "alerts"]
+    assert item["events"] == ["voice.training.*"] and item["updated_by"].startswith("cli:")
+    removed = CliRunner().invoke(cli, ["routes", "remove", "alerts", "--yes"], env=env)
+    assert removed.exit_code == 0 and "alerts: removed" in removed.output
+    assert CliRunner().invoke(cli, ["routes", "remove", "alerts", "--yes"], env=env).exit_code == 1
+    reload = CliRunner().invoke(cli, ["routes", "reload"], env=env)
+    assert reload.exit_code == 0 and "nothing to reload" in reload.output
+
+
+def test_a_change_reaches_a_process_at_its_next_look(server: Any, sink: Sink) -> None:
+    """What every process does: a cheap look at the generation, the routes read again when it moved."""
+    services = server.app.extensions["webhook_app"]
+    elsewhere = LiveRoutes(services.book, check_seconds=0)
+    before = elsewhere.current()
+    assert [r.name for r in before.routes] == ["log"]
+    server.admin.post("/api/routes", json=slack_route(sink))
+    after = elsewhere.current()
+    assert after.generation == before.generation + 1 and [r.name for r in after.routes] == ["alerts", "log"]
+    assert elsewhere.current() is after, "unchanged: not read again"
+    sink.respond = lambda _: Reply(status=200, body=b"ok")

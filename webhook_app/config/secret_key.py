@@ -1,0 +1,70 @@
+"""The key that seals secret route options at rest, and the sealing itself.
+
+`WEBHOOK_APP_SECRET_KEY` holds comma-separated Fernet keys: the first seals, every one opens
+(so a key is rotated by putting the new one first). When it is unset, a key is made on first
+start and kept as `webhook_app.secret_key` (0600) in the data directory, like the tokens.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+from webhook_app.errors import ConfigError
+
+KEY_FILE = "webhook_app.secret_key"
+SEALED = "sealed"
+"""A sealed option's value is `{"sealed": "<Fernet token>"}`."""
+
+
+class SecretUnreadable(ValueError):
+    """A sealed value no configured key opens (the key was changed or lost)."""
+
+
+def secret_keys(configured: Sequence[str], data_dir: str) -> tuple[str, ...]:
+    """The configured keys, else the one kept in the data directory, made now if there is none."""
+    if configured:
+        return tuple(configured)
+    path = Path(data_dir) / KEY_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        kept = path.read_text().split()
+        if not kept:
+            raise ConfigError(f"{path} is empty: restore the key, or set WEBHOOK_APP_SECRET_KEY") from None
+        return tuple(kept)
+    key = Fernet.generate_key().decode()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key + "\n")
+    return (key,)
+
+
+class Sealer:
+    """Seals with the first key, opens with any."""
+
+    def __init__(self, keys: Sequence[str]) -> None:
+        try:
+            self._fernet = MultiFernet([Fernet(key.encode()) for key in keys])
+        except (ValueError, TypeError):
+            raise ConfigError(
+                "WEBHOOK_APP_SECRET_KEY: each key must be 32 url-safe base64-encoded bytes; make one with "
+                "python3 -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
+            ) from None
+
+    def seal(self, value: str) -> dict[str, str]:
+        return {SEALED: self._fernet.encrypt(value.encode()).decode()}
+
+    def open(self, sealed: dict[str, str]) -> str:
+        try:
+            return self._fernet.decrypt(sealed[SEALED].encode()).decode()
+        except (InvalidToken, KeyError, TypeError):
+            raise SecretUnreadable(
+                "a secret option cannot be decrypted with WEBHOOK_APP_SECRET_KEY"
+            ) from None
+
+
+def is_sealed(value: object) -> bool:
+    return isinstance(value, dict) and set(value) == {SEALED}
