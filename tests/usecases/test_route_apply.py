@@ -27,7 +27,10 @@ def write(path: Any, *tables: str) -> str:
     return str(path)
 
 
-PARTNER = '[[routes]]\nname = "partner"\nhandler = "forward"\n[routes.options]\nurl = "{url}"\nsecret = "{secret}"\nallow_private_targets = true\n'
+PARTNER = (
+    '[[routes]]\nname = "partner"\nhandler = "forward"\n'
+    '[routes.options]\nurl = "{url}"\nsecret = "{secret}"\nallow_private_targets = true\n'
+)
 SECRET_ONE = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 SECRET_TWO = "whsec_S2VlcE1lT3V0T2ZGaWxlczAxMjM0NTY3"
 OPS = '[[routes]]\nname = "ops"\nhandler = "log"\nevents = ["ops.*"]\n'
