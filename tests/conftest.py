@@ -33,6 +33,7 @@ from webhook_app.store import ClaimedDelivery, Store, migrate
 from webhook_app.store.deliveries import RecordedAttempt
 from webhook_app.store.records import AttemptResult, RoutePolicy
 from webhook_app.store.tables import metadata
+from webhook_app.usecases.route_apply import apply_configured_routes
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO = Path(__file__).resolve().parent.parent
@@ -123,7 +124,8 @@ class LiveServer:
         self.app = create_app(settings)
         self.store: Store = self.app.extensions["webhook_app"].store
         at_head(self.store.engine)
-        self.app.extensions["webhook_app"].routes.current()  # as a start does: its routes in the database
+        services = self.app.extensions["webhook_app"]
+        apply_configured_routes(services.book, settings, now=services.clock.now())  # as a start does
         self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)

@@ -14,7 +14,6 @@ from webhook_app.model.clock import Clock, SystemClock
 from webhook_app.plugins.provider import Provider
 from webhook_app.store import Store
 from webhook_app.usecases.ingest import Ingest
-from webhook_app.usecases.route_apply import apply_configured_routes
 from webhook_app.usecases.route_book import LiveRoutes, RouteBook, open_route_book
 
 EXTENSION_KEY = "webhook_app"
@@ -34,9 +33,7 @@ class Services:
     @cached_property
     def routes(self) -> LiveRoutes:
         """The routes in use: the database's, read again when they change."""
-        return LiveRoutes(
-            self.book, prepare=lambda: apply_configured_routes(self.book, self.settings, now=self.clock.now())
-        )
+        return LiveRoutes(self.book)
 
     @cached_property
     def ingest(self) -> Ingest:

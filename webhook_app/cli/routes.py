@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -14,9 +14,7 @@ from webhook_app.cli.common import command_settings, echo_items, json_default, k
 from webhook_app.cli.route_changes import routes_add, routes_apply, routes_edit, routes_export, routes_remove
 
 if TYPE_CHECKING:
-    from webhook_app.model.routes import Route
-    from webhook_app.plugins.handler import Handler
-    from webhook_app.store import Store
+    pass
 
 
 @click.group()
@@ -143,6 +141,7 @@ def routes_check(send_test: bool, only: str | None) -> None:
     """
     from webhook_app.config.plugins import build_handlers
     from webhook_app.usecases.route_book import open_route_book
+    from webhook_app.usecases.route_test import send_test_event
 
     settings = command_settings(sends=True)
     store = open_store(settings)
@@ -168,47 +167,11 @@ def routes_check(send_test: bool, only: str | None) -> None:
         )
         if not send_test or (only is not None and route.name != only):
             continue
-        failures += not _send_test(store, route, handlers[route.name])
+        sent = send_test_event(store, route, handlers[route.name])
+        click.echo(f"    {sent.describe()}")
+        failures += sent.error is not None
     for handler in handlers.values():
         handler.close()
     store.dispose()
     if failures:
         sys.exit(1)
-
-
-def _send_test(store: Store, route: Route, handler: Handler) -> bool:
-    """Record a test event of the first type the route takes and hand it to the route's handler;
-    whether it was delivered (a route that takes no known type is skipped, not failed)."""
-    from webhook_app.config.plugins import callback_providers, provider_classes
-    from webhook_app.model.events import OPS_PROVIDER
-    from webhook_app.usecases.samples import TEST_PREFERENCE, sample_event
-
-    installed = provider_classes()
-    provider = (route.providers or [cls.name for cls in callback_providers()] or list(installed))[0]
-    sendable = (t for t in TEST_PREFERENCE if route.matches(str(t), OPS_PROVIDER if t.is_ops else provider))
-    event_type = next(sendable, None)
-    if event_type is None:
-        click.echo("    test: skipped, the route matches no known event type")
-        return True
-    event = _record_test_event(store, sample_event(event_type, installed.get(provider, provider)))
-    try:
-        handler.handle(event)
-    except Exception as exc:  # report every outcome, whatever the handler raised
-        click.echo(f"    test {event_type} {event.id}: FAILED ({type(exc).__name__}: {exc})")
-        return False
-    click.echo(f"    test {event_type} {event.id}: delivered")
-    return True
-
-
-def _record_test_event(store: Store, event: Any) -> Any:
-    """Keep a test event in the log like any other (its receipt: the event as sent), with no delivery."""
-    from dataclasses import replace
-
-    from webhook_app.store import NewReceipt
-    from webhook_app.usecases.ingest import record_events
-
-    body = json.dumps(event.to_cloudevent()).encode()
-    receipt = NewReceipt(provider=event.data.provider, received_at=event.time, body=body, headers={})
-    event = replace(event, receipt_id=receipt.id)
-    record_events(store, (), receipt, [event], dedupe_key=None, dedupe_window=timedelta(0))
-    return event

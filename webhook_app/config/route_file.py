@@ -112,6 +112,7 @@ class InvalidRoute(WebhookAppError):
     """A route the TOML loader would refuse: `details` holds the messages by field path."""
 
     status, code = 422, "invalid_route"
+    details: dict[str, list[str]]
 
     def __init__(self, details: dict[str, list[str]]) -> None:
         super().__init__("; ".join(f"field '{path}': {' '.join(texts)}" for path, texts in details.items()))

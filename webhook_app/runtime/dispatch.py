@@ -61,6 +61,10 @@ class _Running:
             return set(self._ids)
 
 
+ROUTES_LOOK_SECONDS = 1.0
+"""The longest an idle worker that follows the database's routes waits before it looks again."""
+
+
 class Dispatcher(Job):
     name = "dispatcher"
 
@@ -150,9 +154,12 @@ class Dispatcher(Job):
             self.store.route_health.next_route_slot_at(),
         ]
         due = [moment for moment in moments if moment is not None]
+        # A route change wakes the worker too, but it may come while the routes read a moment
+        # ago are still taken as current: look again within a second.
+        longest = LISTENING_FALLBACK_SECONDS if self.follow is None else ROUTES_LOOK_SECONDS
         if not due:
-            return LISTENING_FALLBACK_SECONDS
-        return min(LISTENING_FALLBACK_SECONDS, max(0.01, (min(due) - now).total_seconds()))
+            return longest
+        return min(longest, max(0.01, (min(due) - now).total_seconds()))
 
     def wait_for_running(self) -> None:
         """Until the handlers started so far have returned and their outcomes are recorded."""
@@ -199,6 +206,7 @@ class Dispatcher(Job):
             return
         self.replace_routes(current.usable, handlers)
         self.broken = frozenset(current.broken)
+        logger.info("routes: generation %d in use, %d route(s)", current.generation, len(current.routes))
         for name, why in current.broken.items():
             logger.error(
                 "route %s cannot deliver here, its deliveries wait: %s", name, why, extra={"route": name}

@@ -35,7 +35,6 @@ from webhook_app.telemetry import metrics
 from webhook_app.telemetry.logs import gunicorn_logconfig
 from webhook_app.telemetry.memory import freeze_startup_objects
 from webhook_app.usecases.ingest import Ingest
-from webhook_app.usecases.route_apply import apply_configured_routes
 from webhook_app.usecases.route_book import LiveRoutes, open_route_book
 
 logger = logging.getLogger(__name__)
@@ -148,11 +147,10 @@ def run_worker(
 
 def _worker_for(settings: Settings, store: Store, wakeup: Wakeup) -> Worker:
     """The worker with every job (deliveries, rollups, providers'), following the routes in
-    the database (the config file's applied first)."""
+    the database (`webhook-app worker` applies the config file's first)."""
     clock = worker_clock(store.engine)
     worker_id = new_worker_id()
-    book = open_route_book(store, settings)
-    routes = LiveRoutes(book, prepare=lambda: apply_configured_routes(book, settings, now=clock.now()))
+    routes = LiveRoutes(open_route_book(store, settings))
     dispatcher = Dispatcher(
         store,
         (),

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from webhook_app.model.states import DeliveryStatus
 from webhook_app.store.database import Database
 from webhook_app.store.tables import DUE_STATUSES, deliveries, generations, route_states, routes
+from webhook_app.store.work_signal import notify_work
 
 ROUTES_GENERATION = "routes"
 DOCUMENT_FIELDS = (
@@ -85,12 +86,14 @@ class RouteStore:
         return int(conn.execute(query).scalar_one())
 
     def bump(self, conn: sa.Connection) -> None:
-        """+1 on the generation, once per transaction that changed a route."""
+        """+1 on the generation, once per transaction that changed a route; the commit wakes
+        the workers, which then look (a NOTIFY on PostgreSQL)."""
         conn.execute(
             generations.update()
             .where(generations.c.name == ROUTES_GENERATION)
             .values(generation=generations.c.generation + 1)
         )
+        notify_work(conn)
 
     def insert(
         self, conn: sa.Connection, document: Mapping[str, Any], *, source: str, by: str, now: datetime

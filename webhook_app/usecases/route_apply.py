@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from webhook_app.config.route_file import InvalidRoute, route_document, route_table
+from webhook_app.config.route_file import InvalidRoute, route_table
 from webhook_app.config.settings import Settings
 from webhook_app.errors import ConfigError, WebhookAppError
 from webhook_app.model.routes import Route
@@ -68,7 +68,7 @@ def apply_file(
     for index, table in enumerate(tables):
         name = table.get("name", f"#{index + 1}") if isinstance(table, dict) else f"#{index + 1}"
         try:
-            documents[name] = book.checked(route_document(table))
+            documents[name] = book.checked(table)
         except InvalidRoute as exc:
             raise ConfigError(f"{label}: route '{name}': {exc}") from None
     store = book.store
@@ -132,7 +132,7 @@ def _difference(
 def seed(book: RouteBook, routes: Sequence[Route], *, by: str, now: datetime) -> list[str]:
     """On a database whose routes were never changed, the given routes as `api` routes; the
     names added (none on any later start)."""
-    documents = [book.checked(route_document(route_table(route))) for route in routes]
+    documents = [book.checked(route_table(route)) for route in routes]
     with book.store.writing() as conn:
         if book.store.routes.lock(conn) != 0:
             return []
@@ -149,7 +149,7 @@ def check_configured_routes(book: RouteBook, settings: Settings) -> None:
     tables = settings.route_tables or [route_table(route) for route in settings.routes]
     for index, table in enumerate(tables):
         try:
-            book.checked(route_document(table))
+            book.checked(table)
         except InvalidRoute as exc:
             raise ConfigError(f"{label}: route '{table.get('name', f'#{index + 1}')}': {exc}") from None
 

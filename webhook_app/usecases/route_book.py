@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,12 +22,13 @@ import sqlalchemy as sa
 from sqlalchemy.exc import SQLAlchemyError
 
 from webhook_app.config.plugins import check_route_options, secret_options
-from webhook_app.config.route_file import route_document, route_from_document
+from webhook_app.config.route_file import InvalidRoute, route_document, route_from_document
 from webhook_app.config.secret_key import Sealer, secret_keys
 from webhook_app.config.settings import Settings
 from webhook_app.errors import WebhookAppError
 from webhook_app.model import ops
 from webhook_app.model.routes import Route
+from webhook_app.plugins.handler import Handler
 from webhook_app.store import Store
 from webhook_app.store.ingest import insert_events
 from webhook_app.store.routes import StoredRoute
@@ -121,7 +122,7 @@ class RouteBook:
     def create(self, table: Any, *, by: str, now: datetime) -> StoredRoute:
         """A new `api` route: 409 if the name is taken, 422 naming the field for what the
         config file would refuse."""
-        document = self.checked(route_document(table))
+        document = self.checked(table)
         with self.store.writing() as conn:
             self.store.routes.lock(conn)
             if self.store.routes.get(conn, document["name"]) is not None:
@@ -183,8 +184,6 @@ class RouteBook:
 
     def _merged(self, current: StoredRoute, changes: Mapping[str, Any]) -> dict[str, Any]:
         if "name" in changes and changes["name"] != current.name:
-            from webhook_app.config.route_file import InvalidRoute
-
             raise InvalidRoute({"name": ["a route keeps its name; create a new one instead"]})
         options = dict(current.document["options"])  # sealed values and references as stored
         for key, value in (changes.get("options") or {}).items():
@@ -197,15 +196,32 @@ class RouteBook:
             **{k: v for k, v in changes.items() if k != "options"},
             "options": options,
         }
-        return self.checked(route_document(table))
+        return self.checked(table)
 
-    def checked(self, document: dict[str, Any]) -> dict[str, Any]:
-        """The document checked by its handler (an option this process cannot open or resolve
-        is left out of the check) and with its secrets sealed."""
-        options = document["options"]
+    def checked(self, table: Any) -> dict[str, Any]:
+        """The route's table as stored: checked as the config file's loader checks it and by its
+        handler (an option this process cannot open or resolve is left out of that check), every
+        field at fault named at once (`InvalidRoute`), then with its secrets sealed."""
+        errors: dict[str, list[str]] = {}
+        try:
+            document = route_document(table)
+        except InvalidRoute as exc:
+            document, errors = None, exc.details
+        given = document or (table if isinstance(table, dict) else {})
+        options = given["options"] if isinstance(given.get("options"), dict) else {}
+        try:
+            handler = self._handler_for(given.get("handler"), options)
+        except InvalidRoute as exc:
+            errors = {**errors, **exc.details}
+        if errors or document is None:
+            raise InvalidRoute(errors)
+        return {**document, "options": seal(options, secret_options(handler, options), self.sealer)}
+
+    def _handler_for(self, reference: Any, options: dict[str, Any]) -> type[Handler]:
+        if not isinstance(reference, str) or not reference:
+            raise InvalidRoute({"handler": ["Missing data for required field."]})
         opened = open_options(options, self.sealer, self.environ)
-        cls = check_route_options(document["handler"], opened.values, opened.unresolved)
-        return {**document, "options": seal(options, secret_options(cls, options), self.sealer)}
+        return check_route_options(reference, opened.values, opened.unresolved)
 
 
 def _secret_names(handler: str, options: Mapping[str, Any]) -> frozenset[str]:
@@ -236,16 +252,8 @@ class LiveRoutes:
     """The routes this process uses: read again once their generation moved, which it checks
     (one indexed read) at most every `check_seconds`; a change made here is seen at once."""
 
-    def __init__(
-        self,
-        book: RouteBook,
-        *,
-        prepare: Callable[[], object] | None = None,
-        check_seconds: float = CHECK_SECONDS,
-    ) -> None:
+    def __init__(self, book: RouteBook, *, check_seconds: float = CHECK_SECONDS) -> None:
         self.book, self.check_seconds = book, check_seconds
-        self._prepare = prepare
-        """Run once before the first read (the config file's routes applied), until it succeeds."""
         self._set: RouteSet | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
@@ -259,9 +267,6 @@ class LiveRoutes:
     def refresh(self) -> RouteSet:
         """Check the generation now (and read the routes again if it moved)."""
         with self._lock:
-            if self._prepare is not None:
-                self._prepare()
-                self._prepare = None
             try:
                 generation = self.book.store.routes.generation()
                 if self._set is None or generation != self._set.generation:

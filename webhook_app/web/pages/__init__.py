@@ -16,7 +16,14 @@ receipts); importing this package registers every page on the one blueprint, `ui
 
 from __future__ import annotations
 
-from webhook_app.web.pages import dashboard, events, receipts, routes, voices  # noqa: F401 - each registers its pages
+from webhook_app.web.pages import (  # noqa: F401 - each registers its pages
+    dashboard,
+    events,
+    receipts,
+    route_forms,
+    routes,
+    voices,
+)
 from webhook_app.web.pages.core import (
     SECURITY_HEADERS,
     SLOW_DOWN_SECONDS,
