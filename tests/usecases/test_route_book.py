@@ -16,6 +16,7 @@ from tests.sink import Reply, Sink
 from webhook_app.cli import cli
 from webhook_app.runtime.dispatch import Dispatcher
 from webhook_app.store.tables import routes as routes_table
+from webhook_app.telemetry.logs import Redactor
 from webhook_app.usecases.route_book import LiveRoutes
 
 SLACK_URL_PATH = "/services/T000/B000/sEcReT-PaTh-0123456789"
@@ -244,3 +245,12 @@ def test_a_change_reaches_a_process_at_its_next_look(server: Any, sink: Sink) ->
     assert after.generation == before.generation + 1 and [r.name for r in after.routes] == ["alerts", "log"]
     assert elsewhere.current() is after, "unchanged: not read again"
     sink.respond = lambda _: Reply(status=200, body=b"ok")
+
+
+def test_a_secret_read_from_the_database_is_kept_out_of_log_lines(server: Any, sink: Sink) -> None:
+    redact = Redactor()  # as configured at start: it knew no route's secret then
+    line = f"POST {sink.url}{SLACK_URL_PATH} failed"
+    assert redact(line) == line
+    server.admin.post("/api/routes", json=slack_route(sink))
+    LiveRoutes(server.app.extensions["webhook_app"].book).current()
+    assert SLACK_URL_PATH not in redact(line) and "***" in redact(line)

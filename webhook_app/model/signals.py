@@ -7,6 +7,8 @@
   `accepted`, `duplicate`, `rejected`, `not_found` or `too_large`.
 Providers announce their own (a polled provider's polls, in its package).
 - `server_error(sender, status=int, endpoint=str)`: every answer with a 5xx status.
+- `secrets_learned(sender, values=tuple[str, ...])`: secrets this process came to hold after
+  start (a route's options read from the database), to keep out of its logs.
 """
 
 from blinker import Namespace
@@ -19,3 +21,4 @@ delivery_failed = _signals.signal("delivery_failed")
 delivery_dead = _signals.signal("delivery_dead")
 callback_received = _signals.signal("callback_received")
 server_error = _signals.signal("server_error")
+secrets_learned = _signals.signal("secrets_learned")

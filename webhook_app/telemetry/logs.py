@@ -10,9 +10,11 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from webhook_app.model import signals
 from webhook_app.model.text import printable
 
 CONTEXT_FIELDS = ("receipt_id", "event_id", "delivery_id", "route", "operation_id")
@@ -43,8 +45,17 @@ class Redactor:
     """
 
     def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+        self.secrets: list[str] = []
+        self.learn(secrets)
+        signals.secrets_learned.connect(self._learned)
+
+    def learn(self, secrets: Iterable[str]) -> None:
+        """Also keep these out (their JSON-escaped spelling too), longest first."""
         values = {s for s in secrets if s} | {json.dumps(s)[1:-1] for s in secrets if s}
-        self.secrets = sorted(values, key=len, reverse=True)
+        self.secrets = sorted(set(self.secrets) | values, key=len, reverse=True)
+
+    def _learned(self, _sender: Any, values: tuple[str, ...]) -> None:
+        self.learn(values)
 
     def __call__(self, line: str) -> str:
         line = self._replace(line)

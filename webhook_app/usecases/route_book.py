@@ -26,7 +26,7 @@ from webhook_app.config.route_file import InvalidRoute, route_document, route_fr
 from webhook_app.config.secret_key import Sealer, secret_keys
 from webhook_app.config.settings import Settings
 from webhook_app.errors import WebhookAppError
-from webhook_app.model import ops
+from webhook_app.model import ops, signals
 from webhook_app.model.routes import Route
 from webhook_app.plugins.handler import Handler
 from webhook_app.store import Store
@@ -95,8 +95,11 @@ class RouteBook:
         generation, stored = self.store.routes.all()
         routes: list[Route] = []
         broken: dict[str, str] = {}
+        held: list[str] = []
         for item in stored:
             opened = open_options(item.document["options"], self.sealer, self.environ)
+            secrets = _secret_names(item.document["handler"], item.document["options"])
+            held += [v for k, v in opened.values.items() if k in secrets and isinstance(v, str)]
             try:
                 check_route_options(item.document["handler"], opened.values, opened.unresolved)
             except WebhookAppError as exc:
@@ -104,6 +107,7 @@ class RouteBook:
             if opened.unresolved:
                 broken[item.name] = "; ".join(opened.unresolved.values())
             routes.append(route_from_document(item.document, opened.values))
+        signals.secrets_learned.send(self, values=tuple(held))  # never in a log line
         return RouteSet(generation, tuple(stored), tuple(routes), broken)
 
     def shown(self, item: StoredRoute) -> dict[str, Any]:
