@@ -162,7 +162,8 @@ class RouteBook:
             waiting = self.store.routes.waiting(conn, name)
             if waiting and not discard:
                 raise DeliveriesWait(
-                    f"{waiting} deliveries to {name!r} are waiting; delete with discard to end them as dead"
+                    f"{waiting} deliveries to {name!r} are waiting; to end them as dead, delete with "
+                    "discard (?discard=true, --discard, or the box on the page)"
                 )
             if waiting:
                 reason = f"discarded: route {name!r} was deleted by {by}"

@@ -32,7 +32,7 @@ class RouteBody(Schema):
     events = fields.List(fields.String(), metadata={"description": "Type patterns; default ['*']"})
     providers = fields.List(fields.String(), allow_none=True)
     where = fields.Dict(keys=fields.String(), values=fields.Raw())
-    retry = fields.Dict(keys=fields.String(), values=fields.Float())
+    retry = fields.Dict(keys=fields.String(), values=fields.Raw())
     rate_limit = fields.String(allow_none=True, metadata={"description": "N/s, N/m or N/h"})
     pause_after_failures = fields.Integer()
     probe_seconds = fields.Float()
@@ -58,7 +58,7 @@ class RouteItem(Schema):
     events = fields.List(fields.String(), required=True)
     providers = fields.List(fields.String(), allow_none=True, required=True)
     where = fields.Dict(keys=fields.String(), values=fields.Raw(), required=True)
-    retry = fields.Dict(keys=fields.String(), values=fields.Float(), required=True)
+    retry = fields.Dict(keys=fields.String(), values=fields.Raw(), required=True)
     pause_after_failures = fields.Integer(required=True)
     probe_seconds = fields.Float(required=True)
     options = fields.Dict(
