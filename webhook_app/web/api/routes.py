@@ -108,7 +108,11 @@ def change_route(name: str) -> Response:
     ],
     responses={
         "204": {"description": "Removed"},
-        **answers(r404="No such route", r409="Deliveries wait, or a route of the config file"),
+        **answers(
+            r400="A path or query the database cannot keep (a NUL character)",
+            r404="No such route",
+            r409="Deliveries wait, or a route of the config file",
+        ),
     },
 )
 def delete_route(name: str) -> Response:
