@@ -128,7 +128,7 @@ class LiveServer:
         apply_configured_routes(services.book, settings, now=services.clock.now())  # as a start does
         self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.01,), daemon=True)
         self._thread.start()
         self.http = httpx.Client(base_url=self.url, timeout=10, verify=PLAIN_HTTP)
         self.admin = httpx.Client(

@@ -4,8 +4,10 @@ and the installed providers (`webhook_app.providers`)."""
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Iterable, Mapping
-from importlib.metadata import entry_points
+from functools import cache
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from marshmallow import ValidationError
@@ -22,7 +24,14 @@ ENTRY_POINT_GROUP = "webhook_app.handlers"
 
 def available_handlers() -> dict[str, str]:
     """Entry-point name → `module:Class`, for help texts and `routes check`."""
-    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    return {ep.name: ep.value for ep in installed(ENTRY_POINT_GROUP, tuple(sys.path))}
+
+
+@cache
+def installed(group: str, path: tuple[str, ...]) -> tuple[EntryPoint, ...]:
+    """The entry points of `group` on this `sys.path`: read once per path (each read scans
+    every installed distribution; a route's check, the app and every page of forms ask)."""
+    return tuple(entry_points(group=group))
 
 
 def load_handler_class(reference: str) -> type[Handler]:
@@ -34,7 +43,7 @@ def load_handler_class(reference: str) -> type[Handler]:
         except (ImportError, AttributeError) as exc:
             raise ConfigError(f"cannot import handler '{reference}': {exc}") from None
     else:
-        matches = entry_points(group=ENTRY_POINT_GROUP, name=reference)
+        matches = [ep for ep in installed(ENTRY_POINT_GROUP, tuple(sys.path)) if ep.name == reference]
         if not matches:
             known = ", ".join(sorted(available_handlers())) or "none"
             raise ConfigError(
@@ -99,7 +108,7 @@ def build_handlers(
 def provider_classes() -> dict[str, type[Provider]]:
     """Every installed provider's class, by name; one that cannot be loaded stops start-up."""
     classes: dict[str, type[Provider]] = {}
-    for entry_point in entry_points(group=PROVIDER_ENTRY_POINT_GROUP):
+    for entry_point in installed(PROVIDER_ENTRY_POINT_GROUP, tuple(sys.path)):
         where = f"provider '{entry_point.name}' ({entry_point.value})"
         try:
             cls = entry_point.load()
