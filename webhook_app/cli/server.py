@@ -145,7 +145,7 @@ def web(host: str, port: int, workers: int) -> None:
     settings = command_settings(sends=True)
     _refuse_busy_port(host, port)
     validate_routes(settings)
-    _apply_routes(settings)
+    _apply_routes_apart(settings)
     run_web(create_app, settings, host, port, workers)
 
 
@@ -173,3 +173,26 @@ def _apply_routes(settings: Settings) -> RouteDiff:
         return apply_configured_routes(open_route_book(store, settings), settings, now=datetime.now(UTC))
     finally:
         store.dispose()
+
+
+def _apply_routes_apart(settings: Settings) -> None:
+    """`_apply_routes` in a process of its own: gunicorn's master must not import the database
+    driver, or the evented workers it forks inherit psycopg's blocking waits (one request at a
+    time each; benchmarks/RESULTS.md)."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        refused = pool.apply(_refusal_of_apply, (settings,))
+    if refused is not None:
+        raise click.ClickException(refused)
+
+
+def _refusal_of_apply(settings: Settings) -> str | None:
+    """What stopped the routes being applied, as text (an exception may not cross back whole)."""
+    from webhook_app.errors import WebhookAppError
+
+    try:
+        _apply_routes(settings)
+    except (WebhookAppError, click.ClickException) as exc:
+        return exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+    return None
