@@ -42,3 +42,11 @@ def load_query(
 
 
 INVALID_QUERY = "Some query parameters are not valid."
+
+
+def json_object(shape: str = "") -> dict[str, Any]:
+    """The request's body as a JSON object; `400 invalid_json` (saying `shape`) for anything else."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput(f"Send a JSON object{': ' + shape if shape else ''}.", code="invalid_json")
+    return body

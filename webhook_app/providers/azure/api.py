@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from webhook_app.errors import InvalidInput
@@ -19,7 +19,7 @@ from webhook_app.web.apidoc import JSON, answers, operation, path_param
 from webhook_app.web.auth import require_admin
 from webhook_app.web.body import storable_text
 from webhook_app.web.errors import api_error
-from webhook_app.web.query import load_query
+from webhook_app.web.query import json_object, load_query
 from webhook_app.web.schemas import respond
 
 bp = Blueprint("azure", __name__, url_prefix="/api/azure")
@@ -99,9 +99,7 @@ def operation_json(operation: TrackedOperation) -> dict[str, Any]:
 )
 def track() -> Response:
     ctx = services()
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return api_error(400, "invalid_json", "Send a JSON object: {operation_url, kind, resource_id}.")
+    body = json_object("{operation_url, kind, resource_id}")
     try:
         args = TrackSchema().load(body)
     except ValidationError as exc:

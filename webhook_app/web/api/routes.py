@@ -3,8 +3,6 @@ resumed (`/api/routes`); `GET /api/deliveries`."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, Response, request
 from marshmallow import fields, validate
 
@@ -18,7 +16,7 @@ from webhook_app.usecases.route_admin import route_items, set_paused
 from webhook_app.web import route_schemas, schemas
 from webhook_app.web.apidoc import JSON, answers, operation, path_param
 from webhook_app.web.auth import current_actor, require_admin
-from webhook_app.web.query import PageQuerySchema, load_query
+from webhook_app.web.query import PageQuerySchema, json_object, load_query
 from webhook_app.web.schemas import respond
 
 bp = Blueprint("routes", __name__, url_prefix="/api")
@@ -129,13 +127,6 @@ def _item(name: str) -> dict[str, object]:
     ctx = services()
     (item,) = route_items(ctx.store, ctx.book, ctx.routes.refresh(), now=ctx.clock.now(), only=name)
     return item
-
-
-def json_object() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidInput("Send a JSON object.", code="invalid_json")
-    return body
 
 
 @bp.post("/routes/<name>/pause")
