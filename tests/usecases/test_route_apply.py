@@ -116,3 +116,51 @@ def test_export_writes_a_file_apply_reads_back_with_no_secret_in_it(
     assert partner["options"]["secret"] == "${ROUTE_PARTNER_EU_SECRET}"
     assert partner["where"] == {"data.status": ["fail*"], "test": False} and partner["rate_limit"] == "5/s"
     assert "ROUTE_PARTNER_EU_SECRET" in exported.output.splitlines()[1], "the variables to set are named"
+
+
+def test_an_install_from_before_routes_were_data_upgrades_with_no_step(
+    database_url: str, tmp_path: Any
+) -> None:
+    """A database at 0011 with a delivery waiting for a file route: after `db upgrade` and a
+    start, the file's routes are in the database and the waiting delivery goes out."""
+    from datetime import UTC, datetime, timedelta
+
+    from tests.conftest import deliver_due
+    from webhook_app.config.settings import load_settings
+    from webhook_app.model.routes import Route
+    from webhook_app.providers.resemble import callbacks as resemble
+    from webhook_app.runtime.dispatch import Dispatcher
+    from webhook_app.store import NewReceipt, Store, migrate
+    from webhook_app.usecases.ingest import record_events
+    from webhook_app.usecases.route_apply import apply_configured_routes
+    from webhook_app.usecases.route_book import LiveRoutes, open_route_book
+
+    store = Store.from_url(database_url)
+    migrate.upgrade(store.engine, "0011")
+    now = datetime.now(UTC)
+    receipt = NewReceipt(provider="resemble", received_at=now, body=b"{}", headers={})
+    events = resemble.to_events(
+        resemble.validate_callback({"id": "v1", "status": "finished"}), receipt_id=receipt.id, received_at=now
+    )
+    record_events(store, (Route(name="partner", handler="log"),), receipt, events, dedupe_key=None,
+                  dedupe_window=timedelta(0))  # fmt: skip
+    config = write(tmp_path / "routes.toml", '[[routes]]\nname = "partner"\nhandler = "log"\n')
+
+    migrate.upgrade(store.engine)  # the release step; then a process starts
+    settings = load_settings(
+        {
+            "WEBHOOK_APP_DATABASE_URL": database_url,
+            "WEBHOOK_APP_DATA_DIR": str(tmp_path),
+            "WEBHOOK_APP_CONFIG": config,
+        }
+    )
+    book = open_route_book(store, settings)
+    assert apply_configured_routes(book, settings, now=now).lines() == ["+ partner"]
+    assert [(s.name, s.source) for s in book.load().stored] == [("partner", "file")]
+    dispatcher = Dispatcher(store, (), {}, follow=LiveRoutes(book), poll_interval=0.05)
+    try:
+        assert deliver_due(dispatcher) == 1
+    finally:
+        dispatcher.close()
+    assert store.reads.delivery_status_counts() == {"succeeded": 1}
+    store.dispose()
