@@ -44,9 +44,9 @@ def _answers(url: str) -> bool:
 
 
 def _binaries() -> Path:
-    found = _installed_binaries()
+    found = installed_binaries()
     if found is None and _apt_install("postgresql"):
-        found = _installed_binaries()
+        found = installed_binaries()
     if found is None:
         raise RuntimeError(
             "No PostgreSQL answers at TEST_DATABASE_URL (or 127.0.0.1:5432) and no PostgreSQL binaries "
@@ -56,7 +56,8 @@ def _binaries() -> Path:
     return found
 
 
-def _installed_binaries() -> Path | None:
+def installed_binaries() -> Path | None:
+    """The folder of PostgreSQL's server binaries (initdb, pg_dump, …), if they are installed."""
     candidates = []
     if shutil.which("pg_config"):
         bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True, check=False)

@@ -4,6 +4,7 @@ sealed at rest and masked on show, every change once, and what each process uses
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from tests import setup_machine
 from tests.conftest import deliver_due, load_fixture, race
 from tests.sink import Reply, Sink
 from webhook_app.cli import cli
@@ -156,7 +158,10 @@ def _dump(database_url: str) -> bytes:
     url = sa.engine.make_url(database_url)
     schema = url.query["options"].removeprefix("-csearch_path=")  # type: ignore[union-attr]
     plain = url.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
-    return subprocess.run(["pg_dump", "--schema", schema, plain], check=True, capture_output=True).stdout
+    found = shutil.which("pg_dump") or str(
+        (setup_machine.installed_binaries() or Path("/usr/bin")) / "pg_dump"
+    )
+    return subprocess.run([found, "--schema", schema, plain], check=True, capture_output=True).stdout
 
 
 def test_a_secret_no_key_opens_makes_the_route_wait_and_says_so(
