@@ -259,3 +259,13 @@ def test_a_secret_read_from_the_database_is_kept_out_of_log_lines(server: Any, s
     server.admin.post("/api/routes", json=slack_route(sink))
     LiveRoutes(server.app.extensions["webhook_app"].book).current()
     assert SLACK_URL_PATH not in redact(line) and "***" in redact(line)
+
+
+def test_a_change_made_in_this_process_is_used_by_it_at_once(server: Any, sink: Sink) -> None:
+    """The process that made a change routes the next callback with it, not half a second later."""
+    services = server.app.extensions["webhook_app"]
+    services.routes.current()
+    services.book.create(slack_route(sink), by="test", now=services.clock.now())
+    (event_id,) = server.post_callback(load_fixture("resemble_finished.json")).json()["event_ids"]
+    routes = {d["route"] for d in server.admin.get(f"/api/events/{event_id}").json()["deliveries"]}
+    assert routes == {"alerts", "log"}

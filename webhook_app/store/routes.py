@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from webhook_app.model.states import DeliveryStatus
 from webhook_app.store.database import Database
+from webhook_app.store.lease_queue import LeaseQueue
 from webhook_app.store.tables import DUE_STATUSES, deliveries, generations, route_states, routes
 from webhook_app.store.work_signal import notify_work
 
@@ -25,6 +26,7 @@ DOCUMENT_FIELDS = (
     "pause_after_failures", "probe_seconds", "options",
 )  # fmt: skip
 """A route's configuration, as written in TOML (the rest of a row is its bookkeeping)."""
+_GENERATION = sa.select(generations.c.generation).where(generations.c.name == ROUTES_GENERATION)
 
 
 @dataclass(frozen=True)
@@ -44,28 +46,24 @@ class StoredRoute:
 
 
 class RouteStore:
-    """The routes table's named queries; writes run inside `changing()`."""
+    """The routes table's named queries; a change runs in a write transaction that first takes
+    `lock()` and ends with `bump()`."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
 
     def generation(self) -> int:
         """How many changes of routes there have been (0 before the first): one indexed read."""
-        query = sa.select(generations.c.generation).where(generations.c.name == ROUTES_GENERATION)
         with self.db.reading() as conn:
-            return int(conn.execute(query).scalar() or 0)
+            return int(conn.execute(_GENERATION).scalar() or 0)
 
     def all(self) -> tuple[int, list[StoredRoute]]:
         """The generation and every route, by name, read together."""
-        query = sa.select(routes).order_by(routes.c.name)
         with self.db.reading() as conn:
-            generation = conn.execute(
-                sa.select(generations.c.generation).where(generations.c.name == ROUTES_GENERATION)
-            ).scalar()
-            return int(generation or 0), [_stored(row) for row in conn.execute(query).mappings()]
+            return int(conn.execute(_GENERATION).scalar() or 0), self.all_in(conn)
 
     def all_in(self, conn: sa.Connection) -> list[StoredRoute]:
-        """Every route, read in the caller's transaction."""
+        """Every route, by name, read in the caller's transaction."""
         return [_stored(row) for row in conn.execute(sa.select(routes).order_by(routes.c.name)).mappings()]
 
     def get(self, conn: sa.Connection, name: str) -> StoredRoute | None:
@@ -78,12 +76,7 @@ class RouteStore:
         conn.execute(
             self.db.insert_ignoring_conflict(generations, {"name": ROUTES_GENERATION, "generation": 0})
         )
-        query = (
-            sa.select(generations.c.generation)
-            .where(generations.c.name == ROUTES_GENERATION)
-            .with_for_update()
-        )
-        return int(conn.execute(query).scalar_one())
+        return int(conn.execute(_GENERATION.with_for_update()).scalar_one())
 
     def bump(self, conn: sa.Connection) -> None:
         """+1 on the generation, once per transaction that changed a route; the commit wakes
@@ -140,11 +133,7 @@ class RouteStore:
             deliveries.update()
             .where(deliveries.c.route == name, deliveries.c.status.in_(DUE_STATUSES))
             .values(
-                status=DeliveryStatus.DEAD.value,
-                last_error=reason,
-                locked_by=None,
-                locked_until=None,
-                updated_at=now,
+                status=DeliveryStatus.DEAD.value, last_error=reason, updated_at=now, **LeaseQueue.RELEASED
             )
         ).rowcount
 

@@ -64,13 +64,7 @@ def apply_file(
     now: datetime,
 ) -> RouteDiff:
     """Make the file routes what `tables` say; only the difference when `write` is false."""
-    documents = {}
-    for index, table in enumerate(tables):
-        name = table.get("name", f"#{index + 1}") if isinstance(table, dict) else f"#{index + 1}"
-        try:
-            documents[name] = book.checked(table)
-        except InvalidRoute as exc:
-            raise ConfigError(f"{label}: route '{name}': {exc}") from None
+    documents = checked_tables(book, tables, label)
     store = book.store
     with store.writing() as conn:
         store.routes.lock(conn)
@@ -142,16 +136,24 @@ def seed(book: RouteBook, routes: Sequence[Route], *, by: str, now: datetime) ->
     return [document["name"] for document in documents]
 
 
+def checked_tables(book: RouteBook, tables: Sequence[Any], label: str) -> dict[str, dict[str, Any]]:
+    """Each table as it would be stored, by name; `ConfigError` naming the file, the route and
+    the field for the first one refused."""
+    documents = {}
+    for index, table in enumerate(tables):
+        name = table.get("name", f"#{index + 1}") if isinstance(table, dict) else f"#{index + 1}"
+        try:
+            documents[name] = book.checked(table)
+        except InvalidRoute as exc:
+            raise ConfigError(f"{label}: route '{name}': {exc}") from None
+    return documents
+
+
 def check_configured_routes(book: RouteBook, settings: Settings) -> None:
     """The routes a start applies, checked as they would be (handlers, options): a wrong one
     stops start-up with the file, route and field named."""
-    label = settings.config_path or "default routes"
     tables = settings.route_tables or [route_table(route) for route in settings.routes]
-    for index, table in enumerate(tables):
-        try:
-            book.checked(table)
-        except InvalidRoute as exc:
-            raise ConfigError(f"{label}: route '{table.get('name', f'#{index + 1}')}': {exc}") from None
+    checked_tables(book, tables, settings.config_path or "default routes")
 
 
 def apply_configured_routes(book: RouteBook, settings: Settings, *, now: datetime) -> RouteDiff:

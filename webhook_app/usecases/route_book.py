@@ -90,6 +90,8 @@ class RouteSet:
 class RouteBook:
     def __init__(self, store: Store, sealer: Sealer, environ: Mapping[str, str]) -> None:
         self.store, self.sealer, self.environ = store, sealer, environ
+        self.changes = 0
+        """Changes committed through this book: its process's `LiveRoutes` reads again at once."""
 
     def load(self) -> RouteSet:
         generation, stored = self.store.routes.all()
@@ -133,7 +135,9 @@ class RouteBook:
                 raise RouteExists(f"a route named {document['name']!r} exists; change it with PATCH")
             self.store.routes.insert(conn, document, source=API, by=by, now=now)
             self.store.routes.bump(conn)
-            return _required(self.store.routes.get(conn, document["name"]))
+            made = _required(self.store.routes.get(conn, document["name"]))
+        self.changes += 1
+        return made
 
     def update(
         self, name: str, changes: Mapping[str, Any], *, version: Any, by: str, now: datetime
@@ -151,7 +155,9 @@ class RouteBook:
             merged = self._merged(current, changes)
             self.store.routes.update(conn, merged, version=current.version, source=API, by=by, now=now)
             self.store.routes.bump(conn)
-            return _required(self.store.routes.get(conn, name))
+            changed = _required(self.store.routes.get(conn, name))
+        self.changes += 1
+        return changed
 
     def delete(self, name: str, *, discard: bool, by: str, now: datetime, routes: Sequence[Route]) -> int:
         """Remove an `api` route; its waiting deliveries refuse it (409) unless `discard`, when
@@ -173,6 +179,7 @@ class RouteBook:
                 insert_events(conn, raised, plan_deliveries(raised, others), now)
             self.store.routes.delete(conn, name)
             self.store.routes.bump(conn)
+        self.changes += 1
         return waiting
 
     def _changeable(self, conn: sa.Connection, name: str) -> StoredRoute:
@@ -261,17 +268,20 @@ class LiveRoutes:
         self.book, self.check_seconds = book, check_seconds
         self._set: RouteSet | None = None
         self._checked = 0.0
+        self._changes_seen = 0
         self._lock = threading.Lock()
 
     def current(self) -> RouteSet:
         found = self._set
-        if found is not None and time.monotonic() - self._checked < self.check_seconds:
+        fresh = time.monotonic() - self._checked < self.check_seconds
+        if found is not None and fresh and self._changes_seen == self.book.changes:
             return found
         return self.refresh()
 
     def refresh(self) -> RouteSet:
         """Check the generation now (and read the routes again if it moved)."""
         with self._lock:
+            self._changes_seen = self.book.changes
             try:
                 generation = self.book.store.routes.generation()
                 if self._set is None or generation != self._set.generation:

@@ -118,7 +118,6 @@ def delete_route(name: str) -> Response:
     discard = request.args.get("discard", "").lower() in ("1", "true", "yes")
     routes = ctx.routes.refresh().routes
     ctx.book.delete(name, discard=discard, by=current_actor(), now=ctx.clock.now(), routes=routes)
-    ctx.routes.refresh()
     return Response(status=204)
 
 

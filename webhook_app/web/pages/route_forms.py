@@ -32,13 +32,14 @@ def option_fields(handler: str) -> list[dict[str, Any]]:
         cls = load_handler_class(handler)
     except ConfigError:
         return []
-    declared = cls.Options().fields.items() if cls.Options else ()
-    secrets = secret_options(cls, {})
+    declared = {
+        field.data_key or name: field for name, field in (cls.Options().fields.items() if cls.Options else ())
+    }
+    secrets = secret_options(cls, declared)
     found = []
-    for name, field in declared:
-        key = field.data_key or name
+    for key, field in declared.items():
         kind = (
-            "secret" if key in secrets or field.metadata.get("secret")
+            "secret" if key in secrets
             else "checkbox" if isinstance(field, fields.Boolean)
             else "number" if isinstance(field, fields.Number)
             else "list" if isinstance(field, fields.List)
@@ -104,7 +105,6 @@ def route_new() -> Any:
         stored = ctx.book.create(table, by=current_actor(), now=ctx.clock.now())
     except InvalidRoute as exc:
         return _form(None, handler, request.form, exc.details), 422
-    ctx.routes.refresh()
     flash(f"{stored.name}: made; every process uses it within seconds.", "ok")
     return redirect(url_for("ui.route", name=stored.name))
 
@@ -125,7 +125,6 @@ def route_edit(name: str) -> Any:
         ctx.book.update(name, changes, version=version, by=current_actor(), now=ctx.clock.now())
     except InvalidRoute as exc:
         return _form(shown, shown["handler"], request.form, exc.details), 422
-    ctx.routes.refresh()
     flash(f"{name}: changed; every process uses it within seconds.", "ok")
     return redirect(url_for("ui.route", name=name))
 
@@ -181,7 +180,6 @@ def route_delete(name: str) -> Any:
     discarded = ctx.book.delete(
         name, discard=discard, by=current_actor(), now=ctx.clock.now(), routes=routes.routes
     )
-    ctx.routes.refresh()
     flash(
         f"{name}: deleted" + (f"; {discarded} waiting deliveries ended as dead." if discarded else "."), "ok"
     )
