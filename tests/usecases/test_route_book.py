@@ -269,3 +269,24 @@ def test_a_change_made_in_this_process_is_used_by_it_at_once(server: Any, sink: 
     (event_id,) = server.post_callback(load_fixture("resemble_finished.json")).json()["event_ids"]
     routes = {d["route"] for d in server.admin.get(f"/api/events/{event_id}").json()["deliveries"]}
     assert routes == {"alerts", "log"}
+
+
+def test_hostile_route_bodies_get_a_clear_answer_and_nothing_is_kept(server: Any, sink: Sink) -> None:
+    """Was: a 500 for a deeply nested body and for `options` that were not an object, and text
+    PostgreSQL cannot keep (NUL, an unpaired surrogate) was accepted on SQLite and a 500 there."""
+    deep = '{"name": "deep", "handler": "log", "options": {"x": ' + "[" * 5000 + "]" * 5000 + "}}"
+    answer = server.admin.post("/api/routes", content=deep, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "invalid_json"
+    for body, where in (
+        ({"name": "nul", "handler": "log", "events": ["voice.\u0000"]}, "events[0]"),
+        ({"name": "sur", "handler": "log", "options": {"note": "\ud800"}}, "options.note"),
+    ):
+        answer = server.admin.post(
+            "/api/routes", content=json.dumps(body), headers={"Content-Type": "application/json"}
+        )
+        assert answer.status_code == 422 and list(answer.json()["error"]["details"]) == [where], answer.text
+    not_a_mapping = server.admin.patch("/api/routes/log", json={"version": 1, "options": [1, 2]})
+    assert not_a_mapping.status_code == 422
+    assert not_a_mapping.json()["error"]["details"] == {"options": ["Not a valid mapping type."]}
+    assert [i["name"] for i in server.admin.get("/api/routes").json()["items"]] == ["log"]
+    assert [i["version"] for i in server.admin.get("/api/routes").json()["items"]] == [1]

@@ -50,7 +50,8 @@ class Sealer:
             self._fernet = MultiFernet([Fernet(key.encode()) for key in keys])
         except (ValueError, TypeError):
             raise ConfigError(
-                "WEBHOOK_APP_SECRET_KEY: each key must be 32 url-safe base64-encoded bytes; make one with "
+                "WEBHOOK_APP_SECRET_KEY (or the data directory's webhook_app.secret_key): each key must "
+                "be 32 url-safe base64-encoded bytes; make one with "
                 "python3 -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
             ) from None
 

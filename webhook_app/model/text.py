@@ -53,6 +53,11 @@ def unstorable_text(body: bytes, parsed: Any) -> str | None:
     """Where `parsed` holds a NUL or an unpaired surrogate (a path like `recordings[2].name`), or None."""
     if not _SUSPECT_ESCAPE.search(body):
         return None
+    return unstorable_at(parsed)
+
+
+def unstorable_at(parsed: Any) -> str | None:
+    """Where a parsed document holds a NUL or an unpaired surrogate, or None."""
     stack: list[tuple[str, Any]] = [("", parsed)]
     while stack:
         path, value = stack.pop()

@@ -23,7 +23,7 @@ from webhook_app.model.text import unstorable_text
 from webhook_app.plugins.provider import InvalidCallback, ParsedCallback, Provider
 from webhook_app.store import IngestResult, NewReceipt, PlannedDelivery, Store
 
-_TOO_DEEP = "The body nests arrays or objects too deeply."
+TOO_DEEP = "The body nests arrays or objects too deeply."
 
 
 def plan_deliveries(events: Sequence[Event], routes: Sequence[Route]) -> list[PlannedDelivery]:
@@ -49,7 +49,7 @@ def parse_callback(
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidCallback(f"The body is not valid JSON: {exc}", status=400, code="invalid_json") from None
     except RecursionError:
-        raise InvalidCallback(_TOO_DEEP, status=400, code="invalid_json") from None
+        raise InvalidCallback(TOO_DEEP, status=400, code="invalid_json") from None
     unstorable = unstorable_text(body, parsed)
     if unstorable is not None:
         raise InvalidCallback(
@@ -60,7 +60,7 @@ def parse_callback(
     try:
         return provider.parse(parsed, receipt_id=receipt_id, received_at=received_at)
     except RecursionError:
-        raise InvalidCallback(_TOO_DEEP, status=400, code="invalid_json") from None
+        raise InvalidCallback(TOO_DEEP, status=400, code="invalid_json") from None
 
 
 class Ingest:

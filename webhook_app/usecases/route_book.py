@@ -28,6 +28,7 @@ from webhook_app.config.settings import Settings
 from webhook_app.errors import WebhookAppError
 from webhook_app.model import ops, signals
 from webhook_app.model.routes import Route
+from webhook_app.model.text import unstorable_at
 from webhook_app.plugins.handler import Handler
 from webhook_app.store import Store
 from webhook_app.store.ingest import insert_events
@@ -198,7 +199,10 @@ class RouteBook:
         if "name" in changes and changes["name"] != current.name:
             raise InvalidRoute({"name": ["a route keeps its name; create a new one instead"]})
         options = dict(current.document["options"])  # sealed values and references as stored
-        for key, value in (changes.get("options") or {}).items():
+        given = changes.get("options") or {}
+        if not isinstance(given, dict):
+            raise InvalidRoute({"options": ["Not a valid mapping type."]})
+        for key, value in given.items():
             if value is None:
                 options.pop(key, None)
             elif value != MASK:
@@ -214,6 +218,8 @@ class RouteBook:
         """The route's table as stored: checked as the config file's loader checks it and by its
         handler (an option this process cannot open or resolve is left out of that check), every
         field at fault named at once (`InvalidRoute`), then with its secrets sealed."""
+        if (where := unstorable_at(table)) is not None:
+            raise InvalidRoute({where: ["holds a NUL or an unpaired surrogate, which cannot be stored"]})
         errors: dict[str, list[str]] = {}
         try:
             document = route_document(table)

@@ -9,6 +9,7 @@ from flask import request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from webhook_app.errors import InvalidInput
+from webhook_app.usecases.ingest import TOO_DEEP
 
 MAX_PAGE = 500
 
@@ -46,7 +47,10 @@ INVALID_QUERY = "Some query parameters are not valid."
 
 def json_object(shape: str = "") -> dict[str, Any]:
     """The request's body as a JSON object; `400 invalid_json` (saying `shape`) for anything else."""
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        raise InvalidInput(TOO_DEEP, code="invalid_json") from None
     if not isinstance(body, dict):
         raise InvalidInput(f"Send a JSON object{': ' + shape if shape else ''}.", code="invalid_json")
     return body
