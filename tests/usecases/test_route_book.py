@@ -290,3 +290,15 @@ def test_hostile_route_bodies_get_a_clear_answer_and_nothing_is_kept(server: Any
     assert not_a_mapping.json()["error"]["details"] == {"options": ["Not a valid mapping type."]}
     assert [i["name"] for i in server.admin.get("/api/routes").json()["items"]] == ["log"]
     assert [i["version"] for i in server.admin.get("/api/routes").json()["items"]] == [1]
+
+
+def test_racing_deletes_with_discard_remove_once_and_raise_one_ops_event(server: Any, sink: Sink) -> None:
+    server.admin.post("/api/routes", json=slack_route(sink))
+    server.post_callback(load_fixture("resemble_finished.json"))
+
+    def delete(_: int) -> int:
+        return server.admin.delete("/api/routes/alerts", params={"discard": "true"}).status_code
+
+    assert sorted(race(6, delete)) == [204, 404, 404, 404, 404, 404]
+    (told,) = server.admin.get("/api/events", params={"type": "ops.delivery.dead"}).json()["items"]
+    assert told["data"]["discarded"] == 1
