@@ -40,7 +40,7 @@ class Services:
         """The one way in, with the routes in use."""
         return Ingest(
             self.store,
-            lambda: self.routes.current().routes,
+            lambda: self.routes.at_hand().routes,
             dedupe_window=timedelta(seconds=self.settings.dedupe_window),
             clock=self.clock,
         )

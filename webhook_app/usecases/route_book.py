@@ -278,23 +278,48 @@ class LiveRoutes:
         self._lock = threading.Lock()
 
     def current(self) -> RouteSet:
+        """The routes, after a look at the generation when one is due."""
         found = self._set
-        fresh = time.monotonic() - self._checked < self.check_seconds
-        if found is not None and fresh and self._changes_seen == self.book.changes:
-            return found
-        return self.refresh()
+        if found is None or self._changes_seen != self.book.changes or self._due():
+            return self.refresh()
+        return found
+
+    def at_hand(self) -> RouteSet:
+        """The routes held now, for the callback path: a look that is due runs beside the
+        caller, so a callback never waits for a database connection that admins' long reads
+        hold (only the first read, and a change made here, are waited for)."""
+        found = self._set
+        if found is None or self._changes_seen != self.book.changes:
+            return self.refresh()
+        if self._due() and self._lock.acquire(blocking=False):
+            threading.Thread(target=self._look_and_release, name="routes-look", daemon=True).start()
+        return found
 
     def refresh(self) -> RouteSet:
         """Check the generation now (and read the routes again if it moved)."""
         with self._lock:
-            self._changes_seen = self.book.changes
-            try:
-                generation = self.book.store.routes.generation()
-                if self._set is None or generation != self._set.generation:
-                    self._set = self.book.load()
-            except SQLAlchemyError as exc:
-                if self._set is None:
-                    raise
-                logger.warning("routes: the database cannot be read, keeping those in use: %s", exc)
-            self._checked = time.monotonic()
-            return self._set
+            return self._look()
+
+    def _due(self) -> bool:
+        return time.monotonic() - self._checked >= self.check_seconds
+
+    def _look_and_release(self) -> None:
+        try:
+            self._look()
+        except Exception:  # the next look tries again; the routes held stay in use
+            logger.exception("routes: could not look at the database")
+        finally:
+            self._lock.release()
+
+    def _look(self) -> RouteSet:
+        self._changes_seen = self.book.changes
+        try:
+            generation = self.book.store.routes.generation()
+            if self._set is None or generation != self._set.generation:
+                self._set = self.book.load()
+        except SQLAlchemyError as exc:
+            if self._set is None:
+                raise
+            logger.warning("routes: the database cannot be read, keeping those in use: %s", exc)
+        self._checked = time.monotonic()
+        return self._set
