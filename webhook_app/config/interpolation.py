@@ -8,7 +8,8 @@ from typing import Any
 
 from webhook_app.errors import ConfigError
 
-_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+"""`${NAME}`: an environment variable's value, put in where it is written."""
 
 
 def interpolate(
@@ -32,7 +33,7 @@ def interpolate(
                 return match.group(0)
             raise MissingVariable(match.group(1), path)
 
-        return _ENV_REFERENCE.sub(substitute, value)
+        return ENV_REFERENCE.sub(substitute, value)
     if isinstance(value, dict):
         return {
             k: interpolate(v, environ, (*path, k), keep_missing_under=keep_missing_under)

@@ -13,11 +13,11 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from webhook_app.config.interpolation import ENV_REFERENCE, MissingVariable, interpolate
 from webhook_app.config.secret_key import Sealer, SecretUnreadable, is_sealed
 
 MASK = "••••"
 """What a secret's value is shown as; given back in a change, it keeps the value."""
-REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ def seal(options: Mapping[str, Any], secrets: Collection[str], sealer: Sealer) -
     """The options as stored: each secret given as a value sealed, references kept."""
     return {
         name: sealer.seal(value)
-        if name in secrets and isinstance(value, str) and not REFERENCE.search(value)
+        if name in secrets and isinstance(value, str) and not ENV_REFERENCE.search(value)
         else value
         for name, value in options.items()
     }
@@ -43,20 +43,14 @@ def open_options(stored: Mapping[str, Any], sealer: Sealer, environ: Mapping[str
     unresolved: dict[str, str] = {}
     for name, value in stored.items():
         try:
-            values[name] = _resolved(sealer.open(value) if is_sealed(value) else value, environ)
+            values[name] = interpolate(sealer.open(value) if is_sealed(value) else value, environ)
         except SecretUnreadable as exc:
             unresolved[name] = f"option '{name}': {exc}"
-        except KeyError as missing:
+        except MissingVariable as missing:
             unresolved[name] = (
-                f"option '{name}' refers to ${{{missing.args[0]}}}, which is not set in this process"
+                f"option '{name}' refers to ${{{missing.name}}}, which is not set in this process"
             )
     return OpenedOptions(values, unresolved)
-
-
-def _resolved(value: Any, environ: Mapping[str, str]) -> Any:
-    if not isinstance(value, str):
-        return value
-    return REFERENCE.sub(lambda match: environ[match.group(1)], value)
 
 
 def masked(stored: Mapping[str, Any], secrets: Collection[str]) -> dict[str, Any]:
@@ -68,7 +62,7 @@ def masked(stored: Mapping[str, Any], secrets: Collection[str]) -> dict[str, Any
 
 
 def _is_reference(value: Any) -> bool:
-    return isinstance(value, str) and REFERENCE.fullmatch(value) is not None
+    return isinstance(value, str) and ENV_REFERENCE.fullmatch(value) is not None
 
 
 def placeholders(route: str, stored: Mapping[str, Any]) -> dict[str, Any]:
