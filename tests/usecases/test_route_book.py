@@ -332,3 +332,19 @@ def test_a_callback_never_waits_for_the_look_at_the_routes(make_server_for: Any,
             took = time.monotonic() - started
         blocker.dispose()
         assert answer.status_code == 202 and took < 1.0, f"answered in {took:.2f} s"
+
+
+def test_a_process_no_callback_reached_for_a_while_routes_the_next_one_with_the_routes_of_now(
+    server: Any, sink: Sink
+) -> None:
+    """Was: the callback path took the routes held however old they were and looked beside it,
+    so the first callback after a quiet second went by routes changed since (by another process)."""
+    assert server.post_callback({"id": "before", "status": "finished"}).status_code == 202
+    added = CliRunner().invoke(
+        cli, ["routes", "add", "later", "--handler", "log"], env=cli_env(server.settings)
+    )  # another process: this one hears of it only by looking
+    assert added.exit_code == 0, added.output
+    time.sleep(2 * CHECK_SECONDS + 0.1)
+    (event_id,) = server.post_callback({"id": "after", "status": "finished"}).json()["event_ids"]
+    routes = {d["route"] for d in server.admin.get(f"/api/events/{event_id}").json()["deliveries"]}
+    assert routes == {"later", "log"}

@@ -262,8 +262,9 @@ def open_route_book(store: Store, settings: Settings, environ: Mapping[str, str]
     return RouteBook(store, Sealer(keys), os.environ if environ is None else environ)
 
 
-CHECK_SECONDS = 0.5
-"""How stale a process's routes may be: a change reaches every process within this and a read."""
+CHECK_SECONDS = 0.25
+"""How often a process looks at the routes' generation while it uses them; what the callback
+path takes is never more than two looks old (`LiveRoutes.at_hand`)."""
 
 
 class LiveRoutes:
@@ -286,12 +287,14 @@ class LiveRoutes:
 
     def at_hand(self) -> RouteSet:
         """The routes held now, for the callback path: a look that is due runs beside the
-        caller, so a callback never waits for a database connection that admins' long reads
-        hold (only the first read, and a change made here, are waited for)."""
+        caller, so a busy process's callbacks do not wait for a database connection that
+        admins' long reads may hold. Routes read more than two looks ago (a process no callback
+        reached for a while), the first read and a change made here are waited for."""
         found = self._set
-        if found is None or self._changes_seen != self.book.changes:
+        age = time.monotonic() - self._checked
+        if found is None or self._changes_seen != self.book.changes or age >= 2 * self.check_seconds:
             return self.refresh()
-        if self._due() and self._lock.acquire(blocking=False):
+        if age >= self.check_seconds and self._lock.acquire(blocking=False):
             threading.Thread(target=self._look_and_release, name="routes-look", daemon=True).start()
         return found
 
