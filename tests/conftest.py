@@ -26,6 +26,7 @@ from tests import setup_machine
 from tests.fake_azure import self_signed_certificate
 from tests.sink import Sink
 from webhook_app import create_app
+from webhook_app.config.plugins import provider_classes
 from webhook_app.config.settings import Settings
 from webhook_app.model.routes import Route
 from webhook_app.runtime.dispatch import Dispatcher
@@ -103,6 +104,7 @@ def at_head(engine: sa.Engine) -> None:
     the migrations take (tests/store/test_migrate.py shows both make the same tables)."""
     if migrate.current_revision(engine) is not None:  # made already (a second server on it)
         return
+    provider_classes()  # the providers' own tables join the declared ones as their modules load
     with engine.begin() as conn:
         metadata.create_all(conn, checkfirst=False)
         conn.exec_driver_sql("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL PRIMARY KEY)")

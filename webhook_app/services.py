@@ -14,6 +14,7 @@ from webhook_app.model.clock import Clock, SystemClock
 from webhook_app.plugins.provider import Provider
 from webhook_app.store import Store
 from webhook_app.usecases.ingest import Ingest
+from webhook_app.usecases.keys import KeyRing
 from webhook_app.usecases.route_book import LiveRoutes, RouteBook, open_route_book
 
 EXTENSION_KEY = "webhook_app"
@@ -34,6 +35,11 @@ class Services:
     def routes(self) -> LiveRoutes:
         """The routes in use: the database's, read again when they change."""
         return LiveRoutes(self.book)
+
+    @cached_property
+    def keyring(self) -> KeyRing:
+        """The keys this process recognises, named and from the environment."""
+        return KeyRing(self.store, self.settings.admin_tokens)
 
     @cached_property
     def ingest(self) -> Ingest:

@@ -14,6 +14,7 @@ from webhook_app.cli import cli
 from webhook_app.model.routes import Route
 from webhook_app.providers.resemble import callbacks as resemble
 from webhook_app.store import NewReceipt, PlannedDelivery, Store
+from webhook_app.store.audit import Audit, AuditFilters
 from webhook_app.store.records import delivery_row
 from webhook_app.store.tables import deliveries
 from webhook_app.usecases.ingest import record_events
@@ -52,12 +53,18 @@ def test_prune_keeps_recent_and_pending_and_removes_the_rest_in_batches(store: S
     batches: list[tuple[str, int]] = []
     store.rollups.roll_up(now=NOW + timedelta(minutes=1))  # what the worker's job does
     assert store.retention.prune_counts(before=NOW - timedelta(days=90))["voices"] == 5
+    audit = Audit("cli:ops@host", "prune", "older than 90 days", NOW)
     removed = store.retention.prune(
-        before=NOW - timedelta(days=90), batch=2, progress=lambda kind, n: batches.append((kind, n))
+        before=NOW - timedelta(days=90),
+        batch=2,
+        progress=lambda kind, n: batches.append((kind, n)),
+        audit=audit,
     )
     assert removed == {
         "events": 5, "deliveries": 5, "attempts": 5, "receipts": 6, "voices": 5
     }  # fmt: skip
+    (entry,), _ = store.audit.entries(AuditFilters(action="prune"), limit=10)
+    assert entry["details"] == {"removed": removed}, "one entry, brought up to date by every batch"
     assert [n for kind, n in batches if kind == "events"] == [2, 2, 1], "short transactions, one batch each"
     assert all(store.reads.get_event(e) is None for e in old)
     assert store.reads.get_event(recent) is not None
@@ -66,7 +73,11 @@ def test_prune_keeps_recent_and_pending_and_removes_the_rest_in_batches(store: S
     listed, _ = store.rollups.voice_list(provider=None, q=None, last_type=None, limit=100, cursor=None)
     voices = {voice["voice_id"] for voice in listed}
     assert voices == {"recent", "old-pending"}, "a voice goes once its last event has gone"
-    assert store.retention.prune(before=NOW - timedelta(days=90))["events"] == 0
+    again = store.retention.prune(before=NOW - timedelta(days=90), audit=Audit("t", "prune", "again", NOW))
+    assert again["events"] == 0
+    assert len(store.audit.entries(AuditFilters(action="prune"), limit=10)[0]) == 1, (
+        "nothing removed, nothing recorded"
+    )
 
 
 def test_prune_command(settings: Any, store: Store) -> None:
@@ -77,6 +88,26 @@ def test_prune_command(settings: Any, store: Store) -> None:
     assert result.exit_code == 0, result.output
     summary = "1 events, 1 deliveries, 1 attempts, 1 receipts, 0 voices, 0 azure_operations removed"
     assert summary in result.output
+    (entry,), _ = store.audit.entries(AuditFilters(action="prune"), limit=10)
+    assert entry["actor"].startswith("cli:") and entry["details"]["removed"]["events"] == 1
+
+
+def test_prune_keeps_the_audit_log_unless_told(settings: Any, store: Store) -> None:
+    with store.writing() as conn:
+        Audit("alice", "route.pause", "partner", NOW - timedelta(days=400)).write(conn)
+    env = {"WEBHOOK_APP_DATABASE_URL": settings.database_url, "WEBHOOK_APP_DATA_DIR": settings.data_dir}
+    add(store, "old", 100)
+    finish_all(store)
+    kept = CliRunner().invoke(cli, ["prune", "--older-than", "90d", "--yes"], env=env)
+    assert kept.exit_code == 0, kept.output
+    assert store.audit.entries(AuditFilters(actor="alice"), limit=10)[0], "events go, the audit entry stays"
+    gone = CliRunner().invoke(
+        cli, ["prune", "--older-than", "90d", "--audit-older-than", "365d", "--yes"], env=env
+    )
+    assert gone.exit_code == 0 and "1 audit entries removed" in gone.output, gone.output
+    assert not store.audit.entries(AuditFilters(actor="alice"), limit=10)[0]
+    actions = [e["target"] for e in store.audit.entries(AuditFilters(action="prune"), limit=10)[0]]
+    assert len(actions) == 2 and actions[0].startswith("audit entries older than"), actions
     bad = CliRunner().invoke(cli, ["prune", "--older-than", "a while"], env=env)
     assert bad.exit_code == 2 and "not a duration" in bad.output
 
@@ -93,7 +124,8 @@ def test_a_replay_queued_while_prune_runs_is_kept_and_prune_does_not_abort(store
 
         def prune() -> None:
             try:
-                outcome["removed"] = store.retention.prune(before=NOW - timedelta(days=90))
+                audit = Audit("t", "prune", "old", NOW)
+                outcome["removed"] = store.retention.prune(before=NOW - timedelta(days=90), audit=audit)
             except Exception as exc:  # what the test reports
                 outcome["error"] = exc
 

@@ -144,6 +144,9 @@ def test_bulk_retry_replays_each_dead_delivery_once(setup: Any, sink: Sink) -> N
         cli, ["deliveries", "retry", "--status", "dead", "--route", "partner", "--yes"], env=env
     )
     assert "no dead deliveries to retry" in again.output
+    (entry,) = server.admin.get("/api/audit", params={"action": "deliveries.retry"}).json()["items"]
+    assert entry["target"] == "partner" and entry["actor"].startswith("cli:")
+    assert entry["details"] == {"status": "dead", "route": "partner", "queued": 3}
     sink.respond = lambda _: Reply(status=200)
     deliver_due(dispatcher)
     assert server.store.reads.delivery_status_counts() == {"dead": 3, "succeeded": 6}

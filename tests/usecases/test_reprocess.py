@@ -99,6 +99,12 @@ def test_six_racing_reprocess_presses_record_one_set_of_events(server: Any) -> N
     lost = [a.json()["error"] for a in answers if a.status_code == 409]
     assert all(e["code"] == "already_reprocessed" and won["event_ids"][0] in e["message"] for e in lost)
     assert [e["id"] for e in server.admin.get("/api/events").json()["items"]] == won["event_ids"]
+    (entry,) = server.admin.get("/api/audit", params={"action": "receipt.reprocess"}).json()["items"]
+    assert (entry["target"], entry["actor"], entry["details"]) == (
+        receipt_id,
+        "env-1",
+        {"events": won["event_ids"]},
+    )
 
 
 def test_racing_reprocess_presses_on_the_page_never_fail(server: Any) -> None:

@@ -4,8 +4,6 @@ sealed at rest and masked on show, every change once, and what each process uses
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -13,8 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from tests import setup_machine
 from tests.conftest import ADMIN_TOKEN, RESEMBLE_TOKENS, deliver_due, load_fixture, postgres_schema, race
+from tests.dumps import database_dump
 from tests.sink import Reply, Sink
 from webhook_app.cli import cli
 from webhook_app.config.settings import Settings
@@ -146,24 +144,9 @@ def test_the_database_holds_no_secret_in_the_clear(server: Any, sink: Sink) -> N
     for secret in ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", SLACK_URL_PATH, "hunter2-Pa55"):
         assert secret not in stored
     assert "sealed" in stored
-    dumped = _dump(server.settings.database_url)
+    dumped = database_dump(server.settings.database_url)
     for secret in ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", SLACK_URL_PATH, "hunter2-Pa55"):
         assert secret.encode() not in dumped, "nor anywhere in the database"
-
-
-def _dump(database_url: str) -> bytes:
-    """The database as it lies on disk (SQLite's file and its write-ahead log), or pg_dump's
-    dump of the test's schema."""
-    if database_url.startswith("sqlite"):
-        path = Path(database_url.removeprefix("sqlite:///"))
-        return b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
-    url = sa.engine.make_url(database_url)
-    schema = url.query["options"].removeprefix("-csearch_path=")  # type: ignore[union-attr]
-    plain = url.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
-    found = shutil.which("pg_dump") or str(
-        (setup_machine.installed_binaries() or Path("/usr/bin")) / "pg_dump"
-    )
-    return subprocess.run([found, "--schema", schema, plain], check=True, capture_output=True).stdout
 
 
 def test_a_secret_no_key_opens_makes_the_route_wait_and_says_so(

@@ -28,6 +28,8 @@ COMMANDS = {
     "routes": "webhook_app.cli.routes:routes",
     "voices": "webhook_app.cli.voices:voices",
     "tokens": "webhook_app.cli.tokens:tokens",
+    "keys": "webhook_app.cli.keys:keys",
+    "audit": "webhook_app.cli.audit:audit",
     "prune": "webhook_app.cli.prune:prune",
     "simulate": "webhook_app.cli.simulate:simulate",
 }

@@ -3,8 +3,10 @@ database), asking before acting, times given on the command line, JSON of what i
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -23,6 +25,11 @@ def known_event_types() -> tuple[str, ...]:
     from webhook_app.model.events import EventType
 
     return tuple(str(t) for t in EventType)
+
+
+def cli_actor() -> str:
+    """Who acts from a shell on the server, as the audit log keeps it: `cli:<user>@<host>`."""
+    return f"cli:{getpass.getuser()}@{socket.gethostname()}"
 
 
 def command_settings(*, sends: bool = False) -> Settings:

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from webhook_app.cli.common import (
+    cli_actor,
     command_settings,
     confirm,
     echo_items,
@@ -82,19 +83,17 @@ def deliveries_retry(status: str, route: str | None, since: str | None, yes: boo
     settings = command_settings()
     store = open_store(settings)
     now = datetime.now(UTC)
+    after = moment(since, now) if since else None
     planned = plan_retry(
-        store,
-        routes_in_use(settings, store).names(),
-        status=status,
-        route=route,
-        since=moment(since, now) if since else None,
+        store, routes_in_use(settings, store).names(), status=status, route=route, since=after
     )
+    asked = {"status": status, "route": route, "since": after}
     if not planned:
         click.echo(f"no {status} deliveries to retry")
         return
     confirm(f"Retry {len(planned)} {status} deliveries?", yes)
     with click.progressbar(length=len(planned), label="retrying", file=sys.stderr) as bar:
-        queued = queue_retry(store, planned, now=now, progress=bar.update)
+        queued = queue_retry(store, planned, asked=asked, by=cli_actor(), now=now, progress=bar.update)
     skipped = len(planned) - queued
     click.echo(
         f"{queued} deliveries queued again"

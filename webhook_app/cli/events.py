@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import click
 
 from webhook_app.cli.common import (
+    cli_actor,
     command_settings,
     json_default,
     known_event_types,
@@ -110,8 +111,7 @@ def events_replay(event_id: str, route: str | None) -> None:
 
     settings = command_settings()
     store = open_store(settings)
-    created = replay_event(
-        store, routes_in_use(settings, store).routes, event_id, route=route, now=datetime.now(UTC)
-    )
+    routes = routes_in_use(settings, store).routes
+    created = replay_event(store, routes, event_id, route=route, by=cli_actor(), now=datetime.now(UTC))
     for delivery in created:
         click.echo(f"{delivery['id']}  {delivery['route']}  pending")

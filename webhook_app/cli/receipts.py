@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from webhook_app.cli.common import (
+    cli_actor,
     command_settings,
     echo_items,
     json_default,
@@ -95,6 +96,7 @@ def receipts_reprocess(receipt_ids: tuple[str, ...]) -> None:
                 providers,
                 receipt_id,
                 dedupe_window=timedelta(seconds=settings.dedupe_window),
+                by=cli_actor(),
                 now=datetime.now(UTC),
             )
         except AlreadyReprocessed as exc:  # done already: nothing to do, nothing failed

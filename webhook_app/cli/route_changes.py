@@ -6,9 +6,7 @@ shell's `WEBHOOK_APP_CONFIG` for routes (`routes apply FILE` names its file).
 
 from __future__ import annotations
 
-import getpass
 import json
-import socket
 import sys
 import tomllib
 from datetime import UTC, datetime
@@ -16,7 +14,7 @@ from typing import Any
 
 import click
 
-from webhook_app.cli.common import command_settings, confirm, open_store
+from webhook_app.cli.common import cli_actor, command_settings, confirm, open_store
 
 ROUTE_OPTIONS = [
     click.option("--handler", help="log, slack, email, forward, or a plugin's name or module:Class."),
@@ -36,11 +34,6 @@ def route_fields(fn: Any) -> Any:
     for decorate in reversed(ROUTE_OPTIONS):
         fn = decorate(fn)
     return fn
-
-
-def actor() -> str:
-    """Who changes the routes from a shell on the server: `cli:<user>@<host>`."""
-    return f"cli:{getpass.getuser()}@{socket.gethostname()}"
 
 
 def _fields(given: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +74,7 @@ def _book() -> Any:
 @route_fields
 def routes_add(name: str, **given: Any) -> None:
     """Make route NAME in the database (every process uses it within seconds)."""
-    stored = _book().create({**_fields(given), "name": name}, by=actor(), now=datetime.now(UTC))
+    stored = _book().create({**_fields(given), "name": name}, by=cli_actor(), now=datetime.now(UTC))
     click.echo(f"{stored.name}: added (version {stored.version})")
 
 
@@ -93,7 +86,7 @@ def routes_edit(name: str, **given: Any) -> None:
     book = _book()
     current = book.load().find(name)
     version = current.version if current is not None else 0
-    stored = book.update(name, _fields(given), version=version, by=actor(), now=datetime.now(UTC))
+    stored = book.update(name, _fields(given), version=version, by=cli_actor(), now=datetime.now(UTC))
     click.echo(f"{stored.name}: changed (version {stored.version})")
 
 
@@ -106,7 +99,7 @@ def routes_remove(name: str, discard: bool, yes: bool) -> None:
     book = _book()
     confirm(f"Remove route {name}{' and discard its waiting deliveries' if discard else ''}?", yes)
     routes = book.load().routes
-    discarded = book.delete(name, discard=discard, by=actor(), now=datetime.now(UTC), routes=routes)
+    discarded = book.delete(name, discard=discard, by=cli_actor(), now=datetime.now(UTC), routes=routes)
     click.echo(f"{name}: removed" + (f"; {discarded} waiting deliveries discarded" if discarded else ""))
 
 

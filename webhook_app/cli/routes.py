@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from webhook_app.cli.common import command_settings, echo_items, json_default, known_event_types, open_store
+from webhook_app.cli.common import (
+    cli_actor,
+    command_settings,
+    echo_items,
+    json_default,
+    known_event_types,
+    open_store,
+)
 from webhook_app.cli.route_changes import routes_add, routes_apply, routes_edit, routes_export, routes_remove
 
 if TYPE_CHECKING:
@@ -109,7 +116,7 @@ def _set_paused(name: str, *, paused: bool) -> None:
     settings = command_settings()
     store = open_store(settings)
     book = open_route_book(store, settings)
-    item, event = set_paused(store, book, book.load(), name, paused, now=datetime.now(UTC))
+    item, event = set_paused(store, book, book.load(), name, paused, by=cli_actor(), now=datetime.now(UTC))
     done = "paused" if paused else "resumed"
     click.echo(
         f"{name}: {describe_state(item)}" + (f" ({event.type} {event.id})" if event else f", already {done}")

@@ -53,3 +53,17 @@ class AttemptOutcome(StrEnum):
     FAILED = "failed"  # retried later
     DEAD = "dead"
     PROBE_FAILED = "probe_failed"  # a paused route's probe: recorded, spends none of the delivery's attempts
+
+
+class Role(StrEnum):
+    """What a key may do, each role all the one before it may: `viewer` reads the API and the
+    pages; `operator` also pauses, resumes, replays, reprocesses and retries; `admin` also
+    changes routes and keys."""
+
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+    def allows(self, needed: Role) -> bool:
+        order = list(Role)
+        return order.index(self) >= order.index(needed)

@@ -17,6 +17,7 @@ from webhook_app.model.events import Event
 from webhook_app.model.route_health import delivery_dead
 from webhook_app.model.states import AttemptOutcome, DeliveryStatus, PauseReason, RouteState
 from webhook_app.model.text import made_storable
+from webhook_app.store.audit import Audit
 from webhook_app.store.database import Database
 from webhook_app.store.ingest import insert_events
 from webhook_app.store.lease_queue import LeaseQueue
@@ -280,13 +281,15 @@ class DeliveryStore:
                 insert_events(conn, raised, plan(raised), result.finished_at)
         return RecordedAttempt(held=bool(held), raised=raised)
 
-    def add_deliveries(self, planned: Sequence[PlannedDelivery], *, now: datetime) -> list[str | None]:
+    def add_deliveries(
+        self, planned: Sequence[PlannedDelivery], *, now: datetime, audit: Audit
+    ) -> list[str | None]:
         """New pending deliveries (replays), their ids in the order planned; earlier deliveries and
         their attempts stay as they were.
 
         A delivery is replayed at most once (a unique index on `replay_of`): a replay of one
         that another replay already took up is skipped, and its id is None, however many
-        presses race."""
+        presses race. `audit` counts what was queued, in the same transaction."""
         ids: list[str | None] = []
         if not planned:
             return ids
@@ -303,6 +306,7 @@ class DeliveryStore:
                     ids.append(added)
             if any(ids):
                 notify_work(conn)
+                audit.write(conn, counts={"queued": sum(1 for added in ids if added)})
         return ids
 
     def deliveries_to_retry(

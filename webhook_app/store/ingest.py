@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from webhook_app.model.events import Event
 from webhook_app.model.receipts import IngestResult, NewReceipt
 from webhook_app.model.states import ReceiptStatus
+from webhook_app.store.audit import Audit
 from webhook_app.store.database import Database
 from webhook_app.store.fast_path import FastPath
 from webhook_app.store.records import PlannedDelivery, delivery_row, event_row, receipt_row
@@ -144,8 +145,10 @@ class IngestStore:
         dedupe_key: str | None,
         dedupe_window: timedelta,
         now: datetime,
+        audit: Audit,
     ) -> IngestResult:
-        """Turn a rejected receipt into an accepted one with its events, in one transaction.
+        """Turn a rejected receipt into an accepted one with its events, in one transaction
+        (with its `audit` entry).
 
         If an identical callback was accepted meanwhile (the provider retried), nothing is
         recorded and the original's ids come back as a duplicate. `ReceiptNotRejected` when
@@ -171,6 +174,7 @@ class IngestStore:
                 .values(status=ReceiptStatus.ACCEPTED.value, reason=None, dedupe_key=dedupe_key)
             )
             insert_events(conn, new_events, planned, now)
+            audit.write(conn, events=[e.id for e in new_events])
         return IngestResult(receipt_id, [e.id for e in new_events], duplicate=False)
 
     def event_ids_of_receipt(self, receipt_id: str) -> list[str]:

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).parent / "migrations"
-HEAD_REVISION = "0012"
+HEAD_REVISION = "0013"
 """The newest migration: checking that a schema is current then needs no alembic (the
 larger part of a read-only command's start). tests/store/test_migrate.py keeps it in step."""
 

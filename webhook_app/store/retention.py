@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from webhook_app.store.audit import Audit
 from webhook_app.store.database import Database
 from webhook_app.store.tables import DUE_STATUSES, attempts, deliveries, events, receipts, voices
 
@@ -37,8 +38,10 @@ class Retention:
         batch: int = 1000,
         progress: Callable[[str, int], None] | None = None,
         also: Sequence[PrunableRows] = (),
+        audit: Audit,
     ) -> dict[str, int]:
-        """Delete what is older than `before`, `batch` rows per short transaction.
+        """Delete what is older than `before`, `batch` rows per short transaction, each of which
+        brings the one `audit` entry up to date with what has been removed so far.
 
         Events go with their deliveries and attempts only when none of those deliveries is
         still `pending` or `failed` (to be retried); receipts go once no event refers to them;
@@ -54,7 +57,7 @@ class Retention:
         # an event (a reprocess) added meanwhile keeps its row, instead of being deleted with
         # it or failing the delete on its foreign key. On PostgreSQL such an insert waits for
         # the lock (it takes a share of the row it refers to); SQLite has one writer at a time.
-        self._prune_events(sa.and_(events.c.occurred_at < before, ~unfinished), batch, removed, report)
+        self._prune_events(sa.and_(events.c.occurred_at < before, ~unfinished), batch, removed, report, audit)
         referenced = sa.exists().where(events.c.receipt_id == receipts.c.id)
         prunable_receipts = sa.and_(receipts.c.received_at < before, ~referenced)
         for name, table, prunable in (
@@ -62,12 +65,17 @@ class Retention:
             *((rows.name, rows.table, rows.old(before)) for rows in also),
         ):
             old = sa.select(table.c.id).where(prunable).limit(batch).with_for_update()
-            self._prune_rows(name, table, old, prunable, removed, report)
-        self._prune_voices(before, batch, removed, report)
+            self._prune_rows(name, table, old, prunable, removed, report, audit)
+        self._prune_voices(before, batch, removed, report, audit)
         return removed
 
     def _prune_events(
-        self, prunable: Any, batch: int, removed: dict[str, int], report: Callable[[str, int], None]
+        self,
+        prunable: Any,
+        batch: int,
+        removed: dict[str, int],
+        report: Callable[[str, int], None],
+        audit: Audit,
     ) -> None:
         """Events with their deliveries and attempts, a batch per transaction."""
         old_events = sa.select(events.c.id).where(prunable).limit(batch).with_for_update()
@@ -91,6 +99,7 @@ class Retention:
                     deliveries.delete().where(deliveries.c.id.in_(delivery_ids))
                 ).rowcount
                 removed["events"] += conn.execute(events.delete().where(events.c.id.in_(event_ids))).rowcount
+                audit.write(conn, removed=dict(removed))
             report("events", len(event_ids))
 
     def _prune_rows(
@@ -101,6 +110,7 @@ class Retention:
         still: Any,
         removed: dict[str, int],
         report: Callable[[str, int], None],
+        audit: Audit,
     ) -> None:
         """Rows of one table, a batch per transaction, each checked again once locked."""
         while True:
@@ -108,12 +118,18 @@ class Retention:
                 ids = list(conn.execute(old).scalars())
                 if ids:
                     removed[name] += conn.execute(table.delete().where(table.c.id.in_(ids), still)).rowcount
+                    audit.write(conn, removed=dict(removed))
             if not ids:
                 return
             report(name, len(ids))
 
     def _prune_voices(
-        self, before: datetime, batch: int, removed: dict[str, int], report: Callable[[str, int], None]
+        self,
+        before: datetime,
+        batch: int,
+        removed: dict[str, int],
+        report: Callable[[str, int], None],
+        audit: Audit,
     ) -> None:
         """A voice's row once its last activity is older and none of its events is left."""
         old_voices = (
@@ -127,6 +143,7 @@ class Retention:
                 if keys:
                     key = sa.tuple_(voices.c.provider, voices.c.voice_id)
                     removed["voices"] += conn.execute(voices.delete().where(key.in_(keys))).rowcount
+                    audit.write(conn, removed=dict(removed))
             if not keys:
                 return
             report("voices", len(keys))

@@ -21,6 +21,7 @@ from webhook_app.model.events import Event
 from webhook_app.model.route_health import after_attempt as policy_after_attempt
 from webhook_app.model.route_health import pressed
 from webhook_app.model.states import AttemptOutcome, DeliveryStatus, RouteState
+from webhook_app.store.audit import Audit
 from webhook_app.store.database import Database
 from webhook_app.store.ingest import insert_events
 from webhook_app.store.records import PlannedDelivery, RoutePolicy
@@ -103,8 +104,11 @@ class RouteHealthStore:
         with self.db.writing() as conn:
             ensure_rows(self.db, conn, names, now)
 
-    def set_route_paused(self, route: str, paused: bool, *, now: datetime, plan: Planner) -> Event | None:
-        """Pause or resume by hand; the ops event it raised, or None when it already was so.
+    def set_route_paused(
+        self, route: str, paused: bool, *, now: datetime, plan: Planner, audit: Audit
+    ) -> Event | None:
+        """Pause or resume by hand; the ops event it raised, or None when it already was so
+        (then nothing is changed, and nothing audited).
 
         A manual pause is not probed: it lasts until someone resumes the route, and a
         resume starts the count of failures afresh."""
@@ -119,6 +123,7 @@ class RouteHealthStore:
                 .values(updated_at=now, **change.values)
             )
             insert_events(conn, change.raised, plan(change.raised), now)
+            audit.write(conn)
             if not paused:
                 notify_work(conn)  # its waiting deliveries are due now
         return change.raised[0]

@@ -6,7 +6,9 @@
 - `reads`: what the API, pages, CLI and `/metrics` read;
 - `rollups`: voices, events per hour and attempts per hour, kept by a worker job;
 - `retention`: `prune`;
-- `routes`: the routes every process reads, and their generation.
+- `routes`: the routes every process reads, and their generation;
+- `keys`: the named API keys (hashes, roles, revocations);
+- `audit`: the audit log, written by each change in its own transaction.
 Providers keep their own tables beside these (`Provider.migrations`); a queue among them
 leases rows as the deliveries do (`lease_queue.LeaseQueue`).
 """
@@ -15,9 +17,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from webhook_app.store.audit import AuditLog
 from webhook_app.store.database import Database
 from webhook_app.store.deliveries import DeliveryStore
 from webhook_app.store.ingest import IngestStore
+from webhook_app.store.keys import KeyStore
 from webhook_app.store.reads import ReadModels
 from webhook_app.store.retention import Retention
 from webhook_app.store.rollups import RollupStore
@@ -37,6 +41,8 @@ class Store(Database):
         self.reads = ReadModels(self)
         self.retention = Retention(self)
         self.routes = RouteStore(self)
+        self.keys = KeyStore(self)
+        self.audit = AuditLog(self)
 
     def dispose(self) -> None:
         self.ingest.close()

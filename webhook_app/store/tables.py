@@ -230,3 +230,39 @@ attempt_counts = sa.Table(
     sa.Column("dead", sa.Integer(), nullable=False),
     sa.Column("durations", Json, nullable=False),  # {"<upper bound ms>": count}, for p50 and p99
 )
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(16), primary_key=True),  # the key's public part: how it is found
+    sa.Column("name", sa.String(100), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),  # viewer | operator | admin
+    sa.Column("salt", sa.String(32), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),  # sha256(salt + key): never the key itself
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("created_by", sa.String(200), nullable=False),
+    sa.Column("last_used_at", UTCDateTime(), nullable=True),  # written at most once a minute
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+    sa.Column("revoked_by", sa.String(200), nullable=True),
+    sa.Index(  # one live key per name; a revoked key's name may be given again
+        "ix_api_keys_live_name",
+        "name",
+        unique=True,
+        sqlite_where=sa.text("revoked_at IS NULL"),
+        postgresql_where=sa.text("revoked_at IS NULL"),
+    ),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime(), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),  # a key's name, env-N, cli:user@host, file:path
+    sa.Column("action", sa.String(40), nullable=False),  # route.pause, key.create, prune, …
+    sa.Column("target", sa.String(300), nullable=False),
+    sa.Column("details", Json, nullable=False),  # before/after of configuration, secrets masked; counts
+    sa.Index("ix_audit_log_at", "at"),
+    sa.Index("ix_audit_log_actor", "actor", "id"),
+    sa.Index("ix_audit_log_target", "target", "id"),
+)

@@ -22,6 +22,7 @@ from webhook_app.model.routes import Route
 from webhook_app.model.text import unstorable_text
 from webhook_app.plugins.provider import InvalidCallback, ParsedCallback, Provider
 from webhook_app.store import IngestResult, NewReceipt, PlannedDelivery, Store
+from webhook_app.store.audit import Audit
 
 TOO_DEEP = "The body nests arrays or objects too deeply."
 
@@ -136,9 +137,11 @@ def accept_rejected(
     parsed: ParsedCallback,
     *,
     dedupe_window: timedelta,
+    by: str,
     now: datetime,
 ) -> IngestResult:
-    """A rejected receipt that now parses becomes accepted, with its events, in one transaction."""
+    """A rejected receipt that now parses becomes accepted, with its events, in one transaction
+    (audited as a `receipt.reprocess` `by` someone)."""
     result = store.ingest.accept_rejected(
         receipt_id,
         parsed.events,
@@ -146,6 +149,7 @@ def accept_rejected(
         dedupe_key=parsed.dedupe_key,
         dedupe_window=dedupe_window,
         now=now,
+        audit=Audit(by, "receipt.reprocess", receipt_id, now),
     )
     announce(store, parsed.events, result)
     return result

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
 from webhook_app.errors import WebhookAppError
+from webhook_app.model.clock import isoformat
 from webhook_app.model.events import Event
 from webhook_app.model.routes import Route
 from webhook_app.store import PlannedDelivery, Store
+from webhook_app.store.audit import Audit
 from webhook_app.store.tables import DUE_STATUSES
 from webhook_app.usecases.ingest import plan_deliveries
 
@@ -27,7 +30,7 @@ class AlreadyReplayed(WebhookAppError):
 
 
 def replay_event(
-    store: Store, routes: Sequence[Route], event_id: str, *, route: str | None, now: datetime
+    store: Store, routes: Sequence[Route], event_id: str, *, route: str | None, by: str, now: datetime
 ) -> list[dict[str, str | None]]:
     """One new pending delivery per matching route (or for `route` alone), linked to the last one.
 
@@ -55,7 +58,8 @@ def replay_event(
         for p in planned
         if p.route not in waiting  # a replay of this event waits there already: a second press adds none
     ]
-    ids = store.deliveries.add_deliveries(planned, now=now)
+    audit = Audit(by, "event.replay", event_id, now, {"routes": sorted({p.route for p in planned})})
+    ids = store.deliveries.add_deliveries(planned, now=now, audit=audit)
     created = [
         {"id": delivery_id, "route": p.route, "status": "pending", "replay_of": p.replay_of}
         for delivery_id, p in zip(ids, planned, strict=True)
@@ -93,15 +97,23 @@ def queue_retry(
     store: Store,
     planned: Sequence[PlannedDelivery],
     *,
+    asked: Mapping[str, Any],
+    by: str,
     now: datetime,
     progress: Callable[[int], None] = lambda _count: None,
 ) -> int:
     """Queue the planned replays, `RETRY_BATCH` per transaction; returns how many were queued
-    (a delivery another press or command replayed meanwhile is queued once, by that one)."""
+    (a delivery another press or command replayed meanwhile is queued once, by that one). One
+    audit entry, `deliveries.retry` of the route asked for (or of every route), with what was
+    `asked` (status, route, since) and the count each transaction queued."""
+    target = str(asked.get("route") or "all routes")
+    details = {k: isoformat(v) if isinstance(v, datetime) else v for k, v in asked.items() if v is not None}
+    audit = Audit(by, "deliveries.retry", target, now, details)
     queued = 0
     for start in range(0, len(planned), RETRY_BATCH):
         chunk = planned[start : start + RETRY_BATCH]
-        queued += sum(1 for delivery_id in store.deliveries.add_deliveries(chunk, now=now) if delivery_id)
+        added = store.deliveries.add_deliveries(chunk, now=now, audit=audit)
+        queued += sum(1 for delivery_id in added if delivery_id)
         progress(len(chunk))
     return queued
 

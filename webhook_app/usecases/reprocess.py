@@ -40,6 +40,7 @@ def reprocess_receipt(
     receipt_id: str,
     *,
     dedupe_window: timedelta,
+    by: str,
     now: datetime,
 ) -> IngestResult:
     """The same steps as a callback (`parse_callback`), recorded in place of the rejection."""
@@ -61,7 +62,7 @@ def reprocess_receipt(
             raise ReprocessError(f"Still not a valid callback: {reason}") from None
         raise ReprocessError(f"Still rejected: {invalid.message}") from None
     try:
-        return accept_rejected(store, routes, receipt_id, parsed, dedupe_window=dedupe_window, now=now)
+        return accept_rejected(store, routes, receipt_id, parsed, dedupe_window=dedupe_window, by=by, now=now)
     except ReceiptNotRejected as accepted:
         raise _already(receipt_id, accepted.event_ids) from None
 
@@ -71,7 +72,7 @@ def _already(receipt_id: str, event_ids: Sequence[str]) -> AlreadyReprocessed:
     return AlreadyReprocessed(f"Receipt {receipt_id} was already reprocessed (it is accepted){recorded}.")
 
 
-def reprocess_with_services(ctx: Services, receipt_id: str) -> IngestResult:
+def reprocess_with_services(ctx: Services, receipt_id: str, *, by: str) -> IngestResult:
     """`reprocess_receipt` with the service's routes, providers, dedupe window and clock: what
     the API, the page and the command line call."""
     return reprocess_receipt(
@@ -80,5 +81,6 @@ def reprocess_with_services(ctx: Services, receipt_id: str) -> IngestResult:
         ctx.providers,
         receipt_id,
         dedupe_window=timedelta(seconds=ctx.settings.dedupe_window),
+        by=by,
         now=ctx.clock.now(),
     )

@@ -15,6 +15,7 @@ from webhook_app.model import signals
 from webhook_app.model.events import Event
 from webhook_app.model.states import PauseReason, RouteState
 from webhook_app.store import Store
+from webhook_app.store.audit import Audit
 from webhook_app.store.route_health import COUNTED_STATUSES
 from webhook_app.usecases.ingest import plan_deliveries
 from webhook_app.usecases.route_book import RouteBook, RouteSet
@@ -78,14 +79,18 @@ def _item(
 
 
 def set_paused(
-    store: Store, book: RouteBook, routes: RouteSet, name: str, paused: bool, *, now: datetime
+    store: Store, book: RouteBook, routes: RouteSet, name: str, paused: bool, *, by: str, now: datetime
 ) -> tuple[dict[str, Any], Event | None]:
-    """Pause or resume `name` by hand: the route as it is now, and the ops event it raised
-    (None when it already was so). `UnknownRoute` when no route has that name."""
+    """Pause or resume `name` by hand, audited as done `by` someone: the route as it is now, and
+    the ops event it raised (None when it already was so). `UnknownRoute` when no route has that name."""
     if routes.find(name) is None:
         raise UnknownRoute(name, [stored.name for stored in routes.stored])
     event = store.route_health.set_route_paused(
-        name, paused, now=now, plan=lambda raised: plan_deliveries(raised, routes.routes)
+        name,
+        paused,
+        now=now,
+        plan=lambda raised: plan_deliveries(raised, routes.routes),
+        audit=Audit(by, "route.pause" if paused else "route.resume", name, now),
     )
     if event is not None:
         signals.event_recorded.send(store, event=event)

@@ -79,12 +79,17 @@ def apply_file(
         if write and diff:
             for name in diff.added:
                 store.routes.insert(conn, documents[name], source=FILE, by=by, now=now)
+                book.audit(conn, "route.create", name, before=None, after=documents[name], by=by, now=now)
             for name in diff.changed:
                 store.routes.update(
                     conn, documents[name], version=current[name].version, source=FILE, by=by, now=now
                 )
+                book.audit(
+                    conn, "route.update", name, before=current[name], after=documents[name], by=by, now=now
+                )
             for name in diff.removed:
                 store.routes.delete(conn, name)
+                book.audit(conn, "route.delete", name, before=current[name], after=None, by=by, now=now)
             store.routes.bump(conn)
     return diff
 
@@ -132,6 +137,7 @@ def seed(book: RouteBook, routes: Sequence[Route], *, by: str, now: datetime) ->
             return []
         for document in documents:
             book.store.routes.insert(conn, document, source=API, by=by, now=now)
+            book.audit(conn, "route.create", document["name"], before=None, after=document, by=by, now=now)
         book.store.routes.bump(conn)
     return [document["name"] for document in documents]
 

@@ -31,6 +31,7 @@ from webhook_app.model.routes import Route
 from webhook_app.model.text import unstorable_at
 from webhook_app.plugins.handler import Handler
 from webhook_app.store import Store
+from webhook_app.store.audit import Audit
 from webhook_app.store.ingest import insert_events
 from webhook_app.store.routes import StoredRoute
 from webhook_app.usecases.ingest import plan_deliveries
@@ -115,16 +116,39 @@ class RouteBook:
 
     def shown(self, item: StoredRoute) -> dict[str, Any]:
         """The whole configuration with its secrets masked, its source and version."""
-        document = item.document
-        secrets = _secret_names(document["handler"], document["options"])
         return {
-            **document,
-            "options": masked(document["options"], secrets),
+            **self.masked(item.document),
             "source": item.source,
             "version": item.version,
             "updated_at": item.updated_at,
             "updated_by": item.updated_by,
         }
+
+    @staticmethod
+    def masked(document: Mapping[str, Any]) -> dict[str, Any]:
+        """A route's fields as stored, its secret options masked: what a page or the audit log shows."""
+        secrets = _secret_names(document["handler"], document["options"])
+        return {**document, "options": masked(document["options"], secrets)}
+
+    def audit(
+        self,
+        conn: sa.Connection,
+        action: str,
+        name: str,
+        *,
+        before: StoredRoute | None,
+        after: Mapping[str, Any] | None,
+        by: str,
+        now: datetime,
+        **facts: Any,
+    ) -> None:
+        """The audit entry of a change to route `name`, in the change's transaction: its fields
+        before and after, secrets masked (and `facts`, such as how many deliveries it discarded)."""
+        details = {
+            "before": self.masked(before.document) if before else None,
+            "after": self.masked(after) if after else None,
+        }
+        Audit(by, action, name, now, details).write(conn, **facts)
 
     def create(self, table: Any, *, by: str, now: datetime) -> StoredRoute:
         """A new `api` route: 409 if the name is taken, 422 naming the field for what the
@@ -137,6 +161,7 @@ class RouteBook:
             self.store.routes.insert(conn, document, source=API, by=by, now=now)
             self.store.routes.bump(conn)
             made = _required(self.store.routes.get(conn, document["name"]))
+            self.audit(conn, "route.create", made.name, before=None, after=made.document, by=by, now=now)
         self.changes += 1
         return made
 
@@ -157,6 +182,7 @@ class RouteBook:
             self.store.routes.update(conn, merged, version=current.version, source=API, by=by, now=now)
             self.store.routes.bump(conn)
             changed = _required(self.store.routes.get(conn, name))
+            self.audit(conn, "route.update", name, before=current, after=changed.document, by=by, now=now)
         self.changes += 1
         return changed
 
@@ -165,7 +191,7 @@ class RouteBook:
         they end dead, with one ops event for them all. How many were discarded."""
         with self.store.writing() as conn:
             self.store.routes.lock(conn)
-            self._changeable(conn, name)
+            current = self._changeable(conn, name)
             waiting = self.store.routes.waiting(conn, name)
             if waiting and not discard:
                 raise DeliveriesWait(
@@ -180,6 +206,9 @@ class RouteBook:
                 insert_events(conn, raised, plan_deliveries(raised, others), now)
             self.store.routes.delete(conn, name)
             self.store.routes.bump(conn)
+            self.audit(
+                conn, "route.delete", name, before=current, after=None, by=by, now=now, discarded=waiting
+            )
         self.changes += 1
         return waiting
 

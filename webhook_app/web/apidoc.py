@@ -9,12 +9,15 @@ from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-ADMIN: list[dict[str, list[str]]] = [{"admin": []}]
-ADMIN_ERRORS = {"r401": "No or wrong admin token", "r503": "The database is unavailable"}
+KEY_ERRORS = {
+    "r401": "No key, or one that is not live",
+    "r403": "The key's role is below the one this needs",
+    "r503": "The database is unavailable",
+}
 JSON = "application/json"
 OPERATION_ATTRIBUTE = "openapi_operation"
-ADMIN_ONLY_ATTRIBUTE = "admin_only"
-"""Set by `web/auth.require_admin` on the views it guards."""
+ROLE_ATTRIBUTE = "required_role"
+"""Set by `web/auth.require` on the views it guards: the role they need."""
 
 
 def operation(
@@ -26,8 +29,8 @@ def operation(
     request_body: dict[str, Any] | None = None,
 ) -> Callable[[F], F]:
     """The view's operation; query parameters may name the marshmallow schema the view loads
-    them with. A view behind `require_admin` is documented as such where the document is made
-    (`admin_operation`), from the guard itself."""
+    them with. A view behind `require` is documented as such where the document is made
+    (`guarded_operation`), from the guard itself."""
     document: dict[str, Any] = {"summary": summary}
     if description:
         document["description"] = description
@@ -44,9 +47,16 @@ def operation(
     return mark
 
 
-def admin_operation(document: dict[str, Any]) -> dict[str, Any]:
-    """An admin view's operation: the bearer token it needs, and its 401 and 503 answers."""
-    return {**document, "security": ADMIN, "responses": {**document["responses"], **answers(**ADMIN_ERRORS)}}
+def guarded_operation(document: dict[str, Any], role: str) -> dict[str, Any]:
+    """A guarded view's operation: the bearer key it needs, the role, and its 401, 403 and 503 answers."""
+    needs = f"Needs a key with the `{role}` role (or a higher one)."
+    description = f"{document['description']}\n\n{needs}" if "description" in document else needs
+    return {
+        **document,
+        "description": description,
+        "security": [{"key": []}],
+        "responses": {**document["responses"], **answers(**KEY_ERRORS)},
+    }
 
 
 def answers(**codes: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 
+from webhook_app.config.secret_key import secret_keys
 from webhook_app.config.settings import Settings, load_settings
 from webhook_app.model.clock import Clock, isoformat
 from webhook_app.model.recordings import set_low_scores
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     from webhook_app.telemetry import metrics
     from webhook_app.web import errors, hooks, openapi
     from webhook_app.web import pages as ui
-    from webhook_app.web.api import events, health, routes, stats
+    from webhook_app.web.api import events, health, routes, stats, team
 
     metrics.install()
 
@@ -67,13 +68,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.register_blueprint(events.bp)
     app.register_blueprint(routes.bp)
     app.register_blueprint(stats.bp)
+    app.register_blueprint(team.bp)
     for provider in services.providers.values():
         for blueprint in provider.blueprints():
             app.register_blueprint(blueprint)
     app.register_blueprint(health.bp)
     app.register_blueprint(ui.bp)
     app.register_blueprint(openapi.bp)
-    ui.configure_sessions(app, settings.admin_tokens)
+    ui.configure_sessions(app, secret_keys(settings.secret_key, settings.data_dir), settings.admin_tokens)
     app.wsgi_app = hooks.CallbackEndpoint(app, app.wsgi_app)  # type: ignore[method-assign]
     warn_of_closed_doors(settings, services.providers)
     freeze_startup_objects()

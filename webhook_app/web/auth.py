@@ -1,4 +1,4 @@
-"""Bearer-token checks for the admin API."""
+"""Who calls the admin API, and whether their key's role allows what they ask."""
 
 from __future__ import annotations
 
@@ -6,41 +6,55 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import g, request, session
+from flask import g, request
 
+from webhook_app.model.states import Role
 from webhook_app.services import services
-from webhook_app.tokens import matching_token
-from webhook_app.web.apidoc import ADMIN_ONLY_ATTRIBUTE
+from webhook_app.usecases.keys import Principal
+from webhook_app.web.apidoc import ROLE_ATTRIBUTE
 from webhook_app.web.errors import api_error
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def require_admin(view: F) -> F:
-    """401 unless `Authorization: Bearer <admin token>`; with no admin tokens configured, always 401."""
+def require(role: Role) -> Callable[[F], F]:
+    """401 unless `Authorization: Bearer <key>` names a live key; 403 unless its role is at
+    least `role`. With no keys at all, every request is a 401."""
 
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        index = matching_token(token.strip(), services().settings.admin_tokens)
-        if scheme.lower() != "bearer" or index is None:
-            response = api_error(
-                401, "unauthorized", "Send 'Authorization: Bearer <admin token>' (WEBHOOK_APP_ADMIN_TOKENS)."
-            )
-            response.headers["WWW-Authenticate"] = 'Bearer realm="webhook-app"'
-            return response
-        g.actor = env_key_name(index)
-        return view(*args, **kwargs)
+    def guard(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+            ctx = services()
+            principal = None
+            if scheme.lower() == "bearer" and token.strip():
+                principal = ctx.keyring.identify(token.strip(), now=ctx.clock.now())
+            if principal is None:
+                response = api_error(
+                    401,
+                    "unauthorized",
+                    "Send 'Authorization: Bearer <key>' (a key from 'webhook-app keys create', "
+                    "or one of WEBHOOK_APP_ADMIN_TOKENS).",
+                )
+                response.headers["WWW-Authenticate"] = 'Bearer realm="webhook-app"'
+                return response
+            if not principal.role.allows(role):
+                return api_error(403, "forbidden", f"needs the {role} role")
+            g.principal = principal
+            return view(*args, **kwargs)
 
-    setattr(wrapper, ADMIN_ONLY_ATTRIBUTE, True)  # the OpenAPI document reads it
-    return wrapper  # type: ignore[return-value]
+        setattr(wrapper, ROLE_ATTRIBUTE, role)  # the OpenAPI document reads it
+        return wrapper  # type: ignore[return-value]
+
+    return guard
 
 
-def env_key_name(index: int) -> str:
-    """`WEBHOOK_APP_ADMIN_TOKENS` entries are named `env-1`, `env-2`, … in the record."""
-    return f"env-{index + 1}"
+def current_principal() -> Principal:
+    """Who is asking: the key of this API request, or of the signed-in page's session."""
+    principal: Principal = g.principal
+    return principal
 
 
 def current_actor() -> str:
-    """Who is asking: the admin key of this API request, or of the signed-in page's session."""
-    return str(g.get("actor") or session.get("actor") or "admin")
+    """The name the audit log keeps for who is asking."""
+    return current_principal().name

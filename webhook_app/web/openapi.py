@@ -20,8 +20,8 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from webhook_app.plugins.provider import Provider
 from webhook_app.services import services
-from webhook_app.web import route_schemas, schemas
-from webhook_app.web.apidoc import ADMIN_ONLY_ATTRIBUTE, JSON, OPERATION_ATTRIBUTE, admin_operation
+from webhook_app.web import route_schemas, schemas, team_schemas
+from webhook_app.web.apidoc import JSON, OPERATION_ATTRIBUTE, ROLE_ATTRIBUTE, guarded_operation
 from webhook_app.web.hooks import CALLBACK_OPERATION, CALLBACK_PATH
 
 bp = Blueprint("openapi", __name__)
@@ -44,6 +44,10 @@ SCHEMAS: dict[str, Any] = {
     "VoicePage": schemas.VoicePage,
     "IngestResult": schemas.IngestResult,
     "Replay": schemas.Replay,
+    "KeyBody": team_schemas.KeyBody,
+    "KeyList": team_schemas.KeyList,
+    "NewKey": team_schemas.NewKey,
+    "AuditPage": team_schemas.AuditPage,
     "Health": schemas.Health,
     "Ready": schemas.Ready,
 }
@@ -59,7 +63,7 @@ def build_spec(app: Flask, providers: Sequence[type[Provider]]) -> dict[str, Any
         plugins=[MarshmallowPlugin()],
         info={"description": "Voice-provider webhooks in, one normalized event stream out."},
     )
-    spec.components.security_scheme("admin", {"type": "http", "scheme": "bearer"})
+    spec.components.security_scheme("key", {"type": "http", "scheme": "bearer"})
     fragments = {provider.name: provider.openapi() for provider in providers}
     for name, schema in {**SCHEMAS, "Stats": schemas.stats_schema(tuple(providers))}.items():
         spec.components.schema(name, schema=schema)
@@ -90,8 +94,8 @@ def _view_operations(app: Flask) -> dict[str, dict[str, Any]]:
         document = getattr(view, OPERATION_ATTRIBUTE, None)
         if document is None:
             continue
-        if getattr(view, ADMIN_ONLY_ATTRIBUTE, False):
-            document = admin_operation(document)
+        if (role := getattr(view, ROLE_ATTRIBUTE, None)) is not None:
+            document = guarded_operation(document, role)
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             paths.setdefault(path, {})[method.lower()] = copy.deepcopy(document)

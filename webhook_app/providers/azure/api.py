@@ -8,7 +8,7 @@ from flask import Blueprint, Response
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from webhook_app.errors import InvalidInput
-from webhook_app.model.states import OperationKind, OperationState, values
+from webhook_app.model.states import OperationKind, OperationState, Role, values
 from webhook_app.plugins.provider import OpenAPIFragment
 from webhook_app.providers.azure.mapping import KINDS, check_resource_id
 from webhook_app.providers.azure.operations import OperationStore, TrackedOperation
@@ -16,7 +16,7 @@ from webhook_app.providers.azure.poller import track_operation
 from webhook_app.services import services
 from webhook_app.web import schemas
 from webhook_app.web.apidoc import JSON, answers, operation, path_param
-from webhook_app.web.auth import require_admin
+from webhook_app.web.auth import require
 from webhook_app.web.body import storable_text
 from webhook_app.web.errors import api_error
 from webhook_app.web.query import json_object, load_query
@@ -86,7 +86,7 @@ def operation_json(operation: TrackedOperation) -> dict[str, Any]:
 
 
 @bp.post("/operations")
-@require_admin
+@require(Role.OPERATOR)
 @operation(
     summary="Track an Azure operation (Operation-Location)",
     request_body={"required": True, "content": {JSON: {"schema": "TrackOperation"}}},
@@ -116,7 +116,7 @@ def track() -> Response:
 
 
 @bp.get("/operations")
-@require_admin
+@require(Role.VIEWER)
 @operation(
     summary="Tracked operations, newest first",
     parameters=[
@@ -140,7 +140,7 @@ def list_operations() -> Response:
 
 
 @bp.get("/operations/<operation_id>")
-@require_admin
+@require(Role.VIEWER)
 @operation(
     summary="One tracked operation",
     parameters=[path_param("operation_id", "A tracked operation id (op_…)")],

@@ -9,7 +9,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from webhook_app.config.route_file import installed_provider
 from webhook_app.model import recordings
-from webhook_app.model.states import ReceiptStatus, values
+from webhook_app.model.states import ReceiptStatus, Role, values
 from webhook_app.services import services
 from webhook_app.store import decode_cursor
 from webhook_app.store.cursors import decode_row_cursor, encode_cursor
@@ -22,7 +22,7 @@ from webhook_app.usecases.reprocess import (
 from webhook_app.usecases.show import receipt_document
 from webhook_app.web import schemas
 from webhook_app.web.apidoc import answers, operation, path_param
-from webhook_app.web.auth import require_admin
+from webhook_app.web.auth import current_actor, require
 from webhook_app.web.errors import api_error
 from webhook_app.web.query import PageQuerySchema, load_query
 from webhook_app.web.schemas import respond
@@ -42,7 +42,7 @@ def _event_cursor(text: str, args: dict[str, Any]) -> object:
 
 
 @bp.get("/events")
-@require_admin
+@require(Role.VIEWER)
 @operation(
     summary="List events, newest first",
     parameters=[{"in": "query", "schema": EventQuerySchema}],
@@ -59,7 +59,7 @@ def list_events() -> Response:
 
 
 @bp.get("/events/<event_id>")
-@require_admin
+@require(Role.VIEWER)
 @operation(
     summary="One event with its deliveries and their attempts",
     parameters=[path_param("event_id", "An event id (evt_…)")],
@@ -74,7 +74,7 @@ def get_event(event_id: str) -> Response:
 
 
 @bp.get("/events/<event_id>/recordings.csv")
-@require_admin
+@require(Role.VIEWER)
 @operation(
     summary="The event's recordings as CSV, flagged ones first: the re-record list",
     description="Columns: name, transcript, reasons, each score, each flag, id. "
@@ -114,7 +114,7 @@ class ReplayQuerySchema(Schema):
 
 
 @bp.post("/events/<event_id>/replay")
-@require_admin
+@require(Role.OPERATOR)
 @operation(
     summary="Deliver an event again, to every matching route or one",
     parameters=[
@@ -127,7 +127,12 @@ def replay(event_id: str) -> Response:
     ctx = services()
     args = load_query(ReplayQuerySchema)
     created = replay_event(
-        ctx.store, ctx.routes.current().routes, event_id, route=args.get("route"), now=ctx.clock.now()
+        ctx.store,
+        ctx.routes.current().routes,
+        event_id,
+        route=args.get("route"),
+        by=current_actor(),
+        now=ctx.clock.now(),
     )
     return respond(schemas.Replay, {"event_id": event_id, "deliveries": created}, 202)
 
@@ -147,7 +152,7 @@ class VoiceQuerySchema(PageQuerySchema):
 
 
 @bp.get("/voices")
-@require_admin
+@require(Role.VIEWER)
 @operation(
     summary="Voices, most recent activity first (rolled up by the workers, a few seconds behind)",
     parameters=[{"in": "query", "schema": VoiceQuerySchema}],
@@ -168,7 +173,7 @@ def list_voices() -> Response:
 
 
 @bp.get("/voices/<provider>/<path:voice_id>")
-@require_admin
+@require(Role.VIEWER)
 @operation(
     summary="A voice's latest status and its timeline, oldest first, a page at a time",
     parameters=[
@@ -210,7 +215,7 @@ class ReceiptQuerySchema(PageQuerySchema):
 
 
 @bp.get("/receipts")
-@require_admin
+@require(Role.VIEWER)
 @operation(
     summary="Receipts, newest first: what arrived, accepted or rejected and why",
     parameters=[{"in": "query", "schema": ReceiptQuerySchema}],
@@ -226,7 +231,7 @@ def list_receipts() -> Response:
 
 
 @bp.post("/receipts/<receipt_id>/reprocess")
-@require_admin
+@require(Role.OPERATOR)
 @operation(
     summary="Validate a rejected receipt again; record its events if it passes now",
     parameters=[path_param("receipt_id", "A receipt id (rcpt_…)")],
@@ -241,12 +246,12 @@ def list_receipts() -> Response:
 def reprocess(receipt_id: str) -> Response:
     """Validate a rejected receipt again; its events are recorded if it passes now."""
     ctx = services()
-    result = reprocess_with_services(ctx, receipt_id)
+    result = reprocess_with_services(ctx, receipt_id, by=current_actor())
     return respond(schemas.IngestResult, result, 200 if result.duplicate else 201)
 
 
 @bp.get("/receipts/<receipt_id>")
-@require_admin
+@require(Role.VIEWER)
 @operation(
     summary="A request as it arrived",
     parameters=[path_param("receipt_id", "A receipt id (rcpt_…)")],

@@ -7,7 +7,7 @@ from flask import Blueprint, Response, request
 from marshmallow import fields, validate
 
 from webhook_app.errors import InvalidInput
-from webhook_app.model.states import DeliveryStatus, values
+from webhook_app.model.states import DeliveryStatus, Role, values
 from webhook_app.services import services
 from webhook_app.store.cursors import decode_row_cursor
 from webhook_app.store.records import DeliveryFilters
@@ -15,7 +15,7 @@ from webhook_app.usecases.filters import UTCMoment
 from webhook_app.usecases.route_admin import route_items, set_paused
 from webhook_app.web import route_schemas, schemas
 from webhook_app.web.apidoc import JSON, answers, operation, path_param
-from webhook_app.web.auth import current_actor, require_admin
+from webhook_app.web.auth import current_actor, require
 from webhook_app.web.query import PageQuerySchema, json_object, load_query
 from webhook_app.web.schemas import respond
 
@@ -36,7 +36,7 @@ class DeliveryQuerySchema(PageQuerySchema):
 
 
 @bp.get("/routes")
-@require_admin
+@require(Role.VIEWER)
 @operation(
     summary="Each route: its configuration (secrets masked), state, waiting and dead deliveries, last 24 h",
     responses=answers(r200="RoutePage"),
@@ -48,7 +48,7 @@ def list_routes() -> Response:
 
 
 @bp.post("/routes")
-@require_admin
+@require(Role.ADMIN)
 @operation(
     summary="Make a route (its fields as in the config file's [[routes]])",
     request_body={"required": True, "content": {JSON: {"schema": "RouteBody"}}},
@@ -66,7 +66,7 @@ def create_route() -> Response:
 
 
 @bp.patch("/routes/<name>")
-@require_admin
+@require(Role.ADMIN)
 @operation(
     summary="Change a route made over the API, at the version read (options merged key by key)",
     parameters=[path_param("name", "A route's name")],
@@ -92,7 +92,7 @@ def change_route(name: str) -> Response:
 
 
 @bp.delete("/routes/<name>")
-@require_admin
+@require(Role.ADMIN)
 @operation(
     summary="Remove a route made over the API; with deliveries waiting, only with discard=true",
     parameters=[
@@ -129,7 +129,7 @@ def _item(name: str) -> dict[str, object]:
 
 
 @bp.post("/routes/<name>/pause")
-@require_admin
+@require(Role.OPERATOR)
 @operation(
     summary="Pause a route by hand: its deliveries wait, spending no attempts",
     parameters=[path_param("name", "A configured route's name")],
@@ -140,7 +140,7 @@ def pause_route(name: str) -> Response:
 
 
 @bp.post("/routes/<name>/resume")
-@require_admin
+@require(Role.OPERATOR)
 @operation(
     summary="Resume a paused route: its waiting deliveries go out",
     parameters=[path_param("name", "A configured route's name")],
@@ -152,12 +152,13 @@ def resume_route(name: str) -> Response:
 
 def _set_paused(name: str, *, paused: bool) -> Response:
     ctx = services()
-    item, _ = set_paused(ctx.store, ctx.book, ctx.routes.refresh(), name, paused, now=ctx.clock.now())
+    routes = ctx.routes.refresh()
+    item, _ = set_paused(ctx.store, ctx.book, routes, name, paused, by=current_actor(), now=ctx.clock.now())
     return respond(route_schemas.RouteItem, item)
 
 
 @bp.get("/deliveries")
-@require_admin
+@require(Role.VIEWER)
 @operation(
     summary="Deliveries, newest first",
     parameters=[{"in": "query", "schema": DeliveryQuerySchema}],

@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, Response
 from marshmallow import RAISE, Schema, fields, validate
 
+from webhook_app.model.states import Role
 from webhook_app.services import services
 from webhook_app.usecases.stats import WINDOWS, stats
 from webhook_app.web import schemas
 from webhook_app.web.apidoc import answers, operation
-from webhook_app.web.auth import require_admin
+from webhook_app.web.auth import require
 from webhook_app.web.query import load_query
 from webhook_app.web.schemas import respond
 
@@ -24,7 +25,7 @@ class StatsQuerySchema(Schema):
 
 
 @bp.get("/stats")
-@require_admin
+@require(Role.VIEWER)
 @operation(
     summary="Events and delivery outcomes over time, route latency, what needs attention",
     parameters=[{"in": "query", "schema": StatsQuerySchema}],

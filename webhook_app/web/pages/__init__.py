@@ -1,7 +1,8 @@
-"""The web event log at `/ui/`: sign in with an admin token, browse, replay.
+"""The web event log at `/ui/`: sign in with a key, browse, and act as its role allows.
 
-The session is Flask's signed, HttpOnly cookie; its key is derived from the admin tokens,
-so every process of a deployment accepts it and rotating the tokens signs everyone out.
+The session is Flask's signed, HttpOnly cookie; its key is derived from the secret key and
+the admin tokens, so every process of a deployment accepts it and rotating either signs
+everyone out. A session is bound to its key: once the key is revoked, it opens nothing.
 The cookie names a session kept in the database: signing out deletes it, so the old
 cookie opens nothing, on any process or host. Wrong tokens are counted per client
 (`SIGN_IN_ATTEMPTS` per `SIGN_IN_WINDOW`; past them each wrong one waits, then `429` with
@@ -11,7 +12,7 @@ Nothing but the sign-in page is served without a session, and the token is only 
 POSTed, never put in a URL.
 
 One module per area (core: the blueprint, sessions, sign-in; dashboard, events, voices, routes,
-receipts); importing this package registers every page on the one blueprint, `ui`.
+receipts, team: audit and keys); importing this package registers every page on the one blueprint, `ui`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from webhook_app.web.pages import (  # noqa: F401 - each registers its pages
     receipts,
     route_forms,
     routes,
+    team,
     voices,
 )
 from webhook_app.web.pages.core import (

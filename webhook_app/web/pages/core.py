@@ -8,12 +8,12 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, abort, flash, g, redirect, render_template, request, session, url_for
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask.wrappers import Request
 from markupsafe import Markup
@@ -22,12 +22,12 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
 from webhook_app.errors import WebhookAppError
+from webhook_app.model.states import Role
 from webhook_app.services import services
 from webhook_app.store import EventFilters, decode_cursor
 from webhook_app.store.ui_sessions import SignInLimit, UISessions
-from webhook_app.tokens import matching_token
 from webhook_app.usecases.filters import parse_event_filters
-from webhook_app.web.auth import env_key_name
+from webhook_app.usecases.keys import Principal
 from webhook_app.web.clients import client_address, trusted_networks
 
 bp = Blueprint("ui", __name__, url_prefix="/ui")
@@ -77,9 +77,11 @@ class _UISessionInterface(SecureCookieSessionInterface):
         return request.is_secure or forwarded == "https"
 
 
-def configure_sessions(app: Flask, admin_tokens: tuple[str, ...]) -> None:
+def configure_sessions(app: Flask, secret_keys: Sequence[str], admin_tokens: Sequence[str]) -> None:
+    """Cookies signed with a key every process of the deployment derives alike: from the secret
+    key(s) and the admin tokens, so changing either signs everyone out."""
     app.session_interface = _UISessionInterface()
-    material = "\n".join(sorted(admin_tokens)).encode() or secrets.token_bytes(32)
+    material = "\n".join([*sorted(secret_keys), *sorted(admin_tokens)]).encode()
     app.secret_key = hmac.new(material, b"webhook-app ui session", hashlib.sha256).hexdigest()
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
@@ -97,28 +99,58 @@ def security_headers(response: Response) -> Response:
     return response
 
 
-def _live_session() -> bool:
-    session_id = session.get("sid")
-    return bool(
-        session.get("admin")
-        and isinstance(session_id, str)
-        and UISessions(services().store).is_live(session_id, now=services().clock.now())
-    )
+def _session_principal() -> Principal | None:
+    """Who this browser is signed in as: None without a live session, or once its key was revoked."""
+    session_id, key_id = session.get("sid"), session.get("key_id")
+    if not isinstance(session_id, str) or not isinstance(key_id, str):
+        return None
+    ctx = services()
+    principal = ctx.keyring.session_principal(key_id)
+    if principal is None:
+        UISessions(ctx.store).end(session_id)  # the key was revoked: its sessions end with it
+        return None
+    return principal if UISessions(ctx.store).is_live(session_id, now=ctx.clock.now()) else None
 
 
-def signed_in(view: F) -> F:
-    @wraps(view)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        if not _live_session():
-            session.clear()
-            return redirect(url_for("ui.login", next=request.full_path if request.method == "GET" else None))
-        if request.method == "POST" and not hmac.compare_digest(
-            request.form.get("csrf", ""), session.get("csrf", "")
-        ):
-            abort(400, "The form expired or did not come from this site; reload the page and try again.")
-        return view(*args, **kwargs)
+def allowed(role: Role) -> Callable[[F], F]:
+    """A page or form action for a signed-in key of at least `role`: without a session, to the
+    sign-in page; a form not from this site, 400; a key of a lower role, 403."""
 
-    return wrapper  # type: ignore[return-value]
+    def guard(view: F) -> F:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            principal = _session_principal()
+            if principal is None:
+                session.clear()
+                target = request.full_path if request.method == "GET" else None
+                return redirect(url_for("ui.login", next=target))
+            g.principal = principal
+            if request.method == "POST" and not hmac.compare_digest(
+                request.form.get("csrf", ""), session.get("csrf", "")
+            ):
+                abort(400, "The form expired or did not come from this site; reload the page and try again.")
+            if not principal.role.allows(role):
+                abort(403, f"needs the {role} role")
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return guard
+
+
+signed_in = allowed(Role.VIEWER)
+"""A page anyone signed in may see."""
+
+
+@bp.app_context_processor
+def who_is_signed_in() -> dict[str, Any]:
+    """The templates' `principal` (who, with which role) and `can("operator")`: a page shows
+    only the buttons the role may press."""
+    principal: Principal | None = g.get("principal")
+    return {
+        "principal": principal,
+        "can": lambda role: principal is not None and principal.role.allows(Role(role)),
+    }
 
 
 @bp.errorhandler(HTTPException)
@@ -179,21 +211,20 @@ def login_post() -> Any:
     trusted = trusted_networks(ctx.settings.trusted_proxies)
     client = client_address(request.remote_addr, request.headers.get("X-Forwarded-For"), trusted)
     now = ctx.clock.now()
-    index = matching_token(request.form.get("token", ""), ctx.settings.admin_tokens)
-    if index is None:
+    principal = ctx.keyring.identify(request.form.get("token", ""), now=now)
+    if principal is None:
         wait = limit.failed(client, now=now)
         if wait <= 0:
-            return render_template("ui/login.html", error="That is not an admin token.", next=""), 401
+            return render_template("ui/login.html", error="That is not a live key.", next=""), 401
         time.sleep(SLOW_DOWN_SECONDS)  # a greenlet's sleep in the web worker: it holds no one else up
         minutes = max(1, round(wait / 60))
-        error = f"Too many wrong tokens from your address; each try now waits, for about {minutes} min more."
+        error = f"Too many wrong keys from your address; each try now waits, for about {minutes} min more."
         answer = render_template("ui/login.html", error=error, next="")
         return answer, 429, {"Retry-After": str(int(wait) + 1)}
     limit.succeeded(client)
     session.clear()
     session.permanent = True
-    session["admin"] = True
-    session["actor"] = env_key_name(index)
+    session["key_id"] = principal.key_id
     session["sid"] = secrets.token_urlsafe(32)
     session["csrf"] = secrets.token_urlsafe(32)
     UISessions(ctx.store).start(session["sid"], now=now, lifetime=SESSION_LIFETIME)

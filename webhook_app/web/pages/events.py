@@ -9,12 +9,15 @@ from werkzeug.wrappers import Response
 
 from webhook_app.model import recordings
 from webhook_app.model.events import ALARMS, OPS_PROVIDER, EventType
+from webhook_app.model.states import Role
 from webhook_app.services import services
 from webhook_app.usecases.replay import replay_event
 from webhook_app.web.api.events import csv_download
+from webhook_app.web.auth import current_actor
 from webhook_app.web.pages.core import (
     PAGE,
     SHOWN_BODY_BYTES,
+    allowed,
     back_to,
     bp,
     page_filters,
@@ -100,10 +103,11 @@ def _recordings_view(document: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @bp.post("/events/<event_id>/replay")
-@signed_in
+@allowed(Role.OPERATOR)
 def replay(event_id: str) -> Response:
     ctx = services()
     route = request.form.get("route") or None
-    created = replay_event(ctx.store, ctx.routes.current().routes, event_id, route=route, now=ctx.clock.now())
+    routes = ctx.routes.current().routes
+    created = replay_event(ctx.store, routes, event_id, route=route, by=current_actor(), now=ctx.clock.now())
     flash(f"Replay queued: {', '.join(d['route'] or '' for d in created)}.", "ok")
     return redirect(back_to(url_for("ui.event", event_id=event_id)))

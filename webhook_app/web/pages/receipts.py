@@ -6,13 +6,15 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from webhook_app.model.events import OPS_PROVIDER
-from webhook_app.model.states import ReceiptStatus, values
+from webhook_app.model.states import ReceiptStatus, Role, values
 from webhook_app.services import services
 from webhook_app.store.records import ReceiptFilters
 from webhook_app.usecases.reprocess import reprocess_with_services
+from webhook_app.web.auth import current_actor
 from webhook_app.web.pages.core import (
     PAGE,
     SHOWN_BODY_BYTES,
+    allowed,
     back_to,
     bp,
     signed_in,
@@ -57,9 +59,9 @@ def receipt(receipt_id: str) -> str:
 
 
 @bp.post("/receipts/<receipt_id>/reprocess")
-@signed_in
+@allowed(Role.OPERATOR)
 def reprocess(receipt_id: str) -> Response:
-    result = reprocess_with_services(services(), receipt_id)
+    result = reprocess_with_services(services(), receipt_id, by=current_actor())
     if result.duplicate:
         flash(f"A duplicate of {result.receipt_id}: nothing recorded.", "ok")
     else:

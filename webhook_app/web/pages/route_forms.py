@@ -15,11 +15,12 @@ from werkzeug.wrappers import Response
 from webhook_app.config.plugins import available_handlers, build_handlers, load_handler_class, secret_options
 from webhook_app.config.route_file import InvalidRoute
 from webhook_app.errors import ConfigError
+from webhook_app.model.states import Role
 from webhook_app.services import services
 from webhook_app.usecases.route_options import MASK
 from webhook_app.usecases.route_test import send_test_event
 from webhook_app.web.auth import current_actor
-from webhook_app.web.pages.core import bp, signed_in
+from webhook_app.web.pages.core import allowed, bp
 
 LISTS = ("events", "providers")
 NUMBERS = {"rate_limit": str, "pause_after_failures": int, "probe_seconds": float}
@@ -94,7 +95,7 @@ def _number(text: str, kind: type) -> Any:
 
 
 @bp.route("/routes/new", methods=["GET", "POST"])
-@signed_in
+@allowed(Role.ADMIN)
 def route_new() -> Any:
     handler = request.values.get("handler") or "log"
     if request.method == "GET" or "choose" in request.form:
@@ -110,7 +111,7 @@ def route_new() -> Any:
 
 
 @bp.route("/routes/<name>/edit", methods=["GET", "POST"])
-@signed_in
+@allowed(Role.ADMIN)
 def route_edit(name: str) -> Any:
     ctx = services()
     current = ctx.routes.refresh().find(name)
@@ -164,7 +165,7 @@ def _form(
 
 
 @bp.route("/routes/<name>/delete", methods=["GET", "POST"])
-@signed_in
+@allowed(Role.ADMIN)
 def route_delete(name: str) -> Any:
     """A confirmation that says what becomes of the route's waiting deliveries, then the delete."""
     ctx = services()
@@ -187,7 +188,7 @@ def route_delete(name: str) -> Any:
 
 
 @bp.post("/routes/<name>/test")
-@signed_in
+@allowed(Role.OPERATOR)
 def route_test(name: str) -> Response:
     """Send a test event through the route's handler now, and say how it went."""
     ctx = services()

@@ -9,12 +9,15 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from werkzeug.wrappers import Response
 
 from webhook_app.model.routes import Route
+from webhook_app.model.states import Role
 from webhook_app.services import services
 from webhook_app.usecases.replay import plan_retry, queue_retry
 from webhook_app.usecases.route_admin import describe_state, route_items, set_paused
 from webhook_app.usecases.stats import series
 from webhook_app.web import charts
+from webhook_app.web.auth import current_actor
 from webhook_app.web.pages.core import (
+    allowed,
     bp,
     signed_in,
 )
@@ -78,7 +81,7 @@ def target_of(route: Route) -> str | None:
 
 
 @bp.post("/routes/<name>/replay-dead")
-@signed_in
+@allowed(Role.OPERATOR)
 def route_replay_dead(name: str) -> Response:
     """Replay every dead delivery of the route (dead since the chosen time), each once."""
     ctx = services()
@@ -87,8 +90,10 @@ def route_replay_dead(name: str) -> Response:
         abort(404, f"No route named {name}.")
     now = ctx.clock.now()
     age = REPLAY_SINCE.get(request.form.get("since", ""))
-    planned = plan_retry(ctx.store, known, status="dead", route=name, since=now - age if age else None)
-    queued = queue_retry(ctx.store, planned, now=now)
+    since = now - age if age else None
+    planned = plan_retry(ctx.store, known, status="dead", route=name, since=since)
+    asked = {"status": "dead", "route": name, "since": since}
+    queued = queue_retry(ctx.store, planned, asked=asked, by=current_actor(), now=now)
     if queued:
         flash(f"{queued} dead deliveries of {name} queued again.", "ok")
     else:
@@ -97,20 +102,21 @@ def route_replay_dead(name: str) -> Response:
 
 
 @bp.post("/routes/<name>/pause")
-@signed_in
+@allowed(Role.OPERATOR)
 def route_pause(name: str) -> Response:
     return _set_route_paused(name, paused=True)
 
 
 @bp.post("/routes/<name>/resume")
-@signed_in
+@allowed(Role.OPERATOR)
 def route_resume(name: str) -> Response:
     return _set_route_paused(name, paused=False)
 
 
 def _set_route_paused(name: str, *, paused: bool) -> Response:
     ctx = services()
-    item, _ = set_paused(ctx.store, ctx.book, ctx.routes.refresh(), name, paused, now=ctx.clock.now())
+    routes = ctx.routes.refresh()
+    item, _ = set_paused(ctx.store, ctx.book, routes, name, paused, by=current_actor(), now=ctx.clock.now())
     flash(f"{name}: {describe_state(item)}.", "ok")
     return redirect(url_for("ui.routes"))
 
