@@ -83,11 +83,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
 
 
 def warn_of_closed_doors(settings: Settings, providers: Mapping[str, Provider]) -> None:
-    """Say at start what no request can open: without admin tokens the API and the pages answer
-    401 to everyone; without callback tokens every callback is a 404."""
+    """Say at start what no request can open: without admin tokens only named keys open the API
+    and the pages (none exist on a new install); without callback tokens every callback is a 404."""
     if not settings.admin_tokens:
         logger.warning(
-            "no admin tokens (WEBHOOK_APP_ADMIN_TOKENS): the admin API and the pages are closed to everyone"
+            "no admin tokens (WEBHOOK_APP_ADMIN_TOKENS): only named keys open the admin API and the pages "
+            "(make one with: webhook-app keys create --name NAME --role admin)"
         )
     callers = [name for name, provider in providers.items() if provider.sends_callbacks]
     if callers and not any(settings.callback_tokens(name) for name in callers):

@@ -287,11 +287,11 @@ def test_a_service_with_no_tokens_says_so_at_start(settings: Any, capsys: pytest
     app = create_app(replace(settings, admin_tokens=(), provider_tokens={}))
     app.extensions["webhook_app"].store.dispose()
     said = capsys.readouterr().err
-    assert "the admin API and the pages are closed to everyone" in said, said
+    assert "only named keys open the admin API and the pages" in said, said
     assert "no callback tokens (WEBHOOK_APP_RESEMBLE_TOKENS): every callback will be answered 404" in said
     app = create_app(settings)
     app.extensions["webhook_app"].store.dispose()
-    assert "closed to everyone" not in capsys.readouterr().err
+    assert "only named keys" not in capsys.readouterr().err
 
 
 def test_an_error_a_request_can_cause_is_answered_as_it_says_by_one_handler(settings: Any) -> None:

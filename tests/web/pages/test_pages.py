@@ -89,7 +89,7 @@ def test_sign_in_filter_open_replay_and_see_the_new_attempt(site: Any, browser: 
     assert "/ui/login" in page.url
     assert "9b1c2d3e" not in page.content()
     sign_in(page, server.url, token="not-the-token")
-    assert "That is not an admin token." in page.inner_text("body")
+    assert "That is not a live key." in page.inner_text("body")
     page.goto(f"{server.url}/ui/")
     sign_in(page, server.url)
     assert page.url.endswith("/ui/") and page.locator("h1").inner_text() == "Dashboard"
@@ -518,3 +518,36 @@ def test_ops_rows_read_as_problems_and_percentiles_say_they_are_bounds(site: Any
     assert 'route <a href="/ui/routes/partner">partner</a>' in events
     assert '<td class="nowrap bad">dead</td>' in events and "gave up after 1 attempts" in events
     assert "p50 ≤ " in client.get("/ui/").text
+
+
+def test_a_viewer_sees_the_pages_without_a_button_and_an_operator_pauses(site: Any, browser: Browser) -> None:
+    server, _ = site
+    event_id = server.post_callback(load_fixture("resemble_dataset_issue.json")).json()["event_ids"][0]
+    keys = {
+        role: server.admin.post("/api/keys", json={"name": f"{role}-1", "role": role}).json()["key"]
+        for role in ("viewer", "operator")
+    }
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{server.url}/ui/")
+    sign_in(page, server.url, token=keys["viewer"])
+    assert page.locator("header .who").inner_text() == "viewer-1 · viewer"
+    for path in ("/ui/routes", "/ui/routes/partner", f"/ui/events/{event_id}", "/ui/dead", "/ui/receipts"):
+        page.goto(f"{server.url}{path}")
+        assert page.locator("main form[method=post]").count() == 0, f"an action on {path}"
+    assert page.locator("header a:text('Keys')").count() == 0
+    click_through(page, "header a:text('Audit')")
+    assert page.locator("h1").inner_text() == "Audit log"
+    context.close()
+
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{server.url}/ui/routes/partner")
+    sign_in(page, server.url, token=keys["operator"])
+    assert page.locator("header .who").inner_text() == "operator-1 · operator"
+    assert page.locator("main a:text('Edit')").count() == 0, "routes are changed by admins"
+    click_through(page, "main button:text('Pause')")
+    page.goto(f"{server.url}/ui/audit")
+    row = page.locator("tr.audit").first
+    assert "operator-1" in row.inner_text() and "route.pause" in row.inner_text()
+    context.close()
