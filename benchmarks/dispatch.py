@@ -1,14 +1,19 @@
-"""Delivery throughput with 1, 2 and 4 workers on PostgreSQL, and callback-to-handler latency.
+"""Deliveries/s and send → target latency: the service beside the recipes users would write instead.
 
-    python benchmarks/dispatch.py [--events 2000] [--latency-seconds 10] [--latency-rate R]
+    python benchmarks/dispatch.py [--events 3000] [--workers 1,2,4] [--latency-rate 100]
+                                  [--latency-seconds 10] [--only TARGET]... [--redis URL]
 
-Throughput: N stored events, each with one delivery to a local HTTP sink; K worker
-processes (8 threads each) deliver them all; events/s from the first to the last arrival.
-The floor is the same sink driven by the same number of threads posting the same
-CloudEvents with no database (the most any dispatcher could do here). Latency: callbacks
-posted to `webhook-app web` at half the 4-worker rate (or at `--latency-rate`, to compare
-two versions of the code at the same load); latency = the sink's arrival time minus the
-time the callback was sent (both on this host's clock). Writes results/dispatch.json.
+Throughput: N events queued first, each with one delivery to a local HTTP sink (keep-alive,
+HTTP/1.1), then K worker processes deliver them all; deliveries/s from the first arrival to
+the last, and every event counted at the sink (a repeat or a loss is printed). The service
+runs `webhook-app worker` (8 threads each) on PostgreSQL and on SQLite with a signed
+`forward` route; the recipes (`recipe_dispatch.py`, on Redis) are a Celery task with
+`acks_late` (prefork with K pool processes, and K processes of 8 threads) and RQ's
+`SimpleWorker` (K processes), each posting the same signed CloudEvent with one kept-alive
+`httpx.Client` per process. Ratios are to the best recipe at the same K. Latency, open loop
+at `--latency-rate`: from the callback's POST to the sink (the service: `webhook-app web`
+and 4 workers on PostgreSQL, `webhook-app serve` on SQLite), from the enqueue for the
+recipes (2 worker processes). Writes results/dispatch.json.
 """
 
 from __future__ import annotations
@@ -17,20 +22,31 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.common import POSTGRES_URL, free_port, postgres_schema, stop, wait_http, webhook_app  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    POSTGRES_URL,
+    free_port,
+    postgres_schema,
+    start,
+    stop,
+    wait_http,
+    webhook_app,
+)
 from webhook_app.model.events import Event, EventData, EventType
 from webhook_app.model.routes import Route
 from webhook_app.providers.resemble.samples import resemble_callback
@@ -38,12 +54,16 @@ from webhook_app.store import NewReceipt, Store, migrate
 from webhook_app.usecases.ingest import record_events
 
 THREADS = 8
-SENDERS = 8  # one sender thread reached only ~67 callbacks/s; eight share the schedule
 ROUTES = (Route(name="sink", handler="forward"),)
+PRODUCT = ("webhook-app, PostgreSQL", "webhook-app, SQLite")
+RECIPES = ("celery, prefork", "celery, threads", "rq, SimpleWorker")
+TARGETS = [*PRODUCT, *RECIPES]
 SECRET = "whsec_ZGlzcGF0Y2gtYmVuY2gtc2VjcmV0"  # noqa: S105 - a throw-away signing key for a local sink
 
 
 class _Server(ThreadingHTTPServer):
+    """Keeps connections alive (HTTP/1.1), as a real target would, so clients that reuse them can."""
+
     daemon_threads = True
     request_queue_size = 256  # the stdlib's 5 resets connections under 32 concurrent clients
 
@@ -57,6 +77,8 @@ class Sink:
         arrivals = self.arrivals
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 arrived, document = time.time(), json.loads(body)
@@ -115,136 +137,240 @@ def environment(url: str, folder: Path, sink: Sink) -> dict[str, str]:
     }
 
 
-def floor_rate(events: list[Event], threads: int) -> float:
-    """The sink driven directly: the same CloudEvents, the same number of threads, no database."""
-    sink = Sink()
-    with httpx.Client(timeout=10) as http, ThreadPoolExecutor(threads) as pool:
-        list(pool.map(lambda e: http.post(sink.url, json=e.to_cloudevent()), events))
-    rate = sink.rate(len(events))
-    sink.server.shutdown()
-    return rate
-
-
-def throughput(base: str, workers: int, count: int) -> tuple[float, float]:
-    with postgres_schema(base) as url:
-        return _throughput(url, workers, count)
-
-
-def _throughput(url: str, workers: int, count: int) -> tuple[float, float]:
+def throughput(target: str, workers: int, count: int, base: str, redis_url: str) -> dict[str, float]:
+    """Deliveries/s of one target with `workers` processes: `count` events queued first, then
+    the workers started; the rate from the first arrival at the sink to the last."""
     folder = Path(tempfile.mkdtemp(prefix="webhook-app-dispatch-"))
-    store = Store.from_url(url)
-    migrate.upgrade(store.engine)
-    events = seed(store, count)
     sink = Sink()
-    env = environment(url, folder, sink)
-    processes = [webhook_app(["worker"], env) for _ in range(workers)]
+    try:
+        if target in PRODUCT:
+            with database(target, base, folder) as url:
+                store = Store.from_url(url)
+                migrate.upgrade(store.engine)
+                seed(store, count)
+                store.dispose()
+                processes = [webhook_app(["worker"], environment(url, folder, sink)) for _ in range(workers)]
+                return _measured(sink, processes, count)
+        with emptied(redis_url):
+            env = recipe_environment(redis_url, sink)
+            enqueue(target, [_document(n) for n in range(count)], env)
+            return _measured(sink, recipe_workers(target, workers, env), count)
+    finally:
+        sink.server.shutdown()
+
+
+def _measured(sink: Sink, processes: list[subprocess.Popen[bytes]], count: int) -> dict[str, float]:
     try:
         sink.wait_for(count, timeout=300)
+        time.sleep(0.5)  # a repeat, had there been one, would arrive now
     finally:
         for process in processes:
             stop(process)
-        sink.server.shutdown()
-        store.dispose()
-    return sink.rate(count), floor_rate(events, workers * THREADS)
+    voices = [voice for _, _, voice in sink.arrivals]
+    return {"rate": sink.rate(count), "arrived": len(voices), "distinct": len(set(voices))}
 
 
-def latency(base: str, rate: float, seconds: float) -> dict[str, float]:
-    with postgres_schema(base) as url:
-        return _latency(url, rate, seconds)
+@contextmanager
+def database(target: str, base: str, folder: Path) -> Iterator[str]:
+    if target == "webhook-app, PostgreSQL":
+        with postgres_schema(base) as url:
+            yield url
+    else:
+        yield f"sqlite:///{folder / 'webhook_app.db'}"
 
 
-def _latency(url: str, rate: float, seconds: float) -> dict[str, float]:
-    """Callback → handler: from the moment each callback is sent to its arrival at the sink.
+def _document(n: int | str) -> dict[str, Any]:
+    data = EventData(provider="resemble", voice_id=f"voice-{n}", status="finished", ok=True)
+    return Event(EventType.TRAINING_SUCCEEDED, "/providers/resemble", datetime.now(UTC), data).to_cloudevent()
 
-    Also split at the receipt's time: before it the callback waited in the web server
-    (arriving, queued for a turn), after it the service stored and delivered it. Where the
-    server stamps the receipt moved with its design, so only the whole span compares across
-    versions of the code."""
-    folder = Path(tempfile.mkdtemp(prefix="webhook-app-latency-"))
-    store = Store.from_url(url)
-    migrate.upgrade(store.engine)
-    store.dispose()
-    sink = Sink()
-    env = environment(url, folder, sink)
-    port = free_port()
-    web = webhook_app(["web", "--port", str(port), "--workers", "2"], env)
-    workers = [webhook_app(["worker"], env) for _ in range(4)]
-    sent = [0] * SENDERS
-    sent_at: dict[str, float] = {}
-    answered: list[float] = []
+
+def recipe_environment(redis_url: str, sink: Sink) -> dict[str, str]:
+    here = str(Path(__file__).resolve().parent)
+    return {k: v for k, v in os.environ.items() if not k.startswith("RECIPE_")} | {
+        "PYTHONPATH": here,
+        "RECIPE_REDIS_URL": redis_url,
+        "RECIPE_TARGET_URL": sink.url,
+        "RECIPE_SECRET": SECRET,
+    }
+
+
+def enqueue(target: str, documents: list[dict[str, Any]], env: dict[str, str]) -> None:
+    """Put the deliveries on the recipe's queue, as its producer would (from this process)."""
+    os.environ.update({k: v for k, v in env.items() if k.startswith("RECIPE_")})
+    import recipe_dispatch  # noqa: PLC0415 - reads the environment just set
+    from redis import Redis
+    from rq import Queue
+
+    if target == "rq, SimpleWorker":
+        queue = Queue("deliveries", connection=Redis.from_url(env["RECIPE_REDIS_URL"]))
+        for document in documents:
+            queue.enqueue(recipe_dispatch.deliver, document)
+        return
+    recipe_dispatch.app.conf.broker_url = env["RECIPE_REDIS_URL"]
+    with recipe_dispatch.app.producer_or_acquire() as producer:
+        for document in documents:
+            recipe_dispatch.deliver_task.apply_async((document,), producer=producer)
+
+
+def recipe_workers(target: str, workers: int, env: dict[str, str]) -> list[subprocess.Popen[bytes]]:
+    celery = [sys.executable, "-m", "celery", "-A", "recipe_dispatch", "worker", "--loglevel", "WARNING"]
+    here = Path(__file__).resolve().parent
+    if target == "celery, prefork":
+        return [start([*celery, "--pool", "prefork", "--concurrency", str(workers)], env, here)]
+    if target == "celery, threads":
+        threads = [*celery, "--pool", "threads", "--concurrency", str(THREADS)]
+        return [start([*threads, "--hostname", f"w{n}@%h"], env, here) for n in range(workers)]
+    rq = [sys.executable, "-m", "rq.cli", "worker", "--worker-class", "rq.SimpleWorker", "--url",
+          env["RECIPE_REDIS_URL"], "--logging_level", "WARNING", "deliveries"]  # fmt: skip
+    return [start(rq, env, here) for _ in range(workers)]
+
+
+@contextmanager
+def emptied(redis_url: str) -> Iterator[None]:
+    connection = redis.Redis.from_url(redis_url)
+    connection.flushdb()
     try:
-        wait_http(f"http://127.0.0.1:{port}")
-        started = time.monotonic()
-
-        def sender(number: int) -> None:
-            """Open loop: callback k of all senders is due at k / rate, whatever the answers take."""
-            with httpx.Client(timeout=10) as http:
-                while True:
-                    due = started + (number + sent[number] * SENDERS) / rate
-                    if due - started >= seconds:
-                        return
-                    time.sleep(max(0.0, due - time.monotonic()))
-                    voice_id = f"voice-{number}-{sent[number]}"
-                    sent_at[voice_id] = time.time()
-                    http.post(
-                        f"http://127.0.0.1:{port}/hooks/resemble/bench-token-0123456789abcdefghijklmn",
-                        json=resemble_callback("finished", voice_id),
-                    )
-                    answered.append((time.time() - sent_at[voice_id]) * 1000)
-                    sent[number] += 1
-
-        with ThreadPoolExecutor(SENDERS) as pool:
-            list(pool.map(sender, range(SENDERS)))
-        achieved = sum(sent) / (time.monotonic() - started)
-        sink.wait_for(sum(sent), timeout=60)
+        yield
     finally:
-        for process in (web, *workers):
-            stop(process)
+        connection.flushdb()
+        connection.close()
+
+
+def latency(target: str, rate: float, seconds: float, base: str, redis_url: str) -> dict[str, float]:
+    """From the moment each callback is sent (a recipe's: enqueued) to its arrival at the sink,
+    open loop at `rate`/s. The service: callbacks to `webhook-app web` (2 web workers) with 4
+    workers on PostgreSQL, to `webhook-app serve` on SQLite; a recipe: 2 worker processes."""
+    folder = Path(tempfile.mkdtemp(prefix="webhook-app-latency-"))
+    sink = Sink()
+    sent_at: dict[str, float] = {}
+    try:
+        if target in PRODUCT:
+            with database(target, base, folder) as url:
+                store = Store.from_url(url)
+                migrate.upgrade(store.engine)
+                store.dispose()
+                env = environment(url, folder, sink)
+                port = free_port()
+                if target == "webhook-app, PostgreSQL":
+                    processes = [webhook_app(["web", "--port", str(port), "--workers", "2"], env)]
+                    processes += [webhook_app(["worker"], env) for _ in range(4)]
+                else:
+                    processes = [webhook_app(["serve", "--port", str(port)], env, folder)]
+                try:
+                    wait_http(f"http://127.0.0.1:{port}")
+                    with httpx.Client(timeout=10) as http:
+                        url_of = (
+                            f"http://127.0.0.1:{port}/hooks/resemble/bench-token-0123456789abcdefghijklmn"
+                        )
+                        paced(
+                            rate,
+                            seconds,
+                            sent_at,
+                            lambda v: http.post(url_of, json=resemble_callback("finished", v)),
+                        )
+                    sink.wait_for(len(sent_at), timeout=60)
+                finally:
+                    for process in processes:
+                        stop(process)
+        else:
+            with emptied(redis_url):
+                env = recipe_environment(redis_url, sink)
+                workers = recipe_workers(target, 2, env)
+                try:
+                    enqueue(target, [_document("warm-up")], env)
+                    sink.wait_for(1, timeout=30)
+                    sink.arrivals.clear()
+                    paced(
+                        rate,
+                        seconds,
+                        sent_at,
+                        lambda v: enqueue(target, [_document(v.removeprefix("voice-"))], env),
+                    )
+                    sink.wait_for(len(sent_at), timeout=60)
+                finally:
+                    for process in workers:
+                        stop(process)
+    finally:
         sink.server.shutdown()
-    whole = [(arrived - sent_at[voice_id]) * 1000 for arrived, _, voice_id in sink.arrivals]
-    from_receipt = [
-        (arrived - datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()) * 1000
-        for arrived, at, _ in sink.arrivals
-    ]
-    cuts, receipt_cuts, answer_cuts = (
-        statistics.quantiles(ms, n=100) for ms in (whole, from_receipt, answered)
-    )
-    return {
-        "sent": sum(sent), "achieved_rate": achieved, "p50_ms": cuts[49], "p99_ms": cuts[98],
-        "from_receipt_p50_ms": receipt_cuts[49], "from_receipt_p99_ms": receipt_cuts[98],
-        "answer_p50_ms": answer_cuts[49], "answer_p99_ms": answer_cuts[98],
-    }  # fmt: skip
+    whole = [(arrived - sent_at[voice]) * 1000 for arrived, _, voice in sink.arrivals if voice in sent_at]
+    cuts = statistics.quantiles(whole, n=100)
+    return {"sent": len(sent_at), "p50_ms": cuts[49], "p99_ms": cuts[98]}
+
+
+def paced(rate: float, seconds: float, sent_at: dict[str, float], send: Callable[[str], Any]) -> None:
+    """Open loop from one thread: send k is due at k / rate, whatever the sends before it took."""
+    started = time.monotonic()
+    for k in range(int(rate * seconds)):
+        time.sleep(max(0.0, started + k / rate - time.monotonic()))
+        voice = f"voice-{k}"
+        sent_at[voice] = time.time()
+        send(voice)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--workers", default="1,2,4", help="worker processes, comma-separated")
     parser.add_argument("--latency-seconds", type=float, default=10.0)
-    parser.add_argument("--latency-rate", type=float, help="callbacks/s (default: half the 4-worker rate)")
+    parser.add_argument("--latency-rate", type=float, default=100.0, help="callbacks/s")
+    parser.add_argument("--only", action="append", choices=TARGETS, help="measure only these (repeat)")
     parser.add_argument("--postgres", default=POSTGRES_URL)
-    args = parser.parse_args()
-    results: dict[str, Any] = {"throughput": {}}
-    print("| workers | delivered/s | floor/s (same threads, no database) | ratio |\n|---|---|---|---|")
-    for workers in (1, 2, 4):
-        rate, floor = throughput(args.postgres, workers, args.events)
-        results["throughput"][workers] = {"rate": rate, "floor": floor, "ratio": rate / floor}
-        print(f"| {workers} | {rate:.0f} | {floor:.0f} | {rate / floor:.2f} |", flush=True)
-    aim = args.latency_rate or results["throughput"][4]["rate"] / 2
-    measured = latency(args.postgres, aim, args.latency_seconds)
-    results["latency"] = {"rate": aim, **measured}
-    print(
-        f"\ncallback → handler aiming at {aim:.0f}/s, sent {measured['achieved_rate']:.0f}/s"
-        f" ({measured['sent']} callbacks, 4 workers):"
-        f" p50 {measured['p50_ms']:.0f}, p99 {measured['p99_ms']:.0f} ms"
-        f"\n  the 202: p50 {measured['answer_p50_ms']:.0f}, p99 {measured['answer_p99_ms']:.0f} ms;"
-        f" from the receipt's time to the handler: p50 {measured['from_receipt_p50_ms']:.0f},"
-        f" p99 {measured['from_receipt_p99_ms']:.0f} ms"
+    parser.add_argument(
+        "--redis", default="redis://127.0.0.1:6379/14", help="a database only the recipes use"
     )
+    args = parser.parse_args()
+    targets = args.only or TARGETS
+    counts = [int(n) for n in args.workers.split(",")]
+    results: dict[str, Any] = {"events": args.events, "throughput": {}, "latency": {}}
+    for target in targets:
+        results["throughput"][target] = {}
+        for workers in counts:
+            measured = throughput(target, workers, args.events, args.postgres, args.redis)
+            results["throughput"][target][workers] = measured
+            once = (
+                ""
+                if measured["arrived"] == measured["distinct"] == args.events
+                else (f" ({measured['arrived']} arrivals, {measured['distinct']} distinct)")
+            )
+            print(f"{target}, {workers} worker(s): {measured['rate']:.0f} deliveries/s{once}", flush=True)
+        measured = latency(target, args.latency_rate, args.latency_seconds, args.postgres, args.redis)
+        results["latency"][target] = measured
+        print(
+            f"{target}: send → target p50 {measured['p50_ms']:.1f}, p99 {measured['p99_ms']:.1f} ms",
+            flush=True,
+        )
+    print(table(results, targets, counts, args.latency_rate))
     out = Path(__file__).resolve().parent / "results" / "dispatch.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"date": datetime.now(UTC).isoformat(timespec="seconds"), **results}, indent=2))
+
+
+def table(results: dict[str, Any], targets: list[str], counts: list[int], rate: float) -> str:
+    """The deliveries/s of each target, its ratio to the best recipe at the same N, and latency."""
+    best = {
+        n: max((results["throughput"][t][n]["rate"] for t in targets if t not in PRODUCT), default=None)
+        for n in counts
+    }
+    lines = [
+        "| deliveries/s | "
+        + " | ".join(f"N={n}" for n in counts)
+        + f" | send → target p50 / p99 at {rate:g}/s |",
+        "|---|" + "---|" * (len(counts) + 1),
+    ]
+    for target in targets:
+        cells = []
+        for n in counts:
+            measured = results["throughput"][target][n]["rate"]
+            cells.append(
+                f"{measured:.0f}" + (f" ({measured / best[n]:.2f})" if best[n] and target in PRODUCT else "")
+            )
+        late = results["latency"][target]
+        lines.append(
+            f"| {target} | " + " | ".join(cells) + f" | {late['p50_ms']:.1f} / {late['p99_ms']:.1f} ms |"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

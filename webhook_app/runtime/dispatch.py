@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from webhook_app.config.plugins import build_handlers
 from webhook_app.errors import ConfigError, HandlerError, PermanentError, RetryableError
@@ -28,7 +31,9 @@ from webhook_app.model.states import AttemptOutcome
 from webhook_app.plugins.handler import Delivered, Handler
 from webhook_app.runtime.wakeup import LISTENING_FALLBACK_SECONDS, Wakeup
 from webhook_app.runtime.worker import Job, new_worker_id
-from webhook_app.store import ClaimedDelivery, Store
+from webhook_app.store import ClaimedDelivery, PlannedDelivery, Store
+from webhook_app.store.deliveries import Outcome, RecordedAttempt
+from webhook_app.store.group_commit import GroupCommit
 from webhook_app.store.records import AttemptResult, RoutePolicy
 from webhook_app.usecases.ingest import plan_deliveries
 from webhook_app.usecases.route_book import LiveRoutes
@@ -102,6 +107,7 @@ class Dispatcher(Job):
         self._running = _Running()
         self._futures: set[Future[None]] = set()
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="deliver")
+        self._outcomes: GroupCommit[Outcome, RecordedAttempt] = GroupCommit(self._write_outcomes)
         self._drained = threading.Event()  # leases are kept until the last handler returns
         self._keeper = threading.Thread(target=self._keep_leases, name="lease-keeper", daemon=True)
         self._retired: list[Handler] = []
@@ -221,6 +227,24 @@ class Dispatcher(Job):
         self.policies = policies_of(routes)
         self._routes_known = False
 
+    def _write_outcomes(self, outcomes: Sequence[Outcome]) -> list[RecordedAttempt | Exception]:
+        """One transaction for the batch; if it fails, each alone, so one attempt the database
+        refuses does not take the others' records with it."""
+        plan = partial(_plan, routes=tuple(self.routes.values()))
+        record = partial(self.store.deliveries.record_attempts, worker=self.worker_id, plan=plan)
+        try:
+            return list(record(outcomes))
+        except SQLAlchemyError:
+            if len(outcomes) == 1:
+                raise
+        alone: list[RecordedAttempt | Exception] = []
+        for outcome in outcomes:
+            try:
+                alone += record([outcome])
+            except SQLAlchemyError as exc:
+                alone.append(exc)
+        return alone
+
     def close(self) -> None:
         self._pool.shutdown(wait=True)
         for handler in [*self.handlers.values(), *self._retired]:
@@ -273,13 +297,10 @@ class Dispatcher(Job):
         )
 
     def _record(self, claim: ClaimedDelivery, result: AttemptResult) -> None:
-        """Record the attempt; announce and log the ops events it raised."""
-        recorded = self.store.deliveries.record_attempt(
-            claim,
-            result,
-            worker=self.worker_id,
-            policy=self.policies.get(claim.route, RoutePolicy()),
-            plan=lambda raised: plan_deliveries(raised, tuple(self.routes.values())),
+        """Record the attempt, with those the other threads finish meanwhile (one commit for
+        them all); announce and log the ops events it raised."""
+        recorded = self._outcomes.submit(
+            Outcome(claim, result, self.policies.get(claim.route, RoutePolicy()))
         )
         for raised in recorded.raised:
             logger.warning(
@@ -337,6 +358,10 @@ class Dispatcher(Job):
         if event.type.is_ops:
             logger.error("no ops event is raised about an ops event's dead delivery", extra=context)
         self._announce(signals.delivery_dead, claim, event, error)
+
+
+def _plan(raised: Sequence[Event], routes: tuple[Route, ...]) -> list[PlannedDelivery]:
+    return plan_deliveries(raised, routes)
 
 
 def policies_of(routes: Iterable[Route]) -> dict[str, RoutePolicy]:

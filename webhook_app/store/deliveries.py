@@ -66,9 +66,21 @@ def _probe(policies: Mapping[str, RoutePolicy], route: str) -> float:
 DELIVERY_QUEUE = LeaseQueue(deliveries, deliveries.c.next_attempt_at, deliveries.c.status.in_(DUE_STATUSES))
 
 
-def _attempt_row(
-    claim: ClaimedDelivery, result: AttemptResult, worker: str, error: str | None, response: str | None
-) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Outcome:
+    """An attempt to record: the delivery as claimed, how it went, its route's policy."""
+
+    claim: ClaimedDelivery
+    result: AttemptResult
+    policy: RoutePolicy
+
+
+def _storable(text: str | None, limit: int | None = None) -> str | None:
+    """What a target said, as text both databases take (PostgreSQL refuses NUL)."""
+    return made_storable(text[:limit] if limit else text) if text is not None else None
+
+
+def _attempt_row(claim: ClaimedDelivery, result: AttemptResult, worker: str) -> dict[str, Any]:
     """The attempt as kept in the history: when, how it went, what the target answered."""
     return {
         "delivery_id": claim.id,
@@ -76,12 +88,12 @@ def _attempt_row(
         "started_at": result.started_at,
         "finished_at": result.finished_at,
         "outcome": result.outcome,
-        "error": error,
+        "error": _storable(result.error),
         "worker": worker,
         "route": claim.route,
         "status_code": result.status_code,
         "duration_ms": round((result.finished_at - result.started_at).total_seconds() * 1000),
-        "response": response,
+        "response": _storable(result.response, RESPONSE_CHARS),
     }
 
 
@@ -236,50 +248,105 @@ class DeliveryStore:
         policy: RoutePolicy,
         plan: Callable[[Sequence[Event]], list[PlannedDelivery]],
     ) -> RecordedAttempt:
-        """Record the attempt, move the delivery on and count it in the route's health, in one
-        transaction, with the ops events it raises (a dead delivery, a route paused or resumed).
+        """One attempt, recorded as `record_attempts` records each."""
+        (recorded,) = self.record_attempts([Outcome(claim, result, policy)], worker=worker, plan=plan)
+        return recorded
 
-        The delivery moves on only while this worker holds its lease (`held` says whether
+    def record_attempts(
+        self,
+        outcomes: Sequence[Outcome],
+        *,
+        worker: str,
+        plan: Callable[[Sequence[Event]], list[PlannedDelivery]],
+    ) -> list[RecordedAttempt]:
+        """Record attempts together, in one transaction: each moves its delivery on and counts
+        in its route's health, with the ops events it raises (a dead delivery, a route paused
+        or resumed). All of them commit or none does, so a worker that dies while writing
+        leaves no attempt half-recorded: its deliveries are claimed again when their leases
+        expire.
+
+        A delivery moves on only while this worker holds its lease (`held` says whether
         it did); the attempt is kept in the history either way, because it did happen. A
         failed probe leaves the delivery as it was: a paused route spends no attempts.
-        """
-        outcome = result.outcome
-        probe_failed = outcome == AttemptOutcome.PROBE_FAILED
-        # What the target said is kept as text both databases take (PostgreSQL refuses NUL).
-        error = made_storable(result.error) if result.error is not None else None
-        response = made_storable(result.response[:RESPONSE_CHARS]) if result.response is not None else None
+        Routes' rows are locked in the order of their names, so two workers recording at
+        once never wait on each other in a circle."""
+        if not outcomes:
+            return []
         with self.db.writing() as conn:
-            conn.execute(attempts.insert().values(_attempt_row(claim, result, worker, error, response)))
-            values: dict[str, Any] = {**LeaseQueue.RELEASED, "updated_at": result.finished_at}
-            if not probe_failed:
+            conn.execute(attempts.insert(), [_attempt_row(o.claim, o.result, worker) for o in outcomes])
+            held = self._move_on(conn, outcomes, worker)
+            raised: dict[str, list[Event]] = {o.claim.id: [] for o in outcomes}
+            for o in sorted(outcomes, key=lambda o: o.claim.route):
+                raised[o.claim.id] += self._route_after(conn, o, held=o.claim.id in held)
+            every = [event for events in raised.values() for event in events]
+            if every:
+                insert_events(conn, every, plan(every), max(o.result.finished_at for o in outcomes))
+        return [RecordedAttempt(held=o.claim.id in held, raised=raised[o.claim.id]) for o in outcomes]
+
+    @staticmethod
+    def _move_on(conn: sa.Connection, outcomes: Sequence[Outcome], worker: str) -> set[str]:
+        """Move each delivery this worker still holds to where its attempt leaves it; the ids
+        it held. Successes, the common case, in one statement."""
+        held: set[str] = set()
+        succeeded = [o for o in outcomes if o.result.outcome == AttemptOutcome.SUCCEEDED]
+        if succeeded:
+            done = conn.execute(
+                deliveries.update()
+                .where(deliveries.c.id.in_([o.claim.id for o in succeeded]), deliveries.c.locked_by == worker)
+                .values(
+                    **LeaseQueue.RELEASED,
+                    status=DeliveryStatus.SUCCEEDED.value,
+                    attempts=deliveries.c.attempts + 1,
+                    last_error=None,
+                    updated_at=max(o.result.finished_at for o in succeeded),
+                )
+                .returning(deliveries.c.id)
+            )
+            held.update(done.scalars())
+        for o in outcomes:
+            if o.result.outcome == AttemptOutcome.SUCCEEDED:
+                continue
+            values: dict[str, Any] = {**LeaseQueue.RELEASED, "updated_at": o.result.finished_at}
+            if o.result.outcome != AttemptOutcome.PROBE_FAILED:
                 values |= {
-                    "status": _STATUS_AFTER[outcome],
+                    "status": _STATUS_AFTER[o.result.outcome],
                     "attempts": deliveries.c.attempts + 1,
-                    "last_error": error,
+                    "last_error": _storable(o.result.error),
                 }
-            if result.next_attempt_at is not None:
-                values["next_attempt_at"] = result.next_attempt_at
-            held = conn.execute(
-                deliveries.update().where(DELIVERY_QUEUE.held_by(claim.id, worker)).values(values)
-            ).rowcount
-            raised = []
-            if not (claim.route_healthy and outcome == AttemptOutcome.SUCCEEDED):  # else nothing changes
-                raised = route_health.after_attempt(
-                    self.db, conn, claim.route, outcome, policy, result.finished_at, error
-                )
-            if outcome == AttemptOutcome.DEAD and held:
-                dead = delivery_dead(
-                    route=claim.route,
-                    delivery_id=claim.id,
-                    event=Event.from_cloudevent(claim.document),
-                    attempts=claim.attempts + 1,
-                    error=error,
-                    at=result.finished_at,
-                )
-                raised += [dead] if dead is not None else []
-            if raised:
-                insert_events(conn, raised, plan(raised), result.finished_at)
-        return RecordedAttempt(held=bool(held), raised=raised)
+            if o.result.next_attempt_at is not None:
+                values["next_attempt_at"] = o.result.next_attempt_at
+            moved = conn.execute(
+                deliveries.update().where(DELIVERY_QUEUE.held_by(o.claim.id, worker)).values(values)
+            )
+            if moved.rowcount:
+                held.add(o.claim.id)
+        return held
+
+    def _route_after(self, conn: sa.Connection, o: Outcome, *, held: bool) -> list[Event]:
+        """What the attempt changes in its route's health, and the ops events it raises."""
+        claim, result = o.claim, o.result
+        raised = []
+        if not (claim.route_healthy and result.outcome == AttemptOutcome.SUCCEEDED):  # else nothing changes
+            raised = route_health.after_attempt(
+                self.db,
+                conn,
+                claim.route,
+                result.outcome,
+                o.policy,
+                result.finished_at,
+                _storable(result.error),
+            )
+        if result.outcome == AttemptOutcome.DEAD and held:
+            dead = delivery_dead(
+                route=claim.route,
+                delivery_id=claim.id,
+                event=Event.from_cloudevent(claim.document),
+                attempts=claim.attempts + 1,
+                error=_storable(result.error),
+                at=result.finished_at,
+            )
+            raised += [dead] if dead is not None else []
+        return raised
 
     def add_deliveries(
         self, planned: Sequence[PlannedDelivery], *, now: datetime, audit: Audit
