@@ -258,3 +258,72 @@ def test_a_name_that_resolves_differently_the_second_time_is_checked_where_it_co
         client.close()
         allowed.close()
         refused.close()
+
+
+class KeepAliveServer:
+    """Answers the first request on a connection at once, then trickles the answer to the
+    second one on the same connection; counts the connections it accepted."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._one, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _request(conn: socket.socket) -> None:
+        seen = b""
+        while b"\r\n\r\n" not in seen:
+            seen += conn.recv(65536)
+        head, _, body = seen.partition(b"\r\n\r\n")
+        length = int(
+            next(
+                line.split(b":")[1]
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
+            )
+        )
+        while len(body) < length:
+            body += conn.recv(65536)
+
+    def _one(self, conn: socket.socket) -> None:
+        try:
+            self._request(conn)
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            self._request(conn)
+            for byte in b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok":
+                conn.sendall(bytes([byte]))
+                time.sleep(0.3)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.slow  # a drill: it waits out a deadline
+def test_a_kept_alive_connection_is_reused_and_its_deadline_still_holds() -> None:
+    """Was: every call opened a connection of its own (the deadline knew only new sockets)."""
+    server = KeepAliveServer()
+    client = Outbound(1, address_allowed=lambda address: str(address) == "127.0.0.1")
+    try:
+        url = f"http://127.0.0.1:{server.port}/in"
+        assert client.post(url, content=b"{}").status_code == 200
+        took, error = timed(lambda: client.post(url, content=b"{}"))
+        assert isinstance(error, OutboundTimeout), error
+        assert took < 2.5, f"the second call took {took:.1f} s with a 1 s deadline"
+        assert server.connections == 1, "the second call went over the first call's connection"
+    finally:
+        client.close()
+        server.close()

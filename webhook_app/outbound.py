@@ -11,26 +11,36 @@
 - Place: where a policy is given (the forward handler's `allow_private_targets = false`),
   the address checked is the one the socket is connected to, before a byte is sent; a
   name that resolves once to a public address and then to a private one (DNS rebinding)
-  cannot lead the request elsewhere. Every call opens its own connection for that reason.
+  cannot lead the request elsewhere.
+- Connections are kept alive and reused, as any client does: a reused connection was
+  checked when it connected and still goes to that address. Each call's deadline learns
+  of every socket the call reads or writes, new or reused, through the network layer
+  itself (`_GuardedBackend`), so it can shut the one in use.
 """
 
 from __future__ import annotations
 
+import contextvars
 import ipaddress
 import json
 import socket
+import ssl
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
+import httpcore
 import httpx
 
 from webhook_app.errors import WebhookAppError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 KEEP_BYTES = 1024
+KEEPALIVE_CONNECTIONS = 32
+"""Idle connections a client keeps open (one client per route, shared by a worker's threads)."""
+KEEPALIVE_SECONDS = 5.0
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
@@ -96,34 +106,32 @@ def is_global_address(address: Address) -> bool:
 
 
 class _Guard:
-    """One call's deadline and address check, fed by httpcore's trace events."""
+    """One call's deadline and address check, told of each socket by `_GuardedBackend`."""
 
     def __init__(self, seconds: float, address_allowed: Callable[[Address], bool] | None) -> None:
         self.address_allowed = address_allowed
         self.expired = False
-        self.host = "?"
-        self._sockets: list[socket.socket] = []
+        self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
         self._timer.start()
 
-    def trace(self, event: str, info: dict[str, Any]) -> None:
-        if event == "connection.connect_tcp.started":
-            self.host = str(info.get("host", "?"))
-        if event not in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
-            return
-        sock = info["return_value"].get_extra_info("socket")  # TLS takes over the TCP socket's descriptor
-        with self._lock:
-            self._sockets.append(sock)
-            if self.expired:
-                _shut(sock)
-        if self.address_allowed is None or event != "connection.connect_tcp.complete":
+    def connected(self, sock: socket.socket, host: str) -> None:
+        """A new connection: refused (and shut) unless its peer's address is allowed."""
+        if self.address_allowed is None:
             return
         peer = ipaddress.ip_address(sock.getpeername()[0].split("%", 1)[0])
         if not self.address_allowed(peer):
             _shut(sock)
-            raise BlockedAddress(f"refused to connect to {self.host} ({peer}): not a public address")
+            raise BlockedAddress(f"refused to connect to {host} ({peer}): not a public address")
+
+    def using(self, sock: socket.socket) -> None:
+        """The call reads or writes `sock`: the deadline shuts it when it passes."""
+        with self._lock:
+            self._sockets.add(sock)
+            if self.expired:
+                _shut(sock)
 
     def _expire(self) -> None:
         with self._lock:
@@ -133,6 +141,93 @@ class _Guard:
 
     def cancel(self) -> None:
         self._timer.cancel()
+
+
+_GUARD: contextvars.ContextVar[_Guard | None] = contextvars.ContextVar("outbound_guard", default=None)
+"""The guard of the call running in this thread (httpx's sync client does its I/O in the caller's thread)."""
+
+
+class _GuardedStream(httpcore.NetworkStream):
+    """A connection's stream that tells the running call's guard it is in use."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+        self._socket: socket.socket = inner.get_extra_info("socket")  # TLS keeps the TCP socket's descriptor
+
+    def _in_use(self) -> None:
+        guard = _GUARD.get()
+        if guard is not None:
+            guard.using(self._socket)
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        self._in_use()
+        return self._inner.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._in_use()
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        self._in_use()
+        return _GuardedStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _GuardedBackend(httpcore.NetworkBackend):
+    """httpcore's own backend, whose new connections are checked by the running call's guard
+    before a byte is sent, and whose streams report their use to it."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[Any] | None = None,
+    ) -> httpcore.NetworkStream:
+        stream = _GuardedStream(self._inner.connect_tcp(host, port, timeout, local_address, socket_options))
+        guard = _GUARD.get()
+        if guard is not None:
+            try:
+                guard.connected(stream.get_extra_info("socket"), host)
+            except BlockedAddress:
+                stream.close()
+                raise
+            guard.using(stream.get_extra_info("socket"))
+        return stream
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
+    ) -> httpcore.NetworkStream:
+        raise BlockedAddress("outbound calls go over TCP only")
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class _Transport(httpx.HTTPTransport):
+    """httpx's transport on `_GuardedBackend`, keeping up to `keep` connections alive."""
+
+    def __init__(self, keep: int) -> None:
+        super().__init__(trust_env=True)
+        # trust_env: the system trust store, or SSL_CERT_FILE / SSL_CERT_DIR for private CAs.
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(trust_env=True),
+            max_connections=100,
+            max_keepalive_connections=keep,
+            keepalive_expiry=KEEPALIVE_SECONDS,
+            network_backend=_GuardedBackend(),
+        )
 
 
 def _shut(sock: socket.socket) -> None:
@@ -181,12 +276,11 @@ class Outbound:
         self.timeout_seconds = timeout_seconds
         self.address_allowed = address_allowed
         self.max_bytes = max_bytes
-        # trust_env: the system trust store, or SSL_CERT_FILE / SSL_CERT_DIR for private CAs.
         self.http = httpx.Client(
             timeout=timeout_seconds,
             follow_redirects=False,
-            trust_env=True,
-            limits=httpx.Limits(max_keepalive_connections=0),
+            trust_env=False,  # no proxy from the environment: every call goes through the guard
+            transport=_Transport(keep=KEEPALIVE_CONNECTIONS),
             headers={"Accept-Encoding": "identity"},
         )
 
@@ -197,8 +291,9 @@ class Outbound:
         """The answer; `OutboundTimeout`, `BlockedAddress`, `AnswerTooLarge`, or httpx's
         `TransportError` for a target that cannot be reached."""
         guard = _Guard(self.timeout_seconds, self.address_allowed)
+        token = _GUARD.set(guard)
         try:
-            with self.http.stream(method, url, extensions={"trace": guard.trace}, **kwargs) as response:
+            with self.http.stream(method, url, **kwargs) as response:
                 content, complete = self._read(response)
                 return Answer(response.status_code, response.headers, content, complete)
         except httpx.HTTPError as exc:
@@ -207,6 +302,7 @@ class Outbound:
             raise
         finally:
             guard.cancel()
+            _GUARD.reset(token)
 
     def _read(self, response: httpx.Response) -> tuple[bytes, bool]:
         limit = KEEP_BYTES if self.max_bytes is None else self.max_bytes

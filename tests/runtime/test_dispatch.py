@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from tests.conftest import deliver_due, load_fixture, succeed, wait_until
 from tests.sink import Reply, Sink
@@ -17,11 +18,14 @@ from webhook_app.model import signals
 from webhook_app.model.events import Event
 from webhook_app.model.retry import RetryPolicy
 from webhook_app.model.routes import Route
+from webhook_app.model.states import AttemptOutcome
 from webhook_app.plugins.handler import Handler
 from webhook_app.providers.resemble import callbacks as resemble
-from webhook_app.runtime.dispatch import Dispatcher
+from webhook_app.runtime.dispatch import Dispatcher, _result
 from webhook_app.runtime.worker import Worker
 from webhook_app.store import NewReceipt, Store
+from webhook_app.store.deliveries import DeliveryStore, Outcome
+from webhook_app.store.records import RoutePolicy
 from webhook_app.usecases.ingest import record_events
 
 START = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -321,3 +325,68 @@ def test_sink_errors_map_to_retry_and_dead(store: Store, sink: Sink) -> None:
     deliver_due(d)
     assert only_delivery(store, event_id)["status"] == "dead"
     assert [r.json()["id"] for r in sink.requests] == [event_id, event_id]
+
+
+def test_a_batch_of_outcomes_the_database_refuses_records_none_and_then_each_alone(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outcomes are written together: a batch that fails part-way leaves no attempt and keeps every
+    lease (its deliveries are tried again when they expire); the dispatcher then records the
+    others alone, so one refused attempt does not cost the rest their records."""
+    clock = FakeClock()
+    route = Route(name="r", handler="x")
+    event_ids = [ingest(store, (route,), clock) for _ in range(4)]
+    d = dispatcher(store, (route,), {"r": Scripted()}, clock)
+    claims = store.deliveries.claim_due_deliveries(
+        worker=d.worker_id, now=clock.now(), limit=10, lease=d.lease
+    )
+    outcomes = [
+        Outcome(c, _result(AttemptOutcome.SUCCEEDED, clock.now(), clock.now()), RoutePolicy()) for c in claims
+    ]
+    refused = claims[2].id
+    real_move_on = DeliveryStore._move_on
+
+    def refusing(conn: Any, batch: Any, worker: str) -> set[str]:
+        moved = real_move_on(conn, batch, worker)  # the batch's attempts are inserted by now
+        if any(o.claim.id == refused for o in batch):
+            raise OperationalError("UPDATE deliveries", {}, Exception("the database refused"))
+        return moved
+
+    monkeypatch.setattr(DeliveryStore, "_move_on", staticmethod(refusing))
+    with pytest.raises(OperationalError):
+        store.deliveries.record_attempts(outcomes, worker=d.worker_id, plan=lambda _: [])
+    assert all(store.reads.deliveries_of(e)[0]["attempts"] == [] for e in event_ids), "none half-recorded"
+
+    answers = d._write_outcomes(outcomes)
+    assert [isinstance(a, OperationalError) for a in answers] == [False, False, True, False]
+    recorded = {c.id: store.reads.deliveries_of(c.event_id)[0] for c in claims}
+    assert [recorded[c.id]["status"] for c in claims] == ["succeeded", "succeeded", "pending", "succeeded"]
+    assert [len(recorded[c.id]["attempts"]) for c in claims] == [1, 1, 0, 1]
+    d.close()
+
+
+def test_outcomes_finishing_together_share_one_transaction(store: Store) -> None:
+    clock = FakeClock()
+    route = Route(name="r", handler="x")
+    gate = threading.Barrier(4)
+
+    class Together(Handler):
+        def handle(self, event: Event) -> None:
+            gate.wait(10)  # all four finish at once
+
+    for _ in range(4):
+        ingest(store, (route,), clock)
+    d = dispatcher(store, (route,), {"r": Together({})}, clock, concurrency=4)
+    batches: list[int] = []
+    real = store.deliveries.record_attempts
+
+    def counted(outcomes: Any, **kw: Any) -> Any:
+        batches.append(len(outcomes))
+        return real(outcomes, **kw)
+
+    store.deliveries.record_attempts = counted  # type: ignore[method-assign]
+    assert d.run_once() == 4
+    d.wait_for_running()
+    assert sum(batches) == 4 and len(batches) < 4, f"batches of {batches}"
+    assert store.reads.delivery_status_counts() == {"succeeded": 4}
+    d.close()

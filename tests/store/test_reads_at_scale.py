@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.conftest import postgres_schema, wait_until
 from tests.processes import Process, environment, sink_routes_config
@@ -15,11 +16,12 @@ from tests.sink import Sink
 from webhook_app.model.events import Event, EventData, EventType
 from webhook_app.model.routes import Route
 from webhook_app.store import NewReceipt, Store, migrate
+from webhook_app.store.tables import attempts
 from webhook_app.usecases.ingest import record_events
 
 pytestmark = pytest.mark.slow  # real processes, a browser or a drill
 
-EVENTS = 2000
+EVENTS = 800
 WORKERS = 4
 CONCURRENCY = 8
 ROUTES = (
@@ -30,7 +32,7 @@ ROUTES = (
 
 @pytest.fixture
 def loaded() -> Iterator[tuple[str, Store]]:
-    """A PostgreSQL schema holding 2,000 events, each with a pending delivery for routes a and b."""
+    """A PostgreSQL schema holding 800 events, each with a pending delivery for routes a and b."""
     with postgres_schema() as url:
         store = Store.from_url(url)
         migrate.upgrade(store.engine)
@@ -110,3 +112,11 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_repeats_only_its_in_flight_
     assert duplicates <= CONCURRENCY, (
         f"{duplicates} repeats; only the killed worker's {CONCURRENCY} leases may repeat"
     )
+    with store.reading() as conn:  # outcomes are written in batches: a killed one left nothing half-done
+        per_delivery = conn.execute(
+            sa.select(attempts.c.delivery_id, attempts.c.number, attempts.c.outcome)
+        ).all()
+    numbers = Counter((row.delivery_id, row.number) for row in per_delivery)
+    assert max(numbers.values()) == 1, "no attempt recorded twice"
+    succeeded = Counter(row.delivery_id for row in per_delivery if row.outcome == "succeeded")
+    assert len(succeeded) == EVENTS * 2 and set(succeeded.values()) == {1}, "each delivery's success once"

@@ -23,6 +23,26 @@ from webhook_app.store.tables import attempt_counts, attempts, event_counts, eve
 
 SETTLE = timedelta(seconds=5)
 BATCH = 2000
+
+_CHANGED = (
+    "status",
+    "last_event_type",
+    "last_event_at",
+    "last_seq",
+    "name",
+    "kind",
+    "test",
+    "events",
+    "first_seen_at",
+)
+_UPDATE_VOICE = (
+    voices.update()
+    .where(
+        voices.c.provider == sa.bindparam("new_provider"), voices.c.voice_id == sa.bindparam("new_voice_id")
+    )
+    .values({name: sa.bindparam(f"new_{name}") for name in _CHANGED})
+)
+"""A voice's row brought up to date: run once for every voice of a batch that was known."""
 DURATION_BOUNDS_MS = (10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000)
 """Upper bounds of the duration histogram; slower attempts count under `inf`."""
 
@@ -103,32 +123,44 @@ class RollupStore:
         names = {(row.provider, row.voice_id): row.voice_name for row in rows if row.voice_name}
         kinds = {(row.provider, row.voice_id): row.resource_kind for row in rows if row.resource_kind}
         real = {(row.provider, row.voice_id) for row in rows if row.test not in (True, 1, "true")}
+        added, changed = [], []
         for key, row in latest.items():
-            values = {"status": row.status, "last_event_type": row.type, "last_event_at": row.occurred_at,
-                      "last_seq": row.seq}  # fmt: skip
-            values |= {"name": names[key]} if key in names else {}
-            values |= {"kind": kinds[key]} if key in kinds else {}
-            if key in real:
-                values["test"] = False  # a real event makes it a real voice, for good
+            values = {
+                "provider": key[0],
+                "voice_id": key[1],
+                "status": row.status,
+                "last_event_type": row.type,
+                "last_event_at": row.occurred_at,
+                "last_seq": row.seq,
+            }
             if key in known:
                 before = known[key]
-                conn.execute(
-                    voices.update()
-                    .where(voices.c.provider == key[0], voices.c.voice_id == key[1])
-                    .values(
-                        **values,
-                        events=before.events + seen[key],
-                        first_seen_at=min(before.first_seen_at, first[key]),
-                    )
+                changed.append(
+                    values
+                    | {
+                        "name": names.get(key, before.name),
+                        "kind": kinds.get(key, before.kind),
+                        "test": before.test and key not in real,  # a real event makes it real for good
+                        "events": before.events + seen[key],
+                        "first_seen_at": min(before.first_seen_at, first[key]),
+                    }
                 )
             else:
-                new = {
-                    "provider": key[0],
-                    "voice_id": key[1],
-                    "first_seen_at": first[key],
-                    "events": seen[key],
-                }
-                conn.execute(voices.insert().values(**new, **(values | {"test": key not in real})))
+                added.append(
+                    values
+                    | {
+                        "name": names.get(key),
+                        "kind": kinds.get(key),
+                        "test": key not in real,
+                        "events": seen[key],
+                        "first_seen_at": first[key],
+                    }
+                )
+        # Many voices a batch: one statement each way, executed for every row (executemany).
+        if added:
+            conn.execute(voices.insert(), added)
+        if changed:
+            conn.execute(_UPDATE_VOICE, [{f"new_{k}": v for k, v in row.items()} for row in changed])
 
     def _attempts(self, conn: sa.Connection, after: int, settled: datetime, batch: int) -> int:
         rows = conn.execute(
