@@ -153,3 +153,17 @@ def trickle(base: str, request: bytes, every: float, answers: list[tuple[float, 
         except OSError as exc:
             answer = repr(exc).encode()
     answers.append((time.monotonic() - started, answer))
+
+
+@contextmanager
+def emptied(redis_url: str) -> Iterator[None]:
+    """The benchmark's own Redis database, empty before a recipe runs and after."""
+    import redis  # only the recipes' benchmarks need it (the `bench` extra)
+
+    connection = redis.Redis.from_url(redis_url)
+    connection.flushdb()
+    try:
+        yield
+    finally:
+        connection.flushdb()
+        connection.close()

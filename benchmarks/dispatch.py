@@ -35,11 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import (  # noqa: E402
     POSTGRES_URL,
+    emptied,
     free_port,
     postgres_schema,
     start,
@@ -223,17 +223,6 @@ def recipe_workers(target: str, workers: int, env: dict[str, str]) -> list[subpr
     rq = [sys.executable, "-m", "rq.cli", "worker", "--worker-class", "rq.SimpleWorker", "--url",
           env["RECIPE_REDIS_URL"], "--logging_level", "WARNING", "deliveries"]  # fmt: skip
     return [start(rq, env, here) for _ in range(workers)]
-
-
-@contextmanager
-def emptied(redis_url: str) -> Iterator[None]:
-    connection = redis.Redis.from_url(redis_url)
-    connection.flushdb()
-    try:
-        yield
-    finally:
-        connection.flushdb()
-        connection.close()
 
 
 def latency(target: str, rate: float, seconds: float, base: str, redis_url: str) -> dict[str, float]:

@@ -38,19 +38,18 @@ import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import redis
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import (  # noqa: E402
     POSTGRES_URL,
     cpu_of,
+    emptied,
     free_port,
     machine_ticks,
     named,
@@ -122,18 +121,6 @@ def measure(
         flush=True,
     )
     return result, cost
-
-
-@contextmanager
-def emptied(redis_url: str) -> Iterator[None]:
-    """The benchmark's own Redis database, empty before a recipe runs and after (nothing consumes it)."""
-    connection = redis.Redis.from_url(redis_url)
-    connection.flushdb()
-    try:
-        yield
-    finally:
-        connection.flushdb()
-        connection.close()
 
 
 @dataclass

@@ -31,7 +31,7 @@ from webhook_app.model.states import AttemptOutcome
 from webhook_app.plugins.handler import Delivered, Handler
 from webhook_app.runtime.wakeup import LISTENING_FALLBACK_SECONDS, Wakeup
 from webhook_app.runtime.worker import Job, new_worker_id
-from webhook_app.store import ClaimedDelivery, PlannedDelivery, Store
+from webhook_app.store import ClaimedDelivery, Store
 from webhook_app.store.deliveries import Outcome, RecordedAttempt
 from webhook_app.store.group_commit import GroupCommit
 from webhook_app.store.records import AttemptResult, RoutePolicy
@@ -230,7 +230,8 @@ class Dispatcher(Job):
     def _write_outcomes(self, outcomes: Sequence[Outcome]) -> list[RecordedAttempt | Exception]:
         """One transaction for the batch; if it fails, each alone, so one attempt the database
         refuses does not take the others' records with it."""
-        plan = partial(_plan, routes=tuple(self.routes.values()))
+        routes = tuple(self.routes.values())
+        plan = partial(plan_deliveries, routes=routes)
         record = partial(self.store.deliveries.record_attempts, worker=self.worker_id, plan=plan)
         try:
             return list(record(outcomes))
@@ -358,10 +359,6 @@ class Dispatcher(Job):
         if event.type.is_ops:
             logger.error("no ops event is raised about an ops event's dead delivery", extra=context)
         self._announce(signals.delivery_dead, claim, event, error)
-
-
-def _plan(raised: Sequence[Event], routes: tuple[Route, ...]) -> list[PlannedDelivery]:
-    return plan_deliveries(raised, routes)
 
 
 def policies_of(routes: Iterable[Route]) -> dict[str, RoutePolicy]:

@@ -49,12 +49,8 @@ def require(role: Role) -> Callable[[F], F]:
     return guard
 
 
-def current_principal() -> Principal:
-    """Who is asking: the key of this API request, or of the signed-in page's session."""
-    principal: Principal = g.principal
-    return principal
-
-
 def current_actor() -> str:
-    """The name the audit log keeps for who is asking."""
-    return current_principal().name
+    """Who is asking, as the audit log keeps it: the name of this API request's key, or of the
+    key the signed-in page's session is bound to."""
+    principal: Principal = g.principal
+    return principal.name

@@ -46,8 +46,7 @@ def key_create() -> str:
         request.form.get("name", ""), request.form.get("role", ""), by=current_actor(), now=ctx.clock.now()
     )
     made = {"name": stored.name, "role": stored.role, "key": key}
-    page = render_template("ui/keys.html", keys=ctx.keyring.listed(), roles=values(Role), made=made)
-    return page
+    return render_template("ui/keys.html", keys=ctx.keyring.listed(), roles=values(Role), made=made)
 
 
 @bp.post("/keys/<name>/revoke")
