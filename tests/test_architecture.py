@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 from tools import import_graph
@@ -90,3 +91,15 @@ def test_no_module_over_400_lines_and_no_function_over_60() -> None:
                 if length > 60:
                     too_long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name}: {length} lines")
     assert too_long == []
+
+
+def test_the_repository_keeps_no_secret_an_instance_makes() -> None:
+    """Was: a running instance's sealing key (`webhook_app.secret_key`) was committed, so every
+    clone sealed route secrets with the same, public key."""
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    made = {"webhook_app.secret_key", "webhook_app.tokens.json"}
+    assert made & {Path(name).name for name in tracked} == set()
+    ignored = (REPO / ".gitignore").read_text().split()
+    assert made <= set(ignored), "and git is told to leave them out"
