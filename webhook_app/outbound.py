@@ -2,8 +2,9 @@
 
 - Time: httpx's timeouts apply to each read, so a target that sends a byte a second kept
   an attempt alive for ever, and with every dispatch slot held so, other routes starved.
-  Here one deadline covers connect, send and receive: when it passes, a timer shuts the
-  connection's socket down, which ends any read in progress.
+  Here one deadline covers connect, send and receive: when it passes, an alarm
+  (`alarms.py`, one thread for all of them) shuts the connection's socket down, which ends
+  any read in progress.
 - Size: only the start of an answer is read (what an attempt record keeps), the rest is
   dropped unread; a caller that needs the whole answer (a polled provider) sets a maximum, and a
   longer answer is refused. Answers are asked for uncompressed, so no small answer can
@@ -34,6 +35,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from webhook_app import alarms
 from webhook_app.errors import WebhookAppError
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -113,9 +115,7 @@ class _Guard:
         self.expired = False
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-        self._timer.start()
+        self._alarm = alarms.after(seconds, self._expire)
 
     def connected(self, sock: socket.socket, host: str) -> None:
         """A new connection: refused (and shut) unless its peer's address is allowed."""
@@ -140,7 +140,7 @@ class _Guard:
                 _shut(sock)
 
     def cancel(self) -> None:
-        self._timer.cancel()
+        self._alarm.cancel()
 
 
 _GUARD: contextvars.ContextVar[_Guard | None] = contextvars.ContextVar("outbound_guard", default=None)
@@ -241,16 +241,17 @@ class Deadline:
 
     def __init__(self, seconds: float, current_socket: Callable[[], socket.socket | None]) -> None:
         self.expired = False
+        self.seconds = seconds
         self._current_socket = current_socket
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
+        self._alarm: alarms.Alarm | None = None
 
     def __enter__(self) -> Deadline:
-        self._timer.start()
+        self._alarm = alarms.after(self.seconds, self._expire)
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._timer.cancel()
+        if self._alarm is not None:
+            self._alarm.cancel()
 
     def _expire(self) -> None:
         self.expired = True

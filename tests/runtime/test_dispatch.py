@@ -390,3 +390,100 @@ def test_outcomes_finishing_together_share_one_transaction(store: Store) -> None
     assert sum(batches) == 4 and len(batches) < 4, f"batches of {batches}"
     assert store.reads.delivery_status_counts() == {"succeeded": 4}
     d.close()
+
+
+class Gated(Handler):
+    """Waits for `gate` on every event; counts its calls."""
+
+    def __init__(self) -> None:
+        super().__init__({})
+        self.gate = threading.Event()
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def handle(self, event: Event) -> None:
+        with self._lock:
+            self.calls += 1
+        self.gate.wait(10)
+
+
+def _queued(store: Store, count: int) -> tuple[Route, ...]:
+    routes = (Route(name="r", handler="x"),)
+    for _ in range(count):
+        ingest(store, routes, FakeClock(datetime.now(UTC)))
+    return routes
+
+
+def _claimed_by_another(store: Store) -> int:
+    found = store.deliveries.claim_due_deliveries(
+        worker="other", now=datetime.now(UTC), limit=100, lease=timedelta(seconds=30)
+    )
+    return len(found)
+
+
+def test_a_worker_claims_ahead_of_its_threads_and_keeps_those_leases(store: Store) -> None:
+    routes, handler = _queued(store, 6), Gated()
+    d = Dispatcher(store, routes, {"r": handler}, lease_seconds=0.6, concurrency=2)
+    d.start()
+    try:
+        assert d.run_once() == 4, "two for the threads, two claimed ahead"
+        assert d.run_once() == 0, "nothing more is claimed while some wait for a thread"
+        time.sleep(0.9)  # past the first lease: the keeper has extended all four
+        assert _claimed_by_another(store) == 2
+    finally:
+        handler.gate.set()
+        d.finish()  # gives back the two no thread started
+        d.close()
+    assert handler.calls == 2
+    assert store.reads.delivery_status_counts() == {"succeeded": 2, "pending": 4}
+
+
+def test_deliveries_claimed_ahead_are_given_back_when_every_thread_is_held(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two slow handlers hold both threads: the two claimed ahead go to another worker, and this
+    one claims no more than its free threads meanwhile."""
+    monkeypatch.setattr("webhook_app.runtime.in_hand.CLAIMED_AHEAD_WAIT", 0.1)
+    routes, handler = _queued(store, 6), Gated()
+    d = Dispatcher(store, routes, {"r": handler}, lease_seconds=30, concurrency=2)
+    try:
+        assert d.run_once() == 4
+        time.sleep(0.2)
+        assert d.run_once() == 0
+        assert _claimed_by_another(store) == 4, "the two given back and the two never claimed"
+        handler.gate.set()
+        d.wait_for_running()
+        assert handler.calls == 2, "the two given back never ran here"
+        _queued(store, 4)
+        assert d.run_once() == 2, "no claiming ahead for a while after giving back"
+    finally:
+        handler.gate.set()
+        d.finish()
+        d.close()
+
+
+def test_a_stopping_worker_gives_back_what_no_thread_has_started(store: Store) -> None:
+    routes, handler = _queued(store, 3), Gated()
+    d = Dispatcher(store, routes, {"r": handler}, lease_seconds=30, concurrency=1)
+    assert d.run_once() == 2
+    threading.Timer(0.3, handler.gate.set).start()
+    d.finish()  # returns once the one running has been recorded
+    d.close()
+    assert handler.calls == 1
+    assert store.reads.delivery_status_counts() == {"succeeded": 1, "pending": 2}
+    assert _claimed_by_another(store) == 2, "the one given back is due at once, with the one never claimed"
+
+
+def test_a_delivery_claimed_ahead_is_not_attempted_once_its_route_paused(store: Store) -> None:
+    """The first failure pauses the route: the second delivery, claimed with it, waits unattempted."""
+    clock = FakeClock(datetime.now(UTC))
+    route = Route(name="r", handler="x", pause_after_failures=1, probe_seconds=60)
+    both = {ingest(store, (route,), clock), ingest(store, (route,), clock)}
+    handler = Scripted(RetryableError("down"), RetryableError("down"))
+    d = dispatcher(store, (route,), {"r": handler}, clock, concurrency=1)
+    assert deliver_due(d) == 2
+    (tried,) = [event.id for event in handler.seen]
+    assert store.route_health.route_states()["r"]["state"] == "paused"
+    waiting = only_delivery(store, (both - {tried}).pop())
+    assert waiting["status"] == "pending" and waiting["attempts"] == []
+    d.close()

@@ -279,4 +279,5 @@ def test_callbacks_do_not_wait_behind_admins_listing_large_events(database_url: 
     """Was: listings built whole 1 MiB events on the loop that serves callbacks (6.8-16 s waits)."""
     result = admin_reads_during_callbacks(database_url, tmp_path, events=30, admins=4, seconds=4)
     assert result.counts["admin reads"] > 8, result.line()
-    assert result.counts["callback p99 ms"] < 500, result.line()
+    # Under a parallel test run the machine is shared: a bound far under the waits it guards against.
+    assert result.counts["callback p99 ms"] < 1500, result.line()

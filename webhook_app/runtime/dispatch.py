@@ -2,19 +2,21 @@
 
 Delivery is at-least-once per route: a delivery is leased, not removed, so a worker that
 dies mid-delivery leaves it to be claimed again once the lease expires. A live worker
-extends the leases of the handlers it is still running every third of the lease, so a
-handler slower than the lease is not started a second time elsewhere. Routes are
-isolated: each delivery is its own row with its own schedule, and slow handlers only
-occupy one of `concurrency` threads.
+extends the leases of the deliveries it holds every third of the lease, so a handler slower
+than the lease is not started a second time elsewhere. Routes are isolated: each delivery
+is its own row with its own schedule, and slow handlers only occupy one of `concurrency`
+threads.
+
+A worker claims ahead of its threads (`in_hand.py`); those not started when it stops are
+given back.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -25,10 +27,11 @@ from webhook_app.config.plugins import build_handlers
 from webhook_app.errors import ConfigError, HandlerError, PermanentError, RetryableError
 from webhook_app.model import signals
 from webhook_app.model.clock import Clock, SystemClock
-from webhook_app.model.events import Event
+from webhook_app.model.events import Event, EventType
 from webhook_app.model.routes import Route
 from webhook_app.model.states import AttemptOutcome
 from webhook_app.plugins.handler import Delivered, Handler
+from webhook_app.runtime.in_hand import InHand
 from webhook_app.runtime.wakeup import LISTENING_FALLBACK_SECONDS, Wakeup
 from webhook_app.runtime.worker import Job, new_worker_id
 from webhook_app.store import ClaimedDelivery, Store
@@ -42,28 +45,6 @@ logger = logging.getLogger(__name__)
 
 PROBE_LOOK_INTERVAL = timedelta(seconds=1)
 """How often a dispatcher looks for paused routes whose probe is due (`probe_seconds` ≥ 1)."""
-
-
-class _Running:
-    """The deliveries whose handlers are running now: the leases to keep."""
-
-    def __init__(self) -> None:
-        self._ids: set[str] = set()
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def handling(self, delivery_id: str) -> Iterator[None]:
-        with self._lock:
-            self._ids.add(delivery_id)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._ids.discard(delivery_id)
-
-    def ids(self) -> set[str]:
-        with self._lock:
-            return set(self._ids)
 
 
 ROUTES_LOOK_SECONDS = 1.0
@@ -104,8 +85,7 @@ class Dispatcher(Job):
         self.poll_interval = poll_interval
         if wakeup is not None:
             self.wakeup = wakeup
-        self._running = _Running()
-        self._futures: set[Future[None]] = set()
+        self._in_hand = InHand(concurrency)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="deliver")
         self._outcomes: GroupCommit[Outcome, RecordedAttempt] = GroupCommit(self._write_outcomes)
         self._drained = threading.Event()  # leases are kept until the last handler returns
@@ -120,9 +100,10 @@ class Dispatcher(Job):
         self._keeper.start()
 
     def run_once(self) -> int:
-        """Claim as many due deliveries as there are free threads and start them."""
-        self._futures = {future for future in self._futures if not future.done()}
-        free = self._free_after_round = self.concurrency - len(self._futures)
+        """Claim due deliveries as `InHand` has room for, and hand them to the threads."""
+        free = self._free_after_round = self._in_hand.room()
+        if self._in_hand.overdue():
+            self._give_back(self._in_hand.unstarted(slow=True))
         if free <= 0:
             return 0
         self._follow_routes()
@@ -142,10 +123,11 @@ class Dispatcher(Job):
             probes=look_for_probes,
             skip=self.broken,
         )
+        claimed_at = self._in_hand.claimed()
         for claim in claims:
-            future = self._pool.submit(self.deliver, claim)
+            future = self._pool.submit(self.deliver, claim, claimed_at)
             future.add_done_callback(lambda _: self.wakeup.set())  # a thread is free again
-            self._futures.add(future)
+            self._in_hand.add(future, claim.id)
         self._free_after_round = free - len(claims)
         return len(claims)
 
@@ -168,30 +150,43 @@ class Dispatcher(Job):
         return min(longest, max(0.01, (min(due) - now).total_seconds()))
 
     def wait_for_running(self) -> None:
-        """Until the handlers started so far have returned and their outcomes are recorded."""
-        wait(self._futures)
+        """Until the deliveries claimed so far are done and their outcomes recorded."""
+        self._in_hand.wait()
 
     def finish(self) -> None:
-        """Wait for the handlers running now, keeping their leases meanwhile."""
+        """Give back the deliveries no thread has started, and wait for those running now,
+        keeping their leases meanwhile."""
+        self._give_back(self._in_hand.unstarted())
         self.wait_for_running()
         self._drained.set()
         if self._keeper.is_alive():
             self._keeper.join()
 
+    def _give_back(self, ids: Sequence[str]) -> None:
+        """Release deliveries unattempted: due at once, to any worker."""
+        if not ids:
+            return
+        try:
+            self.store.deliveries.release(ids)
+        except Exception as exc:  # their leases expire: another worker takes them then
+            logger.warning("cannot give back %d deliveries: %s", len(ids), exc)
+            return
+        logger.info("gave back %d deliveries not started", len(ids))
+
     def _keep_leases(self) -> None:
-        """Every third of the lease, extend the leases of the handlers still running."""
+        """Every third of the lease, extend the leases of the deliveries still in hand."""
         while not self._drained.wait(self.lease.total_seconds() / 3):
-            running = self._running.ids()
+            in_hand = self._in_hand.ids()
             try:
                 held = self.store.deliveries.extend_delivery_leases(
-                    sorted(running), worker=self.worker_id, until=self.clock.now() + self.lease
+                    sorted(in_hand), worker=self.worker_id, until=self.clock.now() + self.lease
                 )
             except Exception as exc:  # the next round tries again; the lease has two more thirds
-                logger.warning("cannot extend the leases of %d running deliveries: %s", len(running), exc)
+                logger.warning("cannot extend the leases of %d deliveries in hand: %s", len(in_hand), exc)
                 continue
-            for lost in (running - held) & self._running.ids():
+            for lost in (in_hand - held) & self._in_hand.ids():
                 logger.warning(
-                    "lost the lease of delivery %s while its handler runs: another worker may deliver it too",
+                    "lost the lease of delivery %s while in hand: another worker may deliver it too",
                     lost,
                     extra={"delivery_id": lost},
                 )
@@ -251,14 +246,20 @@ class Dispatcher(Job):
         for handler in [*self.handlers.values(), *self._retired]:
             handler.close()
 
-    def deliver(self, claim: ClaimedDelivery) -> None:
-        """Run one delivery and record its outcome; never raises."""
+    def deliver(self, claim: ClaimedDelivery, claimed_at: float) -> None:
+        """Run one delivery and record its outcome; never raises. One whose route this worker
+        paused since it was claimed (at monotonic `claimed_at`) is given back unattempted."""
         context = {"delivery_id": claim.id, "event_id": claim.event_id, "route": claim.route}
         try:
-            self._deliver(claim, context)
+            if not claim.probe and self._in_hand.was_paused_since(claim.route, claimed_at):
+                self._give_back([claim.id])
+            else:
+                self._deliver(claim, context)
         except Exception:
             # The lease will expire and the delivery will be tried again: nothing is lost.
             logger.exception("could not record the outcome of delivery %s", claim.id, extra=context)
+        finally:
+            self._in_hand.done(claim.id)
 
     def _deliver(self, claim: ClaimedDelivery, context: dict[str, str]) -> None:
         started = self.clock.now()
@@ -273,8 +274,7 @@ class Dispatcher(Job):
             self._dead(claim, event, started, f"route '{claim.route}' is no longer configured", None, context)
             return
         try:
-            with self._running.handling(claim.id):
-                answer = handler.handle(event)
+            answer = handler.handle(event)
         except PermanentError as exc:
             self._dead(claim, event, started, f"permanent error: {exc}", exc, context)
         except RetryableError as exc:
@@ -304,6 +304,8 @@ class Dispatcher(Job):
             Outcome(claim, result, self.policies.get(claim.route, RoutePolicy()))
         )
         for raised in recorded.raised:
+            if raised.type == EventType.OPS_ROUTE_PAUSED:
+                self._in_hand.route_paused(claim.route)
             logger.warning(
                 "%s: %s", raised.type, raised.subject, extra={"event_id": raised.id, "route": claim.route}
             )
