@@ -487,3 +487,20 @@ def test_a_delivery_claimed_ahead_is_not_attempted_once_its_route_paused(store: 
     waiting = only_delivery(store, (both - {tried}).pop())
     assert waiting["status"] == "pending" and waiting["attempts"] == []
     d.close()
+
+
+@pytest.mark.parametrize(("due", "woken"), [(1, False), (2, True)])
+def test_a_finished_delivery_wakes_its_worker_only_when_the_last_claim_may_have_left_some(
+    store: Store, due: int, woken: bool
+) -> None:
+    """Was: every finished delivery woke the worker for a claim, which found nothing when the
+    claim before it had taken all that was due (a round trip per delivery at low load)."""
+    clock = FakeClock()
+    route = Route(name="r", handler="x")
+    for _ in range(due):
+        ingest(store, (route,), clock)
+    d = dispatcher(store, (route,), {"r": Scripted()}, clock, concurrency=1)  # room for two
+    d.wakeup.wait(0)
+    assert deliver_due(d) == due
+    assert d.wakeup.wait(0) is woken
+    d.close()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -32,6 +32,7 @@ from webhook_app.model.routes import Route
 from webhook_app.model.states import AttemptOutcome
 from webhook_app.plugins.handler import Delivered, Handler
 from webhook_app.runtime.in_hand import InHand
+from webhook_app.runtime.schedule import Schedule
 from webhook_app.runtime.wakeup import LISTENING_FALLBACK_SECONDS, Wakeup
 from webhook_app.runtime.worker import Job, new_worker_id
 from webhook_app.store import ClaimedDelivery, Store
@@ -86,15 +87,20 @@ class Dispatcher(Job):
         if wakeup is not None:
             self.wakeup = wakeup
         self._in_hand = InHand(concurrency)
+        self._more_due = False
+        """Whether deliveries may be due that this worker did not claim for want of room."""
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="deliver")
         self._outcomes: GroupCommit[Outcome, RecordedAttempt] = GroupCommit(self._write_outcomes)
         self._drained = threading.Event()  # leases are kept until the last handler returns
-        self._keeper = threading.Thread(target=self._keep_leases, name="lease-keeper", daemon=True)
+        extend = partial(self.store.deliveries.extend_delivery_leases, worker=self.worker_id)
+        keep = partial(self._in_hand.keep_leases, extend, self.lease, self.clock, self._drained)
+        self._keeper = threading.Thread(target=keep, name="lease-keeper", daemon=True)
         self._retired: list[Handler] = []
         self._free_after_round = 0
         self.policies = policies_of(routes)
         self._routes_known = False
         self._probes_looked_for_at = datetime.min.replace(tzinfo=UTC)
+        self._schedule = Schedule(store)
 
     def start(self) -> None:
         self._keeper.start()
@@ -105,6 +111,7 @@ class Dispatcher(Job):
         if self._in_hand.overdue():
             self._give_back(self._in_hand.unstarted(slow=True))
         if free <= 0:
+            self._more_due = True  # maybe woken for work there was no room for: look when a thread frees
             return 0
         self._follow_routes()
         if not self._routes_known:
@@ -124,12 +131,20 @@ class Dispatcher(Job):
             skip=self.broken,
         )
         claimed_at = self._in_hand.claimed()
+        self._more_due = len(claims) == free
         for claim in claims:
             future = self._pool.submit(self.deliver, claim, claimed_at)
-            future.add_done_callback(lambda _: self.wakeup.set())  # a thread is free again
+            future.add_done_callback(self._thread_freed)
             self._in_hand.add(future, claim.id)
         self._free_after_round = free - len(claims)
         return len(claims)
+
+    def _thread_freed(self, _: Future[None]) -> None:
+        """Claim again at once if the last claim left some due (it took as many as it asked
+        for); else the next is claimed when a commit adds one (a claim per finished delivery
+        found nothing but cost a round trip)."""
+        if self._more_due:
+            self.wakeup.set()
 
     def idle_seconds(self, claimed: int) -> float:
         """Until woken (a notification, a free thread), the next scheduled retry, or the
@@ -137,17 +152,13 @@ class Dispatcher(Job):
         if self._free_after_round <= 0 or not self.wakeup.listening:
             return self.poll_interval
         now = self.clock.now()
-        moments = [
-            self.store.deliveries.next_delivery_due_at(now),
-            self.store.route_health.next_route_slot_at(),
-        ]
-        due = [moment for moment in moments if moment is not None]
+        due = self._schedule.next_due(now)
         # A route change wakes the worker too, but it may come while the routes read a moment
         # ago are still taken as current: look again within a second.
         longest = LISTENING_FALLBACK_SECONDS if self.follow is None else ROUTES_LOOK_SECONDS
-        if not due:
+        if due is None:
             return longest
-        return min(longest, max(0.01, (min(due) - now).total_seconds()))
+        return min(longest, max(0.01, (due - now).total_seconds()))
 
     def wait_for_running(self) -> None:
         """Until the deliveries claimed so far are done and their outcomes recorded."""
@@ -172,24 +183,6 @@ class Dispatcher(Job):
             logger.warning("cannot give back %d deliveries: %s", len(ids), exc)
             return
         logger.info("gave back %d deliveries not started", len(ids))
-
-    def _keep_leases(self) -> None:
-        """Every third of the lease, extend the leases of the deliveries still in hand."""
-        while not self._drained.wait(self.lease.total_seconds() / 3):
-            in_hand = self._in_hand.ids()
-            try:
-                held = self.store.deliveries.extend_delivery_leases(
-                    sorted(in_hand), worker=self.worker_id, until=self.clock.now() + self.lease
-                )
-            except Exception as exc:  # the next round tries again; the lease has two more thirds
-                logger.warning("cannot extend the leases of %d deliveries in hand: %s", len(in_hand), exc)
-                continue
-            for lost in (in_hand - held) & self._in_hand.ids():
-                logger.warning(
-                    "lost the lease of delivery %s while in hand: another worker may deliver it too",
-                    lost,
-                    extra={"delivery_id": lost},
-                )
 
     def _follow_routes(self) -> None:
         """Deliver with the database's routes as they are now: read again once they changed."""
@@ -336,6 +329,7 @@ class Dispatcher(Job):
         retry_after = exc.retry_after if isinstance(exc, RetryableError) else None
         delay = route.retry.next_delay(failed_attempts, retry_after=retry_after)
         retry_at = finished + timedelta(seconds=delay)
+        self._schedule.scheduled(retry_at)
         self._record(claim, _result(AttemptOutcome.FAILED, started, finished, error, exc, retry_at))
         logger.warning(
             "delivery to %s failed (attempt %d), retrying in %.1fs: %s",

@@ -12,9 +12,16 @@ worker paused after claiming it.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, wait
+from datetime import timedelta
+
+from webhook_app.model.clock import Clock
+
+logger = logging.getLogger(__name__)
 
 CLAIMED_AHEAD_WAIT = 1.0
 """Seconds a delivery claimed ahead may wait for a thread before it is given back."""
@@ -68,6 +75,29 @@ class InHand:
         """The deliveries whose leases to keep."""
         with self._lock:
             return set(self._ids)
+
+    def keep_leases(
+        self,
+        extend: Callable[..., set[str]],
+        lease: timedelta,
+        clock: Clock,
+        drained: threading.Event,
+    ) -> None:
+        """Every third of the lease until `drained`, extend the leases of the deliveries in
+        hand: `extend(ids, until=)` returns those the worker still held."""
+        while not drained.wait(lease.total_seconds() / 3):
+            in_hand = self.ids()
+            try:
+                held = extend(sorted(in_hand), until=clock.now() + lease)
+            except Exception as exc:  # the next round tries again; the lease has two more thirds
+                logger.warning("cannot extend the leases of %d deliveries in hand: %s", len(in_hand), exc)
+                continue
+            for lost in (in_hand - held) & self.ids():
+                logger.warning(
+                    "lost the lease of delivery %s while in hand: another worker may deliver it too",
+                    lost,
+                    extra={"delivery_id": lost},
+                )
 
     def unstarted(self, *, slow: bool = False) -> list[str]:
         """The deliveries no thread has started, taken out of hand (to be given back). `slow`:

@@ -58,6 +58,19 @@ class Database:
         with self.engine.connect() as conn, conn.begin():
             yield conn
 
+    @contextmanager
+    def alone(self, *, writes: bool) -> Iterator[sa.Connection]:
+        """A connection for one statement, which is atomic by itself. On PostgreSQL it runs
+        in autocommit: no BEGIN and no COMMIT, one round trip where a transaction takes three
+        (a worker's claim and its idle look at the schedule, several a second each). On
+        SQLite, in-process, the usual transaction."""
+        if self.engine.dialect.name != "postgresql":
+            with self.writing() if writes else self.reading() as conn:
+                yield conn
+            return
+        with self.engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
+
     @staticmethod
     def read_all(conn: sa.Connection, query: sa.Executable) -> list[sa.Row[Any]]:
         """Every row of a read that may take a while (a listing's page), run where it does not

@@ -6,28 +6,25 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import sqlalchemy as sa
 
-import webhook_app.store.resolution as resolution
 import webhook_app.store.route_health as route_health
 from webhook_app.model.events import Event
 from webhook_app.model.route_health import delivery_dead
 from webhook_app.model.states import AttemptOutcome, DeliveryStatus, PauseReason, RouteState
 from webhook_app.model.text import made_storable
-from webhook_app.store.audit import Audit
 from webhook_app.store.database import Database
 from webhook_app.store.ingest import insert_events
-from webhook_app.store.lease_queue import LeaseQueue
+from webhook_app.store.lease_queue import Claimer, LeaseQueue
 from webhook_app.store.records import (
     RESPONSE_CHARS,
     AttemptResult,
     ClaimedDelivery,
     PlannedDelivery,
     RoutePolicy,
-    delivery_row,
 )
 from webhook_app.store.tables import DUE_STATUSES, attempts, deliveries, events, route_states
 from webhook_app.store.work_signal import notify_work
@@ -56,6 +53,21 @@ _ROUTE_HEALTHY = deliveries.c.route.not_in(
 ).label("healthy")
 """Whether the delivery's route was active with no failure in a row, read with the claim
 itself (both subqueries are uncorrelated: the database reads `route_states` once a claim)."""
+_DOCUMENT = (
+    sa.select(events.c.document)
+    .where(events.c.id == deliveries.c.event_id)
+    .scalar_subquery()
+    .label("document")
+)
+"""The delivery's event, returned by the claim itself."""
+_CLAIMED = (
+    deliveries.c.id,
+    deliveries.c.event_id,
+    deliveries.c.route,
+    deliveries.c.attempts,
+    _ROUTE_HEALTHY,
+    _DOCUMENT,
+)
 
 
 def _probe(policies: Mapping[str, RoutePolicy], route: str) -> float:
@@ -64,6 +76,32 @@ def _probe(policies: Mapping[str, RoutePolicy], route: str) -> float:
 
 
 DELIVERY_QUEUE = LeaseQueue(deliveries, deliveries.c.next_attempt_at, deliveries.c.status.in_(DUE_STATUSES))
+
+
+@lru_cache(maxsize=8)
+def _plain_claim(held: tuple[str, ...]) -> Claimer:
+    """The claim of the deliveries of active routes but those `held` (rate-limited, or not
+    deliverable by this worker), built once for each set of them."""
+    where = ~_ROUTE_PAUSED & deliveries.c.route.not_in(held) if held else ~_ROUTE_PAUSED
+    return DELIVERY_QUEUE.claimer(_CLAIMED, where, also=("updated_at",))
+
+
+_SUCCEEDED = (
+    deliveries.update()
+    .where(
+        deliveries.c.id.in_(sa.bindparam("ids", expanding=True)),
+        deliveries.c.locked_by == sa.bindparam("worker", type_=deliveries.c.locked_by.type),
+    )
+    .values(
+        **LeaseQueue.RELEASED,
+        status=DeliveryStatus.SUCCEEDED.value,
+        attempts=deliveries.c.attempts + 1,
+        last_error=None,
+        updated_at=sa.bindparam("finished", type_=deliveries.c.updated_at.type),
+    )
+    .returning(deliveries.c.id)
+)
+"""Successes still held by the worker, moved on together (built once: the worker's most run write)."""
 
 
 @dataclass(frozen=True)
@@ -121,41 +159,33 @@ class DeliveryStore:
         workers never take the same one. Deliveries of the routes in `skip` (this worker cannot
         deliver to them) wait."""
         policies = policies or {}
-        c = deliveries.c
         limited = sorted(name for name, policy in policies.items() if policy.send_interval)
-        with self.db.writing() as conn:
-            claim = partial(
-                DELIVERY_QUEUE.claim,
-                conn,
-                worker=worker,
-                now=now,
-                lease=lease,
-                returning=(c.id, c.event_id, c.route, c.attempts, _ROUTE_HEALTHY),
-                also={"updated_at": now},
-            )
-            held = sorted({*limited, *skip})  # claimed one per slot below, or not at all
-            where = ~_ROUTE_PAUSED & c.route.not_in(held) if held else ~_ROUTE_PAUSED
-            claimed = [(row, False) for row in claim(limit=limit, where=where)]
-            if probes:
-                claimed += self._claim_probes(conn, claim, now, limit - len(claimed), policies)
-            if limited and len(claimed) < limit:
-                claimed += self._claim_slots(conn, claim, now, limit - len(claimed), policies, limited)
-            if not claimed:
-                return []
-            documents = dict(
-                conn.execute(
-                    sa.select(events.c.id, events.c.document).where(
-                        events.c.id.in_({row.event_id for row, _ in claimed})
-                    )
-                ).all()
-            )
+        claim = partial(
+            DELIVERY_QUEUE.claim,
+            worker=worker,
+            now=now,
+            lease=lease,
+            returning=_CLAIMED,
+            also={"updated_at": now},
+        )
+        plain = _plain_claim(tuple(sorted({*limited, *skip})))  # those routes: per slot below, or not at all
+        with self.db.alone(writes=True) as conn:  # the common claim: one statement
+            rows = plain(conn, worker=worker, now=now, limit=limit, lease=lease, updated_at=now)
+            claimed = [(row, False) for row in rows]
+        if (probes or limited) and len(claimed) < limit:
+            with self.db.writing() as conn:
+                taking = partial(claim, conn)
+                if probes:
+                    claimed += self._claim_probes(conn, taking, now, limit - len(claimed), policies)
+                if limited and len(claimed) < limit:
+                    claimed += self._claim_slots(conn, taking, now, limit - len(claimed), policies, limited)
         return [
             ClaimedDelivery(
                 row.id,
                 row.event_id,
                 row.route,
                 row.attempts,
-                documents[row.event_id],
+                row.document,
                 probe=probe,
                 route_healthy=row.healthy is None or bool(row.healthy),
             )
@@ -236,7 +266,7 @@ class DeliveryStore:
 
     def next_delivery_due_at(self, after: datetime) -> datetime | None:
         """When the earliest scheduled retry falls due, so an idle worker can sleep until then."""
-        with self.db.reading() as conn:
+        with self.db.alone(writes=False) as conn:
             return DELIVERY_QUEUE.next_due_at(conn, after)
 
     def record_attempt(
@@ -291,16 +321,12 @@ class DeliveryStore:
         succeeded = [o for o in outcomes if o.result.outcome == AttemptOutcome.SUCCEEDED]
         if succeeded:
             done = conn.execute(
-                deliveries.update()
-                .where(deliveries.c.id.in_([o.claim.id for o in succeeded]), deliveries.c.locked_by == worker)
-                .values(
-                    **LeaseQueue.RELEASED,
-                    status=DeliveryStatus.SUCCEEDED.value,
-                    attempts=deliveries.c.attempts + 1,
-                    last_error=None,
-                    updated_at=max(o.result.finished_at for o in succeeded),
-                )
-                .returning(deliveries.c.id)
+                _SUCCEEDED,
+                {
+                    "ids": [o.claim.id for o in succeeded],
+                    "worker": worker,
+                    "finished": max(o.result.finished_at for o in succeeded),
+                },
             )
             held.update(done.scalars())
         for o in outcomes:
@@ -347,53 +373,3 @@ class DeliveryStore:
             )
             raised += [dead] if dead is not None else []
         return raised
-
-    def add_deliveries(
-        self, planned: Sequence[PlannedDelivery], *, now: datetime, audit: Audit
-    ) -> list[str | None]:
-        """New pending deliveries (replays), their ids in the order planned; earlier deliveries and
-        their attempts stay as they were.
-
-        A delivery is replayed at most once (a unique index on `replay_of`): a replay of one
-        that another replay already took up is skipped, and its id is None, however many
-        presses race. `audit` counts what was queued, in the same transaction."""
-        ids: list[str | None] = []
-        if not planned:
-            return ids
-        with self.db.writing() as conn:
-            for p in planned:
-                row = delivery_row(p, now)
-                if p.replay_of is None:
-                    conn.execute(deliveries.insert().values(row))
-                    ids.append(str(row["id"]))
-                else:
-                    added = conn.execute(
-                        self.db.insert_ignoring_conflict(deliveries, row).returning(deliveries.c.id)
-                    ).scalar()
-                    ids.append(added)
-            if any(ids):
-                notify_work(conn)
-                audit.write(conn, counts={"queued": sum(1 for added in ids if added)})
-        return ids
-
-    def deliveries_to_retry(
-        self, *, status: str, route: str | None = None, since: datetime | None = None
-    ) -> list[PlannedDelivery]:
-        """Deliveries in `status` that no replay has taken up yet, as replays to plan, oldest first."""
-        replay = deliveries.alias("replay")
-        query = (
-            sa.select(deliveries.c.id, deliveries.c.event_id, deliveries.c.route)
-            .where(
-                deliveries.c.status == status,
-                ~sa.exists().where(replay.c.replay_of == deliveries.c.id),
-                ~resolution.resolved(),  # a later delivery of the event to the route succeeded
-            )
-            .order_by(deliveries.c.created_at, deliveries.c.id)
-        )
-        if route is not None:
-            query = query.where(deliveries.c.route == route)
-        if since is not None:
-            query = query.where(deliveries.c.updated_at >= since)
-        with self.db.reading() as conn:
-            rows = conn.execute(query).all()
-        return [PlannedDelivery(event_id=r.event_id, route=r.route, replay_of=r.id) for r in rows]

@@ -6,6 +6,7 @@ import fcntl
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from functools import partial
@@ -52,11 +53,38 @@ def create_engine(url: str | sa.URL, *, sqlite_synchronous: str = "NORMAL", **op
     """The one place engines are made, so every connection gets the settings below."""
     if sa.engine.make_url(url).get_backend_name() == "sqlite":
         return _sqlite_engine(url, synchronous=sqlite_synchronous, **options)
-    # pre_ping replaces connections that died in an outage; connect_timeout keeps a request
-    # from hanging on a database that does not answer (it gets a 503 instead).
-    options.setdefault("pool_pre_ping", True)
+    # connect_timeout keeps a request from hanging on a database that does not answer (it
+    # gets a 503 instead).
     options.setdefault("connect_args", dict(POSTGRES_CONNECT_ARGS))
-    return sa.create_engine(postgres_url(url), **options)
+    engine = sa.create_engine(postgres_url(url), **options)
+    _ping_when_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE_SECONDS = 1.0
+"""A pooled connection unused this long is pinged before it is handed out again."""
+_CHECKED_IN_AT = "webhook_app.checked_in_at"
+
+
+def _ping_when_idle(engine: sa.Engine) -> None:
+    """SQLAlchemy's `pool_pre_ping`, for connections idle a while only: a ping replaces a
+    connection that died in an outage, and costs a round trip, which a busy worker paid on
+    every claim and every record. A connection back in the pool less than a second ago was
+    alive then; if the server went away since, its next statement fails as an outage does
+    (a 503, a worker's round retried) and the pool replaces every connection made before."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN_AT] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if time.monotonic() - record.info.get(_CHECKED_IN_AT, 0.0) < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool makes a new connection and tries that
+            raise sa.exc.DisconnectionError(f"a pooled connection is dead: {exc}") from exc
 
 
 def postgres_url(url: str | sa.URL) -> sa.URL:

@@ -200,7 +200,7 @@ class RouteHealthStore:
 
     def next_route_slot_at(self) -> datetime | None:
         """The earliest moment a rate-limited route may send again or a paused one is probed."""
-        with self.db.reading() as conn:
+        with self.db.alone(writes=False) as conn:
             send, probe = conn.execute(
                 sa.select(sa.func.min(route_states.c.next_send_at), sa.func.min(route_states.c.next_probe_at))
             ).one()

@@ -1,7 +1,8 @@
 """The store: the database, and one object per aggregate holding that aggregate's named queries.
 
 - `ingest`: receipts, events and their deliveries recorded together (one dedupe policy);
-- `deliveries`: the delivery queue (leases, attempts, retries, replays);
+- `deliveries`: the delivery queue (leases, attempts, retries);
+- `replays`: deliveries added again (replays and bulk retries), each at most once;
 - `route_health`: each route's state (paused, probed, rate-limited) and recent attempts;
 - `reads`: what the API, pages, CLI and `/metrics` read;
 - `rollups`: voices, events per hour and attempts per hour, kept by a worker job;
@@ -23,6 +24,7 @@ from webhook_app.store.deliveries import DeliveryStore
 from webhook_app.store.ingest import IngestStore
 from webhook_app.store.keys import KeyStore
 from webhook_app.store.reads import ReadModels
+from webhook_app.store.replays import ReplayStore
 from webhook_app.store.retention import Retention
 from webhook_app.store.rollups import RollupStore
 from webhook_app.store.route_health import RouteHealthStore
@@ -36,6 +38,7 @@ class Store(Database):
         super().__init__(engine)
         self.ingest = IngestStore(self)
         self.deliveries = DeliveryStore(self)
+        self.replays = ReplayStore(self)
         self.route_health = RouteHealthStore(self)
         self.rollups = RollupStore(self)
         self.reads = ReadModels(self)

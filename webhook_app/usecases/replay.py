@@ -59,7 +59,7 @@ def replay_event(
         if p.route not in waiting  # a replay of this event waits there already: a second press adds none
     ]
     audit = Audit(by, "event.replay", event_id, now, {"routes": sorted({p.route for p in planned})})
-    ids = store.deliveries.add_deliveries(planned, now=now, audit=audit)
+    ids = store.replays.add_deliveries(planned, now=now, audit=audit)
     created = [
         {"id": delivery_id, "route": p.route, "status": "pending", "replay_of": p.replay_of}
         for delivery_id, p in zip(ids, planned, strict=True)
@@ -83,7 +83,7 @@ def plan_retry(
 ) -> list[PlannedDelivery]:
     """A replay of each delivery in `status` (of `route`, last changed since `since`) not
     replayed yet; `RoutesGone` when some of them belong to routes not `known` any more."""
-    planned = store.deliveries.deliveries_to_retry(status=status, route=route, since=since)
+    planned = store.replays.deliveries_to_retry(status=status, route=route, since=since)
     unknown = sorted({p.route for p in planned} - set(known))
     if unknown:
         raise RoutesGone(
@@ -112,7 +112,7 @@ def queue_retry(
     queued = 0
     for start in range(0, len(planned), RETRY_BATCH):
         chunk = planned[start : start + RETRY_BATCH]
-        added = store.deliveries.add_deliveries(chunk, now=now, audit=audit)
+        added = store.replays.add_deliveries(chunk, now=now, audit=audit)
         queued += sum(1 for delivery_id in added if delivery_id)
         progress(len(chunk))
     return queued
