@@ -64,6 +64,36 @@ def test_work_in_another_schema_of_the_same_database_wakes_nobody_here() -> None
         other.dispose()
 
 
+def test_one_postgresql_worker_listens_and_another_takes_over_when_it_is_gone() -> None:
+    """Was: every worker listened, so each commit woke them all and all but one claimed nothing."""
+    with postgres_schema() as url:
+        engine = sa.create_engine(url)
+        first_stop, second_stop = threading.Event(), threading.Event()
+        first, second = Wakeup(), Wakeup()
+        first_thread = first.listen(engine, first_stop)
+        wait_until(lambda: first.listening, timeout=10)
+        second.listen(engine, second_stop)
+        try:
+            time.sleep(1.5)  # the second has asked at least once
+            assert not second.listening, "one listener per database; the other polls"
+            second.wait(0.1)
+            with engine.begin() as conn:
+                notify_work(conn)
+            assert not second.wait(0.5), "a worker that does not listen is not woken"
+            first_stop.set()
+            assert first_thread is not None
+            first_thread.join(5)
+            wait_until(lambda: second.listening, timeout=5)
+            second.wait(0.2)  # its catch-up wake-up
+            with engine.begin() as conn:
+                notify_work(conn)
+            assert second.wait(5), "the new listener is woken by a commit"
+        finally:
+            first_stop.set()
+            second_stop.set()
+            engine.dispose()
+
+
 def test_a_sqlite_commit_that_adds_work_wakes_its_worker_once_committed(tmp_path: Path) -> None:
     """Was: nothing to listen to on SQLite, so a delivery waited for the worker's poll (0.5 s)."""
     engine = create_engine(f"sqlite:///{tmp_path / 'x.db'}")

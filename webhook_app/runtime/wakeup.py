@@ -1,7 +1,12 @@
-"""Waking workers when work is committed: LISTEN/NOTIFY on PostgreSQL, a local datagram on SQLite.
+"""Waking a worker when work is committed: LISTEN/NOTIFY on PostgreSQL, a local datagram on SQLite.
 
 Writers call `notify_work(conn)` inside their transaction; PostgreSQL delivers the
-notification only at commit, so a woken worker always finds the rows. On SQLite (one host,
+notification only at commit, so a woken worker always finds the rows. One worker per
+database listens (it holds a session advisory lock; the others ask every second and take
+over when it is gone), and the others poll every `poll_interval`: when every worker listened,
+each commit woke them all, and all but one claimed nothing, which took more of the
+machine than the deliveries did (benchmarks/RESULTS.md). A woken worker that claims a full
+batch claims again as its threads free, so a burst is not left to the poll. On SQLite (one host,
 the embedded default) the worker listens on a Unix datagram socket named after the database
 file (Linux's abstract namespace: no file to clean up), and a commit that added work sends
 one byte to it after the commit, so the worker finds the rows at once instead of at its next
@@ -25,6 +30,8 @@ from webhook_app.store.work_signal import CHANNEL_SQL, local_address
 logger = logging.getLogger(__name__)
 
 LISTENING_FALLBACK_SECONDS = 5.0
+LISTENER_LOOK_SECONDS = 1.0
+"""How often a worker that does not listen asks whether it may (PostgreSQL)."""
 
 
 class Wakeup(job.Wakeup):
@@ -82,9 +89,11 @@ class Wakeup(job.Wakeup):
             try:
                 with psycopg.connect(autocommit=True, **params) as conn:
                     (channel,) = conn.execute(f"SELECT {CHANNEL_SQL}").fetchone()  # type: ignore[misc]
+                    backoff = 1.0
+                    while not stop.is_set() and not _listener_lock(conn, channel):
+                        stop.wait(LISTENER_LOOK_SECONDS)  # another worker listens: this one polls
                     conn.execute(f'LISTEN "{channel}"')  # letters, digits and "_" only
                     self.listening = True
-                    backoff = 1.0
                     self.set()  # catch up on whatever was committed while not listening
                     while not stop.is_set():
                         for _ in conn.notifies(timeout=1.0, stop_after=1):
@@ -96,3 +105,10 @@ class Wakeup(job.Wakeup):
                 stop.wait(backoff)
                 backoff = min(backoff * 2, 30.0)
         self.listening = False
+
+
+def _listener_lock(conn: Any, channel: str) -> bool:
+    """Whether this session now holds the database's one listener lock (released when the
+    session ends: a worker that dies hands it on within `LISTENER_LOOK_SECONDS`)."""
+    row = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"listener:{channel}",)).fetchone()
+    return bool(row[0])
