@@ -90,9 +90,14 @@ class Wakeup(job.Wakeup):
                 with psycopg.connect(autocommit=True, **params) as conn:
                     (channel,) = conn.execute(f"SELECT {CHANNEL_SQL}").fetchone()  # type: ignore[misc]
                     backoff = 1.0
-                    while not stop.is_set() and not _listener_lock(conn, channel):
-                        stop.wait(LISTENER_LOOK_SECONDS)  # another worker listens: this one polls
+                    if not _listener_lock(conn, channel):
+                        logger.info("another worker listens for work on this database; polling")
+                        while not stop.wait(LISTENER_LOOK_SECONDS) and not _listener_lock(conn, channel):
+                            pass
+                        if stop.is_set():
+                            break
                     conn.execute(f'LISTEN "{channel}"')  # letters, digits and "_" only
+                    logger.info("listening for work on this database")
                     self.listening = True
                     self.set()  # catch up on whatever was committed while not listening
                     while not stop.is_set():
