@@ -382,6 +382,7 @@ def test_outcomes_finishing_together_share_one_transaction(store: Store) -> None
 
     def counted(outcomes: Any, **kw: Any) -> Any:
         batches.append(len(outcomes))
+        time.sleep(0.1)  # a write that takes a while, as under load: the others queue behind it
         return real(outcomes, **kw)
 
     store.deliveries.record_attempts = counted  # type: ignore[method-assign]

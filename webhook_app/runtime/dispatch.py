@@ -37,7 +37,7 @@ from webhook_app.runtime.wakeup import LISTENING_FALLBACK_SECONDS, Wakeup
 from webhook_app.runtime.worker import Job, new_worker_id
 from webhook_app.store import ClaimedDelivery, Store
 from webhook_app.store.deliveries import Outcome, RecordedAttempt
-from webhook_app.store.group_commit import GroupCommit
+from webhook_app.store.group_commit import GroupCommit, each_alone_if_refused
 from webhook_app.store.records import AttemptResult, RoutePolicy
 from webhook_app.usecases.ingest import plan_deliveries
 from webhook_app.usecases.route_book import LiveRoutes
@@ -218,21 +218,9 @@ class Dispatcher(Job):
     def _write_outcomes(self, outcomes: Sequence[Outcome]) -> list[RecordedAttempt | Exception]:
         """One transaction for the batch; if it fails, each alone, so one attempt the database
         refuses does not take the others' records with it."""
-        routes = tuple(self.routes.values())
-        plan = partial(plan_deliveries, routes=routes)
+        plan = partial(plan_deliveries, routes=tuple(self.routes.values()))
         record = partial(self.store.deliveries.record_attempts, worker=self.worker_id, plan=plan)
-        try:
-            return list(record(outcomes))
-        except SQLAlchemyError:
-            if len(outcomes) == 1:
-                raise
-        alone: list[RecordedAttempt | Exception] = []
-        for outcome in outcomes:
-            try:
-                alone += record([outcome])
-            except SQLAlchemyError as exc:
-                alone.append(exc)
-        return alone
+        return each_alone_if_refused(record, outcomes, refused=(SQLAlchemyError,))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -160,21 +160,16 @@ class DeliveryStore:
         deliver to them) wait."""
         policies = policies or {}
         limited = sorted(name for name, policy in policies.items() if policy.send_interval)
-        claim = partial(
-            DELIVERY_QUEUE.claim,
-            worker=worker,
-            now=now,
-            lease=lease,
-            returning=_CLAIMED,
-            also={"updated_at": now},
-        )
         plain = _plain_claim(tuple(sorted({*limited, *skip})))  # those routes: per slot below, or not at all
         with self.db.alone(writes=True) as conn:  # the common claim: one statement
             rows = plain(conn, worker=worker, now=now, limit=limit, lease=lease, updated_at=now)
             claimed = [(row, False) for row in rows]
         if (probes or limited) and len(claimed) < limit:
             with self.db.writing() as conn:
-                taking = partial(claim, conn)
+                taking = partial(
+                    DELIVERY_QUEUE.claim, conn, worker=worker, now=now, lease=lease, returning=_CLAIMED,
+                    also={"updated_at": now},
+                )  # fmt: skip
                 if probes:
                     claimed += self._claim_probes(conn, taking, now, limit - len(claimed), policies)
                 if limited and len(claimed) < limit:

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 from webhook_app.store.blocking import off_the_event_loop
 from webhook_app.store.engine import create_engine
-from webhook_app.store.group_commit import GroupCommit
+from webhook_app.store.group_commit import GroupCommit, each_alone_if_refused
 from webhook_app.store.tables import deliveries, events, receipts
 from webhook_app.store.work_signal import CHANNEL_SQL, local_address, poke
 
@@ -138,7 +138,11 @@ class FastPath:
             )
             self._event = _SQLiteInsert(dialect, events, _EVENT_COLUMNS)
             self._delivery = _SQLiteInsert(dialect, deliveries, _DELIVERY_COLUMNS)
-        self._batches = GroupCommit(partial(_one_at_a_time_if_refused, write))
+        # If the database refuses a batch's data, each callback on its own, so one it refuses
+        # fails alone. An outage fails the batch: retrying would only wait longer.
+        self._batches = GroupCommit(
+            partial(each_alone_if_refused, write, refused=(sa.exc.IntegrityError, sa.exc.DataError))
+        )
 
     def record(self, receipt: Row, event_rows: list[Row], delivery_rows: list[Row]) -> bool:
         return self._batches.submit(self._prepare(receipt, event_rows, delivery_rows))
@@ -213,25 +217,6 @@ def _postgres_rows(receipt: Row, event_rows: list[Row], delivery_rows: list[Row]
         [_json_row(row, _EVENT_COLUMNS) for row in event_rows],
         [_json_row(row, _DELIVERY_COLUMNS) for row in delivery_rows],
     )
-
-
-def _one_at_a_time_if_refused(
-    write: Callable[[Sequence[NewCallback]], list[bool]], batch: Sequence[NewCallback]
-) -> Sequence[bool | Exception]:
-    """The batch in one transaction; if the database refuses its data, each callback on its own,
-    so one it refuses fails alone. An outage fails the batch: retrying would only wait longer."""
-    try:
-        return write(batch)
-    except (sa.exc.IntegrityError, sa.exc.DataError):
-        if len(batch) == 1:
-            raise
-    outcomes: list[bool | Exception] = []
-    for callback in batch:
-        try:
-            outcomes += write([callback])
-        except (sa.exc.IntegrityError, sa.exc.DataError) as refused:
-            outcomes.append(refused)
-    return outcomes
 
 
 def _json_row(row: Row, columns: Sequence[str]) -> Row:

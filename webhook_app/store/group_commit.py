@@ -115,3 +115,25 @@ class GroupCommit(Generic[Item, Result]):
             self._queue[0].ready.set()
         else:
             self._leading = False
+
+
+def each_alone_if_refused(
+    write: Callable[[Sequence[Item]], Sequence[Result]],
+    batch: Sequence[Item],
+    refused: tuple[type[Exception], ...],
+) -> list[Result | Exception]:
+    """A `write` for `GroupCommit`: the batch in one transaction; if the database refuses it
+    (one of `refused`), each item on its own, so one the database refuses fails alone and
+    the others are kept. A batch of one raises what it raised."""
+    try:
+        return list(write(batch))
+    except refused:
+        if len(batch) == 1:
+            raise
+    outcomes: list[Result | Exception] = []
+    for item in batch:
+        try:
+            outcomes += write([item])
+        except refused as exc:
+            outcomes.append(exc)
+    return outcomes
