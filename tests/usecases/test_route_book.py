@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
@@ -74,6 +75,19 @@ def test_a_route_the_config_file_would_refuse_is_refused_field_by_field(server: 
     assert unknown.status_code == 422 and unknown.json()["error"]["details"] == {"colour": ["unknown field."]}
     assert server.admin.post("/api/routes", content=b"[]").status_code == 400
     assert [i["name"] for i in server.admin.get("/api/routes").json()["items"]] == ["log"]
+
+
+@pytest.mark.parametrize("handler", [":Handler", ".relative:Handler", "\udab6\udc4a:X", "a\x00b:X"])
+def test_a_handler_path_python_cannot_import_is_refused_not_a_500(
+    server: Any, sink: Sink, handler: str
+) -> None:
+    """Was: an empty or relative module name raised ValueError / TypeError from importlib: a 500
+    (found by schemathesis with `:\udab6\udc4a…`)."""
+    # Escaped JSON: a lone surrogate travels as \\udab6, as schemathesis sent it.
+    body = json.dumps({**slack_route(sink), "handler": handler})
+    answer = server.admin.post("/api/routes", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "invalid_route"
 
 
 def test_a_change_needs_the_current_version_and_keeps_a_secret_left_out(server: Any, sink: Sink) -> None:

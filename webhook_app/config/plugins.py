@@ -40,7 +40,7 @@ def load_handler_class(reference: str) -> type[Handler]:
         module_name, _, attribute = reference.partition(":")
         try:
             target = getattr(importlib.import_module(module_name), attribute)
-        except (ImportError, AttributeError) as exc:
+        except (ImportError, AttributeError, ValueError, TypeError) as exc:  # also: empty, relative names
             raise ConfigError(f"cannot import handler '{reference}': {exc}") from None
     else:
         matches = [ep for ep in installed(ENTRY_POINT_GROUP, tuple(sys.path)) if ep.name == reference]
