@@ -26,7 +26,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 ROOTS = ("webhook_app", "handlers")
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("webhook_app.errors", "webhook_app.tokens", "webhook_app.alarms", "webhook_app.outbound", "webhook_app.model"),
+    (
+        "webhook_app.errors",
+        "webhook_app.tokens",
+        "webhook_app.alarms",
+        "webhook_app.outbound",
+        "webhook_app.model",
+    ),
     ("webhook_app.plugins",),
     ("webhook_app.config",),
     ("webhook_app.store",),
