@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy.exc import OperationalError
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from tests.conftest import deliver_due, load_fixture, succeed, wait_until
 from tests.sink import Reply, Sink
@@ -332,7 +334,9 @@ def test_a_batch_of_outcomes_the_database_refuses_records_none_and_then_each_alo
 ) -> None:
     """Outcomes are written together: a batch that fails part-way leaves no attempt and keeps every
     lease (its deliveries are tried again when they expire); the dispatcher then records the
-    others alone, so one refused attempt does not cost the rest their records."""
+    others alone, so one refused attempt does not cost the rest their records. Here the
+    transaction that also counts each attempt in its route's health (claimed while the route
+    had failures)."""
     clock = FakeClock()
     route = Route(name="r", handler="x")
     event_ids = [ingest(store, (route,), clock) for _ in range(4)]
@@ -340,6 +344,7 @@ def test_a_batch_of_outcomes_the_database_refuses_records_none_and_then_each_alo
     claims = store.deliveries.claim_due_deliveries(
         worker=d.worker_id, now=clock.now(), limit=10, lease=d.lease
     )
+    claims = [dataclasses.replace(c, route_healthy=False) for c in claims]
     outcomes = [
         Outcome(c, _result(AttemptOutcome.SUCCEEDED, clock.now(), clock.now()), RoutePolicy()) for c in claims
     ]
@@ -362,6 +367,63 @@ def test_a_batch_of_outcomes_the_database_refuses_records_none_and_then_each_alo
     recorded = {c.id: store.reads.deliveries_of(c.event_id)[0] for c in claims}
     assert [recorded[c.id]["status"] for c in claims] == ["succeeded", "succeeded", "pending", "succeeded"]
     assert [len(recorded[c.id]["attempts"]) for c in claims] == [1, 1, 0, 1]
+    d.close()
+
+
+def test_a_batch_of_successes_the_database_refuses_records_none_and_then_each_alone(store: Store) -> None:
+    """Successes of healthy routes, the common batch (one statement on PostgreSQL): one
+    attempt the database refuses (its delivery does not exist) leaves none of the batch
+    recorded, and the others are then recorded alone."""
+    clock = FakeClock()
+    route = Route(name="r", handler="x")
+    event_ids = [ingest(store, (route,), clock) for _ in range(4)]
+    d = dispatcher(store, (route,), {"r": Scripted()}, clock)
+    claims = store.deliveries.claim_due_deliveries(
+        worker=d.worker_id, now=clock.now(), limit=10, lease=d.lease
+    )
+    assert all(c.route_healthy for c in claims)
+    claims[2] = dataclasses.replace(claims[2], id="no-such-delivery")
+    outcomes = [
+        Outcome(c, _result(AttemptOutcome.SUCCEEDED, clock.now(), clock.now()), RoutePolicy()) for c in claims
+    ]
+    with pytest.raises(IntegrityError):
+        store.deliveries.record_attempts(outcomes, worker=d.worker_id, plan=lambda _: [])
+    assert all(store.reads.deliveries_of(e)[0]["attempts"] == [] for e in event_ids), "none half-recorded"
+
+    answers = d._write_outcomes(outcomes)
+    assert [isinstance(a, IntegrityError) for a in answers] == [False, False, True, False]
+    recorded = [store.reads.deliveries_of(c.event_id)[0] for c in claims]  # the refused one's event too
+    assert [r["status"] for r in recorded] == ["succeeded", "succeeded", "pending", "succeeded"]
+    assert [len(r["attempts"]) for r in recorded] == [1, 1, 0, 1]
+    d.close()
+
+
+def test_successes_are_recorded_in_one_statement_on_postgresql(store: Store) -> None:
+    """A batch of successes is one round trip on PostgreSQL (no BEGIN, no COMMIT) and keeps
+    every attempt; on SQLite, in-process, one transaction."""
+    clock = FakeClock()
+    route = Route(name="r", handler="x")
+    event_ids = [ingest(store, (route,), clock) for _ in range(3)]
+    d = dispatcher(store, (route,), {"r": Scripted()}, clock)
+    claims = store.deliveries.claim_due_deliveries(
+        worker=d.worker_id, now=clock.now(), limit=10, lease=d.lease
+    )
+    outcomes = [
+        Outcome(c, _result(AttemptOutcome.SUCCEEDED, clock.now(), clock.now()), RoutePolicy()) for c in claims
+    ]
+    statements: list[str] = []
+    commits: list[int] = []
+    sa.event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    sa.event.listen(store.engine, "commit", lambda *a: commits.append(1))
+    recorded = store.deliveries.record_attempts(outcomes, worker=d.worker_id, plan=lambda _: [])
+    assert [r.held for r in recorded] == [True] * 3
+    postgresql = store.engine.dialect.name == "postgresql"
+    # SQLite: BEGIN IMMEDIATE, the INSERT, the UPDATE, and the commit
+    assert (len(statements), len(commits)) == ((1, 0) if postgresql else (3, 1)), statements
+    for event_id in event_ids:
+        (delivery,) = store.reads.deliveries_of(event_id)
+        assert delivery["status"] == "succeeded"
+        assert [a["outcome"] for a in delivery["attempts"]] == ["succeeded"]
     d.close()
 
 

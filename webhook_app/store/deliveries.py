@@ -26,6 +26,7 @@ from webhook_app.store.records import (
     PlannedDelivery,
     RoutePolicy,
 )
+from webhook_app.store.successes import move_on_succeeded, record_successes
 from webhook_app.store.tables import DUE_STATUSES, attempts, deliveries, events, route_states
 from webhook_app.store.work_signal import notify_work
 
@@ -84,24 +85,6 @@ def _plain_claim(held: tuple[str, ...]) -> Claimer:
     deliverable by this worker), built once for each set of them."""
     where = ~_ROUTE_PAUSED & deliveries.c.route.not_in(held) if held else ~_ROUTE_PAUSED
     return DELIVERY_QUEUE.claimer(_CLAIMED, where, also=("updated_at",))
-
-
-_SUCCEEDED = (
-    deliveries.update()
-    .where(
-        deliveries.c.id.in_(sa.bindparam("ids", expanding=True)),
-        deliveries.c.locked_by == sa.bindparam("worker", type_=deliveries.c.locked_by.type),
-    )
-    .values(
-        **LeaseQueue.RELEASED,
-        status=DeliveryStatus.SUCCEEDED.value,
-        attempts=deliveries.c.attempts + 1,
-        last_error=None,
-        updated_at=sa.bindparam("finished", type_=deliveries.c.updated_at.type),
-    )
-    .returning(deliveries.c.id)
-)
-"""Successes still held by the worker, moved on together (built once: the worker's most run write)."""
 
 
 @dataclass(frozen=True)
@@ -297,8 +280,13 @@ class DeliveryStore:
         once never wait on each other in a circle."""
         if not outcomes:
             return []
+        rows = [_attempt_row(o.claim, o.result, worker) for o in outcomes]
+        if all(o.result.outcome == AttemptOutcome.SUCCEEDED and o.claim.route_healthy for o in outcomes):
+            held = record_successes(self.db, rows, worker)  # they change no route's health: nothing raised
+            if held is not None:
+                return [RecordedAttempt(held=o.claim.id in held, raised=[]) for o in outcomes]
         with self.db.writing() as conn:
-            conn.execute(attempts.insert(), [_attempt_row(o.claim, o.result, worker) for o in outcomes])
+            conn.execute(attempts.insert(), rows)
             held = self._move_on(conn, outcomes, worker)
             raised: dict[str, list[Event]] = {o.claim.id: [] for o in outcomes}
             for o in sorted(outcomes, key=lambda o: o.claim.route):
@@ -315,15 +303,8 @@ class DeliveryStore:
         held: set[str] = set()
         succeeded = [o for o in outcomes if o.result.outcome == AttemptOutcome.SUCCEEDED]
         if succeeded:
-            done = conn.execute(
-                _SUCCEEDED,
-                {
-                    "ids": [o.claim.id for o in succeeded],
-                    "worker": worker,
-                    "finished": max(o.result.finished_at for o in succeeded),
-                },
-            )
-            held.update(done.scalars())
+            finished = max(o.result.finished_at for o in succeeded)
+            held |= move_on_succeeded(conn, [o.claim.id for o in succeeded], worker, finished)
         for o in outcomes:
             if o.result.outcome == AttemptOutcome.SUCCEEDED:
                 continue

@@ -212,14 +212,14 @@ def _postgres_rows(receipt: Row, event_rows: list[Row], delivery_rows: list[Row]
     stores None) and the body as hex."""
     return NewCallback(
         receipt["id"],
-        _json_row(receipt, _RECEIPT_COLUMNS)
+        json_row(receipt, _RECEIPT_COLUMNS)
         | {"reason": json.dumps(receipt["reason"]), "body": receipt["body"].hex()},
-        [_json_row(row, _EVENT_COLUMNS) for row in event_rows],
-        [_json_row(row, _DELIVERY_COLUMNS) for row in delivery_rows],
+        [json_row(row, _EVENT_COLUMNS) for row in event_rows],
+        [json_row(row, _DELIVERY_COLUMNS) for row in delivery_rows],
     )
 
 
-def _json_row(row: Row, columns: Sequence[str]) -> Row:
+def json_row(row: Row, columns: Sequence[str]) -> Row:
     """A row for `jsonb_to_recordset`: times as RFC 3339 text (microseconds and offset kept)."""
     return {name: row[name].isoformat() if isinstance(row[name], datetime) else row[name] for name in columns}
 
