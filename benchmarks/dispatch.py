@@ -40,9 +40,13 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.common import (  # noqa: E402
     POSTGRES_URL,
+    cpu_of,
+    cpu_seconds,
     emptied,
     free_port,
+    named,
     postgres_schema,
+    process_tree,
     start,
     stop,
     wait_http,
@@ -138,7 +142,7 @@ def environment(url: str, folder: Path, sink: Sink) -> dict[str, str]:
     }
 
 
-def throughput(target: str, workers: int, count: int, base: str, redis_url: str) -> dict[str, float]:
+def throughput(target: str, workers: int, count: int, base: str, redis_url: str) -> dict[str, Any]:
     """Deliveries/s of one target with `workers` processes: `count` events queued first, then
     the workers started; the rate from the first arrival at the sink to the last."""
     folder = Path(tempfile.mkdtemp(prefix="webhook-app-dispatch-"))
@@ -151,24 +155,41 @@ def throughput(target: str, workers: int, count: int, base: str, redis_url: str)
                 seed(store, count)
                 store.dispose()
                 processes = [webhook_app(["worker"], environment(url, folder, sink)) for _ in range(workers)]
-                return _measured(sink, processes, count)
+                backend = "postgres" if target == "webhook-app, PostgreSQL" else ""
+                return _measured(sink, processes, count, backend)
         with emptied(redis_url):
             env = recipe_environment(redis_url, sink)
             enqueue(target, [_document(n) for n in range(count)], env)
-            return _measured(sink, recipe_workers(target, workers, env), count)
+            return _measured(sink, recipe_workers(target, workers, env), count, "redis-server")
     finally:
         sink.server.shutdown()
 
 
-def _measured(sink: Sink, processes: list[subprocess.Popen[bytes]], count: int) -> dict[str, float]:
+def _measured(
+    sink: Sink, processes: list[subprocess.Popen[bytes]], count: int, backend: str
+) -> dict[str, Any]:
+    """The rate, the arrivals, and the CPU each delivery cost from the first arrival to the
+    last: in the workers (with their children: Celery's pool), in the queue's server
+    (`backend`: PostgreSQL or Redis; SQLite's is in the workers) and in the sink (this process)."""
     try:
+        sink.wait_for(1, timeout=60)
+        workers = set().union(*(process_tree(process.pid) for process in processes))
+        queue = named(backend) if backend else set()
+        before = cpu_of(workers), cpu_of(queue), cpu_seconds(os.getpid())
         sink.wait_for(count, timeout=300)
+        after = cpu_of(workers), cpu_of(queue), cpu_seconds(os.getpid())
         time.sleep(0.5)  # a repeat, had there been one, would arrive now
     finally:
         for process in processes:
             stop(process)
     voices = [voice for _, _, voice in sink.arrivals]
-    return {"rate": sink.rate(count), "arrived": len(voices), "distinct": len(set(voices))}
+    spent = [1000 * (a - b) / (count - 1) for a, b in zip(after, before, strict=True)]
+    return {
+        "rate": sink.rate(count),
+        "arrived": len(voices),
+        "distinct": len(set(voices)),
+        "cpu_ms": {"workers": spent[0], "queue": spent[1], "sink": spent[2], "total": sum(spent)},
+    }
 
 
 @contextmanager
@@ -341,7 +362,12 @@ def main() -> None:
                 if measured["arrived"] == measured["distinct"] == args.events
                 else (f" ({measured['arrived']} arrivals, {measured['distinct']} distinct)")
             )
-            print(f"{target}, {workers} worker(s): {measured['rate']:.0f} deliveries/s{once}", flush=True)
+            cpu = measured["cpu_ms"]
+            print(
+                f"{target}, {workers} worker(s): {measured['rate']:.0f} deliveries/s{once}; CPU ms per"
+                f" delivery: workers {cpu['workers']:.2f}, queue {cpu['queue']:.2f}, sink {cpu['sink']:.2f}",
+                flush=True,
+            )
         measured = latency(target, args.latency_rate, args.latency_seconds, args.postgres, args.redis)
         results["latency"][target] = measured
         print(
@@ -355,7 +381,8 @@ def main() -> None:
 
 
 def table(results: dict[str, Any], targets: list[str], counts: list[int], rate: float) -> str:
-    """The deliveries/s of each target, its ratio to the best recipe at the same N, and latency."""
+    """The deliveries/s of each target, its ratio to the best recipe at the same N, latency, and
+    the CPU a delivery cost at the first N (workers + queue's server + sink)."""
     best = {
         n: max((results["throughput"][t][n]["rate"] for t in targets if t not in PRODUCT), default=None)
         for n in counts
@@ -363,8 +390,8 @@ def table(results: dict[str, Any], targets: list[str], counts: list[int], rate: 
     lines = [
         "| deliveries/s | "
         + " | ".join(f"N={n}" for n in counts)
-        + f" | send → target p50 / p99 at {rate:g}/s |",
-        "|---|" + "---|" * (len(counts) + 1),
+        + f" | send → target p50 / p99 at {rate:g}/s | CPU ms per delivery at N={counts[0]} |",
+        "|---|" + "---|" * (len(counts) + 2),
     ]
     for target in targets:
         cells = []
@@ -374,8 +401,10 @@ def table(results: dict[str, Any], targets: list[str], counts: list[int], rate: 
                 f"{measured:.0f}" + (f" ({measured / best[n]:.2f})" if best[n] and target in PRODUCT else "")
             )
         late = results["latency"][target]
+        cpu = results["throughput"][target][counts[0]]["cpu_ms"]
         lines.append(
-            f"| {target} | " + " | ".join(cells) + f" | {late['p50_ms']:.1f} / {late['p99_ms']:.1f} ms |"
+            f"| {target} | " + " | ".join(cells) + f" | {late['p50_ms']:.1f} / {late['p99_ms']:.1f} ms"
+            f" | {cpu['total']:.2f} ({cpu['workers']:.2f} + {cpu['queue']:.2f} + {cpu['sink']:.2f}) |"
         )
     return "\n".join(lines)
 
