@@ -121,6 +121,9 @@ def _attempt_row(claim: ClaimedDelivery, result: AttemptResult, worker: str) -> 
 class DeliveryStore:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._successes_alone = db.engine.dialect.name == "postgresql"
+        """Whether a batch of successes is one statement (`store/successes.py`); SQLite, whose
+        transactions cost no round trip, writes them in the usual transaction."""
 
     def claim_due_deliveries(
         self,
@@ -281,10 +284,11 @@ class DeliveryStore:
         if not outcomes:
             return []
         rows = [_attempt_row(o.claim, o.result, worker) for o in outcomes]
-        if all(o.result.outcome == AttemptOutcome.SUCCEEDED and o.claim.route_healthy for o in outcomes):
+        if self._successes_alone and all(
+            o.result.outcome == AttemptOutcome.SUCCEEDED and o.claim.route_healthy for o in outcomes
+        ):
             held = record_successes(self.db, rows, worker)  # they change no route's health: nothing raised
-            if held is not None:
-                return [RecordedAttempt(held=o.claim.id in held, raised=[]) for o in outcomes]
+            return [RecordedAttempt(held=o.claim.id in held, raised=[]) for o in outcomes]
         with self.db.writing() as conn:
             conn.execute(attempts.insert(), rows)
             held = self._move_on(conn, outcomes, worker)

@@ -3,7 +3,7 @@
 Their attempts go into the history, and their deliveries move on only while the worker
 still holds the lease. On PostgreSQL both are one statement in autocommit (the attempts
 inserted by a data-modifying CTE), so it is all or nothing by itself: one round trip where
-BEGIN, the INSERT, the UPDATE and COMMIT were four, and no SQLAlchemy statement to process.
+BEGIN, the INSERT, the UPDATE and COMMIT were four, and no SQLAlchemy statement to compile or key.
 On SQLite, in-process, the same two writes run in the caller's transaction.
 """
 
@@ -58,12 +58,9 @@ RETURNING id
 """  # noqa: S608 - the names and the status are our own constants
 
 
-def record_successes(db: Database, rows: Sequence[dict[str, Any]], worker: str) -> set[str] | None:
-    """On PostgreSQL, record the successful attempts `rows` (as `attempts` keeps them) and move
-    on the deliveries `worker` still holds: the ids it held. None elsewhere: the caller
-    writes them in its transaction (`move_on_succeeded`)."""
-    if db.engine.dialect.name != "postgresql":
-        return None
+def record_successes(db: Database, rows: Sequence[dict[str, Any]], worker: str) -> set[str]:
+    """PostgreSQL: record the successful attempts `rows` (as `attempts` keeps them) and move on
+    the deliveries `worker` still holds, in one statement; the ids it held."""
     params = {
         "attempts": json.dumps([json_row(row, _ATTEMPT_COLUMNS) for row in rows]),
         "ids": [row["delivery_id"] for row in rows],
