@@ -485,35 +485,35 @@ def _claimed_by_another(store: Store) -> int:
 
 
 def test_a_worker_claims_ahead_of_its_threads_and_keeps_those_leases(store: Store) -> None:
-    routes, handler = _queued(store, 6), Gated()
+    routes, handler = _queued(store, 8), Gated()
     d = Dispatcher(store, routes, {"r": handler}, lease_seconds=0.6, concurrency=2)
     d.start()
     try:
-        assert d.run_once() == 4, "two for the threads, two claimed ahead"
+        assert d.run_once() == 6, "two for the threads, four claimed ahead"
         assert d.run_once() == 0, "nothing more is claimed while some wait for a thread"
-        time.sleep(0.9)  # past the first lease: the keeper has extended all four
+        time.sleep(0.9)  # past the first lease: the keeper has extended all six
         assert _claimed_by_another(store) == 2
     finally:
         handler.gate.set()
-        d.finish()  # gives back the two no thread started
+        d.finish()  # gives back the four no thread started
         d.close()
     assert handler.calls == 2
-    assert store.reads.delivery_status_counts() == {"succeeded": 2, "pending": 4}
+    assert store.reads.delivery_status_counts() == {"succeeded": 2, "pending": 6}
 
 
 def test_deliveries_claimed_ahead_are_given_back_when_every_thread_is_held(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Two slow handlers hold both threads: the two claimed ahead go to another worker, and this
+    """Two slow handlers hold both threads: the four claimed ahead go to another worker, and this
     one claims no more than its free threads meanwhile."""
     monkeypatch.setattr("webhook_app.runtime.in_hand.CLAIMED_AHEAD_WAIT", 0.1)
-    routes, handler = _queued(store, 6), Gated()
+    routes, handler = _queued(store, 8), Gated()
     d = Dispatcher(store, routes, {"r": handler}, lease_seconds=30, concurrency=2)
     try:
-        assert d.run_once() == 4
+        assert d.run_once() == 6
         time.sleep(0.2)
         assert d.run_once() == 0
-        assert _claimed_by_another(store) == 4, "the two given back and the two never claimed"
+        assert _claimed_by_another(store) == 6, "the four given back and the two never claimed"
         handler.gate.set()
         d.wait_for_running()
         assert handler.calls == 2, "the two given back never ran here"
@@ -526,15 +526,15 @@ def test_deliveries_claimed_ahead_are_given_back_when_every_thread_is_held(
 
 
 def test_a_stopping_worker_gives_back_what_no_thread_has_started(store: Store) -> None:
-    routes, handler = _queued(store, 3), Gated()
+    routes, handler = _queued(store, 4), Gated()
     d = Dispatcher(store, routes, {"r": handler}, lease_seconds=30, concurrency=1)
-    assert d.run_once() == 2
+    assert d.run_once() == 3
     threading.Timer(0.3, handler.gate.set).start()
     d.finish()  # returns once the one running has been recorded
     d.close()
     assert handler.calls == 1
-    assert store.reads.delivery_status_counts() == {"succeeded": 1, "pending": 2}
-    assert _claimed_by_another(store) == 2, "the one given back is due at once, with the one never claimed"
+    assert store.reads.delivery_status_counts() == {"succeeded": 1, "pending": 3}
+    assert _claimed_by_another(store) == 3, "the two given back are due at once, with the one never claimed"
 
 
 def test_a_delivery_claimed_ahead_is_not_attempted_once_its_route_paused(store: Store) -> None:
@@ -552,7 +552,7 @@ def test_a_delivery_claimed_ahead_is_not_attempted_once_its_route_paused(store: 
     d.close()
 
 
-@pytest.mark.parametrize(("due", "woken"), [(1, False), (2, True)])
+@pytest.mark.parametrize(("due", "woken"), [(1, False), (2, False), (3, True)])
 def test_a_finished_delivery_wakes_its_worker_only_when_the_last_claim_may_have_left_some(
     store: Store, due: int, woken: bool
 ) -> None:
@@ -562,7 +562,7 @@ def test_a_finished_delivery_wakes_its_worker_only_when_the_last_claim_may_have_
     route = Route(name="r", handler="x")
     for _ in range(due):
         ingest(store, (route,), clock)
-    d = dispatcher(store, (route,), {"r": Scripted()}, clock, concurrency=1)  # room for two
+    d = dispatcher(store, (route,), {"r": Scripted()}, clock, concurrency=1)  # room for three
     d.wakeup.wait(0)
     assert deliver_due(d) == due
     assert d.wakeup.wait(0) is woken

@@ -1,7 +1,8 @@
 """The deliveries a worker holds: claimed and not yet recorded, each running or waiting for a thread.
 
-A worker claims ahead, as Celery's prefetch does: up to `concurrency` more deliveries than it
-has threads, claimed together once its threads have taken up the last ones claimed. So a
+A worker claims ahead, as Celery's prefetch does: up to twice as many deliveries again as it
+has threads (three times its threads in hand; Celery's default prefetch is four times its
+concurrency), claimed together once its threads have taken up the last ones claimed. So a
 thread that finishes finds its next delivery in hand instead of waiting for a claim's round
 trip, and one claim serves many deliveries. What is claimed ahead must not be held hostage:
 a delivery that has waited `CLAIMED_AHEAD_WAIT` for a thread (every thread held by slow
@@ -44,11 +45,11 @@ class InHand:
 
     def room(self) -> int:
         """How many to claim now: none while some still wait for a thread (those waiting too
-        long are then given back: `overdue`); else up to twice the threads, less those held."""
+        long are then given back: `overdue`); else up to three times the threads, less those held."""
         self._futures = {future: id for future, id in self._futures.items() if not future.done()}
         if len(self._futures) > self.concurrency:
             return 0
-        ahead = self.concurrency if time.monotonic() >= self._claim_ahead_from else 0
+        ahead = 2 * self.concurrency if time.monotonic() >= self._claim_ahead_from else 0
         return max(0, self.concurrency + ahead - len(self._futures))
 
     def overdue(self) -> bool:
