@@ -1,7 +1,7 @@
 """Deliveries/s and send → target latency: the service beside the recipes users would write instead.
 
     python benchmarks/dispatch.py [--events 3000] [--workers 1,2,4] [--latency-rate 100]
-                                  [--latency-seconds 10] [--only TARGET]... [--redis URL]
+                                  [--latency-seconds 10] [--rounds 1] [--only TARGET]... [--redis URL]
 
 Throughput: N events queued first, each with one delivery to a local HTTP sink (keep-alive,
 HTTP/1.1), then K worker processes deliver them all; deliveries/s from the first arrival to
@@ -13,7 +13,9 @@ runs `webhook-app worker` (8 threads each) on PostgreSQL and on SQLite with a si
 `httpx.Client` per process. Ratios are to the best recipe at the same K. Latency, open loop
 at `--latency-rate`: from the callback's POST to the sink (the service: `webhook-app web`
 and 4 workers on PostgreSQL, `webhook-app serve` on SQLite), from the enqueue for the
-recipes (2 worker processes). Writes results/dispatch.json.
+recipes (2 worker processes). With `--rounds`, every target is measured once per round, in
+turn, and the table shows each one's median round (this machine's speed moves between
+minutes). Writes results/dispatch.json.
 """
 
 from __future__ import annotations
@@ -348,36 +350,54 @@ def main() -> None:
     parser.add_argument(
         "--redis", default="redis://127.0.0.1:6379/14", help="a database only the recipes use"
     )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="each target once per round, in turn; medians over the rounds"
+    )
     args = parser.parse_args()
     targets = args.only or TARGETS
     counts = [int(n) for n in args.workers.split(",")]
-    results: dict[str, Any] = {"events": args.events, "throughput": {}, "latency": {}}
-    for target in targets:
-        results["throughput"][target] = {}
+    rates: dict[str, dict[int, list[dict[str, Any]]]] = {t: {n: [] for n in counts} for t in targets}
+    delays: dict[str, list[dict[str, float]]] = {t: [] for t in targets}
+    for _ in range(args.rounds):
         for workers in counts:
-            measured = throughput(target, workers, args.events, args.postgres, args.redis)
-            results["throughput"][target][workers] = measured
-            once = (
-                ""
-                if measured["arrived"] == measured["distinct"] == args.events
-                else (f" ({measured['arrived']} arrivals, {measured['distinct']} distinct)")
-            )
-            cpu = measured["cpu_ms"]
+            for target in targets:
+                measured = throughput(target, workers, args.events, args.postgres, args.redis)
+                rates[target][workers].append(measured)
+                once = (
+                    ""
+                    if measured["arrived"] == measured["distinct"] == args.events
+                    else (f" ({measured['arrived']} arrivals, {measured['distinct']} distinct)")
+                )
+                cpu = measured["cpu_ms"]
+                print(
+                    f"{target}, {workers} worker(s): {measured['rate']:.0f} deliveries/s{once};"
+                    f" CPU ms per delivery: workers {cpu['workers']:.2f}, queue {cpu['queue']:.2f},"
+                    f" sink {cpu['sink']:.2f}",
+                    flush=True,
+                )
+        for target in targets:
+            late = latency(target, args.latency_rate, args.latency_seconds, args.postgres, args.redis)
+            delays[target].append(late)
             print(
-                f"{target}, {workers} worker(s): {measured['rate']:.0f} deliveries/s{once}; CPU ms per"
-                f" delivery: workers {cpu['workers']:.2f}, queue {cpu['queue']:.2f}, sink {cpu['sink']:.2f}",
-                flush=True,
+                f"{target}: send → target p50 {late['p50_ms']:.1f}, p99 {late['p99_ms']:.1f} ms", flush=True
             )
-        measured = latency(target, args.latency_rate, args.latency_seconds, args.postgres, args.redis)
-        results["latency"][target] = measured
-        print(
-            f"{target}: send → target p50 {measured['p50_ms']:.1f}, p99 {measured['p99_ms']:.1f} ms",
-            flush=True,
-        )
+    results: dict[str, Any] = {
+        "events": args.events,
+        "rounds": args.rounds,
+        "throughput": {t: {n: _median_by(rates[t][n], "rate") for n in counts} for t in targets},
+        "latency": {t: _median_by(delays[t], "p99_ms") for t in targets},
+        "every_round": {"throughput": rates, "latency": delays},
+    }
     print(table(results, targets, counts, args.latency_rate))
     out = Path(__file__).resolve().parent / "results" / "dispatch.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({"date": datetime.now(UTC).isoformat(timespec="seconds"), **results}, indent=2))
+
+
+def _median_by(measurements: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """The measurement whose `key` is the median (the lower one of an even count)."""
+    ordered = sorted(measurements, key=lambda m: m[key])
+    return ordered[(len(ordered) - 1) // 2]
 
 
 def table(results: dict[str, Any], targets: list[str], counts: list[int], rate: float) -> str:
