@@ -25,7 +25,7 @@ from webhook_app.plugins.handler import Handler
 from webhook_app.providers.resemble import callbacks as resemble
 from webhook_app.runtime.dispatch import Dispatcher, _result
 from webhook_app.runtime.worker import Worker
-from webhook_app.store import NewReceipt, Store
+from webhook_app.store import ClaimedDelivery, NewReceipt, Store
 from webhook_app.store.deliveries import DeliveryStore, Outcome
 from webhook_app.store.records import RoutePolicy
 from webhook_app.usecases.ingest import record_events
@@ -329,6 +329,23 @@ def test_sink_errors_map_to_retry_and_dead(store: Store, sink: Sink) -> None:
     assert [r.json()["id"] for r in sink.requests] == [event_id, event_id]
 
 
+def _claimed(store: Store, count: int) -> tuple[list[str], Dispatcher, list[ClaimedDelivery]]:
+    """`count` events of one route, and their deliveries claimed by a new dispatcher."""
+    clock = FakeClock()
+    route = Route(name="r", handler="x")
+    event_ids = [ingest(store, (route,), clock) for _ in range(count)]
+    d = dispatcher(store, (route,), {"r": Scripted()}, clock)
+    claims = store.deliveries.claim_due_deliveries(
+        worker=d.worker_id, now=clock.now(), limit=10, lease=d.lease
+    )
+    return event_ids, d, claims
+
+
+def _succeeded(claims: list[ClaimedDelivery]) -> list[Outcome]:
+    now = datetime.now(UTC)
+    return [Outcome(c, _result(AttemptOutcome.SUCCEEDED, now, now), RoutePolicy()) for c in claims]
+
+
 def test_a_batch_of_outcomes_the_database_refuses_records_none_and_then_each_alone(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -337,17 +354,9 @@ def test_a_batch_of_outcomes_the_database_refuses_records_none_and_then_each_alo
     others alone, so one refused attempt does not cost the rest their records. Here the
     transaction that also counts each attempt in its route's health (claimed while the route
     had failures)."""
-    clock = FakeClock()
-    route = Route(name="r", handler="x")
-    event_ids = [ingest(store, (route,), clock) for _ in range(4)]
-    d = dispatcher(store, (route,), {"r": Scripted()}, clock)
-    claims = store.deliveries.claim_due_deliveries(
-        worker=d.worker_id, now=clock.now(), limit=10, lease=d.lease
-    )
+    event_ids, d, claims = _claimed(store, 4)
     claims = [dataclasses.replace(c, route_healthy=False) for c in claims]
-    outcomes = [
-        Outcome(c, _result(AttemptOutcome.SUCCEEDED, clock.now(), clock.now()), RoutePolicy()) for c in claims
-    ]
+    outcomes = _succeeded(claims)
     refused = claims[2].id
     real_move_on = DeliveryStore._move_on
 
@@ -374,18 +383,10 @@ def test_a_batch_of_successes_the_database_refuses_records_none_and_then_each_al
     """Successes of healthy routes, the common batch (one statement on PostgreSQL): one
     attempt the database refuses (its delivery does not exist) leaves none of the batch
     recorded, and the others are then recorded alone."""
-    clock = FakeClock()
-    route = Route(name="r", handler="x")
-    event_ids = [ingest(store, (route,), clock) for _ in range(4)]
-    d = dispatcher(store, (route,), {"r": Scripted()}, clock)
-    claims = store.deliveries.claim_due_deliveries(
-        worker=d.worker_id, now=clock.now(), limit=10, lease=d.lease
-    )
+    event_ids, d, claims = _claimed(store, 4)
     assert all(c.route_healthy for c in claims)
     claims[2] = dataclasses.replace(claims[2], id="no-such-delivery")
-    outcomes = [
-        Outcome(c, _result(AttemptOutcome.SUCCEEDED, clock.now(), clock.now()), RoutePolicy()) for c in claims
-    ]
+    outcomes = _succeeded(claims)
     with pytest.raises(IntegrityError):
         store.deliveries.record_attempts(outcomes, worker=d.worker_id, plan=lambda _: [])
     assert all(store.reads.deliveries_of(e)[0]["attempts"] == [] for e in event_ids), "none half-recorded"
@@ -401,16 +402,8 @@ def test_a_batch_of_successes_the_database_refuses_records_none_and_then_each_al
 def test_successes_are_recorded_in_one_statement_on_postgresql(store: Store) -> None:
     """A batch of successes is one round trip on PostgreSQL (no BEGIN, no COMMIT) and keeps
     every attempt; on SQLite, in-process, one transaction."""
-    clock = FakeClock()
-    route = Route(name="r", handler="x")
-    event_ids = [ingest(store, (route,), clock) for _ in range(3)]
-    d = dispatcher(store, (route,), {"r": Scripted()}, clock)
-    claims = store.deliveries.claim_due_deliveries(
-        worker=d.worker_id, now=clock.now(), limit=10, lease=d.lease
-    )
-    outcomes = [
-        Outcome(c, _result(AttemptOutcome.SUCCEEDED, clock.now(), clock.now()), RoutePolicy()) for c in claims
-    ]
+    event_ids, d, claims = _claimed(store, 3)
+    outcomes = _succeeded(claims)
     statements: list[str] = []
     commits: list[int] = []
     sa.event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
