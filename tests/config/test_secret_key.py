@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import stat
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -35,3 +37,22 @@ def test_a_new_key_first_seals_and_the_old_one_still_opens(tmp_path: Path) -> No
 def test_a_key_that_is_not_a_fernet_key_stops_start_up_with_how_to_make_one() -> None:
     with pytest.raises(ConfigError, match="make one with"):
         Sealer(["not-a-key"])
+
+
+def test_processes_started_together_share_one_whole_key(tmp_path: Path) -> None:
+    """Was: the key file was made empty and then written, and a process started at the same
+    moment (two `web` processes) read it empty and refused to start."""
+    for trial in range(40):
+        folder = tmp_path / str(trial)
+        folder.mkdir()
+        start = threading.Barrier(8)
+
+        def first_start(folder: Path = folder, start: threading.Barrier = start) -> tuple[str, ...]:
+            start.wait(5)
+            return secret_keys((), str(folder))
+
+        with ThreadPoolExecutor(8) as pool:
+            keys = [future.result() for future in [pool.submit(first_start) for _ in range(8)]]
+        assert len(set(keys)) == 1 and len(keys[0]) == 1, keys
+        assert (folder / KEY_FILE).read_text().split() == list(keys[0])
+        assert [p.name for p in folder.iterdir()] == [KEY_FILE], "no temporary file left behind"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from webhook_app.config.plugins import build_handlers, load_handler_class
-from webhook_app.config.settings import load_settings, parse_duration
+from webhook_app.config.settings import TOKENS_FILE, Settings, ensure_tokens, load_settings, parse_duration
 from webhook_app.errors import ConfigError
 
 
@@ -203,3 +206,25 @@ def test_a_provider_reads_its_own_settings_environment_first_then_file(tmp_path:
 def test_a_provider_key_is_among_the_secrets_kept_out_of_logs() -> None:
     settings = load_settings({"WEBHOOK_APP_RESEMBLE_API_KEY": "rk-secret-value-123"})
     assert "rk-secret-value-123" in settings.secrets()
+
+
+def test_processes_started_together_share_one_set_of_tokens(tmp_path: Path) -> None:
+    """Was: each first start wrote the tokens file in place (truncated, then written), so a
+    process started at the same moment could read it empty, or keep tokens another process
+    then overwrote."""
+    for trial in range(40):
+        folder = tmp_path / str(trial)
+        folder.mkdir()
+        start = threading.Barrier(8)
+
+        def first_start(folder: Path = folder, start: threading.Barrier = start) -> tuple[str, ...]:
+            start.wait(5)
+            made, _ = ensure_tokens(Settings(data_dir=str(folder)), ["resemble"])
+            return made.admin_tokens
+
+        with ThreadPoolExecutor(8) as pool:
+            tokens = [future.result() for future in [pool.submit(first_start) for _ in range(8)]]
+        assert len(set(tokens)) == 1, tokens
+        kept = json.loads((folder / TOKENS_FILE).read_text())
+        assert tuple(kept["admin_tokens"]) == tokens[0] and kept["resemble_tokens"]
+        assert [p.name for p in folder.iterdir()] == [TOKENS_FILE], "no temporary file left behind"

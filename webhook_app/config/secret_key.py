@@ -7,12 +7,12 @@ start and kept as `webhook_app.secret_key` (0600) in the data directory, like th
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from webhook_app.config.private_file import create_private_file
 from webhook_app.errors import ConfigError
 
 KEY_FILE = "webhook_app.secret_key"
@@ -29,17 +29,13 @@ def secret_keys(configured: Sequence[str], data_dir: str) -> tuple[str, ...]:
     if configured:
         return tuple(configured)
     path = Path(data_dir) / KEY_FILE
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        kept = path.read_text().split()
-        if not kept:
-            raise ConfigError(f"{path} is empty: restore the key, or set WEBHOOK_APP_SECRET_KEY") from None
-        return tuple(kept)
     key = Fernet.generate_key().decode()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(key + "\n")
-    return (key,)
+    if create_private_file(path, key + "\n"):
+        return (key,)
+    kept = path.read_text().split()  # kept before, or made by a process started with this one
+    if not kept:
+        raise ConfigError(f"{path} is empty: restore the key, or set WEBHOOK_APP_SECRET_KEY")
+    return tuple(kept)
 
 
 class Sealer:

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from webhook_app.config.interpolation import MissingVariable, interpolate
+from webhook_app.config.private_file import create_private_file, replace_private_file
 from webhook_app.errors import ConfigError
 from webhook_app.model.recordings import LOW_SCORES
 from webhook_app.model.routes import DEFAULT_ROUTES, Route
@@ -239,12 +240,15 @@ def ensure_tokens(settings: Settings, callback_providers: Sequence[str]) -> tupl
     path = tokens_path(settings)
     stored = _read_tokens_file(path)
     made = [name for name in missing if name not in stored]
-    for name in made:
-        stored[name] = [secrets.token_urlsafe(32)]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(stored, handle, indent=2)
+    if made:
+        kept_before = bool(stored)
+        for name in made:
+            stored[name] = [secrets.token_urlsafe(32)]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if kept_before:
+            replace_private_file(path, json.dumps(stored, indent=2))
+        elif not create_private_file(path, json.dumps(stored, indent=2)):
+            return ensure_tokens(settings, callback_providers)  # a process started with this one made them
     return _with_stored_tokens(settings), made
 
 
