@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import stat
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
+from tests.config.together import started_together
 from webhook_app.config.secret_key import KEY_FILE, Sealer, SecretUnreadable, secret_keys
 from webhook_app.errors import ConfigError
 
@@ -42,17 +41,21 @@ def test_a_key_that_is_not_a_fernet_key_stops_start_up_with_how_to_make_one() ->
 def test_processes_started_together_share_one_whole_key(tmp_path: Path) -> None:
     """Was: the key file was made empty and then written, and a process started at the same
     moment (two `web` processes) read it empty and refused to start."""
-    for trial in range(40):
-        folder = tmp_path / str(trial)
-        folder.mkdir()
-        start = threading.Barrier(8)
-
-        def first_start(folder: Path = folder, start: threading.Barrier = start) -> tuple[str, ...]:
-            start.wait(5)
-            return secret_keys((), str(folder))
-
-        with ThreadPoolExecutor(8) as pool:
-            keys = [future.result() for future in [pool.submit(first_start) for _ in range(8)]]
+    for folder, keys in started_together(tmp_path, lambda folder: secret_keys((), str(folder))):
         assert len(set(keys)) == 1 and len(keys[0]) == 1, keys
         assert (folder / KEY_FILE).read_text().split() == list(keys[0])
         assert [p.name for p in folder.iterdir()] == [KEY_FILE], "no temporary file left behind"
+
+
+def test_a_kept_key_is_read_without_writing_in_the_data_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A data directory that holds its key may be read-only (root ignores file modes, so the
+    refusal a read-only directory gives is stood in for)."""
+    (made,) = secret_keys((), str(tmp_path))
+
+    def read_only(path: Path, text: str) -> bool:
+        raise PermissionError(f"read-only: {path}")
+
+    monkeypatch.setattr("webhook_app.config.secret_key.create_private_file", read_only)
+    assert secret_keys((), str(tmp_path)) == (made,)

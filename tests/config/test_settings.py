@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from tests.config.together import started_together
 from webhook_app.config.plugins import build_handlers, load_handler_class
 from webhook_app.config.settings import TOKENS_FILE, Settings, ensure_tokens, load_settings, parse_duration
 from webhook_app.errors import ConfigError
@@ -212,18 +211,11 @@ def test_processes_started_together_share_one_set_of_tokens(tmp_path: Path) -> N
     """Was: each first start wrote the tokens file in place (truncated, then written), so a
     process started at the same moment could read it empty, or keep tokens another process
     then overwrote."""
-    for trial in range(40):
-        folder = tmp_path / str(trial)
-        folder.mkdir()
-        start = threading.Barrier(8)
 
-        def first_start(folder: Path = folder, start: threading.Barrier = start) -> tuple[str, ...]:
-            start.wait(5)
-            made, _ = ensure_tokens(Settings(data_dir=str(folder)), ["resemble"])
-            return made.admin_tokens
+    def first_start(folder: Path) -> tuple[str, ...]:
+        return ensure_tokens(Settings(data_dir=str(folder)), ["resemble"])[0].admin_tokens
 
-        with ThreadPoolExecutor(8) as pool:
-            tokens = [future.result() for future in [pool.submit(first_start) for _ in range(8)]]
+    for folder, tokens in started_together(tmp_path, first_start):
         assert len(set(tokens)) == 1, tokens
         kept = json.loads((folder / TOKENS_FILE).read_text())
         assert tuple(kept["admin_tokens"]) == tokens[0] and kept["resemble_tokens"]

@@ -29,9 +29,10 @@ def secret_keys(configured: Sequence[str], data_dir: str) -> tuple[str, ...]:
     if configured:
         return tuple(configured)
     path = Path(data_dir) / KEY_FILE
-    key = Fernet.generate_key().decode()
-    if create_private_file(path, key + "\n"):
-        return (key,)
+    if not path.exists():  # a data directory holding its key may be read-only
+        key = Fernet.generate_key().decode()
+        if create_private_file(path, key + "\n"):
+            return (key,)
     kept = path.read_text().split()  # kept before, or made by a process started with this one
     if not kept:
         raise ConfigError(f"{path} is empty: restore the key, or set WEBHOOK_APP_SECRET_KEY")
