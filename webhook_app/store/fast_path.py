@@ -121,14 +121,13 @@ class FastPath:
         if dialect.name == "postgresql":
             self._prepare = _postgres_rows
             write = self._write_postgres
-            # Its own pool: autocommit (the statement is the transaction) and no ping before
-            # each use, which would double the round trips; a dead connection is retried below.
+            # Its own pool in autocommit (the statement is the transaction). Like every engine,
+            # it pings only a connection idle a second or more; one that died sooner is retried below.
             self._autocommit = create_engine(
                 engine.url,
                 isolation_level="AUTOCOMMIT",
                 pool_size=engine.pool.size(),  # type: ignore[attr-defined]
                 max_overflow=engine.pool.size(),  # type: ignore[attr-defined]
-                pool_pre_ping=False,
             )
         else:
             self._prepare = self._sqlite_values
@@ -199,8 +198,8 @@ class FastPath:
                 new = set(inserted)
                 return [callback.receipt_id in new for callback in batch]
             except sa.exc.DBAPIError as error:
-                # A connection that died while idle in the pool (the database restarted) fails
-                # here instead of in a ping; one retry on a new one is safe: if the first try
+                # A connection that died within a second of its last use (the database restarted)
+                # fails here instead of in a ping; one retry on a new one is safe: if the first try
                 # did commit, the retry finds the dedupe keys taken and reports duplicates.
                 if not error.connection_invalidated or attempt == 2:
                     raise
