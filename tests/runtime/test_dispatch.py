@@ -302,6 +302,8 @@ def test_a_slow_failing_route_does_not_delay_another(store: Store, sink: Sink) -
 
         wait_until(lambda: statuses("fast") == ["succeeded", "succeeded"], timeout=5)
         assert len(sink.requests) == 2
+        # The fast ones may finish before the second slow request has reached its sink.
+        wait_until(lambda: len(slow_sink.requests) == 2, timeout=5)
         assert len(slow_sink.requests) == 2, "both slow deliveries are in flight, held by the sink"
         assert statuses("slow") == ["pending", "pending"]
     finally:
